@@ -1,0 +1,36 @@
+# The two commands: `make demo` (the offline default loop) and `make test`.
+# Both create the virtual environment at .venv/ on first use.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+CORES   ?= 2
+STAMP   := $(VENV)/.installed
+
+.PHONY: venv demo test lint bench-loop clean
+
+venv: $(STAMP)
+
+# torch==2.13.0 is the CPU wheel these machines carry; it is installed first so that
+# no other requirement can pull a CUDA build.
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: venv
+	$(BIN)/snakemake --cores $(CORES)
+
+test: venv
+	$(BIN)/pytest -q
+
+lint: venv
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile rules
+
+bench-loop: venv
+	$(BIN)/python bench/loop.py --cores $(CORES)
+
+clean:
+	rm -rf results/demo .snakemake
