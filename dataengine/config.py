@@ -1,0 +1,123 @@
+"""Run configuration: JSON-Schema validation with defaults, and per-iteration knobs.
+
+The Snakefile, the CLI and the benchmarks all go through `validate_config`, so a config means the
+same thing everywhere and a bad key stops every entry point with the same message.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "schemas" / "config.schema.yaml"
+PER_ITERATION_SECTIONS = ("sampling", "teacher", "train")
+
+
+class ConfigError(ValueError):
+    """A config value or key the schema rejects; the message names the key."""
+
+
+def _with_defaults(validator_class):
+    """Fill schema defaults while validating, as `snakemake.utils.validate(set_default=True)` does."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def _check(config: dict, schema: dict, source: str) -> None:
+    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  {_key_path(e)}: {e.message}" for e in errors]
+        raise ConfigError(f"invalid config ({source}):\n" + "\n".join(lines))
+
+
+def _normalise_keys(config: dict) -> dict:
+    """YAML reads `per_iteration: {2: ...}` with int keys; the schema (JSON) needs strings."""
+    config = copy.deepcopy(config)
+    if isinstance(config.get("per_iteration"), dict):
+        config["per_iteration"] = {str(k): v for k, v in config["per_iteration"].items()}
+    seed_set = config.get("student", {}).get("tiny", {}).get("seed_set", {})
+    if isinstance(seed_set.get("per_type"), dict):
+        seed_set["per_type"] = {str(k): v for k, v in seed_set["per_type"].items()}
+    return config
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """`override` on top of `base`, recursively for nested mappings; neither is modified."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def validate_config(config: dict, source: str = "config") -> dict:
+    """Return the config with defaults filled in, or raise ConfigError naming every bad key.
+
+    Each per-iteration override is checked by validating the config it produces, so an override
+    is held to exactly the same rules as the global value it replaces.
+    """
+    schema = _schema()
+    config = _normalise_keys(config or {})
+    _check(config, schema, source)
+    for iteration, override in config["per_iteration"].items():
+        merged = deep_merge({k: v for k, v in config.items() if k != "per_iteration"}, override)
+        merged["per_iteration"] = {}
+        try:
+            _check(merged, schema, source)
+        except ConfigError as err:
+            raise ConfigError(str(err).replace("\n  ", f"\n  per_iteration.{iteration} -> ", )) from None
+    return config
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> dict:
+    """Read a YAML config file, apply `overrides` (same nesting) and validate it."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"cannot read config {path}: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} must be a mapping, not {type(raw).__name__}")
+    return validate_config(deep_merge(raw, overrides or {}), source=str(path))
+
+
+def knobs(config: dict, section: str, iteration: int) -> dict:
+    """The `section` knobs in force for `iteration`: the global value with that iteration's override.
+
+    Used as a Snakemake params function, so changing the knobs of iteration j changes the params of
+    iteration j's jobs only, and Snakemake reruns j and what follows, not the earlier iterations.
+    """
+    if section not in PER_ITERATION_SECTIONS:
+        raise KeyError(f"{section!r} has no per-iteration overrides; use one of {PER_ITERATION_SECTIONS}")
+    override = config.get("per_iteration", {}).get(str(iteration), {}).get(section, {})
+    return deep_merge(config[section], override)
+
+
+def strip_volatile(config: dict) -> dict[str, Any]:
+    """The part of the config that determines results (for the report's config hash)."""
+    return {k: v for k, v in config.items() if k != "threads"}

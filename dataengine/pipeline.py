@@ -1,0 +1,275 @@
+"""The loop's stages as file-to-file functions: what each Snakemake rule (and the CLI) runs.
+
+Each function reads its input files, calls the stage's library module and writes its outputs, and
+nothing else: the science lives in the stage modules, the file layout in rules/common.smk.
+Outputs are written whole or not at all (temp file + rename), so a killed job never leaves a file
+that a rerun would take for complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from dataengine import benchmark as benchmark_stage
+from dataengine import pool as pool_stage
+from dataengine import report as report_stage
+from dataengine import sampling
+from dataengine import teacher as teacher_stage
+from dataengine import validate as validate_stage
+from dataengine.jsonl import read_jsonl, write_jsonl
+
+log = logging.getLogger("dataengine")
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    """Write JSON atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(data, out, indent=2, sort_keys=True)
+        out.write("\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"cannot read JSON {path}: {err}") from None
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
+
+
+def build_benchmark(out_items: str, qtypes: list[int], cfg: dict, seed: int) -> None:
+    items = benchmark_stage.build_synthetic_benchmark(
+        Path(out_items).parent,
+        qtypes=qtypes,
+        n_dev=cfg["dev_per_type"],
+        n_test=cfg["test_per_type"],
+        seed=seed,
+        image_size=cfg["image_size"],
+    )
+    log.info("benchmark: %d items over %d types", items.height, len(qtypes))
+
+
+def build_pool(
+    benchmark_items: str, out_annotations: str, qtypes: list[int], cfg: dict, image_size: int, seed: int
+) -> None:
+    benchmark_dir = Path(benchmark_items).parent
+    items = benchmark_stage.load_items(benchmark_items)
+    exclude = {pool_stage.image_sha256(benchmark_dir / image) for image in items["image"].unique()}
+    records = pool_stage.build_synthetic_pool(
+        Path(out_annotations).parent,
+        n_images=cfg["images"],
+        seed=seed,
+        qtypes=qtypes,
+        exclude_sha256=exclude,
+        image_size=image_size,
+    )
+    log.info("pool: %d images, none of the benchmark's %d", len(records), len(exclude))
+
+
+def build_seed_set(
+    pool_annotations: str,
+    out_queries: str,
+    out_accepted: str,
+    out_rejected: str,
+    per_type: dict[str, int],
+    qtypes: list[int],
+    teacher: dict,
+    seed: int,
+) -> None:
+    """The base model's instruction data: fixed, deliberately imbalanced quotas from the teacher."""
+    quotas = {int(t): n for t, n in per_type.items() if int(t) in qtypes}
+    pool_dir = Path(pool_annotations).parent
+    queries = sampling.plan_queries(
+        quotas=quotas,
+        bad_cases=[],
+        pool=pool_stage.load_pool(pool_annotations),
+        benchmark_dir=pool_dir,
+        pool_dir=pool_dir,
+        used_image_ids=set(),
+        iteration=0,
+        cfg={},
+        seed=seed,
+    )
+    write_jsonl(out_queries, queries)
+    responses = teacher_stage.generate(queries, teacher, seed=seed)
+    _validate(responses, queries, 0, teacher, out_accepted, out_rejected)
+
+
+def _validate(responses, queries, iteration, teacher_cfg, out_accepted, out_rejected):
+    accepted, rejected = validate_stage.validate(
+        responses, queries, iteration=iteration, prompt_version=teacher_cfg["prompt_version"]
+    )
+    write_jsonl(out_rejected, rejected)
+    write_jsonl(out_accepted, accepted)
+    reasons = pl.DataFrame({"reason": [r["reason"] for r in rejected]}, schema={"reason": pl.String})
+    log.info(
+        "iteration %d: %d accepted, %d rejected %s",
+        iteration,
+        len(accepted),
+        len(rejected),
+        dict(reasons["reason"].value_counts().iter_rows()),
+    )
+
+
+def build_base_model(
+    pool_annotations: str,
+    seed_set: str,
+    out_dir: str,
+    tiny: dict,
+    image_size: int,
+    train: dict,
+    seed: int,
+    threads: int,
+) -> None:
+    _set_threads(threads)
+    from dataengine import base_model
+
+    train_log = base_model.build(
+        pool=pool_stage.load_pool(pool_annotations),
+        pool_dir=Path(pool_annotations).parent,
+        seed_samples=read_jsonl(seed_set),
+        out_dir=Path(out_dir),
+        tiny=tiny,
+        image_size=image_size,
+        views=train["views"],
+        seed=seed,
+    )
+    write_json(Path(out_dir) / "train_log.json", train_log)
+
+
+def evaluate(
+    model_dir: str,
+    items: str,
+    out_predictions: str,
+    out_metrics: str,
+    out_bad_cases: str,
+    scoring: str,
+    batch_size: int,
+    threads: int,
+) -> None:
+    _set_threads(threads)
+    from dataengine import evaluate as evaluate_stage
+    from dataengine.student import load_student
+
+    table = benchmark_stage.load_items(items)
+    model, processor = load_student(model_dir)
+    predictions = evaluate_stage.score_items(
+        model, processor, table, image_root=Path(items).parent, method=scoring, batch_size=batch_size
+    )
+    metrics = evaluate_stage.metrics(predictions, scoring)
+    write_jsonl(out_bad_cases, evaluate_stage.bad_cases(predictions, table))
+    write_json(out_metrics, metrics)
+    predictions.write_parquet(out_predictions)
+    for split, result in metrics["splits"].items():
+        log.info("%s: %.1f %% of %d", split, result["overall"]["acc"], result["overall"]["n"])
+
+
+def plan(
+    metrics: str,
+    bad_cases: str,
+    pool_annotations: str,
+    benchmark_images: str,
+    used_queries: list[str],
+    out_quotas: str,
+    out_queries: str,
+    iteration: int,
+    cfg: dict,
+    seed: int,
+) -> None:
+    """Plan from iteration `iteration`'s evaluation the queries of iteration `iteration + 1`'s data."""
+    used = {q["image_id"] for path in used_queries for q in read_jsonl(path)}
+    quotas, queries = sampling.plan_iteration(
+        metrics=read_json(metrics),
+        bad_cases=read_jsonl(bad_cases),
+        pool=pool_stage.load_pool(pool_annotations),
+        benchmark_dir=Path(benchmark_images).parent,
+        pool_dir=Path(pool_annotations).parent,
+        used_image_ids=used,
+        iteration=iteration + 1,
+        cfg=cfg,
+        seed=seed,
+    )
+    write_jsonl(out_queries, queries)
+    write_json(out_quotas, quotas)
+    log.info("plan %d (%s): quotas %s", iteration, cfg["strategy"], quotas["quotas"])
+
+
+def generate(queries: str, out_responses: str, teacher: dict, seed: int) -> None:
+    write_jsonl(out_responses, teacher_stage.generate(read_jsonl(queries), teacher, seed=seed))
+
+
+def validate(
+    responses: str, queries: str, out_accepted: str, out_rejected: str, iteration: int, teacher: dict
+) -> None:
+    _validate(read_jsonl(responses), read_jsonl(queries), iteration, teacher, out_accepted, out_rejected)
+
+
+def train(
+    model_dir: str,
+    accepted: str,
+    replay_sources: list[str],
+    pool_images: str,
+    out_dir: str,
+    iteration: int,
+    cfg: dict,
+    seed: int,
+    threads: int,
+) -> None:
+    """Fine-tune on this iteration's accepted samples plus `replay` samples drawn from earlier data."""
+    _set_threads(threads)
+    from dataengine.student import load_student, save_student
+    from dataengine.training import TrainConfig, fine_tune, sample_views
+
+    rng = np.random.default_rng([seed, iteration])
+    new = read_jsonl(accepted)
+    earlier = [sample for path in replay_sources for sample in read_jsonl(path)]
+    replay = [earlier[i] for i in sorted(rng.choice(len(earlier), min(cfg["replay"], len(earlier)), replace=False))]
+    records = [r for s in new + replay for r in sample_views(s, Path(pool_images).parent, cfg["views"], rng)]
+    model, processor = load_student(model_dir)
+    train_log = {"new_samples": len(new), "replay_samples": len(replay), "records": len(records)}
+    if records:
+        model, fit_log = fine_tune(model, processor, records, TrainConfig.from_dict(cfg), seed=seed + iteration)
+        train_log.update(fit_log)
+    save_student(model, processor, out_dir)
+    write_json(Path(out_dir) / "train_log.json", train_log)
+    log.info("train %d: %d new + %d replayed samples, %d records", iteration, len(new), len(replay), len(records))
+
+
+def report(
+    run: str,
+    config_hash: str,
+    metrics: list[str],
+    quotas: list[str],
+    accepted: list[str],
+    pool_images: str,
+    out_summary_json: str,
+    out_summary_md: str,
+    out_plot: str,
+    out_gallery: str,
+) -> None:
+    metrics_per_iter = [read_json(path) for path in metrics]
+    quotas_per_iter = [read_json(path) for path in quotas] + [None]
+    samples = [read_jsonl(path) for path in accepted]
+    summary = report_stage.summarize(
+        run, config_hash, metrics_per_iter, quotas_per_iter, [0] + [len(s) for s in samples]
+    )
+    write_json(out_summary_json, summary)
+    report_stage.write_summary_md(summary, metrics_per_iter, Path(out_summary_md))
+    report_stage.plot_accuracy(summary, Path(out_plot))
+    report_stage.write_gallery([s for batch in samples for s in batch], Path(pool_images).parent, Path(out_gallery), per_type=6)

@@ -1,0 +1,43 @@
+# Iteration 0: the seed instruction set and the tiny student trained on it. A real base model
+# (student.base = a folder) skips base_model; common.model_dir points at the folder instead.
+
+
+rule seed_set:
+    input:
+        pool=rules.build_pool.output.annotations,
+    output:
+        queries=f"{RUN}/iter_0/data/queries.jsonl",
+        accepted=f"{RUN}/iter_0/data/accepted.jsonl",
+        rejected=f"{RUN}/iter_0/data/rejected.jsonl",
+    log:
+        f"{RUN}/logs/seed_set.log",
+    conda:
+        "../envs/generation.yaml"
+    params:
+        per_type=config["student"]["tiny"]["seed_set"]["per_type"],
+        qtypes=config["qtypes"],
+        teacher=config["teacher"],
+        seed=config["seed"],
+    script:
+        "../scripts/seed_set.py"
+
+
+rule base_model:
+    input:
+        pool=rules.build_pool.output.annotations,
+        pool_images=rules.build_pool.output.images,
+        seed_set=rules.seed_set.output.accepted,
+    output:
+        model=directory(f"{RUN}/iter_0/model"),
+    log:
+        f"{RUN}/logs/base_model.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    params:
+        tiny=config["student"]["tiny"],
+        image_size=config["benchmark"]["image_size"],
+        train=config["train"],
+        seed=config["seed"],
+    script:
+        "../scripts/base_model.py"

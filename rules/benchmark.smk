@@ -1,0 +1,14 @@
+rule build_benchmark:
+    output:
+        table=f"{BENCHMARK}/items.parquet",
+        images=directory(f"{BENCHMARK}/images"),
+    log:
+        f"{RUN}/logs/benchmark.log",
+    conda:
+        "../envs/data.yaml"
+    params:
+        benchmark=config["benchmark"],
+        qtypes=config["qtypes"],
+        seed=config["seed"],
+    script:
+        "../scripts/benchmark.py"

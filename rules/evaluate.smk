@@ -1,0 +1,19 @@
+rule evaluate:
+    input:
+        model=model_to_evaluate,
+        benchmark=rules.build_benchmark.output.table,
+        images=rules.build_benchmark.output.images,
+    output:
+        predictions=f"{RUN}/iter_{{i}}/eval/predictions.parquet",
+        metrics=f"{RUN}/iter_{{i}}/eval/metrics.json",
+        bad_cases=f"{RUN}/iter_{{i}}/eval/bad_cases.jsonl",
+    log:
+        f"{RUN}/logs/evaluate_{{i}}.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    params:
+        scoring=config["student"]["scoring"],
+        batch_size=config["evaluate"]["batch_size"],
+    script:
+        "../scripts/evaluate.py"

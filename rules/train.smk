@@ -1,0 +1,20 @@
+rule train:
+    input:
+        model=previous_model,
+        accepted=rules.validate.output.accepted,
+        replay=replay_sources,
+        pool_images=rules.build_pool.output.images,
+    output:
+        model=directory(f"{RUN}/iter_{{i}}/model"),
+    log:
+        f"{RUN}/logs/train_{{i}}.log",
+    wildcard_constraints:
+        i=r"[1-9]\d*",
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    params:
+        train=train_knobs,
+        seed=config["seed"],
+    script:
+        "../scripts/train.py"

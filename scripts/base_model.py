@@ -1,0 +1,16 @@
+"""Snakemake entry point: build and pre-train the tiny student (iteration 0)."""
+
+from dataengine import pipeline
+from dataengine.joblog import job_logging
+
+with job_logging(snakemake.log[0]):
+    pipeline.build_base_model(
+        pool_annotations=snakemake.input.pool,
+        seed_set=snakemake.input.seed_set,
+        out_dir=snakemake.output.model,
+        tiny=snakemake.params.tiny,
+        image_size=snakemake.params.image_size,
+        train=snakemake.params.train,
+        seed=snakemake.params.seed,
+        threads=snakemake.threads,
+    )

@@ -1,0 +1,16 @@
+"""Snakemake entry point: score the benchmark with one iteration's model."""
+
+from dataengine import pipeline
+from dataengine.joblog import job_logging
+
+with job_logging(snakemake.log[0]):
+    pipeline.evaluate(
+        model_dir=snakemake.input.model,
+        items=snakemake.input.benchmark,
+        out_predictions=snakemake.output.predictions,
+        out_metrics=snakemake.output.metrics,
+        out_bad_cases=snakemake.output.bad_cases,
+        scoring=snakemake.params.scoring,
+        batch_size=snakemake.params.batch_size,
+        threads=snakemake.threads,
+    )

@@ -1,0 +1,14 @@
+"""Snakemake entry point: build the generation image pool, disjoint from the benchmark."""
+
+from dataengine import pipeline
+from dataengine.joblog import job_logging
+
+with job_logging(snakemake.log[0]):
+    pipeline.build_pool(
+        benchmark_items=snakemake.input.benchmark,
+        out_annotations=snakemake.output.annotations,
+        qtypes=snakemake.params.qtypes,
+        cfg=snakemake.params.pool,
+        image_size=snakemake.params.image_size,
+        seed=snakemake.params.seed,
+    )

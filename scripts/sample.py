@@ -1,0 +1,18 @@
+"""Snakemake entry point: Adaptive Bad-case Sampling for the next iteration's data."""
+
+from dataengine import pipeline
+from dataengine.joblog import job_logging
+
+with job_logging(snakemake.log[0]):
+    pipeline.plan(
+        metrics=snakemake.input.metrics,
+        bad_cases=snakemake.input.bad_cases,
+        pool_annotations=snakemake.input.pool,
+        benchmark_images=snakemake.input.benchmark_images,
+        used_queries=snakemake.input.used,
+        out_quotas=snakemake.output.quotas,
+        out_queries=snakemake.output.queries,
+        iteration=int(snakemake.wildcards.i),
+        cfg=snakemake.params.sampling,
+        seed=snakemake.params.seed,
+    )

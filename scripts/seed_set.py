@@ -1,0 +1,16 @@
+"""Snakemake entry point: the imbalanced seed instruction set of the base model."""
+
+from dataengine import pipeline
+from dataengine.joblog import job_logging
+
+with job_logging(snakemake.log[0]):
+    pipeline.build_seed_set(
+        pool_annotations=snakemake.input.pool,
+        out_queries=snakemake.output.queries,
+        out_accepted=snakemake.output.accepted,
+        out_rejected=snakemake.output.rejected,
+        per_type=snakemake.params.per_type,
+        qtypes=snakemake.params.qtypes,
+        teacher=snakemake.params.teacher,
+        seed=snakemake.params.seed,
+    )

@@ -1,0 +1,17 @@
+"""Snakemake entry point: fine-tune the previous model on this iteration's data plus replay."""
+
+from dataengine import pipeline
+from dataengine.joblog import job_logging
+
+with job_logging(snakemake.log[0]):
+    pipeline.train(
+        model_dir=snakemake.input.model,
+        accepted=snakemake.input.accepted,
+        replay_sources=snakemake.input.replay,
+        pool_images=snakemake.input.pool_images,
+        out_dir=snakemake.output.model,
+        iteration=int(snakemake.wildcards.i),
+        cfg=snakemake.params.train,
+        seed=snakemake.params.seed,
+        threads=snakemake.threads,
+    )

@@ -1,0 +1,14 @@
+"""Snakemake entry point: validate teacher responses into accepted and rejected samples."""
+
+from dataengine import pipeline
+from dataengine.joblog import job_logging
+
+with job_logging(snakemake.log[0]):
+    pipeline.validate(
+        responses=snakemake.input.responses,
+        queries=snakemake.input.queries,
+        out_accepted=snakemake.output.accepted,
+        out_rejected=snakemake.output.rejected,
+        iteration=int(snakemake.wildcards.i),
+        teacher=snakemake.params.teacher,
+    )
