@@ -1,0 +1,33 @@
+"""Shared helpers: run the real Snakemake workflow of this checkout in a scratch directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def snakemake(workdir: Path, *args: str, configfiles: list[Path] | None = None, timeout: int = 900):
+    """Run this checkout's Snakefile with `workdir` as working directory; returns the CompletedProcess."""
+    configfiles = configfiles or [CONFIGS / "small.yaml"]
+    command = [
+        str(Path(sys.executable).parent / "snakemake"),
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir),
+        "--configfile", *map(str, configfiles),
+        *args,
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env["HF_HUB_OFFLINE"] = "1"
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path

@@ -1,0 +1,59 @@
+"""The config schema: defaults filled, bad keys and values named, per-iteration knobs merged."""
+
+import pytest
+import yaml
+
+from dataengine.config import ConfigError, knobs, load_config, validate_config
+from tests.conftest import REPO
+
+
+def test_defaults_fill_an_empty_config():
+    config = validate_config({})
+    assert config["run"] == "demo"
+    assert config["train"]["steps"] == 300
+    assert config["student"]["tiny"]["caption"]["batch_size"] == 32  # default inside a $ref'd stage
+
+
+def test_default_config_file_is_valid_and_matches_schema_defaults():
+    config = load_config(REPO / "config" / "config.yaml")
+    assert config["iterations"] == 3 and config["benchmark"]["test_per_type"] >= 200
+
+
+def test_unknown_key_is_named(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"train": {"stepz": 10}}))
+    with pytest.raises(ConfigError, match=r"train: Additional properties are not allowed \('stepz'"):
+        load_config(path)
+
+
+def test_bad_value_is_named_with_its_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("iterations: -1\nsampling: {similar_share: 2}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "iterations: -1 is less than the minimum of 0" in message
+    assert "sampling.similar_share: 2 is greater than the maximum of 1" in message
+
+
+def test_unreadable_yaml_names_the_file(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="broken.yaml"):
+        load_config(path)
+
+
+def test_per_iteration_override_applies_to_that_iteration_only():
+    config = validate_config({"sampling": {"budget": 100}, "per_iteration": {2: {"sampling": {"budget": 7}}}})
+    assert knobs(config, "sampling", 1)["budget"] == 100
+    assert knobs(config, "sampling", 2)["budget"] == 7
+    assert knobs(config, "sampling", 2)["strategy"] == "paper"  # the rest of the section is kept
+    assert knobs(config, "sampling", 3)["budget"] == 100
+
+
+def test_per_iteration_override_is_validated_like_the_global_value():
+    with pytest.raises(ConfigError, match=r"per_iteration.2 -> train.method: 'half' is not one of"):
+        validate_config({"per_iteration": {2: {"train": {"method": "half"}}}})
+    with pytest.raises(ConfigError, match="per_iteration"):
+        validate_config({"per_iteration": {0: {"train": {"steps": 5}}}})  # iteration 0 has no knobs

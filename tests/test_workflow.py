@@ -1,0 +1,112 @@
+"""The real Snakemake workflow: the DAG it plans, a malformed config, and an end-to-end run whose
+provenance is checked (nothing reruns; a generation knob of iteration 2 reruns only 2 and later)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dataengine.qtypes import qtype_name
+from tests.conftest import CONFIGS, snakemake
+
+
+def planned_jobs(result) -> dict[str, int]:
+    """The job-count table of `snakemake -n --quiet rules`."""
+    assert result.returncode == 0, result.stderr + result.stdout
+    text = result.stdout + result.stderr
+    table = text.split("Job stats:")[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"}
+
+
+@pytest.mark.parametrize("iterations", [1, 3])
+def test_dry_run_plans_every_stage_of_k_iterations(workdir, tmp_path, iterations):
+    overlay = tmp_path / "k.yaml"
+    overlay.write_text(f"iterations: {iterations}\n")
+    jobs = planned_jobs(
+        snakemake(workdir, "-n", "--quiet", "rules", configfiles=[CONFIGS / "small.yaml", overlay])
+    )
+    k = iterations
+    assert jobs == {
+        "build_benchmark": 1, "build_pool": 1, "seed_set": 1, "base_model": 1,
+        "evaluate": k + 1, "sample": k, "generate": k, "validate": k, "train": k,
+        "summarize": 1, "all": 1,
+    }
+
+
+def test_real_base_model_skips_the_tiny_student(workdir, tmp_path):
+    model = tmp_path / "llava"
+    model.mkdir()
+    overlay = tmp_path / "real.yaml"
+    overlay.write_text(yaml.safe_dump({"student": {"base": str(model), "scoring": "letter"}, "iterations": 1}))
+    jobs = planned_jobs(snakemake(workdir, "-n", "--quiet", "rules", configfiles=[CONFIGS / "small.yaml", overlay]))
+    assert "base_model" not in jobs and jobs["evaluate"] == 2
+
+
+def test_malformed_config_stops_with_the_key_named(workdir, tmp_path):
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text("train:\n  method: half\n  stepz: 3\n")
+    result = snakemake(workdir, "-n", configfiles=[CONFIGS / "small.yaml", overlay])
+    assert result.returncode != 0
+    text = result.stdout + result.stderr
+    assert "train.method: 'half' is not one of ['full', 'lora']" in text
+    assert "Additional properties are not allowed ('stepz' was unexpected)" in text
+    assert not (workdir / "results").exists()
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """The small config run for real, once for the tests below."""
+    workdir = tmp_path_factory.mktemp("run")
+    result = snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+@pytest.mark.slow
+def test_end_to_end_summary_follows_the_contract(finished_run):
+    config = yaml.safe_load((CONFIGS / "small.yaml").read_text())
+    run = finished_run / "results" / "small"
+    summary = json.loads((run / "report" / "summary.json").read_text())
+    assert set(summary) == {"run", "config_hash", "iterations"}
+    assert summary["run"] == "small" and re.fullmatch(r"[0-9a-f]{12}", summary["config_hash"])
+    names = {qtype_name(t) for t in config["qtypes"]}
+    rows = summary["iterations"]
+    assert [row["iteration"] for row in rows] == [0, 1, 2]
+    for row in rows:
+        assert set(row) == {"iteration", "overall", "per_type", "n_eval", "samples_added", "quotas"}
+        assert set(row["per_type"]) == names
+        assert row["n_eval"] == len(config["qtypes"]) * config["benchmark"]["test_per_type"]
+        assert 0 <= row["overall"] <= 100
+    assert rows[0]["samples_added"] == 0
+    for row in rows[:-1]:
+        assert sum(row["quotas"].values()) == config["sampling"]["budget"]
+    for row in rows[1:]:
+        accepted = (run / f"iter_{row['iteration']}" / "data" / "accepted.jsonl").read_text().splitlines()
+        assert row["samples_added"] == len(accepted) > 0
+    for name in ("summary.md", "accuracy.png", "gallery.html"):
+        assert (run / "report" / name).stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_second_run_does_nothing(finished_run):
+    result = snakemake(finished_run, "-n")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_generation_knob_of_iteration_2_reruns_only_2_and_later(finished_run, tmp_path):
+    overlay = tmp_path / "knob.yaml"
+    overlay.write_text(yaml.safe_dump({"per_iteration": {2: {"teacher": {"prompt_version": "oracle-v2"}}}}))
+    result = snakemake(finished_run, "-n", configfiles=[CONFIGS / "small.yaml", overlay])
+    assert result.returncode == 0, result.stderr
+    text = result.stdout + result.stderr
+    assert "Params have changed since last execution" in text
+    jobs = planned_jobs(snakemake(finished_run, "-n", "--quiet", "rules", configfiles=[CONFIGS / "small.yaml", overlay]))
+    assert jobs == {"generate": 1, "validate": 1, "train": 1, "evaluate": 1, "summarize": 1, "all": 1}
+    wildcards = set(re.findall(r"wildcards: i=(\d+)", text))
+    assert wildcards == {"2"}
