@@ -11,6 +11,8 @@ rule seed_set:
         rejected=f"{RUN}/iter_0/data/rejected.jsonl",
     log:
         f"{RUN}/logs/seed_set.log",
+    benchmark:
+        f"{RUN}/benchmarks/seed_set.tsv"
     conda:
         "../envs/generation.yaml"
     params:
@@ -31,6 +33,8 @@ rule base_model:
         model=directory(f"{RUN}/iter_0/model"),
     log:
         f"{RUN}/logs/base_model.log",
+    benchmark:
+        f"{RUN}/benchmarks/base_model.tsv"
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]

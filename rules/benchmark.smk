@@ -4,6 +4,8 @@ rule build_benchmark:
         images=directory(f"{BENCHMARK}/images"),
     log:
         f"{RUN}/logs/benchmark.log",
+    benchmark:
+        f"{RUN}/benchmarks/benchmark.tsv"
     conda:
         "../envs/data.yaml"
     params:

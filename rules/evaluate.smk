@@ -9,6 +9,8 @@ rule evaluate:
         bad_cases=f"{RUN}/iter_{{i}}/eval/bad_cases.jsonl",
     log:
         f"{RUN}/logs/evaluate_{{i}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/evaluate_{{i}}.tsv"
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]

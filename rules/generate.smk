@@ -5,6 +5,8 @@ rule generate:
         responses=f"{RUN}/iter_{{i}}/data/responses.jsonl",
     log:
         f"{RUN}/logs/generate_{{i}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/generate_{{i}}.tsv"
     wildcard_constraints:
         i=r"[1-9]\d*",
     conda:

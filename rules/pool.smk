@@ -6,6 +6,8 @@ rule build_pool:
         images=directory(f"{POOL}/images"),
     log:
         f"{RUN}/logs/pool.log",
+    benchmark:
+        f"{RUN}/benchmarks/pool.tsv"
     conda:
         "../envs/data.yaml"
     params:

@@ -23,6 +23,8 @@ rule summarize:
         ),
     log:
         f"{RUN}/logs/report.log",
+    benchmark:
+        f"{RUN}/benchmarks/report.tsv"
     conda:
         "../envs/report.yaml"
     params:

@@ -14,6 +14,8 @@ rule sample:
         queries=f"{RUN}/iter_{{i}}/plan/queries.jsonl",
     log:
         f"{RUN}/logs/sample_{{i}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/sample_{{i}}.tsv"
     conda:
         "../envs/data.yaml"
     params:

@@ -8,6 +8,8 @@ rule train:
         model=directory(f"{RUN}/iter_{{i}}/model"),
     log:
         f"{RUN}/logs/train_{{i}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/train_{{i}}.tsv"
     wildcard_constraints:
         i=r"[1-9]\d*",
     conda:

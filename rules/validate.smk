@@ -7,6 +7,8 @@ rule validate:
         rejected=f"{RUN}/iter_{{i}}/data/rejected.jsonl",
     log:
         f"{RUN}/logs/validate_{{i}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/validate_{{i}}.tsv"
     wildcard_constraints:
         i=r"[1-9]\d*",
     conda:
