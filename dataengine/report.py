@@ -1,0 +1,211 @@
+"""The run's report: summary.json (a public contract), summary.md, accuracy.png and a sample gallery.
+
+Reported numbers are test-split accuracies only: the loop chose its data from the dev split, so
+the test split is the one that says whether the loop helped.
+"""
+
+import base64
+import hashlib
+import html
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from dataengine.qtypes import QTYPES, qtype_name
+
+_LETTERS = "ABCD"
+
+
+def config_hash(config: dict) -> str:
+    """First 12 hex digits of the sha256 of the config as canonical JSON (sorted keys)."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
+def summarize(
+    run: str,
+    config_hash: str,
+    metrics_per_iter: list[dict],
+    quotas_per_iter: list[dict | None],
+    samples_added: list[int],
+) -> dict:
+    """summary.json (docs/contracts.md): per iteration, test accuracies by type name, quotas, samples.
+
+    `quotas_per_iter[i]` is the quotas.json planned from iteration i's evaluation (None for the last
+    iteration, which plans nothing); `samples_added[i]` counts samples trained into model i.
+    """
+    if not len(metrics_per_iter) == len(quotas_per_iter) == len(samples_added):
+        raise ValueError(
+            f"summarize: {len(metrics_per_iter)} metrics, {len(quotas_per_iter)} quotas and "
+            f"{len(samples_added)} sample counts; expected one of each per iteration"
+        )
+    iterations = []
+    for iteration, (metrics, plan, added) in enumerate(zip(metrics_per_iter, quotas_per_iter, samples_added)):
+        test = _test_split(metrics, iteration)
+        iterations.append(
+            {
+                "iteration": iteration,
+                "overall": float(test["overall"]["acc"]),
+                "per_type": {
+                    qtype_name(t): float(entry["acc"]) for t, entry in _by_type_id(test["per_type"])
+                },
+                "n_eval": int(test["overall"]["n"]),
+                "samples_added": int(added),
+                "quotas": (
+                    {} if plan is None else {qtype_name(t): int(q) for t, q in _by_type_id(plan["quotas"])}
+                ),
+            }
+        )
+    return {"run": run, "config_hash": config_hash, "iterations": iterations}
+
+
+def write_summary_md(summary: dict, metrics_per_iter: list[dict], path: Path) -> None:
+    """A readable summary.md: accuracy per type across iterations, change, interval, quotas."""
+    iterations = summary["iterations"]
+    first, last = iterations[0], iterations[-1]
+    last_test = _test_split(metrics_per_iter[-1], last["iteration"])
+    last_by_name = {qtype_name(t): entry for t, entry in _by_type_id(last_test["per_type"])}
+    columns = [f"iter {it['iteration']}" for it in iterations]
+    lines = [
+        f"# Run `{summary['run']}` (config `{summary['config_hash']}`)",
+        "",
+        f"Test-split accuracy (%), {last['n_eval']} test items. Change is from iteration 0; the interval is "
+        f"Wilson's 95 % at iteration {last['iteration']}.",
+        "",
+        _table_row(["type", *columns, "change", "95 % CI"]),
+        _table_row(["---"] + ["---:"] * (len(columns) + 2)),
+    ]
+    for name in _type_names(iterations):
+        accs = [it["per_type"].get(name) for it in iterations]
+        entry = last_by_name.get(name)
+        interval = f"{entry['ci_low']:.1f}–{entry['ci_high']:.1f}" if entry else "–"
+        lines.append(_table_row([name, *map(_pct, accs), _change(accs[0], accs[-1]), interval]))
+    overall = last_test["overall"]
+    lines.append(
+        _table_row(
+            [
+                "**overall**",
+                *(f"**{it['overall']:.1f}**" for it in iterations),
+                f"**{_change(first['overall'], last['overall'])}**",
+                f"{overall['ci_low']:.1f}–{overall['ci_high']:.1f}",
+            ]
+        )
+    )
+    planned = [it for it in iterations if it["quotas"]]
+    lines += ["", "## Quotas planned from each iteration's evaluation", ""]
+    if planned:
+        lines.append(_table_row(["type", *(f"from iter {it['iteration']}" for it in planned)]))
+        lines.append(_table_row(["---"] + ["---:"] * len(planned)))
+        for name in _type_names(planned, key="quotas"):
+            lines.append(_table_row([name, *(str(it["quotas"].get(name, 0)) for it in planned)]))
+    else:
+        lines.append("No iteration planned new samples.")
+    lines += ["", "## Samples added", ""]
+    lines.append(_table_row(["iteration", "accepted samples trained in"]))
+    lines.append(_table_row(["---:", "---:"]))
+    lines += [_table_row([str(it["iteration"]), str(it["samples_added"])]) for it in iterations]
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def plot_accuracy(summary: dict, path: Path) -> None:
+    """accuracy.png: test accuracy per type across iterations, overall in bold, legend outside."""
+    iterations = summary["iterations"]
+    steps = [it["iteration"] for it in iterations]
+    # Figure without pyplot: no global backend or figure registry is touched (Agg renders it).
+    figure = Figure(figsize=(9, 5), layout="constrained")
+    axes = figure.subplots()
+    for name in _type_names(iterations):
+        axes.plot(steps, [it["per_type"].get(name) for it in iterations], marker="o", label=name)
+    axes.plot(
+        steps, [it["overall"] for it in iterations], color="black", linewidth=3, marker="s", label="overall"
+    )
+    axes.set_xticks(steps)
+    axes.set_xlabel("iteration")
+    axes.set_ylabel("test accuracy (%)")
+    axes.set_ylim(0, 100)
+    axes.grid(alpha=0.3)
+    axes.set_title(f"Run {summary['run']}: accuracy per question type")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    figure.savefig(path, dpi=120)
+
+
+def write_gallery(samples: list[dict], pool_dir: Path, path: Path, per_type: int) -> None:
+    """gallery.html: up to `per_type` samples of each type, in the order given, images inlined so
+    the file can be opened or mailed on its own."""
+    by_type: dict[int, list[dict]] = {}
+    for sample in samples:
+        shown = by_type.setdefault(int(sample["qtype"]), [])
+        if len(shown) < per_type:
+            shown.append(sample)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8"><title>Generated samples</title><style>',
+        "body{font-family:sans-serif;margin:2em} .card{display:inline-block;vertical-align:top;width:260px;"
+        "margin:0 1em 1em 0} .card img{width:256px;image-rendering:pixelated;border:1px solid #ccc}"
+        " .correct{font-weight:bold;color:#1a7f37} ol{padding-left:1.5em}",
+        "</style></head><body><h1>Generated samples</h1>",
+    ]
+    for qtype in sorted(by_type):
+        parts.append(f"<h2>{html.escape(qtype_name(qtype))}</h2>")
+        parts += [_sample_card(sample, Path(pool_dir)) for sample in by_type[qtype]]
+    parts.append("</body></html>")
+    Path(path).write_text("\n".join(parts) + "\n", encoding="utf-8")
+
+
+def _sample_card(sample: Mapping, pool_dir: Path) -> str:
+    image_path = pool_dir / sample["image"]
+    try:
+        encoded = base64.b64encode(image_path.read_bytes()).decode("ascii")
+    except OSError as error:
+        raise ValueError(
+            f"gallery: cannot read image {image_path} of sample {sample.get('id')!r}: {error}"
+        ) from error
+    mime = "image/jpeg" if image_path.suffix.lower() in (".jpg", ".jpeg") else "image/png"
+    options = "".join(
+        (
+            f'<li class="correct">{html.escape(option)} &#10003;</li>'
+            if letter == sample["choice_answer"]
+            else f"<li>{html.escape(option)}</li>"
+        )
+        for letter, option in zip(_LETTERS, sample["options"])
+    )
+    return (
+        f'<div class="card"><img src="data:{mime};base64,{encoded}" alt="{html.escape(sample["image"])}">'
+        f"<p>{html.escape(sample['instruction'])}</p><ol type=\"A\">{options}</ol>"
+        f"<small>{html.escape(str(sample.get('id', '')))}</small></div>"
+    )
+
+
+def _test_split(metrics: Mapping, iteration: int) -> Mapping:
+    test = metrics.get("splits", {}).get("test", {})
+    if "per_type" not in test or not {"acc", "n"} <= set(test.get("overall", {})):
+        raise ValueError(
+            f"metrics of iteration {iteration} lack splits/test/overall (acc, n) or splits/test/per_type "
+            "(see docs/contracts.md, metrics.json)"
+        )
+    return test
+
+
+def _by_type_id(by_key: Mapping) -> list[tuple[int, object]]:
+    """(type id, value) pairs of a dict keyed by type ids as strings, in type-id order."""
+    return sorted(((int(key), value) for key, value in by_key.items()), key=lambda pair: pair[0])
+
+
+def _type_names(iterations: list[dict], key: str = "per_type") -> list[str]:
+    """Type names appearing in any iteration, in the type table's order."""
+    present = {name for it in iterations for name in it[key]}
+    return [name for name in QTYPES.values() if name in present]
+
+
+def _table_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def _change(before: float | None, after: float | None) -> str:
+    return "–" if before is None or after is None else f"{after - before:+.1f}"

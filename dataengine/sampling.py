@@ -1,0 +1,277 @@
+"""Adaptive Bad-case Sampling: decide what the teacher writes next, from where the model fails.
+
+One iteration, after the paper's released code (engine_pipeline/step2_query_construct.py):
+a weight per question type from the dev-split accuracy (`paper`: the error rate), a quota per type,
+and per query two bad cases of that type as in-context examples and a pool image, half of the time
+one of the images most similar to the first bad case's image, else a random one. Each image is
+used once, images with too many boxes are skipped. Unlike the paper, which draws every query's type
+at random, quotas are exact (largest remainder), so the plan is reproducible and sums to the budget.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from dataengine.embedding import embed_images, top_k_similar
+from dataengine.qtypes import qtype_name
+
+DEFAULTS: dict = {
+    "strategy": "paper",
+    "in_context": 2,  # bad cases per query, as in the paper's prompt
+    "similar_share": 0.5,  # share of queries anchored on an image similar to a bad case's
+    "top_k": 20,  # a similar anchor is drawn among this many nearest unused images
+    "max_boxes": 10,  # the paper skips images with more boxes: too cluttered to describe
+}
+
+WeightFn = Callable[[dict[int, float], Mapping], dict[int, float]]
+
+
+def _error_rate_weights(dev_acc: dict[int, float], cfg: Mapping) -> dict[int, float]:
+    """The paper's weight: a type's error rate, so the weakest types get the most new data."""
+    return {qtype: (100.0 - acc) / 100.0 for qtype, acc in dev_acc.items()}
+
+
+def _uniform_weights(dev_acc: dict[int, float], cfg: Mapping) -> dict[int, float]:
+    """Equal weight: the baseline that shows what adaptivity adds."""
+    return {qtype: 1.0 for qtype in dev_acc}
+
+
+STRATEGIES: dict[str, WeightFn] = {"paper": _error_rate_weights, "uniform": _uniform_weights}
+
+
+def type_weights(dev_acc: dict[int, float], strategy: str, cfg: Mapping) -> dict[int, float]:
+    """Unnormalised sampling weight per type from dev accuracies (percentages) by a named strategy."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown sampling strategy {strategy!r}; known: {sorted(STRATEGIES)}")
+    for qtype, acc in dev_acc.items():
+        if not 0.0 <= acc <= 100.0:
+            raise ValueError(f"dev accuracy of type {qtype} is {acc}; expected a percentage in [0, 100]")
+    return STRATEGIES[strategy](dev_acc, cfg)
+
+
+def exact_quotas(weights: dict[int, float], budget: int) -> dict[int, int]:
+    """Split `budget` over types in proportion to `weights` by largest remainder; sums exactly.
+
+    Leftover units go to the largest fractional parts, ties to the lower type id. Weights are read
+    as rationals (to 1e-9) so float noise such as 1 - 0.7 != 0.3 cannot break a tie. If every
+    weight is zero (e.g. all types perfect on dev) there is no signal of weakness, but the budget
+    must still be spent, so it is spread evenly instead of dividing by zero.
+    """
+    if not weights:
+        raise ValueError("exact_quotas: no types to share the budget between")
+    if budget < 0:
+        raise ValueError(f"exact_quotas: budget must be >= 0, got {budget}")
+    negative = {qtype: w for qtype, w in weights.items() if w < 0}
+    if negative:
+        raise ValueError(f"exact_quotas: negative weights {negative}")
+    exact = {qtype: Fraction(w).limit_denominator(10**9) for qtype, w in weights.items()}
+    total = sum(exact.values())
+    if total == 0:
+        exact, total = {qtype: Fraction(1) for qtype in weights}, Fraction(len(weights))
+    shares = {qtype: w * budget / total for qtype, w in exact.items()}
+    quotas = {qtype: int(share) for qtype, share in shares.items()}
+    leftover = budget - sum(quotas.values())
+    by_remainder = sorted(shares, key=lambda qtype: (-(shares[qtype] - quotas[qtype]), qtype))
+    for qtype in by_remainder[:leftover]:
+        quotas[qtype] += 1
+    return dict(sorted(quotas.items()))
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """One planned query before its image is chosen."""
+
+    qtype: int
+    in_context: list[dict]
+    similar: bool  # anchor on an image similar to in_context[0]'s image
+
+
+def plan_iteration(
+    metrics: dict,
+    bad_cases: list[dict],
+    pool: list[dict],
+    benchmark_dir: Path,
+    pool_dir: Path,
+    used_image_ids: set[str],
+    iteration: int,
+    cfg: dict,
+    seed: int,
+) -> tuple[dict, list[dict]]:
+    """Plan one iteration's generation queries; returns (quotas.json dict, query records).
+
+    `iteration` is the iteration whose data the plan produces (it names the queries).
+    """
+    cfg = {**DEFAULTS, **cfg}
+    if "budget" not in cfg:
+        raise ValueError("sampling config needs a 'budget' (number of queries to plan)")
+    weights = type_weights(_dev_accuracy(metrics), cfg["strategy"], cfg)
+    quotas = exact_quotas(weights, int(cfg["budget"]))
+    queries = plan_queries(quotas, bad_cases, pool, benchmark_dir, pool_dir, used_image_ids, iteration, cfg, seed)
+    plan = {
+        "strategy": cfg["strategy"],
+        "budget": int(cfg["budget"]),
+        "weights": {str(qtype): float(w) for qtype, w in sorted(weights.items())},
+        "quotas": {str(qtype): quota for qtype, quota in quotas.items()},
+    }
+    return plan, queries
+
+
+def plan_queries(
+    quotas: dict[int, int],
+    bad_cases: list[dict],
+    pool: list[dict],
+    benchmark_dir: Path,
+    pool_dir: Path,
+    used_image_ids: set[str],
+    iteration: int,
+    cfg: dict,
+    seed: int,
+) -> list[dict]:
+    """Query records for given quotas: in-context bad cases and a pool image for each.
+
+    Also serves fixed quotas with no bad cases (the base model's seed set): every query is then
+    anchored on a random image. The rng is seeded with (seed, iteration) so iterations of one run
+    draw differently while the whole plan stays reproducible.
+    """
+    cfg = {**DEFAULTS, **cfg}
+    if not 0.0 <= cfg["similar_share"] <= 1.0:
+        raise ValueError(f"sampling config 'similar_share' must be in [0, 1], got {cfg['similar_share']}")
+    rng = np.random.default_rng([seed, iteration])
+    cases_by_type = _bad_cases_by_type(bad_cases, set(quotas))
+    candidates = [r for r in _checked_pool(pool) if len(r["objects"]) <= cfg["max_boxes"]]
+    candidates = [r for r in candidates if r["image_id"] not in used_image_ids]
+    eligible = {
+        qtype: np.array([r["qtypes"] is None or qtype in r["qtypes"] for r in candidates], dtype=bool)
+        for qtype in quotas
+    }
+    for qtype, quota in quotas.items():
+        if quota > eligible[qtype].sum():
+            raise _pool_exhausted(
+                qtype,
+                quota,
+                int(eligible[qtype].sum()),
+                f"(qtypes allow it, at most {cfg['max_boxes']} objects, "
+                f"not among the {len(used_image_ids)} used by earlier iterations)",
+            )
+
+    slots = []
+    for qtype, quota in quotas.items():
+        n_similar = int(cfg["similar_share"] * quota + 0.5)  # half up: the paper starts with "similar"
+        cases = cases_by_type.get(qtype, [])
+        for index in range(quota):
+            drawn = rng.choice(len(cases), size=min(cfg["in_context"], len(cases)), replace=False)
+            in_context = [cases[i] for i in drawn]
+            slots.append(_Slot(qtype, in_context, similar=index < n_similar and bool(in_context)))
+
+    chosen = _choose_images(slots, candidates, eligible, benchmark_dir, pool_dir, cfg, rng)
+    return [
+        {
+            "query_id": f"i{iteration}-q{n:05d}",
+            "qtype": slot.qtype,
+            "image_id": candidates[image]["image_id"],
+            "image": candidates[image]["image"],
+            "annotation": candidates[image],
+            "in_context": [_example(case) for case in slot.in_context],
+            "anchor": "similar" if slot.similar else "random",
+        }
+        for n, (slot, image) in enumerate(zip(slots, chosen))
+    ]
+
+
+def _choose_images(
+    slots: list[_Slot],
+    candidates: list[dict],
+    eligible: dict[int, np.ndarray],
+    benchmark_dir: Path,
+    pool_dir: Path,
+    cfg: Mapping,
+    rng: np.random.Generator,
+) -> list[int]:
+    """Candidate index per slot, each used once. Similar anchors and scarce types choose first,
+    so the unconstrained random picks cannot take the images they need."""
+    anchor_images = sorted({slot.in_context[0]["image"] for slot in slots if slot.similar})
+    if anchor_images:
+        pool_vecs = embed_images([Path(pool_dir) / r["image"] for r in candidates])
+        anchor_paths = [Path(benchmark_dir) / image for image in anchor_images]
+        anchor_vecs = dict(zip(anchor_images, embed_images(anchor_paths)))
+    supply = {qtype: int(mask.sum()) for qtype, mask in eligible.items()}
+    taken = np.zeros(len(candidates), dtype=bool)
+    chosen = [-1] * len(slots)
+    order = sorted(range(len(slots)), key=lambda i: (not slots[i].similar, supply[slots[i].qtype], i))
+    for i in order:
+        slot = slots[i]
+        allowed = eligible[slot.qtype] & ~taken
+        if not allowed.any():
+            raise _pool_exhausted(
+                slot.qtype,
+                sum(s.qtype == slot.qtype for s in slots),
+                supply[slot.qtype],
+                "but the other types' queries took the images it shares with them",
+            )
+        if slot.similar:
+            anchor = anchor_vecs[slot.in_context[0]["image"]]
+            nearest = top_k_similar(anchor, pool_vecs, cfg["top_k"], allowed)[0]
+            chosen[i] = int(nearest[rng.integers(len(nearest))])
+        else:
+            chosen[i] = int(rng.choice(np.flatnonzero(allowed)))
+        taken[chosen[i]] = True
+    return chosen
+
+
+def _pool_exhausted(qtype: int, needed: int, available: int, why: str) -> ValueError:
+    return ValueError(
+        f"pool exhausted for type {qtype} ({qtype_name(qtype)}): the plan needs {needed} images, "
+        f"{available} pool images are eligible {why}"
+    )
+
+
+def _example(case: Mapping) -> dict:
+    """A bad case as an in-context example: what the teacher sees, nothing of the model's answer."""
+    return {key: case[key] for key in ("question", "options", "answer", "image")}
+
+
+def _dev_accuracy(metrics: Mapping) -> dict[int, float]:
+    try:
+        per_type = metrics["splits"]["dev"]["per_type"]
+    except (KeyError, TypeError):
+        raise ValueError("metrics has no splits/dev/per_type (see docs/contracts.md, metrics.json)") from None
+    if not per_type:
+        raise ValueError("metrics splits/dev/per_type is empty: no type to plan for")
+    accuracy = {}
+    for key, entry in per_type.items():
+        qtype_name(key)  # an unknown type id fails here, naming it
+        if "acc" not in entry:
+            raise ValueError(f"metrics splits/dev/per_type/{key} has no 'acc'")
+        accuracy[int(key)] = float(entry["acc"])
+    return dict(sorted(accuracy.items()))
+
+
+def _bad_cases_by_type(bad_cases: list[dict], qtypes: set[int]) -> dict[int, list[dict]]:
+    """Bad cases of the planned types, each type's list sorted by id so row order does not matter."""
+    required = ("id", "qtype", "image", "question", "options", "answer")
+    by_type: dict[int, list[dict]] = {}
+    for row, case in enumerate(bad_cases):
+        missing = [key for key in required if key not in case]
+        if missing:
+            raise ValueError(f"bad case row {row} (id {case.get('id')!r}) lacks {missing}")
+        if case["qtype"] in qtypes:
+            by_type.setdefault(case["qtype"], []).append(case)
+    return {qtype: sorted(cases, key=lambda case: case["id"]) for qtype, cases in by_type.items()}
+
+
+def _checked_pool(pool: list[dict]) -> list[dict]:
+    required = ("image_id", "image", "objects", "qtypes")
+    seen = set()
+    for row, record in enumerate(pool):
+        missing = [key for key in required if key not in record]
+        if missing:
+            raise ValueError(
+                f"pool annotation row {row} (image_id {record.get('image_id')!r}) lacks {missing}"
+            )
+        if record["image_id"] in seen:
+            raise ValueError(f"pool annotation row {row}: duplicate image_id {record['image_id']!r}")
+        seen.add(record["image_id"])
+    return pool
