@@ -1,0 +1,106 @@
+"""The evaluation benchmark: the synthetic one built from rendered scenes, and the checked loader every
+later stage reads it through (docs/contracts.md, "benchmark/")."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from tqdm import tqdm
+
+from dataengine.qtypes import QTYPES, qtype_name
+from dataengine.synthetic import draw_unseen_scene, make_question
+
+LETTERS = ("A", "B", "C", "D")
+SPLITS = ("dev", "test")
+ITEM_SCHEMA = {
+    "id": pl.String,
+    "image": pl.String,
+    "qtype": pl.Int64,
+    "question": pl.String,
+    "options": pl.List(pl.String),
+    "answer": pl.String,
+    "split": pl.String,
+}
+
+
+def build_synthetic_benchmark(
+    out_dir: Path, qtypes: list[int], n_dev: int, n_test: int, seed: int, image_size: int = 64
+) -> pl.DataFrame:
+    """Write out_dir/items.parquet and out_dir/images/: per type n_dev dev then n_test test items.
+
+    Each type draws from its own stream (seed, qtype), so adding or dropping a type leaves the items
+    of the others unchanged; ids are `b<qtype>-<index>`. No image repeats within a type, so dev and
+    test never share one.
+    """
+    out_dir = Path(out_dir)
+    images_dir = out_dir / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for qtype in qtypes:
+        qtype_name(qtype)
+        rng = np.random.default_rng([seed, qtype])
+        seen: set[str] = set()
+        for index in tqdm(range(n_dev + n_test), desc=f"benchmark type {qtype}", disable=None):
+            scene, png, _ = draw_unseen_scene(qtype, rng, seen, image_size)
+            question = make_question(qtype, scene, rng)
+            if question is None:
+                raise RuntimeError(f"scene family of type {qtype} drew a scene that does not support it: {scene}")
+            item_id = f"b{qtype}-{index:06d}"
+            image = f"images/{item_id}.png"
+            (out_dir / image).write_bytes(png)
+            rows.append(
+                {
+                    "id": item_id,
+                    "image": image,
+                    "qtype": qtype,
+                    "question": question.question,
+                    "options": list(question.options),
+                    "answer": LETTERS[question.answer_index],
+                    "split": "dev" if index < n_dev else "test",
+                }
+            )
+    items = pl.DataFrame(rows, schema=ITEM_SCHEMA)
+    tmp = out_dir / ".items.parquet.tmp"
+    items.write_parquet(tmp)
+    os.replace(tmp, out_dir / "items.parquet")
+    return items
+
+
+def load_items(path: Path) -> pl.DataFrame:
+    """Read items.parquet and check every row; images are resolved against the file's folder."""
+    path = Path(path)
+    items = pl.read_parquet(path)
+    missing_columns = [c for c in ITEM_SCHEMA if c not in items.columns]
+    if missing_columns:
+        raise ValueError(f"{path}: missing columns {missing_columns}")
+    if items["id"].is_duplicated().any():
+        duplicates = items.filter(pl.col("id").is_duplicated())["id"].unique().sort().to_list()
+        raise ValueError(f"{path}: duplicate item ids {duplicates[:10]}")
+    missing_images = []
+    for row in items.iter_rows(named=True):
+        _check_item(path, row)
+        if not (path.parent / row["image"]).is_file():
+            missing_images.append(row["image"])
+    if missing_images:
+        raise FileNotFoundError(
+            f"{path}: {len(missing_images)} images missing under {path.parent}: {missing_images[:20]}"
+        )
+    return items
+
+
+def _check_item(path: Path, row: dict) -> None:
+    def fail(problem: str):
+        raise ValueError(f"{path}: item {row['id']!r}: {problem}")
+
+    options = row["options"]
+    if options is None or len(options) != 4 or len(set(options)) != 4 or not all(options):
+        fail(f"needs 4 distinct non-empty options, got {options!r}")
+    if row["answer"] not in LETTERS:
+        fail(f"answer {row['answer']!r} is not one of {LETTERS}")
+    if row["qtype"] not in QTYPES:
+        fail(f"unknown qtype {row['qtype']!r}; known ids: {sorted(QTYPES)}")
+    if row["split"] not in SPLITS:
+        fail(f"split {row['split']!r} is not one of {SPLITS}")
+    if not row["question"]:
+        fail("empty question")

@@ -1,0 +1,160 @@
+"""Validation of teacher replies into training samples (docs/contracts.md, "iter_<i+1>/data/").
+
+The checks follow the paper's post-processing (drop replies that "skip"; drop text that leaks the
+annotation format: bounding boxes, coordinates, "description"; strip bracketed coordinates) and add
+what a multiple-choice sample needs: the schema, 4 distinct options, a choice letter that points at the
+short answer, the answer verified against the scene where the annotation is ours, and no duplicate
+question per image. Bad teacher content is never an exception: every rejection keeps its reason.
+"""
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+import jsonschema
+
+from dataengine.synthetic import annotation_to_scene, is_synthetic_annotation, question_variants
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "schemas" / "sample.schema.json"
+CHOICE_LETTERS = "ABCD"
+TEXT_FIELDS = ("instruction", "answer", "short_answer")
+
+# Rejection reasons, one per check, in the order they are applied.
+UNKNOWN_QUERY = "unknown_query"
+MALFORMED_JSON = "malformed_json"
+UNSUPPORTED = "unsupported"
+SCHEMA = "schema"
+MENTIONS_ANNOTATION = "mentions_annotation"
+DUPLICATE_OPTIONS = "duplicate_options"
+CHOICE_MISMATCH = "choice_mismatch"
+WRONG_ANSWER = "wrong_answer"
+DUPLICATE = "duplicate"
+
+_SKIP = re.compile(r"\bskip(ped|ping)?\b", re.IGNORECASE)
+_FORBIDDEN = re.compile(r"bounding[\s_-]*box|\bbbox|coordinate|\bdescription\b", re.IGNORECASE)
+_NUMBER = r"-?\d+(?:\.\d+)?"
+_COORDINATES = re.compile(rf"\s*[\[(]\s*{_NUMBER}(?:\s*,\s*{_NUMBER}){{3}}\s*[\])]")
+
+
+@cache
+def _schemas() -> tuple[jsonschema.Validator, jsonschema.Validator]:
+    """Validators for the whole sample and for the teacher's part of it (`$defs.reply`)."""
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    validator_cls = jsonschema.validators.validator_for(schema)
+    reply_schema = {"$defs": schema["$defs"], **schema["$defs"]["reply"]}
+    return validator_cls(schema), validator_cls(reply_schema)
+
+
+def sample_validator() -> jsonschema.Validator:
+    """Checks an accepted.jsonl record against config/schemas/sample.schema.json."""
+    return _schemas()[0]
+
+
+def normalise(text: str) -> str:
+    """Comparison form: case, spacing and trailing punctuation do not make two texts different."""
+    return " ".join(text.lower().split()).rstrip(".?!")
+
+
+def strip_coordinates(text: str) -> str:
+    """Remove bracketed 4-number coordinates such as "[0.1, 0.2, 0.3, 0.4]" from a text."""
+    return " ".join(_COORDINATES.sub("", text).split())
+
+
+def _texts(reply: dict) -> list[str]:
+    values = [reply.get(k) for k in TEXT_FIELDS] + list(reply.get("options") or [])
+    return [v for v in values if isinstance(v, str)]
+
+
+def _clean(reply: dict) -> dict:
+    cleaned = dict(reply)
+    for key in TEXT_FIELDS:
+        if isinstance(cleaned.get(key), str):
+            cleaned[key] = strip_coordinates(cleaned[key])
+    if isinstance(cleaned.get("options"), list):
+        cleaned["options"] = [strip_coordinates(o) if isinstance(o, str) else o for o in cleaned["options"]]
+    return cleaned
+
+
+def _verify(reply: dict, query: dict) -> str | None:
+    """Check the reply against the query's annotation; a rejection reason, or None when it passes or
+    cannot be checked (a real pool, or a question phrased unlike any template)."""
+    annotation = query["annotation"]
+    qtype = int(query["qtype"])
+    if annotation.get("qtypes") is not None and qtype not in annotation["qtypes"]:
+        return UNSUPPORTED
+    if not is_synthetic_annotation(annotation):
+        return None
+    variants = question_variants(qtype, annotation_to_scene(annotation))
+    if not variants:
+        return UNSUPPORTED
+    asked = [v for v in variants if normalise(v.question) == normalise(reply["instruction"])]
+    if asked and all(normalise(v.answer) != normalise(reply["short_answer"]) for v in asked):
+        return WRONG_ANSWER
+    return None
+
+
+def _check(content, query: dict) -> tuple[dict | None, str | None]:
+    """(cleaned reply, None) when the reply is usable, else (None, reason)."""
+    if not isinstance(content, str):
+        return None, MALFORMED_JSON
+    if normalise(content.strip().strip("\"'")) == "skip":
+        return None, UNSUPPORTED
+    try:
+        reply = json.loads(content)
+    except json.JSONDecodeError:
+        return None, MALFORMED_JSON
+    if not isinstance(reply, dict):
+        return None, MALFORMED_JSON
+    if any(_SKIP.search(text) for text in _texts(reply)) or reply.get("skip"):
+        return None, UNSUPPORTED
+    reply = _clean(reply)
+    if not _schemas()[1].is_valid(reply):
+        return None, SCHEMA
+    if any(_FORBIDDEN.search(text) for text in _texts(reply)):
+        return None, MENTIONS_ANNOTATION
+    options = [normalise(o) for o in reply["options"]]
+    if len(set(options)) != 4:
+        return None, DUPLICATE_OPTIONS
+    if options[CHOICE_LETTERS.index(reply["choice_answer"])] != normalise(reply["short_answer"]):
+        return None, CHOICE_MISMATCH
+    reason = _verify(reply, query)
+    return (None, reason) if reason else (reply, None)
+
+
+def validate(
+    responses: list[dict], queries: list[dict], iteration: int, prompt_version: str
+) -> tuple[list[dict], list[dict]]:
+    """Split teacher responses into accepted samples (with provenance) and rejections with reasons.
+
+    A duplicate (same image, same instruction) keeps the first accepted one, in response order.
+    """
+    by_id = {q["query_id"]: q for q in queries}
+    accepted, rejected, seen = [], [], set()
+    for response in responses:
+        query_id = response.get("query_id")
+        content = response.get("content")
+        query = by_id.get(query_id)
+        reply, reason = _check(content, query) if query is not None else (None, UNKNOWN_QUERY)
+        if reply is not None:
+            key = (query["image_id"], normalise(reply["instruction"]))
+            if key in seen:
+                reply, reason = None, DUPLICATE
+            seen.add(key)
+        if reply is None:
+            rejected.append({"query_id": query_id, "reason": reason, "content": content})
+            continue
+        accepted.append(
+            {
+                **{k: reply[k] for k in (*TEXT_FIELDS, "options", "choice_answer")},
+                "image": query["image"],
+                "qtype": int(query["qtype"]),
+                "id": query_id,
+                "iteration": iteration,
+                "teacher": response.get("teacher", "unknown"),
+                "prompt_version": prompt_version,
+                "query_id": query_id,
+                "source_id": query["image_id"],
+            }
+        )
+    return accepted, rejected

@@ -1,0 +1,101 @@
+import json
+
+import pytest
+
+from dataengine.synthetic import SCENE_KINDS
+from dataengine.teacher import generate
+from dataengine.validate import sample_validator, strip_coordinates, validate
+from test_teacher import make_queries
+
+QUERIES = make_queries(n_per_type=4)
+SCENE_QUERY = QUERIES[0]  # qtype 1: its correct reply is easy to write by hand
+
+
+def _good_reply(query=SCENE_QUERY, **changes):
+    """A correct reply for a Scene Understanding query, with fields replaced."""
+    kind = SCENE_KINDS[query["annotation"]["background"]]
+    others = [k for k in SCENE_KINDS.values() if k != kind][:3]
+    reply = {
+        "instruction": "What kind of scene is this?",
+        "answer": f"The scene is {kind}.",
+        "short_answer": kind,
+        "options": [kind, *others],
+        "choice_answer": "A",
+    }
+    reply.update(changes)
+    return json.dumps(reply)
+
+
+def _wrong_answer():
+    wrong = json.loads(_good_reply())["options"][1]
+    return _good_reply(short_answer=wrong, choice_answer="B", answer=f"The scene is {wrong}.")
+
+
+def _one(content, query=SCENE_QUERY):
+    response = {"query_id": query["query_id"], "teacher": "t", "content": content}
+    return validate([response], QUERIES, iteration=1, prompt_version="v1")
+
+
+def test_oracle_replies_are_all_accepted_with_provenance():
+    responses = generate(QUERIES, {"kind": "oracle"}, seed=0)
+    accepted, rejected = validate(responses, QUERIES, iteration=2, prompt_version="v3")
+    assert rejected == [] and len(accepted) == len(QUERIES)
+    validator = sample_validator()
+    for sample, query in zip(accepted, QUERIES):
+        validator.validate(sample)
+        assert sample["id"] == sample["query_id"] == query["query_id"]
+        assert (sample["iteration"], sample["teacher"], sample["prompt_version"]) == (2, "oracle", "v3")
+        assert sample["source_id"] == query["image_id"] and sample["image"] == query["image"]
+        assert sample["qtype"] == query["qtype"]
+
+
+def test_unsupported_queries_are_rejected_not_raised():
+    letter_query = QUERIES[-1]
+    assert letter_query["qtype"] == 9
+    asks_spatial = {**letter_query, "query_id": "skip-me", "qtype": 6}
+    responses = generate([asks_spatial], {"kind": "oracle"}, seed=0)
+    accepted, rejected = validate(responses, [asks_spatial], iteration=1, prompt_version="v1")
+    assert accepted == [] and rejected == [{"query_id": "skip-me", "reason": "unsupported", "content": "skip"}]
+
+
+@pytest.mark.parametrize(
+    ("make_content", "reason"),
+    [
+        (lambda: "{not json", "malformed_json"),
+        (lambda: "[1, 2]", "malformed_json"),
+        (lambda: '"Skip."', "unsupported"),
+        (lambda: _good_reply(short_answer="skip"), "unsupported"),
+        (lambda: _good_reply(options=["a", "b", "c"]), "schema"),
+        (lambda: _good_reply(choice_answer="E"), "schema"),
+        (lambda: _good_reply(instruction="[0.1, 0.2, 0.3, 0.4]"), "schema"),  # nothing left once stripped
+        (lambda: _good_reply(answer="The bounding box shows it."), "mentions_annotation"),
+        (lambda: _good_reply(instruction="Based on the description, what is it?"), "mentions_annotation"),
+        (lambda: _good_reply(options=["sea", "Sea ", "beach", "snow"], short_answer="sea"), "duplicate_options"),
+        (lambda: _good_reply(choice_answer="B"), "choice_mismatch"),
+        (_wrong_answer, "wrong_answer"),
+    ],
+)
+def test_each_rejection_reason(make_content, reason):
+    content = make_content()
+    accepted, rejected = _one(content)
+    assert accepted == [] and rejected == [{"query_id": SCENE_QUERY["query_id"], "reason": reason, "content": content}]
+
+
+def test_unknown_query_and_duplicate_instruction():
+    query = SCENE_QUERY
+    twin = {**query, "query_id": "twin"}
+    responses = [
+        {"query_id": query["query_id"], "teacher": "t", "content": _good_reply(query)},
+        {"query_id": "twin", "teacher": "t", "content": _good_reply(query)},
+        {"query_id": "nobody", "teacher": "t", "content": _good_reply(query)},
+    ]
+    accepted, rejected = validate(responses, [query, twin], iteration=1, prompt_version="v1")
+    assert [a["query_id"] for a in accepted] == [query["query_id"]]
+    assert [(r["query_id"], r["reason"]) for r in rejected] == [("twin", "duplicate"), ("nobody", "unknown_query")]
+
+
+def test_coordinates_are_stripped_and_free_phrasing_is_accepted():
+    content = _good_reply(instruction="Which scene [0.1, 0.2, 0.35, 0.4] do you see?")
+    accepted, rejected = _one(content)
+    assert rejected == [] and accepted[0]["instruction"] == "Which scene do you see?"
+    assert strip_coordinates("a dog (12, 30, 55.5, 80) runs") == "a dog runs"
