@@ -28,6 +28,7 @@ test: venv
 lint: venv
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile rules
+	$(BIN)/ruff check dataengine scripts tests bench
 
 bench-loop: venv
 	$(BIN)/python bench/loop.py --cores $(CORES)

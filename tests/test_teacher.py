@@ -3,32 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from dataengine.qtypes import QTYPES
-from dataengine.synthetic import annotation_to_scene, question_variants, scene_for_type, scene_to_annotation
+from dataengine.synthetic import annotation_to_scene, question_variants
 from dataengine.teacher import SKIP_REPLY, generate, oracle_reply, query_rng
-
-
-def make_queries(n_per_type=10, seed=0):
-    """Queries as the planner writes them, each asking the type of its image's scene family."""
-    rng = np.random.default_rng(seed)
-    queries = []
-    for qtype in QTYPES:
-        for i in range(n_per_type):
-            image_id = f"p{qtype}{i:05d}"
-            image = f"images/{image_id}.png"
-            annotation = scene_to_annotation(scene_for_type(qtype, rng), image_id, image, "0" * 64)
-            queries.append(
-                {
-                    "query_id": f"i0-q{len(queries):05d}",
-                    "qtype": qtype,
-                    "image_id": image_id,
-                    "image": image,
-                    "annotation": annotation,
-                    "in_context": [],
-                    "anchor": "random",
-                }
-            )
-    return queries
+from tests.conftest import make_queries
 
 
 def test_oracle_reply_is_a_correct_item_for_the_annotation():

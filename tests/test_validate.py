@@ -5,7 +5,7 @@ import pytest
 from dataengine.synthetic import SCENE_KINDS
 from dataengine.teacher import generate
 from dataengine.validate import sample_validator, strip_coordinates, validate
-from test_teacher import make_queries
+from tests.conftest import make_queries
 
 QUERIES = make_queries(n_per_type=4)
 SCENE_QUERY = QUERIES[0]  # qtype 1: its correct reply is easy to write by hand
