@@ -14,13 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from dataengine import synthetic
-from dataengine.formats import question_prompt
+from dataengine.formats import CAPTION_QUESTION, question_prompt
 from dataengine.student import build_tiny_student, save_student, train_tokenizer
 from dataengine.training import TrainConfig, TrainRecord, fine_tune, sample_views
 
 log = logging.getLogger("dataengine")
-
-CAPTION_QUESTION = "Describe the image."
 
 
 def caption_records(pool: list[dict], pool_dir: Path) -> list[TrainRecord]:
@@ -39,7 +37,7 @@ def build(
     views: list[str],
     seed: int,
 ) -> dict:
-    """Build, pre-train and save the tiny student; returns the training log of both stages."""
+    """Build, pre-train and save the tiny student (with the training log of both stages)."""
     tokenizer = train_tokenizer(synthetic.corpus())
     model, processor = build_tiny_student(tokenizer, tiny["arch"], image_size=image_size, seed=seed)
 
@@ -56,5 +54,6 @@ def build(
     model, seed_log = fine_tune(
         model, processor, instructions, TrainConfig.from_dict({"method": "full", **stage}), seed=seed + 1
     )
-    save_student(model, processor, out_dir)
-    return {"caption": caption_log, "seed_set": seed_log}
+    train_log = {"caption": caption_log, "seed_set": seed_log}
+    save_student(model, processor, out_dir, train_log=train_log)
+    return train_log

@@ -140,7 +140,7 @@ def build_base_model(
     _set_threads(threads)
     from dataengine import base_model
 
-    train_log = base_model.build(
+    base_model.build(
         pool=pool_stage.load_pool(pool_annotations),
         pool_dir=Path(pool_annotations).parent,
         seed_samples=read_jsonl(seed_set),
@@ -150,7 +150,6 @@ def build_base_model(
         views=train["views"],
         seed=seed,
     )
-    write_json(Path(out_dir) / "train_log.json", train_log)
 
 
 def evaluate(
@@ -244,10 +243,10 @@ def train(
     model, processor = load_student(model_dir)
     train_log = {"new_samples": len(new), "replay_samples": len(replay), "records": len(records)}
     if records:
-        model, fit_log = fine_tune(model, processor, records, TrainConfig.from_dict(cfg), seed=seed + iteration)
+        optimisation = {k: v for k, v in cfg.items() if k not in ("views", "replay")}
+        model, fit_log = fine_tune(model, processor, records, TrainConfig.from_dict(optimisation), seed=seed + iteration)
         train_log.update(fit_log)
-    save_student(model, processor, out_dir)
-    write_json(Path(out_dir) / "train_log.json", train_log)
+    save_student(model, processor, out_dir, train_log=train_log)
     log.info("train %d: %d new + %d replayed samples, %d records", iteration, len(new), len(replay), len(records))
 
 

@@ -58,3 +58,12 @@ def make_queries(n_per_type=10, seed=0):
                 }
             )
     return queries
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Unit tests use one torch thread: on a shared 2-core machine, two threads contend and a
+    0.4 s test can take 30 s. The workflow's jobs set their own thread count from the config."""
+    import torch
+
+    torch.set_num_threads(1)

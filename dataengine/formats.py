@@ -1,0 +1,28 @@
+"""Prompt texts, built in one place so that training and evaluation show the model the same strings.
+
+A prompt starts with the image placeholder, as LLaVA's instruction data does. For a real model whose
+processor carries a chat template, that template can be applied on top of these strings later.
+"""
+
+from collections.abc import Sequence
+
+IMAGE_TOKEN = "<image>"
+LETTERS = "ABCD"
+CAPTION_QUESTION = "Describe the image."
+LETTER_INSTRUCTION = "Answer with the option's letter from the given choices directly."
+
+# Texts every prompt may contain whatever the data; a word-level tokenizer must know their words.
+TEMPLATE_TEXTS: tuple[str, ...] = (CAPTION_QUESTION, LETTER_INSTRUCTION, *LETTERS)
+
+
+def question_prompt(question: str) -> str:
+    """The free-answer prompt: image, then the question."""
+    return f"{IMAGE_TOKEN}\n{question}"
+
+
+def lettered_prompt(question: str, options: Sequence[str]) -> str:
+    """LLaVA-1.5's multiple-choice prompt: the question, options as 'A. ...' lines, the instruction."""
+    if not 1 <= len(options) <= len(LETTERS):
+        raise ValueError(f"need 1 to {len(LETTERS)} options, got {len(options)}: {list(options)!r}")
+    lines = [f"{letter}. {option}" for letter, option in zip(LETTERS, options)]
+    return "\n".join([question_prompt(question), *lines, LETTER_INSTRUCTION])

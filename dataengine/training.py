@@ -1,0 +1,207 @@
+"""Fine-tuning the student on samples shown in the paper's three views (full or LoRA)."""
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from peft import LoraConfig, get_peft_model
+from tqdm import tqdm
+from transformers import PreTrainedModel, ProcessorMixin, get_cosine_schedule_with_warmup
+
+from dataengine.formats import LETTERS, lettered_prompt, question_prompt
+from dataengine.student import encode_prompts, load_pixels, pad_batch
+
+VIEWS = ("free", "lettered", "shuffled")
+IGNORE_INDEX = -100  # label value the HF loss skips
+
+
+@dataclass(frozen=True)
+class TrainRecord:
+    """One training sequence: the image, the prompt shown with it, the text the model must write."""
+
+    image: Path
+    prompt: str
+    target: str
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    # Leaf names of the linear layers to adapt; only those of the language model and the projector
+    # are chosen (the vision tower's names overlap), as in LLaVA's LoRA recipe.
+    target_modules: tuple[str, ...] = (
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "linear_1", "linear_2",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    method: str = "full"
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    log_every: int = 10
+    lora: LoraSettings = field(default_factory=LoraSettings)
+
+    def __post_init__(self):
+        if self.method not in ("full", "lora"):
+            raise ValueError(f"train method must be 'full' or 'lora', got {self.method!r}")
+        if self.steps < 1 or self.batch_size < 1 or self.log_every < 1:
+            raise ValueError(f"steps, batch_size and log_every must be positive: {self}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+
+    @classmethod
+    def from_dict(cls, config: dict) -> "TrainConfig":
+        """From a config mapping such as {method, steps, ..., lora: {r, alpha, dropout, target_modules}}."""
+        config = dict(config)
+        lora = config.pop("lora", None) or {}
+        _check_keys(config, cls, "train config")
+        _check_keys(lora, LoraSettings, "train config 'lora'")
+        if "target_modules" in lora:
+            lora["target_modules"] = tuple(lora["target_modules"])
+        return cls(**config, lora=LoraSettings(**lora))
+
+
+def _check_keys(mapping: dict, cls: type, where: str) -> None:
+    known = {f.name for f in fields(cls)}
+    unknown = set(mapping) - known
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)} in {where}; known: {sorted(known)}")
+
+
+def sample_views(sample: dict, image_root: Path, views: Sequence[str], rng: np.random.Generator) -> list[TrainRecord]:
+    """The paper's views of one accepted sample: 'free' (question -> short answer), 'lettered'
+    (question + options A-D -> letter) and 'shuffled' (options in a new random order -> new letter)."""
+    try:
+        question, short_answer = sample["instruction"], sample["short_answer"]
+        options, letter = list(sample["options"]), sample["choice_answer"]
+        image = Path(image_root) / sample["image"]
+    except KeyError as error:
+        raise KeyError(f"sample {sample.get('id', '?')!r} lacks the field {error}") from None
+    if len(options) != len(LETTERS) or letter not in LETTERS:
+        raise ValueError(f"sample {sample.get('id', '?')!r}: need {len(LETTERS)} options and a letter, "
+                         f"got {options!r} / {letter!r}")  # fmt: skip
+    records = []
+    for view in views:
+        if view == "free":
+            records.append(TrainRecord(image, question_prompt(question), short_answer))
+        elif view == "lettered":
+            records.append(TrainRecord(image, lettered_prompt(question, options), letter))
+        elif view == "shuffled":
+            order = rng.permutation(len(options))
+            shuffled = [options[i] for i in order]
+            new_letter = LETTERS[int(np.flatnonzero(order == LETTERS.index(letter))[0])]
+            records.append(TrainRecord(image, lettered_prompt(question, shuffled), new_letter))
+        else:
+            raise ValueError(f"unknown view {view!r}; known: {VIEWS}")
+    return records
+
+
+def fine_tune(
+    model: PreTrainedModel, processor: ProcessorMixin, records: Sequence[TrainRecord], cfg: TrainConfig, seed: int
+) -> tuple[PreTrainedModel, dict]:
+    """Train `model` in place on the records (loss on target tokens + EOS only) and return it as a plain
+    HF model (LoRA merged back) with a log of the loss per logging step and the speed.
+    Same seed -> same weights; records are drawn in seeded shuffled epochs."""
+    if not records:
+        raise ValueError("fine_tune got no training records")
+    paths = sorted({record.image for record in records})
+    pixels = load_pixels(processor, paths)
+    image_index = {path: i for i, path in enumerate(paths)}
+    record_images = torch.tensor([image_index[record.image] for record in records])
+    sequences, labels = _encode_records(processor, records, pixels)
+    pad_id, device = processor.tokenizer.pad_token_id, model.device
+
+    with torch.random.fork_rng():  # dropout draws from the global generator; keep callers' state intact
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        trained = _with_lora(model, cfg.lora) if cfg.method == "lora" else model
+        trained.train()
+        optimizer = torch.optim.AdamW(_param_groups(trained, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98))
+        schedule = get_cosine_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * cfg.steps), cfg.steps)
+        order = _shuffled_epochs(len(records), cfg.steps * cfg.batch_size, generator)
+        log_rows, window = [], []
+        start = time.perf_counter()
+        for step in tqdm(range(cfg.steps), desc=f"train ({cfg.method})", unit="step", disable=None):
+            rows = order[step * cfg.batch_size : (step + 1) * cfg.batch_size].tolist()
+            batch = pad_batch([sequences[i] for i in rows], pad_id, "right", device)
+            batch_labels = pad_batch([labels[i] for i in rows], IGNORE_INDEX, "right", device)["input_ids"]
+            loss = trained(
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                pixel_values=pixels[record_images[rows]].to(device, model.dtype),
+                labels=batch_labels,
+            ).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trained.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            window.append(loss.item())
+            if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+                log_rows.append({"step": step + 1, "loss": float(np.mean(window)), "lr": schedule.get_last_lr()[0]})
+                window = []
+        seconds = time.perf_counter() - start
+    if cfg.method == "lora":
+        trained = trained.merge_and_unload()
+    log = {
+        "method": cfg.method,
+        "seed": seed,
+        "records": len(records),
+        "steps": cfg.steps,
+        "batch_size": cfg.batch_size,
+        "samples_seen": cfg.steps * cfg.batch_size,
+        "seconds": round(seconds, 3),
+        "samples_per_s": round(cfg.steps * cfg.batch_size / seconds, 1),
+        "loss": log_rows,
+    }
+    return trained.eval(), log
+
+
+def _encode_records(
+    processor: ProcessorMixin, records: Sequence[TrainRecord], pixels: torch.Tensor
+) -> tuple[list[list[int]], list[list[int]]]:
+    """Token ids of prompt + target + EOS, and labels that hide the prompt from the loss."""
+    tokenizer = processor.tokenizer
+    prompts = encode_prompts(processor, [record.prompt for record in records], pixels)
+    targets = tokenizer([record.target for record in records], add_special_tokens=False)["input_ids"]
+    sequences, labels = [], []
+    for prompt, target in zip(prompts, targets):
+        answer = [*target, tokenizer.eos_token_id]
+        sequences.append(prompt + answer)
+        labels.append([IGNORE_INDEX] * len(prompt) + answer)
+    return sequences, labels
+
+
+def _shuffled_epochs(n_records: int, n_draws: int, generator: torch.Generator) -> torch.Tensor:
+    """Record indices in seeded shuffled epochs, as many as the steps consume."""
+    epochs = -(-n_draws // n_records)
+    return torch.cat([torch.randperm(n_records, generator=generator) for _ in range(epochs)])[:n_draws]
+
+
+def _with_lora(model: PreTrainedModel, lora: LoraSettings) -> PreTrainedModel:
+    names = "|".join(lora.target_modules)
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=rf".*\b(?:language_model|multi_modal_projector)\b.*\.(?:{names})",
+    )
+    return get_peft_model(model, config)
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on matrices only, not on biases and norm scales (the usual AdamW practice)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in trainable if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0},
+    ]

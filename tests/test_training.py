@@ -1,0 +1,129 @@
+"""Training views, config, and fine-tuning (full and LoRA) of the tiny student."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from peft import PeftModel
+
+from dataengine.formats import LETTER_INSTRUCTION, LETTERS, lettered_prompt, question_prompt
+from dataengine.student import load_student, save_student
+from dataengine.training import VIEWS, LoraSettings, TrainConfig, TrainRecord, fine_tune, sample_views
+from tests.tiny import COLOUR_QUESTION, COLOURS, colour_images, colour_sample, tiny_student
+
+SAMPLE = {
+    "instruction": "How many squares are there?", "answer": "There are three squares.", "short_answer": "three",
+    "options": ["one", "two", "three", "four"], "choice_answer": "C", "image": "images/p1.png", "qtype": 5,
+}  # fmt: skip
+
+
+def shown_options(prompt: str) -> dict[str, str]:
+    return dict(re.findall(r"^([A-D])\. (.*)$", prompt, flags=re.MULTILINE))
+
+
+def test_views_of_a_sample(tmp_path):
+    free, lettered, shuffled = sample_views(SAMPLE, tmp_path, VIEWS, np.random.default_rng(0))
+    assert free == TrainRecord(tmp_path / "images/p1.png", question_prompt(SAMPLE["instruction"]), "three")
+    assert lettered.prompt == lettered_prompt(SAMPLE["instruction"], SAMPLE["options"])
+    assert lettered.prompt.endswith(LETTER_INSTRUCTION) and lettered.target == "C"
+    assert shown_options(lettered.prompt)["C"] == "three"
+    assert shown_options(shuffled.prompt)[shuffled.target] == "three"
+    assert sorted(shown_options(shuffled.prompt).values()) == sorted(SAMPLE["options"])
+
+
+def test_shuffled_view_moves_the_answer_with_the_rng(tmp_path):
+    rng = np.random.default_rng(1)
+    letters = [sample_views(SAMPLE, tmp_path, ["shuffled"], rng)[0].target for _ in range(40)]
+    assert set(letters) == set(LETTERS)
+    assert sample_views(SAMPLE, tmp_path, ["shuffled"], np.random.default_rng(1))[0].target == letters[0]
+
+
+def test_views_reject_bad_samples(tmp_path):
+    rng = np.random.default_rng(0)
+    with pytest.raises(KeyError, match="short_answer"):
+        sample_views({k: v for k, v in SAMPLE.items() if k != "short_answer"}, tmp_path, VIEWS, rng)
+    with pytest.raises(ValueError, match="options"):
+        sample_views(SAMPLE | {"options": ["one", "two"]}, tmp_path, VIEWS, rng)
+    with pytest.raises(ValueError, match="caption"):
+        sample_views(SAMPLE, tmp_path, ["caption"], rng)
+
+
+def test_train_config_from_a_config_mapping():
+    cfg = TrainConfig.from_dict({"method": "lora", "steps": 5, "lora": {"r": 4, "target_modules": ["q_proj"]}})
+    assert cfg.method == "lora" and cfg.steps == 5 and cfg.batch_size == TrainConfig().batch_size
+    assert cfg.lora == LoraSettings(r=4, target_modules=("q_proj",))
+    with pytest.raises(ValueError, match="learning_rate"):
+        TrainConfig.from_dict({"learning_rate": 1e-3})
+    with pytest.raises(ValueError, match="rank"):
+        TrainConfig.from_dict({"lora": {"rank": 4}})
+    with pytest.raises(ValueError, match="qlora"):
+        TrainConfig.from_dict({"method": "qlora"})
+
+
+def colour_records(root) -> list[TrainRecord]:
+    """Free-answer records 'what colour' -> colour for solid-colour images: learnable in a few steps."""
+    paths = colour_images(root)
+    rng = np.random.default_rng(0)
+    return [r for c in COLOURS for r in sample_views(colour_sample(c, paths[c]), root, ["free"], rng)]
+
+
+FAST = TrainConfig(steps=40, batch_size=16, lr=1e-2, warmup_ratio=0.1, log_every=5)
+
+
+def test_full_fine_tune_learns_the_colour_and_logs(tmp_path):
+    model, processor = tiny_student()
+    model, log = fine_tune(model, processor, colour_records(tmp_path), FAST, seed=0)
+    losses = [row["loss"] for row in log["loss"]]
+    assert [row["step"] for row in log["loss"]] == list(range(5, 41, 5))
+    assert losses[-1] < 0.1 < 1.0 < losses[0]  # from chance over the vocabulary to (nearly) right
+    assert log["samples_seen"] == 640 and log["samples_per_s"] > 0
+    assert not model.training
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_fine_tune_saves_a_plain_loadable_hf_folder(tmp_path, method):
+    model, processor = tiny_student()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = TrainConfig(method=method, steps=4, batch_size=4, log_every=2)
+    model, log = fine_tune(model, processor, colour_records(tmp_path), cfg, seed=0)
+    assert not isinstance(model, PeftModel)
+    assert model.state_dict().keys() == before.keys()
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    language = {k for k in changed if "language_model" in k or "multi_modal_projector" in k}
+    if method == "lora":  # only the adapted linear layers of the LM and projector move
+        assert language and changed == language
+        assert all(k.endswith("weight") for k in changed)
+    else:
+        assert changed - language  # the vision tower trains too
+    folder = save_student(model, processor, tmp_path / "model", train_log=log)
+    reloaded, _ = load_student(folder)
+    for key, value in model.state_dict().items():
+        assert torch.equal(reloaded.state_dict()[key], value), key
+
+
+def test_same_seed_same_weights_and_callers_rng_untouched(tmp_path):
+    records = colour_records(tmp_path)
+    cfg = TrainConfig(method="lora", steps=3, batch_size=4, log_every=1)  # LoRA dropout draws randoms
+    students = [tiny_student() for _ in range(3)]
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    first, _ = fine_tune(*students[0], records, cfg, seed=7)
+    assert torch.equal(torch.rand(1), expected_next)
+    second, _ = fine_tune(*students[1], records, cfg, seed=7)
+    other, _ = fine_tune(*students[2], records, cfg, seed=8)
+    weights = [m.state_dict() for m in (first, second, other)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+
+
+def test_fine_tune_needs_records():
+    with pytest.raises(ValueError, match="no training records"):
+        fine_tune(*tiny_student(), [], FAST, seed=0)
+
+
+def test_a_missing_image_is_named(tmp_path):
+    missing = TrainRecord(tmp_path / "images/none.png", question_prompt(COLOUR_QUESTION), "red")
+    with pytest.raises(FileNotFoundError, match="none.png"):
+        fine_tune(*tiny_student(), [*colour_records(tmp_path), missing], FAST, seed=0)
