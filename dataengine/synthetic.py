@@ -253,31 +253,26 @@ def _pairwise_disjoint(objects: tuple[SceneObject, ...]) -> bool:
 # ---------------------------------------------------------------- items
 
 
-def _spatial_variants(scene: Scene) -> list[Variant]:
+def _pair_variants(scene: Scene, relate, phrases: dict, question: str, family) -> list[Variant]:
+    """Questions about how one of two objects stands to the other (spatial relation, interaction):
+    asked both ways round, wherever `relate` gives an unambiguous answer."""
     if len(scene.objects) != 2 or not _distinct_colors(scene):
         return []
     variants = []
     for subject, other in (scene.objects, scene.objects[::-1]):
-        relation = spatial_relation(subject.box, other.box)
-        if relation is not None:
-            sentence = CAPTION_PAIR.format(subject=subject.name, relation=SPATIAL_PHRASE[relation], other=other.name)
-            question = Q_SPATIAL.format(subject=subject.name, other=other.name)
-            variants.append(Variant(question, relation, sentence, SPATIAL))
+        answer = relate(subject.box, other.box)
+        if answer is not None:
+            sentence = CAPTION_PAIR.format(subject=subject.name, relation=phrases[answer], other=other.name)
+            variants.append(Variant(question.format(subject=subject.name, other=other.name), answer, sentence, family))
     return variants
+
+
+def _spatial_variants(scene: Scene) -> list[Variant]:
+    return _pair_variants(scene, spatial_relation, SPATIAL_PHRASE, Q_SPATIAL, SPATIAL)
 
 
 def _interaction_variants(scene: Scene) -> list[Variant]:
-    if len(scene.objects) != 2 or not _distinct_colors(scene):
-        return []
-    variants = []
-    for subject, other in (scene.objects, scene.objects[::-1]):
-        kind = interaction(subject.box, other.box)
-        if kind is not None:
-            phrase = INTERACTION_PHRASE[kind]
-            sentence = CAPTION_PAIR.format(subject=subject.name, relation=phrase, other=other.name)
-            question = Q_INTERACTION.format(subject=subject.name, other=other.name)
-            variants.append(Variant(question, kind, sentence, INTERACTIONS))
-    return variants
+    return _pair_variants(scene, interaction, INTERACTION_PHRASE, Q_INTERACTION, INTERACTIONS)
 
 
 def _largest_variants(scene: Scene) -> list[Variant]:
