@@ -1,0 +1,105 @@
+"""Image pools from real annotations (COCO, Visual Genome), written in the pool/ contract
+(annotations.jsonl + images/) and never holding a benchmark image.
+
+A reader turns its format into `SourceImage`s with captions and boxes normalised to 0-1;
+`build_real_pool` draws at most `max_images` of them (seeded), hashes each, drops those whose
+content is the benchmark's (or already in the pool), stages the rest and writes the records.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dataengine.jsonl import write_jsonl
+from dataengine.pool import ANNOTATIONS, image_sha256, load_pool
+from dataengine.staging import check_sources, link_or_copy
+
+log = logging.getLogger("dataengine")
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """One image of a dataset with its annotations, before staging."""
+
+    image_id: str
+    path: Path
+    captions: list[str]
+    objects: list[dict]  # {"category": str, "box": [x0, y0, x1, y1] in 0-1}
+
+
+@dataclass(frozen=True)
+class PoolBuild:
+    """What went into the pool and what was dropped, for the log and the tests."""
+
+    records: list[dict]
+    benchmark_images: list[str]  # image ids dropped because the benchmark holds the same content
+    duplicates: list[str]  # image ids dropped because the pool already holds the same content
+
+
+Reader = Callable[[dict], list[SourceImage]]
+
+
+def _readers() -> dict[str, Reader]:
+    from dataengine.pools import coco, visual_genome
+
+    return {"coco": coco.read, "visual_genome": visual_genome.read}
+
+
+def build_real_pool(kind: str, out_dir: Path, cfg: dict, exclude_sha256: set[str], seed: int) -> PoolBuild:
+    readers = _readers()
+    if kind not in readers:
+        raise ValueError(f"unknown pool kind {kind!r}; known: {sorted(readers)}")
+    sources = readers[kind](cfg)
+    limit = cfg.get("max_images")
+    if limit is not None and limit < len(sources):
+        keep = np.random.default_rng([seed, 0x9002]).choice(len(sources), size=limit, replace=False)
+        sources = [sources[i] for i in sorted(keep)]
+    check_sources([source.path for source in sources], f"pool {kind}")
+    out_dir = Path(out_dir)
+    seen = set(exclude_sha256)
+    records, in_benchmark, duplicates = [], [], []
+    for source in sources:
+        sha = image_sha256(source.path)
+        if sha in seen:
+            (in_benchmark if sha in exclude_sha256 else duplicates).append(source.image_id)
+            continue
+        seen.add(sha)
+        image = f"images/{source.path.name}"
+        link_or_copy(source.path, out_dir / image)
+        records.append(
+            {
+                "image_id": source.image_id,
+                "image": image,
+                "sha256": sha,
+                "captions": source.captions,
+                "objects": [{"category": o["category"], "color": None, "size": None, "box": o["box"]} for o in source.objects],
+                "background": None,
+                "text": None,
+                "qtypes": None,
+            }
+        )
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    write_jsonl(out_dir / ANNOTATIONS, records)
+    load_pool(out_dir / ANNOTATIONS)
+    return PoolBuild(records, in_benchmark, duplicates)
+
+
+def normalised_box(x: float, y: float, w: float, h: float, width: float, height: float, where: str) -> list[float]:
+    """A pixel box (x, y, width, height) as [x0, y0, x1, y1] in 0-1, clipped to the image (annotations
+    spill over the border by a pixel or so)."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"{where}: image size {width}x{height} is not positive")
+    if w < 0 or h < 0:
+        raise ValueError(f"{where}: box {[x, y, w, h]} has a negative size")
+    x0, y0 = min(max(x / width, 0.0), 1.0), min(max(y / height, 0.0), 1.0)
+    x1, y1 = min(max((x + w) / width, 0.0), 1.0), min(max((y + h) / height, 0.0), 1.0)
+    return [round(x0, 4), round(y0, 4), round(x1, 4), round(y1, 4)]
+
+
+def require(cfg: dict, kind: str, *keys: str) -> None:
+    missing = [key for key in keys if not cfg.get(key)]
+    if missing:
+        raise ValueError(f"pool kind {kind!r} needs the config keys {['pool.' + k for k in missing]}")

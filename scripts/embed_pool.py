@@ -1,0 +1,12 @@
+"""Snakemake entry point: embed the pool images once (the cache similar-image retrieval ranks from)."""
+
+from dataengine import pipeline
+from dataengine.joblog import job_logging
+
+with job_logging(snakemake.log[0]):
+    pipeline.embed_pool(
+        pool_annotations=snakemake.input.pool,
+        out_embeddings=snakemake.output.embeddings,
+        retrieval=snakemake.params.retrieval,
+        threads=snakemake.threads,
+    )

@@ -1,0 +1,122 @@
+"""Tiny fixtures in the real formats (SEED-Bench, MMBench, A-OKVQA, COCO, Visual Genome), written by
+the tests themselves: a few items, 8x8 images, one colour each so every file has its own content."""
+
+import base64
+import csv
+import io
+import json
+from pathlib import Path
+
+from PIL import Image
+
+COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]
+
+
+def png(colour: str, size=(8, 8)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_seedbench(root: Path) -> dict:
+    """3 image questions (types 1, 3, 3) and a video one; returns the benchmark config."""
+    images = root / "seed-images"
+    images.mkdir(parents=True)
+    questions = []
+    for n, (qtype, colour) in enumerate([(1, "red"), (3, "green"), (3, "blue")]):
+        (images / f"{n}_{colour}.jpg").write_bytes(png(colour))
+        questions.append({"question_id": str(100 + n), "question": f"What colour is picture {n}?",
+                          "choice_a": "red", "choice_b": "green", "choice_c": "blue", "choice_d": "yellow",
+                          "answer": "ABC"[n], "question_type_id": qtype, "data_id": f"{n}_{colour}.jpg",
+                          "data_type": "image"})  # fmt: skip
+    questions.append({"question_id": "900", "question": "What happens next?", "choice_a": "a", "choice_b": "b",
+                      "choice_c": "c", "choice_d": "d", "answer": "A", "question_type_id": 10,
+                      "data_id": "v.mp4", "data_type": "video"})  # fmt: skip
+    path = root / "SEED-Bench.json"
+    path.write_text(json.dumps({"question_type": {"Scene Understanding": 1}, "questions": questions}))
+    return {"kind": "seedbench", "path": str(path), "image_dir": str(images)}
+
+
+MMBENCH_COLUMNS = ["index", "question", "hint", "A", "B", "C", "D", "answer", "category", "l2-category", "image"]
+
+
+def mmbench_rows() -> list[dict]:
+    """Two questions in two circular rotations each (copies name their base image by index) and one
+    two-option question without copies."""
+    rows = []
+    for base, colour, category in ((0, "red", "object_localization"), (1, "green", "attribute_recognition")):
+        image = base64.b64encode(png(colour)).decode()
+        options = ["red", "green", "blue", "yellow"]
+        for turn in range(2):
+            rotated = options[turn:] + options[:turn]
+            rows.append({"index": base + turn * 1_000_000, "question": "Which colour?", "hint": "nan" if turn else "Look.",
+                         "A": rotated[0], "B": rotated[1], "C": rotated[2], "D": rotated[3],
+                         "answer": "ABCD"[rotated.index(colour)], "category": category, "l2-category": "x",
+                         "image": image if turn == 0 else str(base)})  # fmt: skip
+    rows.append({"index": 2, "question": "Is it blue?", "hint": "", "A": "yes", "B": "no", "C": "nan", "D": "nan",
+                 "answer": "A", "category": "attribute_recognition", "l2-category": "x",
+                 "image": base64.b64encode(png("blue")).decode()})  # fmt: skip
+    return rows
+
+
+def write_mmbench(root: Path, rows: list[dict] | None = None) -> dict:
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "MMBench_DEV_EN.tsv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, MMBENCH_COLUMNS, delimiter="\t")
+        writer.writeheader()
+        writer.writerows(rows if rows is not None else mmbench_rows())
+    qtype_map = {"object_localization": 4, "attribute_recognition": 3}
+    return {"kind": "mmbench", "path": str(path), "qtype_map": qtype_map}
+
+
+def write_aokvqa(root: Path) -> dict:
+    images = root / "val2017"
+    images.mkdir(parents=True)
+    rows, types = [], {}
+    for n, colour in enumerate(["purple", "orange"]):
+        (images / f"{n + 7:012d}.jpg").write_bytes(png(colour))
+        rows.append({"question_id": f"q{n}", "image_id": n + 7, "question": f"Why is it {colour}?",
+                     "choices": ["paint", "light", "dye", "sun"], "correct_choice_idx": n,
+                     "direct_answers": ["paint"] * 10, "difficult_direct_answer": False, "rationales": ["."]})  # fmt: skip
+        types[f"q{n}"] = "Visual Reasoning"
+    path = root / "aokvqa_v1p0_val.json"
+    path.write_text(json.dumps(rows))
+    (root / "aokvqa_types.json").write_text(json.dumps(types))
+    return {"kind": "aokvqa", "path": str(path), "image_dir": str(images),
+            "qtype_file": str(root / "aokvqa_types.json"), "qtype_map": {"Visual Reasoning": 8}}  # fmt: skip
+
+
+def write_coco(root: Path, colours=("white", "black", "purple"), size=(20, 10)) -> dict:
+    """COCO captions + instances for one image per colour (20x10 pixels)."""
+    folder = root / "train2017"
+    folder.mkdir(parents=True)
+    images, captions, instances = [], [], []
+    for n, colour in enumerate(colours, start=1):
+        name = f"{n:012d}.jpg"
+        (folder / name).write_bytes(png(colour, size))
+        images.append({"id": n, "file_name": name, "width": size[0], "height": size[1]})
+        captions.append({"id": 10 + n, "image_id": n, "caption": f"A {colour} wall. "})
+        instances.append({"id": 20 + n, "image_id": n, "category_id": 1, "bbox": [2.0, 1.0, 10.0, 5.0], "iscrowd": 0})
+    instances.append({"id": 99, "image_id": 1, "category_id": 2, "bbox": [15.0, 5.0, 10.0, 10.0], "iscrowd": 0})
+    (root / "captions.json").write_text(json.dumps({"images": images, "annotations": captions}))
+    categories = [{"id": 1, "name": "wall", "supercategory": "x"}, {"id": 2, "name": "dog", "supercategory": "y"}]
+    (root / "instances.json").write_text(json.dumps({"images": images, "annotations": instances, "categories": categories}))
+    return {"kind": "coco", "captions": str(root / "captions.json"), "instances": str(root / "instances.json"),
+            "image_dir": str(folder)}  # fmt: skip
+
+
+def write_visual_genome(root: Path) -> dict:
+    folders = [root / "VG_100K", root / "VG_100K_2"]
+    for folder in folders:
+        folder.mkdir(parents=True)
+    (folders[0] / "1.jpg").write_bytes(png("red", (10, 20)))
+    (folders[1] / "2.jpg").write_bytes(png("green", (10, 20)))
+    objects = [{"image_id": 1, "objects": [{"object_id": 5, "x": 1, "y": 2, "w": 4, "h": 10, "names": ["tree"]}]},
+               {"image_id": 2, "objects": []}]  # fmt: skip
+    regions = [{"id": 1, "regions": [{"region_id": 1, "image_id": 1, "phrase": "a tall tree", "x": 0, "y": 0,
+                                      "width": 5, "height": 5}]}]  # fmt: skip
+    (root / "objects.json").write_text(json.dumps(objects))
+    (root / "regions.json").write_text(json.dumps(regions))
+    return {"kind": "visual_genome", "objects": str(root / "objects.json"), "regions": str(root / "regions.json"),
+            "image_dir": [str(f) for f in folders]}  # fmt: skip
