@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 CORES   ?= 2
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench-loop clean
+.PHONY: venv demo test lint bench-loop bench-teacher clean
 
 venv: $(STAMP)
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,slurm]'
 	touch $@
 
 demo: venv
@@ -32,6 +32,10 @@ lint: venv
 
 bench-loop: venv
 	$(BIN)/python bench/loop.py --cores $(CORES)
+
+# The openai teacher against the local fake server (200 ms latency): results/bench/teacher.json.
+bench-teacher: venv
+	$(BIN)/python bench/teacher.py
 
 clean:
 	rm -rf results/demo .snakemake

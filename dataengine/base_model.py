@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from dataengine import synthetic
 from dataengine.formats import CAPTION_QUESTION, question_prompt
 from dataengine.student import build_tiny_student, save_student, train_tokenizer
-from dataengine.training import TrainConfig, TrainRecord, fine_tune, sample_views
+from dataengine.training import TrainConfig, TrainRecord, checkpoint_dir_for, fine_tune, sample_views
 
 log = logging.getLogger("dataengine")
 
@@ -37,14 +38,17 @@ def build(
     views: list[str],
     seed: int,
 ) -> dict:
-    """Build, pre-train and save the tiny student (with the training log of both stages)."""
+    """Build, pre-train and save the tiny student (with the training log of both stages). Each stage
+    checkpoints beside `out_dir`, so a killed build resumes in the stage it was in."""
+    checkpoints = checkpoint_dir_for(out_dir)
     tokenizer = train_tokenizer(synthetic.corpus())
     model, processor = build_tiny_student(tokenizer, tiny["arch"], image_size=image_size, seed=seed)
 
     captions = caption_records(pool, pool_dir)
     log.info("caption stage: %d captions, %d steps", len(captions), tiny["caption"]["steps"])
     model, caption_log = fine_tune(
-        model, processor, captions, TrainConfig.from_dict({"method": "full", **tiny["caption"]}), seed=seed
+        model, processor, captions, TrainConfig.from_dict({"method": "full", **tiny["caption"]}), seed=seed,
+        checkpoint_dir=checkpoints / "caption",
     )
 
     rng = np.random.default_rng([seed, 0])
@@ -52,8 +56,10 @@ def build(
     stage = tiny["seed_set"]["train"]
     log.info("instruction stage: %d seed samples, %d records, %d steps", len(seed_samples), len(instructions), stage["steps"])
     model, seed_log = fine_tune(
-        model, processor, instructions, TrainConfig.from_dict({"method": "full", **stage}), seed=seed + 1
+        model, processor, instructions, TrainConfig.from_dict({"method": "full", **stage}), seed=seed + 1,
+        checkpoint_dir=checkpoints / "seed_set",
     )
     train_log = {"caption": caption_log, "seed_set": seed_log}
     save_student(model, processor, out_dir, train_log=train_log)
+    shutil.rmtree(checkpoints, ignore_errors=True)
     return train_log

@@ -1,7 +1,10 @@
-"""The evaluation benchmark: the synthetic one built from rendered scenes, and the checked loader every
-later stage reads it through (docs/contracts.md, "benchmark/")."""
+"""The evaluation benchmark: the synthetic one built from rendered scenes, the writer real loaders
+(dataengine/benchmarks/) share, and the checked loader every later stage reads it through
+(docs/contracts.md, "benchmark/")."""
 
+import hashlib
 import os
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,9 @@ ITEM_SCHEMA = {
     "answer": pl.String,
     "split": pl.String,
 }
+# Optional: items scored together (MMBench's CircularEval: the rotations of one question).
+GROUP_COLUMN = "group"
+GROUP_DTYPE = pl.Int64
 
 
 def build_synthetic_benchmark(
@@ -60,11 +66,28 @@ def build_synthetic_benchmark(
                     "split": "dev" if index < n_dev else "test",
                 }
             )
-    items = pl.DataFrame(rows, schema=ITEM_SCHEMA)
-    tmp = out_dir / ".items.parquet.tmp"
+    return write_items(out_dir, rows)
+
+
+def write_items(out_dir: Path, rows: Sequence[dict]) -> pl.DataFrame:
+    """Write out_dir/items.parquet atomically (a `group` key in the rows becomes the optional column)."""
+    schema = dict(ITEM_SCHEMA)
+    if rows and GROUP_COLUMN in rows[0]:
+        schema[GROUP_COLUMN] = GROUP_DTYPE
+    items = pl.DataFrame(list(rows), schema=schema)
+    tmp = Path(out_dir) / ".items.parquet.tmp"
     items.write_parquet(tmp)
-    os.replace(tmp, out_dir / "items.parquet")
+    os.replace(tmp, Path(out_dir) / "items.parquet")
     return items
+
+
+def split_of(key: Hashable, dev_share: float, seed: int) -> str:
+    """'dev' or 'test' from a seeded hash of `key`: stable whatever else is in the benchmark, and
+    items sharing a key (an image, a circular group) always land in the same split."""
+    if not 0.0 <= dev_share <= 1.0:
+        raise ValueError(f"dev_share must be in [0, 1], got {dev_share}")
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return "dev" if int.from_bytes(digest[:8], "little") / 2**64 < dev_share else "test"
 
 
 def load_items(path: Path) -> pl.DataFrame:
@@ -94,10 +117,10 @@ def _check_item(path: Path, row: dict) -> None:
         raise ValueError(f"{path}: item {row['id']!r}: {problem}")
 
     options = row["options"]
-    if options is None or len(options) != 4 or len(set(options)) != 4 or not all(options):
-        fail(f"needs 4 distinct non-empty options, got {options!r}")
-    if row["answer"] not in LETTERS:
-        fail(f"answer {row['answer']!r} is not one of {LETTERS}")
+    if options is None or not 2 <= len(options) <= 4 or len(set(options)) != len(options) or not all(options):
+        fail(f"needs 2-4 distinct non-empty options, got {options!r}")
+    if row["answer"] not in LETTERS[: len(options)]:
+        fail(f"answer {row['answer']!r} is not one of {LETTERS[: len(options)]}")
     if row["qtype"] not in QTYPES:
         fail(f"unknown qtype {row['qtype']!r}; known ids: {sorted(QTYPES)}")
     if row["split"] not in SPLITS:

@@ -1,16 +1,21 @@
-"""Offline image embeddings for Adaptive Bad-case Sampling's "similar image" anchor.
+"""Image embeddings for Adaptive Bad-case Sampling's "similar image" anchor.
 
-The paper ranks pool images by CLIP similarity to a bad case's image. Offline we need the same
-interface without model weights: a small colour layout + gradient-orientation descriptor, which is
+The paper ranks pool images by CLIP similarity to a bad case's image. `clip_encoder` does that with
+a CLIP model loaded from a local folder through transformers; `embed_images` is the offline
+fall-back without model weights: a small colour layout + gradient-orientation descriptor, which is
 deterministic, fast (thousands of small images per second) and good enough to rank the synthetic
-scenes. A CLIP encoder can replace `embed_images` later; callers only rely on unit-norm rows whose
-dot product means similarity.
+scenes. Both are an `Embed`: paths -> unit-norm rows whose dot product means similarity. The pool's
+rows are computed once per run (`embed_pool` rule) and served from that cache by `cached`.
 """
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+Embed = Callable[[Sequence[Path]], np.ndarray]
+ENCODERS = ("offline", "clip")
 
 _GRID = 16  # images are box-filtered to GRID x GRID before any feature is computed
 _COLOUR_CELLS = 8  # colour layout: COLOUR_CELLS x COLOUR_CELLS mean RGB
@@ -31,6 +36,68 @@ def embed_images(paths: list[Path]) -> np.ndarray:
     # mid-grey keeps cosine similarity from saturating near 1 for all-positive features.
     vectors = np.concatenate([_unit_rows(colour), _unit_rows(gradient)], axis=1)
     return _unit_rows(vectors).astype(np.float32)
+
+
+def clip_encoder(model_path: str | Path, batch_size: int = 64) -> Embed:
+    """CLIP image embeddings (the projection the model compares with text), from a local folder only.
+    Runs on the GPU when there is one; the model is loaded once per encoder."""
+    import torch
+    from transformers import AutoImageProcessor, CLIPModel
+
+    path = Path(model_path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"no CLIP model folder at {path} (config.json missing)")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = CLIPModel.from_pretrained(path, local_files_only=True).to(device).eval()
+    processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
+
+    def embed(paths: Sequence[Path]) -> np.ndarray:
+        rows = []
+        for start in range(0, len(paths), batch_size):
+            images = [_open_rgb(Path(p)) for p in paths[start : start + batch_size]]
+            pixels = processor(images=images, return_tensors="pt").pixel_values.to(device)
+            with torch.inference_mode():
+                rows.append(model.get_image_features(pixel_values=pixels).pooler_output.float().cpu().numpy())
+        width = model.config.projection_dim
+        return _unit_rows(np.concatenate(rows) if rows else np.zeros((0, width))).astype(np.float32)
+
+    return embed
+
+
+def image_encoder(cfg: dict) -> Embed:
+    """The encoder a `retrieval` config names: {"encoder": "offline"} or {"encoder": "clip", "model": path}."""
+    if cfg["encoder"] == "offline":
+        return embed_images
+    if cfg["encoder"] == "clip":
+        if not cfg.get("model"):
+            raise ValueError("retrieval.encoder 'clip' needs retrieval.model (a local CLIP folder)")
+        return clip_encoder(cfg["model"], cfg.get("batch_size", 64))
+    raise ValueError(f"unknown retrieval.encoder {cfg['encoder']!r}; known: {ENCODERS}")
+
+
+def save_embeddings(path: Path, images: Sequence[str], vectors: np.ndarray) -> None:
+    """Write the pool cache: image paths (relative to the pool folder) and their rows, in one .npz."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez(tmp, images=np.asarray(list(images), dtype=str), vectors=vectors)
+    tmp.replace(path)
+
+
+def cached(embed: Embed, cache: Path, root: Path) -> Embed:
+    """`embed` that serves the images of the pool cache (paths under `root`) from it and computes the
+    rest (the benchmark's anchor images), so the pool is embedded once per run, not per iteration."""
+    with np.load(cache) as data:
+        rows = {Path(root) / image: vector for image, vector in zip(data["images"].tolist(), data["vectors"])}
+
+    def lookup(paths: Sequence[Path]) -> np.ndarray:
+        paths = [Path(p) for p in paths]
+        missing = [p for p in paths if p not in rows]
+        computed = dict(zip(missing, embed(missing))) if missing else {}
+        if not paths:
+            return np.zeros((0, next(iter(rows.values())).shape[0] if rows else 0), dtype=np.float32)
+        return np.stack([rows[p] if p in rows else computed[p] for p in paths]).astype(np.float32)
+
+    return lookup
 
 
 def top_k_similar(
@@ -57,12 +124,16 @@ def top_k_similar(
     return np.argsort(-similarity, axis=1, kind="stable")[:, : min(k, n_allowed)]
 
 
-def _load_small(path: Path) -> np.ndarray:
+def _open_rgb(path: Path) -> Image.Image:
     try:
         with Image.open(path) as image:
-            small = image.convert("RGB").resize((_GRID, _GRID), Image.Resampling.BOX)
+            return image.convert("RGB")
     except (OSError, ValueError) as error:
         raise ValueError(f"cannot read image {path}: {error}") from error
+
+
+def _load_small(path: Path) -> np.ndarray:
+    small = _open_rgb(path).resize((_GRID, _GRID), Image.Resampling.BOX)
     return np.asarray(small, dtype=np.float32) / 255.0
 
 

@@ -2,12 +2,14 @@
 
 Three scoring methods sit behind `score_items`: option-text likelihood (SEED-Bench's original protocol,
 the one a tiny model can learn), answer-letter likelihood (how real MLLMs are usually scored), and
-greedy generation with choice extraction.
+greedy generation with choice extraction. Items with a `group` (MMBench's CircularEval rotations)
+are also reported circularly: a group counts as right only when every rotation is.
 """
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -15,6 +17,7 @@ import torch
 from tqdm import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
+from dataengine.benchmark import GROUP_COLUMN
 from dataengine.formats import LETTERS, lettered_prompt, question_prompt
 from dataengine.student import encode_prompts, load_pixels, pad_batch
 
@@ -24,6 +27,10 @@ MAX_NEW_TOKENS = 16
 WILSON_Z = 1.959963984540054  # two-sided 95 %
 
 _LONE_LETTER = re.compile(r"\(?([A-Da-d])\)?[.:]?")  # the whole reply is a letter: "B", "(b)", "C."
+# An LLM that reads the choice from a reply when the rules cannot: (question, options, reply) -> letter
+# or None. The last fall-back of `generate` scoring, as in MMBench's evaluation.
+Extractor = Callable[[str, Sequence[str], str], str | None]
+
 _LEADING_LETTER = re.compile(r"\(?([A-D])[.):](?:\s|$)")  # "B. red", "(C) two"; upper case only,
 # so that the article "a" opening a sentence is not read as a choice
 
@@ -35,9 +42,11 @@ def score_items(
     image_root: Path,
     method: str,
     batch_size: int,
+    extractor: Extractor | None = None,
 ) -> pl.DataFrame:
     """One prediction per item (predictions.parquet's columns; 'generate' adds `extraction`, saying
-    which rule read the choice from the reply: letter, option_text or none)."""
+    which rule read the choice from the reply: letter, option_text, llm (`extractor`) or none; items
+    with a `group` keep it)."""
     if method not in METHODS:
         raise ValueError(f"unknown scoring method {method!r}; known: {METHODS}")
     _check_items(items)
@@ -46,7 +55,8 @@ def score_items(
     image_index = {path: i for i, path in enumerate(paths)}
     item_images = torch.tensor([image_index[Path(image_root) / image] for image in items["image"]])
     questions, options = items["question"].to_list(), items["options"].to_list()
-    scorer = {"option_text": _option_text_scores, "letter": _letter_scores, "generate": _generated_choices}[method]
+    generate = partial(_generated_choices, extractor=extractor)
+    scorer = {"option_text": _option_text_scores, "letter": _letter_scores, "generate": generate}[method]
 
     model.eval()
     scores, extractions = [], []
@@ -66,6 +76,8 @@ def score_items(
     )
     out = out.with_columns(correct=(pl.col("prediction") == pl.col("answer")).fill_null(False))
     out = out.select("id", "qtype", "split", "answer", "prediction", "correct", "scores")
+    if GROUP_COLUMN in items.columns:
+        out = out.with_columns(items[GROUP_COLUMN])
     return out.with_columns(extraction=pl.Series(extractions, dtype=pl.String)) if method == "generate" else out
 
 
@@ -123,7 +135,9 @@ def _letter_scores(model, processor, questions, options, pixels) -> tuple[list[l
     return [log_probs[i, letter_ids[: len(o)]].tolist() for i, o in enumerate(options)], [None] * len(questions)
 
 
-def _generated_choices(model, processor, questions, options, pixels) -> tuple[list[list[float]], list[str]]:
+def _generated_choices(
+    model, processor, questions, options, pixels, extractor: Extractor | None
+) -> tuple[list[list[float]], list[str]]:
     """Greedy replies to the multiple-choice prompt, read as a choice; score 1 for it, 0 elsewhere."""
     tokenizer = processor.tokenizer
     prompts = encode_prompts(processor, [lettered_prompt(q, o) for q, o in zip(questions, options)], pixels)
@@ -137,15 +151,18 @@ def _generated_choices(model, processor, questions, options, pixels) -> tuple[li
     )
     replies = tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
     scores, extractions = [], []
-    for reply, opts in zip(replies, options):
-        letter, how = extract_choice(reply, opts)
+    for question, reply, opts in zip(questions, replies, options):
+        letter, how = extract_choice(reply, opts, question, extractor)
         scores.append([float(letter == LETTERS[i]) for i in range(len(opts))])
         extractions.append(how)
     return scores, extractions
 
 
-def extract_choice(reply: str, options: Sequence[str]) -> tuple[str | None, str]:
-    """(letter, rule) read from a generated reply: a letter first, then a unique option text."""
+def extract_choice(
+    reply: str, options: Sequence[str], question: str = "", extractor: Extractor | None = None
+) -> tuple[str | None, str]:
+    """(letter, rule) read from a generated reply: a letter first, then a unique option text, then the
+    LLM `extractor` when one is given; rule 'none' when all fail."""
     text = reply.strip()
     for match in (_LONE_LETTER.fullmatch(text), _LEADING_LETTER.match(text)):
         if match and match[1].upper() in LETTERS[: len(options)]:
@@ -157,6 +174,10 @@ def extract_choice(reply: str, options: Sequence[str]) -> tuple[str | None, str]
     for hits in (exact, contained):
         if len(hits) == 1:
             return LETTERS[hits[0]], "option_text"
+    if extractor is not None:
+        letter = extractor(question, options, reply)
+        if letter in LETTERS[: len(options)]:
+            return letter, "llm"
     return None, "none"
 
 
@@ -181,19 +202,27 @@ def _accuracy(correct: int, n: int) -> dict:
 
 
 def metrics(predictions: pl.DataFrame, scoring: str) -> dict:
-    """metrics.json: accuracy (%) with Wilson 95 % bounds per split, overall and per type id."""
+    """metrics.json: accuracy (%) with Wilson 95 % bounds per split, overall and per type id; with a
+    `group` column also `circular`, the same over groups, a group right only if all its items are."""
     splits = {}
     for split in sorted(predictions["split"].unique()):
         rows = predictions.filter(pl.col("split") == split)
-        per_type = rows.group_by("qtype").agg(correct=pl.col("correct").sum(), n=pl.len()).sort("qtype")
-        splits[split] = {
-            "overall": _accuracy(int(rows["correct"].sum()), rows.height),
-            "per_type": {str(r["qtype"]): _accuracy(r["correct"], r["n"]) for r in per_type.iter_rows(named=True)},
-        }
+        splits[split] = _split_accuracy(rows)
+        if GROUP_COLUMN in rows.columns:
+            groups = rows.group_by(GROUP_COLUMN).agg(pl.col("qtype").first(), pl.col("correct").all())
+            splits[split]["circular"] = _split_accuracy(groups)
     result = {"scoring": scoring, "splits": splits}
     if "extraction" in predictions.columns:
         result["extraction"] = dict(sorted(predictions["extraction"].value_counts().iter_rows()))
     return result
+
+
+def _split_accuracy(rows: pl.DataFrame) -> dict:
+    per_type = rows.group_by("qtype").agg(correct=pl.col("correct").sum(), n=pl.len()).sort("qtype")
+    return {
+        "overall": _accuracy(int(rows["correct"].sum()), rows.height),
+        "per_type": {str(r["qtype"]): _accuracy(r["correct"], r["n"]) for r in per_type.iter_rows(named=True)},
+    }
 
 
 def bad_cases(predictions: pl.DataFrame, items: pl.DataFrame) -> list[dict]:

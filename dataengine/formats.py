@@ -1,7 +1,8 @@
 """Prompt texts, built in one place so that training and evaluation show the model the same strings.
 
 A prompt starts with the image placeholder, as LLaVA's instruction data does. For a real model whose
-processor carries a chat template, that template can be applied on top of these strings later.
+processor carries a chat template (llava-1.5: "USER: <image>\n... ASSISTANT:"), `chat_prompt` puts the
+prompt into it, so the model sees the format it was tuned on, in training and in evaluation alike.
 """
 
 from collections.abc import Sequence
@@ -26,3 +27,15 @@ def lettered_prompt(question: str, options: Sequence[str]) -> str:
         raise ValueError(f"need 1 to {len(LETTERS)} options, got {len(options)}: {list(options)!r}")
     lines = [f"{letter}. {option}" for letter, option in zip(LETTERS, options)]
     return "\n".join([question_prompt(question), *lines, LETTER_INSTRUCTION])
+
+
+def chat_prompt(processor, prompt: str) -> str:
+    """`prompt` in the processor's chat template, ending where the assistant's reply starts; unchanged
+    when the processor has no template (the tiny student is trained on the bare prompts)."""
+    if not getattr(processor, "chat_template", None):
+        return prompt
+    has_image = prompt.startswith(IMAGE_TOKEN)
+    text = prompt.removeprefix(IMAGE_TOKEN).lstrip("\n") if has_image else prompt
+    content = [{"type": "image"}] * has_image + [{"type": "text", "text": text}]
+    messages = [{"role": "user", "content": content}]
+    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from dataengine import benchmark as benchmark_stage
+from dataengine import contamination, sampling
+from dataengine import embedding as embedding_stage
 from dataengine import pool as pool_stage
 from dataengine import report as report_stage
-from dataengine import sampling
 from dataengine import teacher as teacher_stage
 from dataengine import validate as validate_stage
 from dataengine.jsonl import read_jsonl, write_jsonl
@@ -54,6 +58,11 @@ def _set_threads(threads: int) -> None:
 
 
 def build_benchmark(out_items: str, qtypes: list[int], cfg: dict, seed: int) -> None:
+    if cfg["kind"] != "synthetic":
+        from dataengine.benchmarks import build_real_benchmark
+
+        build_real_benchmark(cfg["kind"], Path(out_items).parent, cfg, qtypes, seed)
+        return
     items = benchmark_stage.build_synthetic_benchmark(
         Path(out_items).parent,
         qtypes=qtypes,
@@ -69,8 +78,17 @@ def build_pool(
     benchmark_items: str, out_annotations: str, qtypes: list[int], cfg: dict, image_size: int, seed: int
 ) -> None:
     benchmark_dir = Path(benchmark_items).parent
-    items = benchmark_stage.load_items(benchmark_items)
-    exclude = {pool_stage.image_sha256(benchmark_dir / image) for image in items["image"].unique()}
+    exclude = contamination.benchmark_hashes(benchmark_stage.load_items(benchmark_items), benchmark_dir)
+    if cfg["kind"] != "synthetic":
+        from dataengine.pools import build_real_pool
+
+        built = build_real_pool(cfg["kind"], Path(out_annotations).parent, cfg, exclude, seed)
+        log.info(
+            "pool %s: %d images; dropped %d holding a benchmark image (content hash): %s; %d repeated images",
+            cfg["kind"], len(built.records), len(built.benchmark_images), built.benchmark_images[:20],
+            len(built.duplicates),
+        )  # fmt: skip
+        return
     records = pool_stage.build_synthetic_pool(
         Path(out_annotations).parent,
         n_images=cfg["images"],
@@ -111,10 +129,13 @@ def build_seed_set(
     _validate(responses, queries, 0, teacher, out_accepted, out_rejected)
 
 
-def _validate(responses, queries, iteration, teacher_cfg, out_accepted, out_rejected):
+def _validate(responses, queries, iteration, teacher_cfg, out_accepted, out_rejected, guard=None):
     accepted, rejected = validate_stage.validate(
         responses, queries, iteration=iteration, prompt_version=teacher_cfg["prompt_version"]
     )
+    if guard is not None:
+        accepted, dropped = guard(accepted)
+        rejected += dropped
     write_jsonl(out_rejected, rejected)
     write_jsonl(out_accepted, accepted)
     reasons = pl.DataFrame({"reason": [r["reason"] for r in rejected]}, schema={"reason": pl.String})
@@ -161,13 +182,14 @@ def evaluate(
     scoring: str,
     batch_size: int,
     threads: int,
+    dtype: str = "float32",
 ) -> None:
     _set_threads(threads)
     from dataengine import evaluate as evaluate_stage
     from dataengine.student import load_student
 
     table = benchmark_stage.load_items(items)
-    model, processor = load_student(model_dir)
+    model, processor = load_student(model_dir, dtype=dtype)
     predictions = evaluate_stage.score_items(
         model, processor, table, image_root=Path(items).parent, method=scoring, batch_size=batch_size
     )
@@ -190,9 +212,16 @@ def plan(
     iteration: int,
     cfg: dict,
     seed: int,
+    pool_embeddings: str | None = None,
+    retrieval: dict | None = None,
 ) -> None:
-    """Plan from iteration `iteration`'s evaluation the queries of iteration `iteration + 1`'s data."""
+    """Plan from iteration `iteration`'s evaluation the queries of iteration `iteration + 1`'s data;
+    similar images are ranked by the `retrieval` encoder, the pool's rows read from its cache."""
     used = {q["image_id"] for path in used_queries for q in read_jsonl(path)}
+    embed = embedding_stage.embed_images
+    if pool_embeddings is not None:
+        encoder = embedding_stage.image_encoder(retrieval or {"encoder": "offline"})
+        embed = embedding_stage.cached(encoder, Path(pool_embeddings), Path(pool_annotations).parent)
     quotas, queries = sampling.plan_iteration(
         metrics=read_json(metrics),
         bad_cases=read_jsonl(bad_cases),
@@ -203,20 +232,49 @@ def plan(
         iteration=iteration + 1,
         cfg=cfg,
         seed=seed,
+        embed=embed,
     )
     write_jsonl(out_queries, queries)
     write_json(out_quotas, quotas)
     log.info("plan %d (%s): quotas %s", iteration, cfg["strategy"], quotas["quotas"])
 
 
-def generate(queries: str, out_responses: str, teacher: dict, seed: int) -> None:
-    write_jsonl(out_responses, teacher_stage.generate(read_jsonl(queries), teacher, seed=seed))
+def embed_pool(pool_annotations: str, out_embeddings: str, retrieval: dict, threads: int) -> None:
+    """Embed every pool image once per run: the cache the sample rule ranks similar images from."""
+    _set_threads(threads)
+    pool_dir = Path(pool_annotations).parent
+    images = [record["image"] for record in pool_stage.load_pool(pool_annotations)]
+    vectors = embedding_stage.image_encoder(retrieval)([pool_dir / image for image in images])
+    embedding_stage.save_embeddings(Path(out_embeddings), images, vectors)
+    log.info("embedded %d pool images with the %s encoder (dimension %d)", len(images), retrieval["encoder"], vectors.shape[1])
+
+
+def generate(queries: str, out_responses: str, out_stats: str, teacher: dict, seed: int) -> None:
+    """The teacher's responses and its accounting (calls, cache hits, tokens, cost, failures)."""
+    generation = teacher_stage.generate_with_stats(read_jsonl(queries), teacher, seed=seed)
+    write_json(out_stats, generation.stats)
+    write_jsonl(out_responses, generation.responses)
 
 
 def validate(
-    responses: str, queries: str, out_accepted: str, out_rejected: str, iteration: int, teacher: dict
+    responses: str,
+    queries: str,
+    out_accepted: str,
+    out_rejected: str,
+    iteration: int,
+    teacher: dict,
+    benchmark_items: str | None = None,
+    contamination_cfg: dict | None = None,
 ) -> None:
-    _validate(read_jsonl(responses), read_jsonl(queries), iteration, teacher, out_accepted, out_rejected)
+    """Validate the teacher's replies; with `contamination_cfg` (and the benchmark) also drop samples
+    that near-duplicate a benchmark item (reason `contamination`)."""
+    guard = None
+    if benchmark_items and contamination_cfg and contamination.questions_checked(
+        contamination_cfg["questions"], contamination_cfg["benchmark_kind"]
+    ):
+        index = contamination.QuestionIndex.build(benchmark_stage.load_items(benchmark_items))
+        guard = partial(contamination.drop_near_duplicates, index=index, threshold=contamination_cfg["threshold"])
+    _validate(read_jsonl(responses), read_jsonl(queries), iteration, teacher, out_accepted, out_rejected, guard)
 
 
 def train(
@@ -229,24 +287,41 @@ def train(
     cfg: dict,
     seed: int,
     threads: int,
+    dtype: str = "float32",
 ) -> None:
-    """Fine-tune on this iteration's accepted samples plus `replay` samples drawn from earlier data."""
+    """Fine-tune on this iteration's accepted samples plus `replay` samples drawn from earlier data.
+
+    `epochs`, when set, decides the steps from the records (the paper's recipe is one epoch);
+    `gradient_checkpointing` trades compute for memory (a 7B model on one GPU); a LoRA run also keeps
+    its adapter in `<model>/adapter` beside the merged model."""
     _set_threads(threads)
     from dataengine.student import load_student, save_student
-    from dataengine.training import TrainConfig, fine_tune, sample_views
+    from dataengine.training import TrainConfig, checkpoint_dir_for, fine_tune, sample_views
 
     rng = np.random.default_rng([seed, iteration])
     new = read_jsonl(accepted)
     earlier = [sample for path in replay_sources for sample in read_jsonl(path)]
     replay = [earlier[i] for i in sorted(rng.choice(len(earlier), min(cfg["replay"], len(earlier)), replace=False))]
     records = [r for s in new + replay for r in sample_views(s, Path(pool_images).parent, cfg["views"], rng)]
-    model, processor = load_student(model_dir)
+    model, processor = load_student(model_dir, dtype=dtype)
     train_log = {"new_samples": len(new), "replay_samples": len(replay), "records": len(records)}
+    adapter = Path(out_dir).with_name(Path(out_dir).name + ".adapter")  # beside: save_student replaces out_dir
+    shutil.rmtree(adapter, ignore_errors=True)
     if records:
-        optimisation = {k: v for k, v in cfg.items() if k not in ("views", "replay")}
-        model, fit_log = fine_tune(model, processor, records, TrainConfig.from_dict(optimisation), seed=seed + iteration)
+        optimisation = {k: v for k, v in cfg.items() if k not in ("views", "replay", "epochs", "gradient_checkpointing")}
+        if cfg.get("epochs"):
+            optimisation["steps"] = max(1, math.ceil(cfg["epochs"] * len(records) / cfg["batch_size"]))
+        if cfg.get("gradient_checkpointing"):
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        model, fit_log = fine_tune(
+            model, processor, records, TrainConfig.from_dict(optimisation), seed=seed + iteration,
+            checkpoint_dir=checkpoint_dir_for(out_dir), adapter_dir=adapter,
+        )
         train_log.update(fit_log)
     save_student(model, processor, out_dir, train_log=train_log)
+    if adapter.exists():
+        os.replace(adapter, Path(out_dir) / "adapter")
+    shutil.rmtree(checkpoint_dir_for(out_dir), ignore_errors=True)  # only once the model is in place
     log.info("train %d: %d new + %d replayed samples, %d records", iteration, len(new), len(replay), len(records))
 
 
@@ -256,6 +331,7 @@ def report(
     metrics: list[str],
     quotas: list[str],
     accepted: list[str],
+    generation: list[str],
     pool_images: str,
     out_summary_json: str,
     out_summary_md: str,
@@ -269,6 +345,8 @@ def report(
         run, config_hash, metrics_per_iter, quotas_per_iter, [0] + [len(s) for s in samples]
     )
     write_json(out_summary_json, summary)
-    report_stage.write_summary_md(summary, metrics_per_iter, Path(out_summary_md))
+    report_stage.write_summary_md(
+        summary, metrics_per_iter, Path(out_summary_md), teacher_stats=[read_json(path) for path in generation]
+    )
     report_stage.plot_accuracy(summary, Path(out_plot))
     report_stage.write_gallery([s for batch in samples for s in batch], Path(pool_images).parent, Path(out_gallery), per_type=6)

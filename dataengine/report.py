@@ -61,8 +61,9 @@ def summarize(
     return {"run": run, "config_hash": config_hash, "iterations": iterations}
 
 
-def write_summary_md(summary: dict, metrics_per_iter: list[dict], path: Path) -> None:
-    """A readable summary.md: accuracy per type across iterations, change, interval, quotas."""
+def write_summary_md(summary: dict, metrics_per_iter: list[dict], path: Path, teacher_stats: list[dict] = ()) -> None:
+    """A readable summary.md: accuracy per type across iterations, change, interval, quotas, and the
+    teacher's calls, tokens and cost per iteration (generation.json of iterations 1..)."""
     iterations = summary["iterations"]
     first, last = iterations[0], iterations[-1]
     last_test = _test_split(metrics_per_iter[-1], last["iteration"])
@@ -106,7 +107,25 @@ def write_summary_md(summary: dict, metrics_per_iter: list[dict], path: Path) ->
     lines.append(_table_row(["iteration", "accepted samples trained in"]))
     lines.append(_table_row(["---:", "---:"]))
     lines += [_table_row([str(it["iteration"]), str(it["samples_added"])]) for it in iterations]
+    if teacher_stats:
+        lines += _teacher_table(teacher_stats)
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _teacher_table(teacher_stats: list[dict]) -> list[str]:
+    """Per generated iteration: calls made, cache hits, tokens, cost (USD) and final failures."""
+    header = ["iteration", "teacher", "calls", "cache hits", "prompt tokens", "completion tokens", "cost (USD)", "failures"]
+    lines = ["", "## Teacher", "", _table_row(header), _table_row(["---:", "---"] + ["---:"] * 5 + ["---"])]
+    for iteration, stats in enumerate(teacher_stats, start=1):
+        failures = ", ".join(f"{k} {v}" for k, v in stats.get("failures", {}).items()) or "–"
+        lines.append(
+            _table_row(
+                [str(iteration), stats.get("model", stats["teacher"]), str(stats["calls"]), str(stats.get("cache_hits", 0)),
+                 str(stats.get("prompt_tokens", 0)), str(stats.get("completion_tokens", 0)), f"{stats['cost_usd']:.4f}", failures]
+            )
+        )  # fmt: skip
+    total = sum(stats["cost_usd"] for stats in teacher_stats)
+    return lines + ["", f"Teacher cost of the run: {total:.4f} USD (cached replies cost nothing)."]
 
 
 def plot_accuracy(summary: dict, path: Path) -> None:

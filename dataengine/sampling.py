@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dataengine.embedding import embed_images, top_k_similar
+from dataengine.embedding import Embed, embed_images, top_k_similar
 from dataengine.qtypes import qtype_name
 
 DEFAULTS: dict = {
@@ -99,17 +99,21 @@ def plan_iteration(
     iteration: int,
     cfg: dict,
     seed: int,
+    embed: Embed = embed_images,
 ) -> tuple[dict, list[dict]]:
     """Plan one iteration's generation queries; returns (quotas.json dict, query records).
 
-    `iteration` is the iteration whose data the plan produces (it names the queries).
+    `iteration` is the iteration whose data the plan produces (it names the queries); `embed` ranks
+    images for the similar anchors (dataengine/embedding.py).
     """
     cfg = {**DEFAULTS, **cfg}
     if "budget" not in cfg:
         raise ValueError("sampling config needs a 'budget' (number of queries to plan)")
     weights = type_weights(_dev_accuracy(metrics), cfg["strategy"], cfg)
     quotas = exact_quotas(weights, int(cfg["budget"]))
-    queries = plan_queries(quotas, bad_cases, pool, benchmark_dir, pool_dir, used_image_ids, iteration, cfg, seed)
+    queries = plan_queries(
+        quotas, bad_cases, pool, benchmark_dir, pool_dir, used_image_ids, iteration, cfg, seed, embed
+    )
     plan = {
         "strategy": cfg["strategy"],
         "budget": int(cfg["budget"]),
@@ -129,6 +133,7 @@ def plan_queries(
     iteration: int,
     cfg: dict,
     seed: int,
+    embed: Embed = embed_images,
 ) -> list[dict]:
     """Query records for given quotas: in-context bad cases and a pool image for each.
 
@@ -166,7 +171,7 @@ def plan_queries(
             in_context = [cases[i] for i in drawn]
             slots.append(_Slot(qtype, in_context, similar=index < n_similar and bool(in_context)))
 
-    chosen = _choose_images(slots, candidates, eligible, benchmark_dir, pool_dir, cfg, rng)
+    chosen = _choose_images(slots, candidates, eligible, benchmark_dir, pool_dir, cfg, rng, embed)
     return [
         {
             "query_id": f"i{iteration}-q{n:05d}",
@@ -189,14 +194,15 @@ def _choose_images(
     pool_dir: Path,
     cfg: Mapping,
     rng: np.random.Generator,
+    embed: Embed,
 ) -> list[int]:
     """Candidate index per slot, each used once. Similar anchors and scarce types choose first,
     so the unconstrained random picks cannot take the images they need."""
     anchor_images = sorted({slot.in_context[0]["image"] for slot in slots if slot.similar})
     if anchor_images:
-        pool_vecs = embed_images([Path(pool_dir) / r["image"] for r in candidates])
+        pool_vecs = embed([Path(pool_dir) / r["image"] for r in candidates])
         anchor_paths = [Path(benchmark_dir) / image for image in anchor_images]
-        anchor_vecs = dict(zip(anchor_images, embed_images(anchor_paths)))
+        anchor_vecs = dict(zip(anchor_images, embed(anchor_paths)))
     supply = {qtype: int(mask.sum()) for qtype, mask in eligible.items()}
     taken = np.zeros(len(candidates), dtype=bool)
     chosen = [-1] * len(slots)

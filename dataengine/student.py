@@ -31,7 +31,7 @@ from transformers import (
     ProcessorMixin,
 )
 
-from dataengine.formats import IMAGE_TOKEN, TEMPLATE_TEXTS
+from dataengine.formats import IMAGE_TOKEN, TEMPLATE_TEXTS, chat_prompt
 
 PAD, UNK, BOS, EOS = "[PAD]", "[UNK]", "<s>", "</s>"
 
@@ -163,13 +163,17 @@ def save_student(
     return out_dir
 
 
-def load_student(path: Path | str) -> tuple[PreTrainedModel, ProcessorMixin]:
-    """Load any HF image-text-to-text model and its processor from a local folder, never a hub."""
+def load_student(path: Path | str, dtype: str = "float32") -> tuple[PreTrainedModel, ProcessorMixin]:
+    """Load any HF image-text-to-text model and its processor from a local folder, never a hub, in
+    `dtype` (bfloat16 for a 7B model) and on the GPU when there is one."""
     path = Path(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"no HF model folder at {path} (config.json missing)")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True)
+        model = AutoModelForImageTextToText.from_pretrained(
+            path, local_files_only=True, dtype=getattr(torch, dtype), device_map=device
+        )
         processor = AutoProcessor.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError, KeyError) as error:
         raise ValueError(f"cannot load the model folder {path}: {error}") from error
@@ -199,7 +203,7 @@ def encode_prompts(processor: ProcessorMixin, prompts: Sequence[str], pixels: to
         if prompt.count(image_token) != 1:
             raise ValueError(f"a prompt must hold exactly one {image_token!r}: {prompt!r}")
     expanded = processor.replace_image_token({"pixel_values": pixels[:1]}, 0)
-    texts = [prompt.replace(image_token, expanded) for prompt in prompts]
+    texts = [chat_prompt(processor, prompt).replace(image_token, expanded) for prompt in prompts]
     return processor.tokenizer(texts, add_special_tokens=True)["input_ids"]
 
 

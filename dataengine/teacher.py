@@ -3,16 +3,19 @@
 `oracle` is the offline teacher: it reads the scene graph from the query's annotation and writes the
 item with the same code the benchmark uses. Where the image cannot carry the asked type it replies
 "skip", as the paper's GPT prompts instruct, and validation rejects that reply as "unsupported".
+`openai` is any OpenAI-compatible endpoint (dataengine.openai_teacher), imported only when used.
 """
 
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
 
-from dataengine.synthetic import annotation_to_scene, make_question
+from dataengine.qtypes import QTYPES
+from dataengine.synthetic import annotation_to_scene, make_question, scene_for_type, scene_to_annotation
 
 SKIP_REPLY = "skip"
 CHOICE_LETTERS = "ABCD"
@@ -41,18 +44,65 @@ def oracle_reply(query: dict, rng: np.random.Generator) -> str:
     )
 
 
-def _generate_oracle(queries: list[dict], teacher_cfg: dict, seed: int) -> list[dict]:
-    return [
+def synthetic_queries(n_per_type: int = 10, seed: int = 0) -> list[dict]:
+    """Queries as the planner writes them, each asking the type of its image's scene family, without
+    rendering images: for the teacher's tests and benchmarks."""
+    rng = np.random.default_rng(seed)
+    queries = []
+    for qtype in QTYPES:
+        for i in range(n_per_type):
+            image_id = f"p{qtype}{i:05d}"
+            image = f"images/{image_id}.png"
+            annotation = scene_to_annotation(scene_for_type(qtype, rng), image_id, image, "0" * 64)
+            queries.append(
+                {
+                    "query_id": f"i0-q{len(queries):05d}",
+                    "qtype": qtype,
+                    "image_id": image_id,
+                    "image": image,
+                    "annotation": annotation,
+                    "in_context": [],
+                    "anchor": "random",
+                }
+            )
+    return queries
+
+
+@dataclass
+class Generation:
+    """A teacher's responses, one per query, and its accounting (calls, tokens, cost, failures)."""
+
+    responses: list[dict]
+    stats: dict
+
+
+def _generate_oracle(queries: list[dict], teacher_cfg: dict, seed: int) -> Generation:
+    responses = [
         {"query_id": q["query_id"], "teacher": "oracle", "content": oracle_reply(q, query_rng(seed, q["query_id"]))}
         for q in tqdm(queries, desc="oracle teacher", disable=None)
     ]
+    return Generation(responses, {"teacher": "oracle", "queries": len(queries), "calls": 0, "cost_usd": 0.0})
 
 
-TEACHERS: dict[str, Callable[[list[dict], dict, int], list[dict]]] = {"oracle": _generate_oracle}
+def _generate_openai(queries: list[dict], teacher_cfg: dict, seed: int) -> Generation:
+    from dataengine.openai_teacher.generation import generate_openai
+
+    return generate_openai(queries, teacher_cfg, seed)
+
+
+TEACHERS: dict[str, Callable[[list[dict], dict, int], Generation]] = {
+    "oracle": _generate_oracle,
+    "openai": _generate_openai,
+}
 
 
 def generate(queries: list[dict], teacher_cfg: dict, seed: int) -> list[dict]:
     """Responses {"query_id","teacher","content"}, one per query, from the teacher `teacher_cfg["kind"]`."""
+    return generate_with_stats(queries, teacher_cfg, seed).responses
+
+
+def generate_with_stats(queries: list[dict], teacher_cfg: dict, seed: int) -> Generation:
+    """The responses and the teacher's accounting, which the generation rule writes to generation.json."""
     kind = teacher_cfg.get("kind")
     if kind not in TEACHERS:
         raise ValueError(f"unknown teacher kind {kind!r} in teacher config; known kinds: {sorted(TEACHERS)}")

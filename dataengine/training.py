@@ -1,7 +1,17 @@
-"""Fine-tuning the student on samples shown in the paper's three views (full or LoRA)."""
+"""Fine-tuning the student on samples shown in the paper's three views (full or LoRA), with
+checkpoints so that a run killed by preemption or a time limit resumes instead of starting over."""
 
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import signal
+import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -16,6 +26,9 @@ from dataengine.student import encode_prompts, load_pixels, pad_batch
 
 VIEWS = ("free", "lettered", "shuffled")
 IGNORE_INDEX = -100  # label value the HF loss skips
+CHECKPOINT_FILE = "state.pt"
+
+log = logging.getLogger("dataengine")
 
 
 @dataclass(frozen=True)
@@ -105,14 +118,41 @@ def sample_views(sample: dict, image_root: Path, views: Sequence[str], rng: np.r
     return records
 
 
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM stopped fine_tune; its state is in the checkpoint (if one was asked for)."""
+
+
+def checkpoint_dir_for(out_dir: Path | str) -> Path:
+    """`<out_dir>.ckpt` beside a model folder: outside the folder, because Snakemake deletes a
+    `directory()` output before it reruns the job, and never itself a loadable model folder."""
+    out_dir = Path(out_dir)
+    return out_dir.with_name(out_dir.name + ".ckpt")
+
+
 def fine_tune(
-    model: PreTrainedModel, processor: ProcessorMixin, records: Sequence[TrainRecord], cfg: TrainConfig, seed: int
+    model: PreTrainedModel,
+    processor: ProcessorMixin,
+    records: Sequence[TrainRecord],
+    cfg: TrainConfig,
+    seed: int,
+    checkpoint_dir: Path | None = None,
+    checkpoint_every: int | None = None,
+    adapter_dir: Path | None = None,
 ) -> tuple[PreTrainedModel, dict]:
     """Train `model` in place on the records (loss on target tokens + EOS only) and return it as a plain
     HF model (LoRA merged back) with a log of the loss per logging step and the speed.
-    Same seed -> same weights; records are drawn in seeded shuffled epochs."""
+    Same seed -> same weights; records are drawn in seeded shuffled epochs.
+
+    With `checkpoint_dir`, the training state is saved there every `checkpoint_every` steps (default:
+    a tenth of the run), at the end, and when SIGTERM arrives (which then raises TrainingInterrupted
+    after the step in flight). A later call with the same model, records, config and seed resumes from
+    it and ends with the same weights and log as an uninterrupted run. The caller deletes the folder
+    once the model is saved; a checkpoint of another run is ignored. With `adapter_dir`, a LoRA run
+    also saves its adapter there (peft format) before merging it."""
     if not records:
         raise ValueError("fine_tune got no training records")
+    every = checkpoint_every or max(1, cfg.steps // 10)
+    fingerprint = _fingerprint(model, records, cfg, seed)
     paths = sorted({record.image for record in records})
     pixels = load_pixels(processor, paths)
     image_index = {path: i for i, path in enumerate(paths)}
@@ -120,17 +160,21 @@ def fine_tune(
     sequences, labels = _encode_records(processor, records, pixels)
     pad_id, device = processor.tokenizer.pad_token_id, model.device
 
-    with torch.random.fork_rng():  # dropout draws from the global generator; keep callers' state intact
+    with torch.random.fork_rng(), _sigterm_flag() as stop:  # dropout draws from the global generator
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         trained = _with_lora(model, cfg.lora) if cfg.method == "lora" else model
         trained.train()
         optimizer = torch.optim.AdamW(_param_groups(trained, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98))
         schedule = get_cosine_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * cfg.steps), cfg.steps)
+        # The data order is a function of the seed alone: a resumed run recomputes it and skips ahead.
         order = _shuffled_epochs(len(records), cfg.steps * cfg.batch_size, generator)
-        log_rows, window = [], []
-        start = time.perf_counter()
-        for step in tqdm(range(cfg.steps), desc=f"train ({cfg.method})", unit="step", disable=None):
+        progress = {"step": 0, "log_rows": [], "window": [], "seconds": 0.0}
+        if checkpoint_dir is not None:
+            progress = _resume(Path(checkpoint_dir), fingerprint, trained, optimizer, schedule) or progress
+        resumed_from, log_rows, window = progress["step"], progress["log_rows"], progress["window"]
+        start = time.perf_counter() - progress["seconds"]
+        for step in tqdm(range(resumed_from, cfg.steps), desc=f"train ({cfg.method})", unit="step", disable=None):
             rows = order[step * cfg.batch_size : (step + 1) * cfg.batch_size].tolist()
             batch = pad_batch([sequences[i] for i in rows], pad_id, "right", device)
             batch_labels = pad_batch([labels[i] for i in rows], IGNORE_INDEX, "right", device)["input_ids"]
@@ -149,21 +193,108 @@ def fine_tune(
             if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
                 log_rows.append({"step": step + 1, "loss": float(np.mean(window)), "lr": schedule.get_last_lr()[0]})
                 window = []
+            if checkpoint_dir is not None and ((step + 1) % every == 0 or step + 1 == cfg.steps or stop.is_set()):
+                state = {"step": step + 1, "log_rows": log_rows, "window": window}
+                state["seconds"] = time.perf_counter() - start
+                _save_checkpoint(Path(checkpoint_dir), fingerprint, state, trained, optimizer, schedule, cfg.steps)
+            if stop.is_set():
+                where = f"; resume from {checkpoint_dir}" if checkpoint_dir is not None else ""
+                raise TrainingInterrupted(f"SIGTERM after step {step + 1} of {cfg.steps}{where}")
         seconds = time.perf_counter() - start
     if cfg.method == "lora":
+        if adapter_dir is not None:  # the adapter alone, for serving or stacking before the merge
+            trained.save_pretrained(adapter_dir)
         trained = trained.merge_and_unload()
-    log = {
+    fit_log = {
         "method": cfg.method,
         "seed": seed,
         "records": len(records),
         "steps": cfg.steps,
         "batch_size": cfg.batch_size,
         "samples_seen": cfg.steps * cfg.batch_size,
+        "resumed_from_step": resumed_from,
         "seconds": round(seconds, 3),
         "samples_per_s": round(cfg.steps * cfg.batch_size / seconds, 1),
         "loss": log_rows,
     }
-    return trained.eval(), log
+    return trained.eval(), fit_log
+
+
+@contextmanager
+def _sigterm_flag() -> Iterator[threading.Event]:
+    """While training, SIGTERM (preemption, time limit, scancel) only sets a flag, so the step in
+    flight finishes and the state is saved before the process gives up; the handler is restored after.
+    Signal handlers can only be set from the main thread; elsewhere SIGTERM keeps its usual effect."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _fingerprint(model: PreTrainedModel, records: Sequence[TrainRecord], cfg: TrainConfig, seed: int) -> str:
+    """What a checkpoint must match to be resumed: config, seed, the records, and a cheap sample of the
+    starting weights (the first values of every tensor), so a retrained input model is not mixed in."""
+    digest = hashlib.sha256(json.dumps([dataclasses.asdict(cfg), seed], sort_keys=True).encode())
+    for record in records:
+        digest.update(json.dumps([str(record.image), record.prompt, record.target]).encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().flatten()[:64].float().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _save_checkpoint(folder: Path, fingerprint: str, progress: dict, trained, optimizer, schedule, steps: int) -> None:
+    """Trainable weights (for LoRA only the adapters), optimizer, schedule, RNG and progress, written
+    to a temp file and renamed into place so a kill during the save leaves the previous checkpoint."""
+    state = {
+        "fingerprint": fingerprint,
+        "progress": progress,
+        "weights": {name: p.detach().cpu() for name, p in trained.named_parameters() if p.requires_grad},
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{CHECKPOINT_FILE}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, folder / CHECKPOINT_FILE)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    log.info("checkpoint: step %d/%d -> %s", progress["step"], steps, folder)
+
+
+def _resume(folder: Path, fingerprint: str, trained, optimizer, schedule) -> dict | None:
+    """Load a matching checkpoint into the model, optimizer and schedule and return its progress."""
+    path = folder / CHECKPOINT_FILE
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for a damaged file
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+        raise ValueError(f"cannot read the training checkpoint {path} ({reason}); delete it to start over") from None
+    if state.get("fingerprint") != fingerprint:
+        log.warning("ignoring the checkpoint %s: it belongs to another run (model, data, config or seed differ)", path)
+        return None
+    params = {name: p for name, p in trained.named_parameters() if p.requires_grad}
+    with torch.no_grad():
+        for name, value in state["weights"].items():
+            params[name].copy_(value)
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    torch.set_rng_state(state["rng"])
+    if state["cuda_rng"]:
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    log.info("resuming from step %d (checkpoint %s)", state["progress"]["step"], path)
+    return state["progress"]
 
 
 def _encode_records(

@@ -94,8 +94,9 @@ def _verify(reply: dict, query: dict) -> str | None:
     return None
 
 
-def _check(content, query: dict) -> tuple[dict | None, str | None]:
-    """(cleaned reply, None) when the reply is usable, else (None, reason)."""
+def check_reply(content, query: dict) -> tuple[dict | None, str | None]:
+    """(cleaned reply, None) when the reply is usable, else (None, reason). The openai teacher calls
+    it on each reply, so a reply that would be rejected here is asked again, never cached."""
     if not isinstance(content, str):
         return None, MALFORMED_JSON
     if normalise(content.strip().strip("\"'")) == "skip":
@@ -127,7 +128,9 @@ def validate(
 ) -> tuple[list[dict], list[dict]]:
     """Split teacher responses into accepted samples (with provenance) and rejections with reasons.
 
-    A duplicate (same image, same instruction) keeps the first accepted one, in response order.
+    A duplicate (same image, same instruction) keeps the first accepted one, in response order. A response
+    the teacher gave up on carries its `failure` (budget, timeout, truncated ...), kept as the reason;
+    its own `prompt_version` (the openai teacher's prompt hash) wins over the configured one.
     """
     by_id = {q["query_id"]: q for q in queries}
     accepted, rejected, seen = [], [], set()
@@ -135,7 +138,12 @@ def validate(
         query_id = response.get("query_id")
         content = response.get("content")
         query = by_id.get(query_id)
-        reply, reason = _check(content, query) if query is not None else (None, UNKNOWN_QUERY)
+        if query is None:
+            reply, reason = None, UNKNOWN_QUERY
+        elif response.get("failure"):
+            reply, reason = None, response["failure"]
+        else:
+            reply, reason = check_reply(content, query)
         if reply is not None:
             key = (query["image_id"], normalise(reply["instruction"]))
             if key in seen:
@@ -152,7 +160,7 @@ def validate(
                 "id": query_id,
                 "iteration": iteration,
                 "teacher": response.get("teacher", "unknown"),
-                "prompt_version": prompt_version,
+                "prompt_version": response.get("prompt_version", prompt_version),
                 "query_id": query_id,
                 "source_id": query["image_id"],
             }

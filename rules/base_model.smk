@@ -18,7 +18,8 @@ rule seed_set:
     params:
         per_type=config["student"]["tiny"]["seed_set"]["per_type"],
         qtypes=config["qtypes"],
-        teacher=config["teacher"],
+        teacher=result_knobs(config["teacher"]),
+        cache=TEACHER_CACHE,
         seed=config["seed"],
     script:
         "../scripts/seed_set.py"
@@ -35,6 +36,8 @@ rule base_model:
         f"{RUN}/logs/base_model.log",
     benchmark:
         f"{RUN}/benchmarks/base_model.tsv"
+    # A killed or preempted job resumes from its checkpoint (iter_0/model.ckpt) on retry.
+    retries: 2
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]

@@ -14,6 +14,8 @@ os.environ.update(
 
 from dataengine.config import knobs, strip_volatile, validate_config
 from dataengine.report import config_hash
+from dataengine.openai_teacher.prompts import PROMPT_FILES
+from dataengine.openai_teacher.settings import cache_path, resolve_prompts, result_knobs
 
 _validated = validate_config(
     config, source="config (config/config.yaml + --configfile/--config)"
@@ -26,7 +28,15 @@ BENCHMARK = f"{RUN}/benchmark"
 POOL = f"{RUN}/pool"
 LAST = config["iterations"]
 TINY = config["student"]["base"] == "tiny"
-CONFIG_HASH = config_hash(strip_volatile(config))
+# The teacher's runtime knobs (concurrency, rate limits, ...) do not change results, nor the hash.
+CONFIG_HASH = config_hash(
+    strip_volatile({**config, "teacher": result_knobs(config["teacher"])})
+)
+TEACHER_CACHE = cache_path(config["teacher"], RUN)
+CONTAMINATION = {
+    **config["contamination"],
+    "benchmark_kind": config["benchmark"]["kind"],
+}
 
 
 wildcard_constraints:
@@ -60,16 +70,18 @@ def previous_queries(wildcards):
 
 
 def earlier_queries(wildcards):
-    """Queries of every earlier plan and the seed set: their images are not used again."""
-    seed = f"{iter_dir(0)}/data/queries.jsonl"
-    return [seed] + [
-        f"{iter_dir(j)}/plan/queries.jsonl" for j in range(int(wildcards.i))
-    ]
+    """Queries of every earlier plan and the tiny student's seed set: their images are not used again."""
+    seed = [f"{iter_dir(0)}/data/queries.jsonl"] if TINY else []
+    return seed + [f"{iter_dir(j)}/plan/queries.jsonl" for j in range(int(wildcards.i))]
 
 
 def replay_sources(wildcards):
-    """Accepted samples of every earlier iteration (iteration 0 holds the seed set)."""
-    return [f"{iter_dir(j)}/data/accepted.jsonl" for j in range(int(wildcards.i))]
+    """Accepted samples of every earlier iteration (iteration 0 holds the tiny student's seed set; a
+    real base model has none)."""
+    first = 0 if TINY else 1
+    return [
+        f"{iter_dir(j)}/data/accepted.jsonl" for j in range(first, int(wildcards.i))
+    ]
 
 
 # ---- params functions: the knobs of the iteration a job produces ----
@@ -81,7 +93,17 @@ def sampling_knobs(wildcards):
 
 
 def teacher_knobs(wildcards):
-    return knobs(config, "teacher", int(wildcards.i))
+    """The teacher knobs that decide the replies; the runtime ones (concurrency, rate limits, retries,
+    prices) are read by the job from the config, so changing them reruns nothing."""
+    return result_knobs(knobs(config, "teacher", int(wildcards.i)))
+
+
+def teacher_prompts(wildcards):
+    """The openai teacher's prompt files: editing one reruns generation and what follows."""
+    teacher = knobs(config, "teacher", int(wildcards.i))
+    if teacher["kind"] != "openai":
+        return []
+    return [str(resolve_prompts(teacher["prompts"]) / name) for name in PROMPT_FILES]
 
 
 def train_knobs(wildcards):

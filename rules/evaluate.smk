@@ -11,11 +11,14 @@ rule evaluate:
         f"{RUN}/logs/evaluate_{{i}}.log",
     benchmark:
         f"{RUN}/benchmarks/evaluate_{{i}}.tsv"
+    # Evaluation is stateless: a job lost with its node is simply run again.
+    retries: 2
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
     params:
         scoring=config["student"]["scoring"],
         batch_size=config["evaluate"]["batch_size"],
+        dtype=config["student"]["dtype"],
     script:
         "../scripts/evaluate.py"

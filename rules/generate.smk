@@ -1,8 +1,10 @@
 rule generate:
     input:
         queries=previous_queries,
+        prompts=teacher_prompts,
     output:
         responses=f"{RUN}/iter_{{i}}/data/responses.jsonl",
+        stats=f"{RUN}/iter_{{i}}/data/generation.json",
     log:
         f"{RUN}/logs/generate_{{i}}.log",
     benchmark:
@@ -13,6 +15,7 @@ rule generate:
         "../envs/generation.yaml"
     params:
         teacher=teacher_knobs,
+        cache=TEACHER_CACHE,
         seed=config["seed"],
     script:
         "../scripts/generate.py"

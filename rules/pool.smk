@@ -17,3 +17,22 @@ rule build_pool:
         seed=config["seed"],
     script:
         "../scripts/pool.py"
+
+
+rule embed_pool:
+    input:
+        pool=rules.build_pool.output.annotations,
+        pool_images=rules.build_pool.output.images,
+    output:
+        embeddings=f"{POOL}/embeddings.npz",
+    log:
+        f"{RUN}/logs/embed_pool.log",
+    benchmark:
+        f"{RUN}/benchmarks/embed_pool.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    params:
+        retrieval=config["retrieval"],
+    script:
+        "../scripts/embed_pool.py"

@@ -7,6 +7,7 @@ rule sample:
         bad_cases=rules.evaluate.output.bad_cases,
         pool=rules.build_pool.output.annotations,
         pool_images=rules.build_pool.output.images,
+        embeddings=rules.embed_pool.output.embeddings,
         benchmark_images=rules.build_benchmark.output.images,
         used=earlier_queries,
     output:
@@ -17,9 +18,10 @@ rule sample:
     benchmark:
         f"{RUN}/benchmarks/sample_{{i}}.tsv"
     conda:
-        "../envs/data.yaml"
+        "../envs/torch.yaml"  # a CLIP encoder ranks the bad cases' images
     params:
         sampling=sampling_knobs,
+        retrieval=config["retrieval"],
         seed=config["seed"],
     script:
         "../scripts/sample.py"

@@ -12,11 +12,14 @@ rule train:
         f"{RUN}/benchmarks/train_{{i}}.tsv"
     wildcard_constraints:
         i=r"[1-9]\d*",
+    # A killed or preempted job resumes from its checkpoint (iter_<i>/model.ckpt) on retry.
+    retries: 2
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
     params:
         train=train_knobs,
+        dtype=config["student"]["dtype"],
         seed=config["seed"],
     script:
         "../scripts/train.py"

@@ -2,6 +2,7 @@ rule validate:
     input:
         responses=rules.generate.output.responses,
         queries=previous_queries,
+        benchmark=rules.build_benchmark.output.table,
     output:
         accepted=f"{RUN}/iter_{{i}}/data/accepted.jsonl",
         rejected=f"{RUN}/iter_{{i}}/data/rejected.jsonl",
@@ -15,5 +16,6 @@ rule validate:
         "../envs/data.yaml"
     params:
         teacher=teacher_knobs,
+        contamination=CONTAMINATION,
     script:
         "../scripts/validate.py"

@@ -13,4 +13,5 @@ with job_logging(snakemake.log[0]):
         scoring=snakemake.params.scoring,
         batch_size=snakemake.params.batch_size,
         threads=snakemake.threads,
+        dtype=snakemake.params.dtype,
     )

@@ -1,12 +1,16 @@
 """Snakemake entry point: the teacher answers one iteration's generation queries."""
 
 from dataengine import pipeline
+from dataengine.config import knobs
 from dataengine.joblog import job_logging
 
+# params.teacher holds the knobs that decide the replies; the runtime ones come from the config.
+teacher = {**knobs(snakemake.config, "teacher", int(snakemake.wildcards.i)), "cache": snakemake.params.cache}
 with job_logging(snakemake.log[0]):
     pipeline.generate(
         queries=snakemake.input.queries,
         out_responses=snakemake.output.responses,
-        teacher=snakemake.params.teacher,
+        out_stats=snakemake.output.stats,
+        teacher=teacher,
         seed=snakemake.params.seed,
     )

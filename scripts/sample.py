@@ -15,4 +15,6 @@ with job_logging(snakemake.log[0]):
         iteration=int(snakemake.wildcards.i),
         cfg=snakemake.params.sampling,
         seed=snakemake.params.seed,
+        pool_embeddings=snakemake.input.embeddings,
+        retrieval=snakemake.params.retrieval,
     )

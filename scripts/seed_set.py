@@ -3,6 +3,9 @@
 from dataengine import pipeline
 from dataengine.joblog import job_logging
 
+# params.teacher holds the knobs that decide the replies; the runtime ones come from the config.
+teacher = {**snakemake.config["teacher"], "cache": snakemake.params.cache}
+
 with job_logging(snakemake.log[0]):
     pipeline.build_seed_set(
         pool_annotations=snakemake.input.pool,
@@ -11,6 +14,6 @@ with job_logging(snakemake.log[0]):
         out_rejected=snakemake.output.rejected,
         per_type=snakemake.params.per_type,
         qtypes=snakemake.params.qtypes,
-        teacher=snakemake.params.teacher,
+        teacher=teacher,
         seed=snakemake.params.seed,
     )

@@ -14,4 +14,5 @@ with job_logging(snakemake.log[0]):
         cfg=snakemake.params.train,
         seed=snakemake.params.seed,
         threads=snakemake.threads,
+        dtype=snakemake.params.dtype,
     )

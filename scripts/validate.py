@@ -11,4 +11,6 @@ with job_logging(snakemake.log[0]):
         out_rejected=snakemake.output.rejected,
         iteration=int(snakemake.wildcards.i),
         teacher=snakemake.params.teacher,
+        benchmark_items=snakemake.input.benchmark,
+        contamination_cfg=snakemake.params.contamination,
     )

@@ -7,11 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from dataengine.qtypes import QTYPES
-from dataengine.synthetic import scene_for_type, scene_to_annotation
+from dataengine.teacher import synthetic_queries
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -39,25 +37,7 @@ def workdir(tmp_path: Path) -> Path:
 
 def make_queries(n_per_type=10, seed=0):
     """Queries as the planner writes them, each asking the type of its image's scene family."""
-    rng = np.random.default_rng(seed)
-    queries = []
-    for qtype in QTYPES:
-        for i in range(n_per_type):
-            image_id = f"p{qtype}{i:05d}"
-            image = f"images/{image_id}.png"
-            annotation = scene_to_annotation(scene_for_type(qtype, rng), image_id, image, "0" * 64)
-            queries.append(
-                {
-                    "query_id": f"i0-q{len(queries):05d}",
-                    "qtype": qtype,
-                    "image_id": image_id,
-                    "image": image,
-                    "annotation": annotation,
-                    "in_context": [],
-                    "anchor": "random",
-                }
-            )
-    return queries
+    return synthetic_queries(n_per_type, seed)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -30,7 +30,7 @@ def test_dry_run_plans_every_stage_of_k_iterations(workdir, tmp_path, iterations
     )
     k = iterations
     assert jobs == {
-        "build_benchmark": 1, "build_pool": 1, "seed_set": 1, "base_model": 1,
+        "build_benchmark": 1, "build_pool": 1, "embed_pool": 1, "seed_set": 1, "base_model": 1,
         "evaluate": k + 1, "sample": k, "generate": k, "validate": k, "train": k,
         "summarize": 1, "all": 1,
     }
