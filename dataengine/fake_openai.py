@@ -6,7 +6,8 @@ and yields the oracle's quality. Latency and faults can be injected: 429 with re
 past the client's timeout, malformed JSON, schema-invalid JSON, a wrong answer, a truncated or empty
 reply. Faults are drawn per attempt of each distinct request (seeded), so a retry can recover, and
 the server counts the successful replies it served per request: a repeated one is a call paid twice.
-It also serves the Batch endpoints (files, batches).
+It also serves the Batch endpoints (files, batches), and answers a prompt revision request
+(dataengine.prompt_opt) with a scripted revision: the prompt plus a rule per reviewer note.
 
     python -m dataengine.fake_openai --port 8765 --latency 0.2 --fault-rate 0.2
 """
@@ -35,6 +36,8 @@ from dataengine.teacher import CHOICE_LETTERS, SKIP_REPLY, oracle_reply
 FAULTS = ("rate_limit", "server_error", "hang", "malformed", "schema_invalid", "wrong_answer", "truncated", "empty")
 _QTYPE = re.compile(r"Question type: (\d+)")
 _ANNOTATION = re.compile(r"<annotation>\s*(.*?)\s*</annotation>", re.DOTALL)
+# A prompt revision request (dataengine.prompt_opt): the current prompt and the reviewer's notes.
+_REVISION = re.compile(r"<prompt>\s*(.*?)\s*</prompt>.*<notes>\s*(.*?)\s*</notes>", re.DOTALL)
 # With dozens of handler threads, the default 5 ms GIL switch interval adds tens of ms per reply.
 SWITCH_INTERVAL_S = 0.0005
 SKIP_JSON = {
@@ -68,6 +71,8 @@ class FakeSettings:
 def answer(messages: list[dict], seed: int) -> str:
     """The reply a good teacher writes: the oracle's item for the annotation and type in the prompt."""
     text = "\n".join(m.get("content") or "" for m in messages if m.get("role") == "user")
+    if revision := _REVISION.search(text):
+        return revise(revision[1], revision[2])
     qtype, annotation = _QTYPE.search(text), _ANNOTATION.search(text)
     if not qtype or not annotation:
         return json.dumps(SKIP_JSON)
@@ -80,6 +85,12 @@ def answer(messages: list[dict], seed: int) -> str:
     except ValueError:  # not an annotation of the synthetic world
         reply = SKIP_REPLY
     return json.dumps(SKIP_JSON) if reply == SKIP_REPLY else reply
+
+
+def revise(prompt: str, notes: str) -> str:
+    """The scripted revision: the prompt plus one rule per note, so tests know the new version's text."""
+    rules = [f"Rule: {line.lstrip('- ').strip()}" for line in notes.splitlines() if line.strip()]
+    return "<prompt>\n" + "\n".join([prompt, *rules]) + "\n</prompt>"
 
 
 def inject(fault: str, content: str) -> tuple[str, str]:
