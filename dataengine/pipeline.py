@@ -331,6 +331,7 @@ def report(
     metrics: list[str],
     quotas: list[str],
     accepted: list[str],
+    rejected: list[str],
     generation: list[str],
     pool_images: str,
     out_summary_json: str,
@@ -346,7 +347,11 @@ def report(
     )
     write_json(out_summary_json, summary)
     report_stage.write_summary_md(
-        summary, metrics_per_iter, Path(out_summary_md), teacher_stats=[read_json(path) for path in generation]
+        summary,
+        metrics_per_iter,
+        Path(out_summary_md),
+        teacher_stats=[read_json(path) for path in generation],
+        rejected=[read_jsonl(path) for path in rejected],
     )
     report_stage.plot_accuracy(summary, Path(out_plot))
     report_stage.write_gallery([s for batch in samples for s in batch], Path(pool_images).parent, Path(out_gallery), per_type=6)

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import html
 import json
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -61,9 +62,15 @@ def summarize(
     return {"run": run, "config_hash": config_hash, "iterations": iterations}
 
 
-def write_summary_md(summary: dict, metrics_per_iter: list[dict], path: Path, teacher_stats: list[dict] = ()) -> None:
-    """A readable summary.md: accuracy per type across iterations, change, interval, quotas, and the
-    teacher's calls, tokens and cost per iteration (generation.json of iterations 1..)."""
+def write_summary_md(
+    summary: dict,
+    metrics_per_iter: list[dict],
+    path: Path,
+    teacher_stats: list[dict] = (),
+    rejected: list[list[dict]] = (),
+) -> None:
+    """A readable summary.md: accuracy per type across iterations, change, interval, quotas, the
+    teacher's calls, tokens and cost, and what validation dropped and why (iterations 1..)."""
     iterations = summary["iterations"]
     first, last = iterations[0], iterations[-1]
     last_test = _test_split(metrics_per_iter[-1], last["iteration"])
@@ -109,6 +116,8 @@ def write_summary_md(summary: dict, metrics_per_iter: list[dict], path: Path, te
     lines += [_table_row([str(it["iteration"]), str(it["samples_added"])]) for it in iterations]
     if teacher_stats:
         lines += _teacher_table(teacher_stats)
+    if rejected:
+        lines += _rejection_table(rejected)
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -126,6 +135,19 @@ def _teacher_table(teacher_stats: list[dict]) -> list[str]:
         )  # fmt: skip
     total = sum(stats["cost_usd"] for stats in teacher_stats)
     return lines + ["", f"Teacher cost of the run: {total:.4f} USD (cached replies cost nothing)."]
+
+
+def _rejection_table(rejected: list[list[dict]]) -> list[str]:
+    """Rejected teacher replies per generated iteration, by reason (contamination drops included)."""
+    counts = [Counter(record["reason"] for record in batch) for batch in rejected]
+    reasons = sorted(set().union(*counts))
+    lines = ["", "## Rejected by validation", ""]
+    if not reasons:
+        return lines + ["Validation rejected nothing."]
+    lines.append(_table_row(["reason", *(f"iter {i}" for i in range(1, len(counts) + 1))]))
+    lines.append(_table_row(["---"] + ["---:"] * len(counts)))
+    lines += [_table_row([reason, *(str(c[reason]) for c in counts)]) for reason in reasons]
+    return lines + ["", "Each rejection is kept with its reason (and detail) in `iter_<i>/data/rejected.jsonl`."]
 
 
 def plot_accuracy(summary: dict, path: Path) -> None:

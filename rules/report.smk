@@ -3,6 +3,7 @@ rule summarize:
         metrics=expand(f"{RUN}/iter_{{i}}/eval/metrics.json", i=range(LAST + 1)),
         quotas=expand(f"{RUN}/iter_{{i}}/plan/quotas.json", i=range(LAST)),
         accepted=expand(f"{RUN}/iter_{{i}}/data/accepted.jsonl", i=range(1, LAST + 1)),
+        rejected=expand(f"{RUN}/iter_{{i}}/data/rejected.jsonl", i=range(1, LAST + 1)),
         generation=expand(
             f"{RUN}/iter_{{i}}/data/generation.json", i=range(1, LAST + 1)
         ),

@@ -10,6 +10,7 @@ with job_logging(snakemake.log[0]):
         metrics=snakemake.input.metrics,
         quotas=snakemake.input.quotas,
         accepted=snakemake.input.accepted,
+        rejected=snakemake.input.rejected,
         generation=snakemake.input.generation,
         pool_images=snakemake.input.pool_images,
         out_summary_json=snakemake.output.summary_json,

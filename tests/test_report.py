@@ -97,6 +97,18 @@ def test_summary_md_has_the_accuracy_quota_and_sample_tables(tmp_path):
     assert text.index("Scene Understanding") < text.index("Instance Attributes")  # type-table order
 
 
+def test_summary_md_counts_rejections_by_reason_per_iteration(tmp_path):
+    summary = summarize("demo", "abc123def456", METRICS, QUOTAS, [0, 9])
+    rejected = [[{"reason": "contamination"}, {"reason": "wrong_answer"}, {"reason": "contamination"}]]
+    path = tmp_path / "summary.md"
+    write_summary_md(summary, METRICS, path, rejected=rejected)
+    text = path.read_text(encoding="utf-8")
+    assert "| reason | iter 1 |" in text
+    assert "| contamination | 2 |" in text and "| wrong_answer | 1 |" in text
+    write_summary_md(summary, METRICS, path, rejected=[[]])
+    assert "Validation rejected nothing." in path.read_text(encoding="utf-8")
+
+
 def test_accuracy_png_is_written(tmp_path):
     path = tmp_path / "accuracy.png"
     plot_accuracy(summarize("demo", "x", METRICS, QUOTAS, [0, 9]), path)
