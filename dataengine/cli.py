@@ -2,8 +2,10 @@
 
     dataengine prompt optimize --qtype 5 [--rounds 3] [--samples 20] [--reviewer terminal|file|auto] [--feedback F]
     dataengine prompt history --qtype 5
+    dataengine data export --format paper|llava|llava-free accepted.jsonl [...] --out train.json
+    dataengine data import paper_release.json --out accepted.jsonl
 
-Both read `--configfile` (repeatable overlays, merged in order, then validated): the `teacher`
+The prompt commands read `--configfile` (repeatable overlays, merged in order, then validated): the `teacher`
 section says which endpoint, model and prompt folder to start from; `prompt_optimization` holds the
 correctness target, rounds, samples and where sessions and versions are kept.
 """
@@ -17,8 +19,9 @@ from pathlib import Path
 
 import yaml
 
+from dataengine import exchange
 from dataengine.config import deep_merge, knobs, validate_config
-from dataengine.jsonl import read_jsonl
+from dataengine.jsonl import read_jsonl, write_jsonl
 from dataengine.openai_teacher.settings import resolve_prompts
 from dataengine.prompt_opt import AutoReviewer, FileReviewer, Options, TerminalReviewer, history, optimize
 
@@ -68,9 +71,37 @@ def _optimize(args: argparse.Namespace, config: dict) -> None:
         print(f"session ended ({session.end['reason']}); version {session.version}: set teacher.prompts: {chosen}")
 
 
+def _data(args: argparse.Namespace) -> None:
+    """Export accepted samples for other trainers, or import the paper's released data."""
+    if args.command == "import":
+        samples = exchange.import_paper_json(args.inputs[0], source=args.source)
+        write_jsonl(args.out, samples)
+    else:
+        samples = [sample for path in args.inputs for sample in read_jsonl(path)]
+        if args.format == "paper":
+            exchange.export_paper_json(samples, args.out)
+        else:
+            exchange.export_llava_json(samples, args.out, view="free" if args.format == "llava-free" else "lettered")
+    print(f"{len(samples)} samples -> {args.out}")
+
+
+def _add_data_commands(groups) -> None:
+    data = groups.add_parser("data", help="export accepted samples / import the paper's released data")
+    commands = data.add_subparsers(dest="command", required=True)
+    export = commands.add_parser("export", help="accepted.jsonl files -> the paper's JSON or LLaVA JSON")
+    export.add_argument("inputs", nargs="+", help="accepted.jsonl files (e.g. results/demo/iter_*/data/accepted.jsonl)")
+    export.add_argument("--format", choices=["paper", "llava", "llava-free"], default="llava")
+    export.add_argument("--out", required=True)
+    imported = commands.add_parser("import", help="the paper's released JSON -> accepted.jsonl")
+    imported.add_argument("inputs", nargs=1, help="the released JSON (choice_answer or choide_answer)")
+    imported.add_argument("--source", default="paper-release", help="recorded as the samples' teacher")
+    imported.add_argument("--out", required=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="dataengine", description=__doc__.splitlines()[0])
     groups = parser.add_subparsers(dest="group", required=True)
+    _add_data_commands(groups)
     prompt = groups.add_parser("prompt", help="interactive prompt optimisation").add_subparsers(
         dest="command", required=True
     )
@@ -87,6 +118,12 @@ def main(argv: list[str] | None = None) -> None:
             sub.add_argument("--reviewer", choices=["terminal", "file", "auto"], default="terminal")
             sub.add_argument("--feedback", help="--reviewer file: YAML/JSON {sample_id: {verdict, note}} or JSONL")
     args = parser.parse_args(argv)
+    if args.group == "data":
+        try:
+            _data(args)
+        except ValueError as err:
+            sys.exit(f"dataengine data {args.command}: {err}")
+        return
     config = _config(args.configfile or ["config/config.yaml"])
     try:
         if args.command == "optimize":

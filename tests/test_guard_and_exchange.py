@@ -2,6 +2,9 @@
 CLIP retrieval from a local folder with the pool cache."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -116,3 +119,22 @@ def test_clip_retrieval_from_a_local_folder_and_the_pool_cache(tmp_path, tiny_cl
     with pytest.raises(ValueError, match="retrieval.model"):
         image_encoder({"encoder": "clip"})
     assert image_encoder({"encoder": "offline"}) is embed_images
+
+
+def test_cli_imports_the_release_and_exports_llava_json(tmp_path):
+    rows = [{k: v for k, v in sample(n, f"Question {n}?", ["a", "b", "c", "d"]).items()
+             if k in ("instruction", "answer", "short_answer", "options", "image", "qtype")} for n in range(3)]  # fmt: skip
+    for row in rows:
+        row["choide_answer"] = "C"
+    (tmp_path / "paper.json").write_text(json.dumps(rows))
+    cli = [str(Path(sys.executable).parent / "dataengine"), "data"]
+    imported = subprocess.run([*cli, "import", str(tmp_path / "paper.json"), "--out", str(tmp_path / "accepted.jsonl")],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+    assert "3 samples" in imported.stdout
+    subprocess.run([*cli, "export", str(tmp_path / "accepted.jsonl"), "--format", "llava", "--out", str(tmp_path / "llava.json")],
+                   check=True)  # fmt: skip
+    records = json.loads((tmp_path / "llava.json").read_text())
+    assert [r["conversations"][1]["value"] for r in records] == ["C", "C", "C"]
+    bad = subprocess.run([*cli, "import", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x.jsonl")],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode != 0 and "missing.json" in bad.stderr
