@@ -10,15 +10,12 @@ import json
 import logging
 import threading
 
-import openai
-
 from dataengine.openai_teacher.cache import CachedReply, ResponseCache
-from dataengine.openai_teacher.limiter import Budget
 from dataengine.openai_teacher.runner import (
     RESPONSE_FORMATS,
     Outcome,
     Request,
-    Tally,
+    TeacherMode,
     check_completion,
     estimate_tokens,
 )
@@ -29,22 +26,11 @@ ENDPOINT = "/v1/chat/completions"
 DONE = ("completed", "failed", "expired", "cancelled")
 
 
-class BatchTeacher:
+class BatchTeacher(TeacherMode):
     def __init__(self, settings: OpenAISettings, cache: ResponseCache, seed: int, stop: threading.Event):
-        self.settings = settings
-        self.cache = cache
-        self.sampling = {**settings.sampling, "seed": seed}
-        self.stop = stop
-        self.tally = Tally()
-        self.budget = Budget(settings.budget_usd)
+        super().__init__(settings, cache, seed, stop)
         # Batch management is a handful of calls: the SDK's own retries are enough here.
-        self.client = openai.OpenAI(
-            api_key=settings.api_key(),
-            base_url=settings.base_url,
-            max_retries=settings.max_retries,
-            timeout=settings.timeout_s,
-        )
-        self._format = "json_schema" if settings.response_format == "auto" else settings.response_format
+        self.client = self._client(max_retries=settings.max_retries)
 
     def run(self, requests: list[Request]) -> dict[str, Outcome]:
         pending = {r.key: r for r in requests}
@@ -81,7 +67,7 @@ class BatchTeacher:
                     "body": {
                         "model": self.settings.model,
                         "messages": r.messages,
-                        "response_format": RESPONSE_FORMATS[self._format],
+                        "response_format": RESPONSE_FORMATS[self.format],
                         **self.sampling,
                     },
                 }

@@ -3,8 +3,8 @@
 The key is a hash of what determines a reply (model, messages, sampling parameters), so a rerun, a
 resumed run or another run asking the same thing finds it, and a changed prompt does not. Only
 validated replies are stored: a failure is asked again next time. SQLite in WAL mode with one
-connection per thread survives a killed writer and concurrent jobs sharing one file (measured, see
-/work/shared/notes/openai-client.md). It never holds credentials: nothing from the client's
+connection per thread survives a killed writer and concurrent jobs sharing one file (measured on
+these machines). It never holds credentials: nothing from the client's
 configuration but the model name goes in.
 """
 

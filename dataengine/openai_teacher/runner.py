@@ -152,8 +152,9 @@ def retry_after(error: openai.APIStatusError) -> float | None:
     return None
 
 
-class OnlineTeacher:
-    """Sends the requests that the cache cannot answer, `in_flight` at a time."""
+class TeacherMode:
+    """What the online and batch modes share: settings, cache, the seeded sampling parameters, the
+    stop flag, the tallies, the budget, the response format and a client built from the settings."""
 
     def __init__(self, settings: OpenAISettings, cache: ResponseCache, seed: int, stop: threading.Event):
         self.settings = settings
@@ -161,15 +162,28 @@ class OnlineTeacher:
         self.sampling = {**settings.sampling, "seed": seed}
         self.stop = stop
         self.tally = Tally()
-        self.limiter = RateLimiter(settings.rpm, settings.tpm)
         self.budget = Budget(settings.budget_usd)
         self.format = "json_schema" if settings.response_format == "auto" else settings.response_format
+        self._api_key = settings.api_key()
+
+    def _client(self, max_retries: int) -> openai.OpenAI:
+        return openai.OpenAI(
+            api_key=self._api_key,
+            base_url=self.settings.base_url,
+            max_retries=max_retries,
+            timeout=self.settings.timeout_s,
+        )
+
+
+class OnlineTeacher(TeacherMode):
+    """Sends the requests that the cache cannot answer, `in_flight` at a time."""
+
+    def __init__(self, settings: OpenAISettings, cache: ResponseCache, seed: int, stop: threading.Event):
+        super().__init__(settings, cache, seed, stop)
+        self.limiter = RateLimiter(settings.rpm, settings.tpm)
         self._format_lock = threading.Lock()
         self._rng = random.Random(seed)
-        self._api_key = settings.api_key()
-        self.client = openai.OpenAI(
-            api_key=self._api_key, base_url=settings.base_url, max_retries=0, timeout=settings.timeout_s
-        )
+        self.client = self._client(max_retries=0)  # retries are ours: shared 429 pauses, retry-after
 
     def run(self, requests: list[Request]) -> dict[str, Outcome]:
         """Outcome per request key. Stops issuing calls when `stop` is set or the budget is spent."""
