@@ -1,10 +1,11 @@
-"""JSONL read/write shared by every stage: errors name the file and line; writes are atomic so an
+"""JSON and JSONL read/write shared by every stage: errors name the file and line; writes are atomic so an
 interrupted stage never leaves a half-written table that a rerun would trust."""
 
 import json
 import os
-import tempfile
+import threading
 from collections.abc import Iterable
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -26,16 +27,41 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return records
 
 
-def write_jsonl(path: str | Path, records: Iterable[dict]) -> None:
-    """Write one JSON object per line via a temp file in the same folder, then rename it into place."""
+@contextmanager
+def atomic_writer(path: str | Path):
+    """A text file opened through a temp file in the same folder and renamed into place on success:
+    an interrupted write leaves the old file (or none), never half of one. Permissions follow the
+    umask, like any other output."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for record in records:
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        os.replace(tmp_name, path)
+        with tmp.open("w", encoding="utf-8") as out:
+            yield out
+        os.replace(tmp, path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict]) -> None:
+    """Write one JSON object per line, atomically."""
+    with atomic_writer(path) as out:
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def read_json(path: str | Path) -> dict:
+    """A JSON file; an unreadable or malformed one raises naming the file."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"cannot read JSON {path}: {err}") from None
+
+
+def write_json(path: str | Path, data) -> None:
+    """Write indented JSON with sorted keys, atomically."""
+    with atomic_writer(path) as out:
+        json.dump(data, out, indent=2, sort_keys=True)
+        out.write("\n")

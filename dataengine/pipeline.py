@@ -8,12 +8,10 @@ that a rerun would take for complete.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import shutil
-import tempfile
 from functools import partial
 from pathlib import Path
 
@@ -27,28 +25,9 @@ from dataengine import pool as pool_stage
 from dataengine import report as report_stage
 from dataengine import teacher as teacher_stage
 from dataengine import validate as validate_stage
-from dataengine.jsonl import read_jsonl, write_jsonl
+from dataengine.jsonl import read_json, read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger("dataengine")
-
-
-def write_json(path: str | Path, data: dict) -> None:
-    """Write JSON atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(data, out, indent=2, sort_keys=True)
-        out.write("\n")
-    os.replace(tmp, path)
-
-
-def read_json(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"cannot read JSON {path}: {err}") from None
 
 
 def _set_threads(threads: int) -> None:

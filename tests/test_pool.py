@@ -70,3 +70,18 @@ def test_write_jsonl_is_atomic(tmp_path):
         write_jsonl(path, records())
     assert read_jsonl(path) == [{"a": 1}]
     assert [p.name for p in tmp_path.iterdir()] == ["t.jsonl"]
+
+
+def test_json_outputs_follow_the_umask(tmp_path):
+    """Results on a shared cluster filesystem must be as readable as any other file the user writes."""
+    import os
+
+    from dataengine.jsonl import write_json, write_jsonl
+
+    old = os.umask(0o022)
+    try:
+        write_jsonl(tmp_path / "t.jsonl", [{"a": 1}])
+        write_json(tmp_path / "t.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert {(tmp_path / name).stat().st_mode & 0o777 for name in ("t.jsonl", "t.json")} == {0o644}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dataengine.benchmarks import SourceItem, mapped_qtype, require
 from dataengine.formats import LETTERS
-from dataengine.pipeline import read_json
+from dataengine.jsonl import read_json
 
 FIELDS = ("question_id", "image_id", "question", "choices", "correct_choice_idx")
 

@@ -5,7 +5,7 @@
 from pathlib import Path
 
 from dataengine.benchmarks import SourceItem, mapped_qtype, require
-from dataengine.pipeline import read_json
+from dataengine.jsonl import read_json
 
 CHOICES = ("choice_a", "choice_b", "choice_c", "choice_d")
 FIELDS = ("question_id", "question", *CHOICES, "answer", "question_type_id", "data_id")

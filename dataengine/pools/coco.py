@@ -4,7 +4,7 @@ Images are `images[].file_name` under `pool.image_dir`."""
 
 from pathlib import Path
 
-from dataengine.pipeline import read_json
+from dataengine.jsonl import read_json
 from dataengine.pools import SourceImage, normalised_box, require
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from dataengine.pipeline import read_json
+from dataengine.jsonl import read_json
 from dataengine.pools import SourceImage, normalised_box, require
 
 
