@@ -3,8 +3,8 @@ every question type.
 
 Item semantics live here only (`question_variants`), so the benchmark and the oracle teacher ask the
 same questions and the validator can check a teacher's answer against the scene. Each type is designed
-for what a tiny student with a 4x4 grid of image tokens can learn once it has seen enough data (see
-/work/shared/notes/tiny-student.md): big, flat-coloured objects, few very distinct shapes and glyphs,
+for what a tiny student with a 4x4 grid of image tokens can learn once it has seen enough data (as
+measured on these machines): big, flat-coloured objects, few very distinct shapes and glyphs,
 single-object scenes where an attribute of "the" object is asked, and layouts aligned to the quadrants.
 """
 
