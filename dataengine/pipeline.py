@@ -191,16 +191,14 @@ def plan(
     iteration: int,
     cfg: dict,
     seed: int,
-    pool_embeddings: str | None = None,
-    retrieval: dict | None = None,
+    pool_embeddings: str,
+    retrieval: dict,
 ) -> None:
     """Plan from iteration `iteration`'s evaluation the queries of iteration `iteration + 1`'s data;
     similar images are ranked by the `retrieval` encoder, the pool's rows read from its cache."""
     used = {q["image_id"] for path in used_queries for q in read_jsonl(path)}
-    embed = embedding_stage.embed_images
-    if pool_embeddings is not None:
-        encoder = embedding_stage.image_encoder(retrieval or {"encoder": "offline"})
-        embed = embedding_stage.cached(encoder, Path(pool_embeddings), Path(pool_annotations).parent)
+    encoder = embedding_stage.image_encoder(retrieval)
+    embed = embedding_stage.cached(encoder, Path(pool_embeddings), Path(pool_annotations).parent)
     quotas, queries = sampling.plan_iteration(
         metrics=read_json(metrics),
         bad_cases=read_jsonl(bad_cases),
@@ -242,15 +240,13 @@ def validate(
     out_rejected: str,
     iteration: int,
     teacher: dict,
-    benchmark_items: str | None = None,
-    contamination_cfg: dict | None = None,
+    benchmark_items: str,
+    contamination_cfg: dict,
 ) -> None:
-    """Validate the teacher's replies; with `contamination_cfg` (and the benchmark) also drop samples
-    that near-duplicate a benchmark item (reason `contamination`)."""
+    """Validate the teacher's replies and, where `contamination_cfg` checks questions for this kind
+    of benchmark, drop samples that near-duplicate a benchmark item (reason `contamination`)."""
     guard = None
-    if benchmark_items and contamination_cfg and contamination.questions_checked(
-        contamination_cfg["questions"], contamination_cfg["benchmark_kind"]
-    ):
+    if contamination.questions_checked(contamination_cfg["questions"], contamination_cfg["benchmark_kind"]):
         index = contamination.QuestionIndex.build(benchmark_stage.load_items(benchmark_items))
         guard = partial(contamination.drop_near_duplicates, index=index, threshold=contamination_cfg["threshold"])
     _validate(read_jsonl(responses), read_jsonl(queries), iteration, teacher, out_accepted, out_rejected, guard)
