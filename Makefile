@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 CORES   ?= 2
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench-loop bench-teacher clean
+.PHONY: venv demo test lint bench-loop bench-teacher bench-targeting clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,10 @@ lint: venv
 
 bench-loop: venv
 	$(BIN)/python bench/loop.py --cores $(CORES)
+
+# Sampling strategies over three seeds at equal budget: results/bench/targeting.json (~35 min on 2 cores).
+bench-targeting: venv
+	$(BIN)/python bench/targeting.py --cores $(CORES)
 
 # The openai teacher against the local fake server (200 ms latency): results/bench/teacher.json.
 bench-teacher: venv

@@ -16,8 +16,9 @@ include: "rules/generate.smk"
 include: "rules/validate.smk"
 include: "rules/train.smk"
 include: "rules/report.smk"
+include: "rules/experiment.smk"
 
 
 rule all:
     input:
-        rules.summarize.output,
+        (rules.compare_strategies.output if EXPERIMENT else rules.summarize.output),

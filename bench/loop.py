@@ -17,13 +17,10 @@ import sys
 import time
 from pathlib import Path
 
+from dataengine.experiment import weak_types
+
 REPO = Path(__file__).resolve().parent.parent
 RUN = "bench-loop"
-
-
-def weak_types(rows: list[dict], threshold: float = 60.0) -> list[str]:
-    """Types below `threshold` % at iteration 0: the ones the loop is meant to fix."""
-    return [name for name, acc in rows[0]["per_type"].items() if acc < threshold]
 
 
 def main() -> int:
@@ -50,7 +47,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
-    weak = weak_types(rows)
+    weak = weak_types(rows[0])
     weak_mean = [sum(row["per_type"][t] for t in weak) / len(weak) if weak else float("nan") for row in rows]
     print(f"seconds          {seconds:.1f}")
     print(f"peak_rss_mb      {peak:.1f}")

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from dataengine import benchmark as benchmark_stage
-from dataengine import contamination, sampling
+from dataengine import contamination, experiment, sampling
 from dataengine import embedding as embedding_stage
 from dataengine import pool as pool_stage
 from dataengine import report as report_stage
@@ -193,9 +193,12 @@ def plan(
     seed: int,
     pool_embeddings: str,
     retrieval: dict,
+    earlier_metrics: list[str],
+    earlier_quotas: list[str],
 ) -> None:
     """Plan from iteration `iteration`'s evaluation the queries of iteration `iteration + 1`'s data;
-    similar images are ranked by the `retrieval` encoder, the pool's rows read from its cache."""
+    similar images are ranked by the `retrieval` encoder, the pool's rows read from its cache. The
+    earlier iterations' metrics and quotas (oldest first) show the gain rule what each type's data bought."""
     used = {q["image_id"] for path in used_queries for q in read_jsonl(path)}
     encoder = embedding_stage.image_encoder(retrieval)
     embed = embedding_stage.cached(encoder, Path(pool_embeddings), Path(pool_annotations).parent)
@@ -210,10 +213,25 @@ def plan(
         cfg=cfg,
         seed=seed,
         embed=embed,
+        history=[(read_json(m), read_json(q)) for m, q in zip(earlier_metrics, earlier_quotas, strict=True)],
     )
     write_jsonl(out_queries, queries)
     write_json(out_quotas, quotas)
     log.info("plan %d (%s): quotas %s", iteration, cfg["strategy"], quotas["quotas"])
+
+
+def compare_strategies(
+    arms: list[dict], summaries: list[str], default: str, out_json: str, out_md: str, out_plot: str
+) -> None:
+    """experiment.json/.md/.png from the summary.json of every arm (same order as `arms`)."""
+    result = experiment.compare(
+        [{**arm, "summary": read_json(path)} for arm, path in zip(arms, summaries, strict=True)], default
+    )
+    write_json(out_json, result)
+    experiment.write_markdown(result, Path(out_md))
+    experiment.plot(result, Path(out_plot))
+    for name, entry in result["strategies"].items():
+        log.info("%s: weak-type accuracy per iteration %s", name, entry["weak_mean"])
 
 
 def embed_pool(pool_annotations: str, out_embeddings: str, retrieval: dict, threads: int) -> None:

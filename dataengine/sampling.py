@@ -19,37 +19,107 @@ from dataengine.embedding import Embed, embed_images, top_k_similar
 from dataengine.qtypes import qtype_name
 
 DEFAULTS: dict = {
-    "strategy": "paper",
+    "strategy": "gain",
     "in_context": 2,  # bad cases per query, as in the paper's prompt
     "similar_share": 0.5,  # share of queries anchored on an image similar to a bad case's
     "top_k": 20,  # a similar anchor is drawn among this many nearest unused images
     "max_boxes": 10,  # the paper skips images with more boxes: too cluttered to describe
+    "gain": {
+        "floor": 0.1,  # least learnability a type keeps, so it still gets some data to measure
+        "smoothing": 0.5,  # weight of the older rounds' gain in the running estimate
+        "min_samples": 100,  # a gain is divided by at least this many samples (no tiny-count blow-ups)
+        "temperature": 1.0,  # < 1 sharpens the split, > 1 flattens it
+        "max_share": 0.5,  # no type gets more than this share of the budget
+    },
 }
 
-WeightFn = Callable[[dict[int, float], Mapping], dict[int, float]]
+
+@dataclass(frozen=True)
+class Round:
+    """An earlier iteration as the sampling rules see it: its dev accuracy (percent per type) and
+    the quotas planned from it, i.e. the new data of each type the next iteration trained on."""
+
+    dev_acc: dict[int, float]
+    quotas: dict[int, int]
 
 
-def _error_rate_weights(dev_acc: dict[int, float], cfg: Mapping) -> dict[int, float]:
+WeightFn = Callable[[dict[int, float], list[Round], Mapping], dict[int, float]]
+
+
+def _error_rate_weights(dev_acc: dict[int, float], history: list[Round], cfg: Mapping) -> dict[int, float]:
     """The paper's weight: a type's error rate, so the weakest types get the most new data."""
     return {qtype: (100.0 - acc) / 100.0 for qtype, acc in dev_acc.items()}
 
 
-def _uniform_weights(dev_acc: dict[int, float], cfg: Mapping) -> dict[int, float]:
+def _uniform_weights(dev_acc: dict[int, float], history: list[Round], cfg: Mapping) -> dict[int, float]:
     """Equal weight: the baseline that shows what adaptivity adds."""
     return {qtype: 1.0 for qtype in dev_acc}
 
 
-STRATEGIES: dict[str, WeightFn] = {"paper": _error_rate_weights, "uniform": _uniform_weights}
+def gain_per_thousand(dev_acc: dict[int, float], history: list[Round], cfg: Mapping) -> dict[int, float]:
+    """Dev-accuracy points each type gained per 1,000 of its new samples, smoothed over rounds
+    (exponentially, the latest round weighing 1 - smoothing); empty before the first round."""
+    accuracies = [past.dev_acc for past in history] + [dev_acc]
+    gains: dict[int, float] = {}
+    for before, after, past in zip(accuracies, accuracies[1:], history):
+        for qtype in dev_acc.keys() & before.keys() & after.keys():
+            samples = max(past.quotas.get(qtype, 0), cfg["min_samples"])
+            gain = (after[qtype] - before[qtype]) * 1000 / samples
+            gains[qtype] = gain if qtype not in gains else cfg["smoothing"] * gains[qtype] + (1 - cfg["smoothing"]) * gain
+    return gains
 
 
-def type_weights(dev_acc: dict[int, float], strategy: str, cfg: Mapping) -> dict[int, float]:
-    """Unnormalised sampling weight per type from dev accuracies (percentages) by a named strategy."""
+def _capped(weights: dict[int, float], max_share: float) -> dict[int, float]:
+    """Shares with none above max_share, the excess handed to the other types in proportion to
+    their weights (evenly where those are all zero); weights already within the cap are returned as
+    they are, so the rule equals the paper's until the cap binds. A cap below 1 / (number of types)
+    cannot hold; it is raised to that, an even split."""
+    max_share = max(max_share, 1.0 / len(weights))
+    total = sum(weights.values())
+    if total == 0 or max(weights.values()) <= max_share * total:
+        return weights
+    capped: set[int] = set()
+    while True:
+        free = {qtype: w for qtype, w in weights.items() if qtype not in capped}
+        left, free_total = 1.0 - max_share * len(capped), sum(free.values())
+        shares = {qtype: max_share for qtype in capped} | {
+            qtype: left * (w / free_total if free_total else 1 / len(free)) for qtype, w in free.items()
+        }
+        over = {qtype for qtype in free if shares[qtype] > max_share}
+        if not over:
+            return dict(sorted(shares.items()))
+        capped |= over
+
+
+def _gain_weights(dev_acc: dict[int, float], history: list[Round], cfg: Mapping) -> dict[int, float]:
+    """Ours: the paper's error rate times learnability, the smoothed gain per sample a type showed
+    relative to the best type's (at least `floor`). Data stops flowing to types that do not improve
+    on it (the paper's rule keeps feeding them, as they stay the weakest) and keeps flowing to
+    those that do; a cap stops one type taking the whole budget. Before any round it is the paper's rule.
+    """
+    knobs = {**DEFAULTS["gain"], **cfg.get("gain", {})}
+    error = _error_rate_weights(dev_acc, history, cfg)
+    gains = gain_per_thousand(dev_acc, history, knobs)
+    best = max(gains.values(), default=0.0)
+    learn = {qtype: max(gains.get(qtype, best) / best, knobs["floor"]) if best > 0 else 1.0 for qtype in error}
+    score = {qtype: (error[qtype] * learn[qtype]) ** (1.0 / knobs["temperature"]) for qtype in error}
+    return _capped(score, knobs["max_share"])
+
+
+STRATEGIES: dict[str, WeightFn] = {"gain": _gain_weights, "paper": _error_rate_weights, "uniform": _uniform_weights}
+
+
+def type_weights(
+    dev_acc: dict[int, float], strategy: str, cfg: Mapping, history: list[Round] = ()
+) -> dict[int, float]:
+    """Unnormalised sampling weight per type from dev accuracies (percentages) by a named strategy;
+    `history` holds the earlier iterations, oldest first (the gain rule reads it)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown sampling strategy {strategy!r}; known: {sorted(STRATEGIES)}")
     for qtype, acc in dev_acc.items():
         if not 0.0 <= acc <= 100.0:
             raise ValueError(f"dev accuracy of type {qtype} is {acc}; expected a percentage in [0, 100]")
-    return STRATEGIES[strategy](dev_acc, cfg)
+    return STRATEGIES[strategy](dev_acc, list(history), cfg)
 
 
 def exact_quotas(weights: dict[int, float], budget: int) -> dict[int, int]:
@@ -100,16 +170,19 @@ def plan_iteration(
     cfg: dict,
     seed: int,
     embed: Embed = embed_images,
+    history: list[tuple[dict, dict]] = (),
 ) -> tuple[dict, list[dict]]:
     """Plan one iteration's generation queries; returns (quotas.json dict, query records).
 
     `iteration` is the iteration whose data the plan produces (it names the queries); `embed` ranks
-    images for the similar anchors (dataengine/embedding.py).
+    images for the similar anchors (dataengine/embedding.py); `history` holds the (metrics.json,
+    quotas.json) of every earlier iteration, oldest first.
     """
     cfg = {**DEFAULTS, **cfg}
     if "budget" not in cfg:
         raise ValueError("sampling config needs a 'budget' (number of queries to plan)")
-    weights = type_weights(_dev_accuracy(metrics), cfg["strategy"], cfg)
+    rounds = [Round(_dev_accuracy(m), {int(k): int(v) for k, v in q["quotas"].items()}) for m, q in history]
+    weights = type_weights(_dev_accuracy(metrics), cfg["strategy"], cfg, rounds)
     quotas = exact_quotas(weights, int(cfg["budget"]))
     queries = plan_queries(
         quotas, bad_cases, pool, benchmark_dir, pool_dir, used_image_ids, iteration, cfg, seed, embed

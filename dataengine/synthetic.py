@@ -473,6 +473,13 @@ def _single_object_scene(rng, sizes, region_of) -> Scene:
     return Scene(background, (obj,))
 
 
+def _centered(_rng) -> Box:
+    """Room for a large object near the centre. A shape placed anywhere falls across the 16-pixel
+    patches in too many ways for the tiny student: measured, shape questions stayed at chance after
+    300 samples a round; centred, they rose from 30 to 52 % on 440."""
+    return (0.24, 0.24, 0.76, 0.76)
+
+
 def _whole_image(_rng) -> Box:
     return (0.03, 0.03, 0.97, 0.97)
 
@@ -570,7 +577,7 @@ def scene_for_type(qtype: int, rng: np.random.Generator) -> Scene:
     if qtype == 1:
         return _scene_with_counted_objects(rng, 1, 3, sizes=("small",))
     if qtype == 2:
-        return _single_object_scene(rng, ("large",), _whole_image)
+        return _single_object_scene(rng, ("large",), _centered)
     if qtype == 3:
         return _single_object_scene(rng, ("medium", "large"), _whole_image)
     if qtype == 4:

@@ -6,13 +6,13 @@ rule seed_set:
     input:
         pool=rules.build_pool.output.annotations,
     output:
-        queries=f"{RUN}/iter_0/data/queries.jsonl",
-        accepted=f"{RUN}/iter_0/data/accepted.jsonl",
-        rejected=f"{RUN}/iter_0/data/rejected.jsonl",
+        queries=f"{BASE}/iter_0/data/queries.jsonl",
+        accepted=f"{BASE}/iter_0/data/accepted.jsonl",
+        rejected=f"{BASE}/iter_0/data/rejected.jsonl",
     log:
-        f"{RUN}/logs/seed_set.log",
+        f"{BASE}/logs/seed_set.log",
     benchmark:
-        f"{RUN}/benchmarks/seed_set.tsv"
+        f"{BASE}/benchmarks/seed_set.tsv"
     conda:
         "../envs/generation.yaml"
     params:
@@ -20,7 +20,7 @@ rule seed_set:
         qtypes=config["qtypes"],
         teacher=result_knobs(config["teacher"]),
         cache=TEACHER_CACHE,
-        seed=config["seed"],
+        seed=run_seed,
     script:
         "../scripts/seed_set.py"
 
@@ -31,11 +31,11 @@ rule base_model:
         pool_images=rules.build_pool.output.images,
         seed_set=rules.seed_set.output.accepted,
     output:
-        model=directory(f"{RUN}/iter_0/model"),
+        model=directory(f"{BASE}/iter_0/model"),
     log:
-        f"{RUN}/logs/base_model.log",
+        f"{BASE}/logs/base_model.log",
     benchmark:
-        f"{RUN}/benchmarks/base_model.tsv"
+        f"{BASE}/benchmarks/base_model.tsv"
     # A killed or preempted job resumes from its checkpoint (iter_0/model.ckpt) on retry.
     retries: 2
     conda:
@@ -45,6 +45,6 @@ rule base_model:
         tiny=config["student"]["tiny"],
         image_size=config["benchmark"]["image_size"],
         train=config["train"],
-        seed=config["seed"],
+        seed=run_seed,
     script:
         "../scripts/base_model.py"

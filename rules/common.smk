@@ -14,6 +14,7 @@ os.environ.update(
 
 from dataengine.config import knobs, strip_volatile, validate_config
 from dataengine.report import config_hash
+from dataengine.sampling import STRATEGIES
 from dataengine.openai_teacher.prompts import PROMPT_FILES
 from dataengine.openai_teacher.settings import cache_path, resolve_prompts, result_knobs
 
@@ -37,42 +38,98 @@ CONTAMINATION = {
     **config["contamination"],
     "benchmark_kind": config["benchmark"]["kind"],
 }
+# An experiment runs one arm per (seed, sampling strategy), every arm of a seed starting from that
+# seed's base model (iteration 0 lives in BASE); a plain run is a single arm, BASE = ARM = RUN.
+# The benchmark and the pool are shared by all arms.
+EXPERIMENT = config["experiment"]
+BASE = f"{RUN}/seed_{{seed}}" if EXPERIMENT else RUN
+ARM = f"{BASE}/{{strategy}}" if EXPERIMENT else RUN
 
 
 wildcard_constraints:
     i=r"0|[1-9]\d*",
+    seed=r"\d+",
+    strategy="|".join(STRATEGIES),
 
 
-def iter_dir(i):
-    return f"{RUN}/iter_{i}"
+def fill(template, wildcards):
+    """A path template with the experiment's {seed} and {strategy} taken from a job's wildcards."""
+    return template.format(**dict(wildcards.items()))
 
 
-def model_dir(i):
+def iter_dir(wildcards, i):
+    """Iteration i's folder; iteration 0 (seed set, base model, its evaluation) belongs to the base."""
+    return f"{fill(BASE if int(i) == 0 else ARM, wildcards)}/iter_{i}"
+
+
+def plan_dir(wildcards, i):
+    """The plan made from iteration i's evaluation: each arm's own, iteration 0's included."""
+    return f"{fill(ARM, wildcards)}/iter_{i}/plan"
+
+
+def model_dir(wildcards, i):
     """Iteration 0 is the built tiny student or, for a real model, the configured folder as is."""
     if int(i) == 0 and not TINY:
         return config["student"]["base"]
-    return f"{iter_dir(i)}/model"
+    return f"{iter_dir(wildcards, i)}/model"
+
+
+def arm_name(wildcards):
+    return fill(ARM, wildcards).removeprefix("results/")
+
+
+def experiment_arms():
+    """(seed, strategy) of every arm, seeds outer; none outside an experiment."""
+    if not EXPERIMENT:
+        return []
+    return [
+        {"seed": seed, "strategy": strategy}
+        for seed in EXPERIMENT["seeds"]
+        for strategy in EXPERIMENT["strategies"]
+    ]
+
+
+def run_seed(wildcards):
+    """The seed of a job's arm: an experiment's seeds differ in initial weights and data."""
+    return int(wildcards.seed) if EXPERIMENT else config["seed"]
 
 
 # ---- input functions (wildcards -> files of the previous iteration) ----
 
 
 def model_to_evaluate(wildcards):
-    return model_dir(wildcards.i)
+    return model_dir(wildcards, wildcards.get("i", 0))
 
 
 def previous_model(wildcards):
-    return model_dir(int(wildcards.i) - 1)
+    return model_dir(wildcards, int(wildcards.i) - 1)
+
+
+def evaluation(name):
+    """An evaluation file of the iteration a plan is made from."""
+    return lambda wildcards: f"{iter_dir(wildcards, wildcards.i)}/eval/{name}"
+
+
+def earlier_metrics(wildcards):
+    return [
+        f"{iter_dir(wildcards, j)}/eval/metrics.json" for j in range(int(wildcards.i))
+    ]
+
+
+def earlier_quotas(wildcards):
+    return [f"{plan_dir(wildcards, j)}/quotas.json" for j in range(int(wildcards.i))]
 
 
 def previous_queries(wildcards):
-    return f"{iter_dir(int(wildcards.i) - 1)}/plan/queries.jsonl"
+    return f"{plan_dir(wildcards, int(wildcards.i) - 1)}/queries.jsonl"
 
 
 def earlier_queries(wildcards):
     """Queries of every earlier plan and the tiny student's seed set: their images are not used again."""
-    seed = [f"{iter_dir(0)}/data/queries.jsonl"] if TINY else []
-    return seed + [f"{iter_dir(j)}/plan/queries.jsonl" for j in range(int(wildcards.i))]
+    seed = [f"{iter_dir(wildcards, 0)}/data/queries.jsonl"] if TINY else []
+    return seed + [
+        f"{plan_dir(wildcards, j)}/queries.jsonl" for j in range(int(wildcards.i))
+    ]
 
 
 def replay_sources(wildcards):
@@ -80,7 +137,16 @@ def replay_sources(wildcards):
     real base model has none)."""
     first = 0 if TINY else 1
     return [
-        f"{iter_dir(j)}/data/accepted.jsonl" for j in range(first, int(wildcards.i))
+        f"{iter_dir(wildcards, j)}/data/accepted.jsonl"
+        for j in range(first, int(wildcards.i))
+    ]
+
+
+def run_files(template, iterations):
+    """One file per iteration of an arm (for the report)."""
+    return lambda wildcards: [
+        template.format(dir=iter_dir(wildcards, i), plan=plan_dir(wildcards, i))
+        for i in iterations
     ]
 
 
@@ -88,8 +154,10 @@ def replay_sources(wildcards):
 
 
 def sampling_knobs(wildcards):
-    """The plan made from iteration i's evaluation produces iteration i+1's data."""
-    return knobs(config, "sampling", int(wildcards.i) + 1)
+    """The plan made from iteration i's evaluation produces iteration i+1's data; an experiment's
+    arm fixes the strategy."""
+    sampling = knobs(config, "sampling", int(wildcards.i) + 1)
+    return {**sampling, "strategy": wildcards.strategy} if EXPERIMENT else sampling
 
 
 def teacher_knobs(wildcards):

@@ -1,16 +1,22 @@
+# Evaluation of iteration i's model on the benchmark; iteration 0's (the base model) is shared by
+# every arm of an experiment seed, hence its own rule writing into the base folder.
+
+
 rule evaluate:
     input:
         model=model_to_evaluate,
         benchmark=rules.build_benchmark.output.table,
         images=rules.build_benchmark.output.images,
     output:
-        predictions=f"{RUN}/iter_{{i}}/eval/predictions.parquet",
-        metrics=f"{RUN}/iter_{{i}}/eval/metrics.json",
-        bad_cases=f"{RUN}/iter_{{i}}/eval/bad_cases.jsonl",
+        predictions=f"{ARM}/iter_{{i}}/eval/predictions.parquet",
+        metrics=f"{ARM}/iter_{{i}}/eval/metrics.json",
+        bad_cases=f"{ARM}/iter_{{i}}/eval/bad_cases.jsonl",
     log:
-        f"{RUN}/logs/evaluate_{{i}}.log",
+        f"{ARM}/logs/evaluate_{{i}}.log",
     benchmark:
-        f"{RUN}/benchmarks/evaluate_{{i}}.tsv"
+        f"{ARM}/benchmarks/evaluate_{{i}}.tsv"
+    wildcard_constraints:
+        i=r"[1-9]\d*",
     # Evaluation is stateless: a job lost with its node is simply run again.
     retries: 2
     conda:
@@ -22,3 +28,14 @@ rule evaluate:
         dtype=config["student"]["dtype"],
     script:
         "../scripts/evaluate.py"
+
+
+use rule evaluate as evaluate_base with:
+    output:
+        predictions=f"{BASE}/iter_0/eval/predictions.parquet",
+        metrics=f"{BASE}/iter_0/eval/metrics.json",
+        bad_cases=f"{BASE}/iter_0/eval/bad_cases.jsonl",
+    log:
+        f"{BASE}/logs/evaluate_0.log",
+    benchmark:
+        f"{BASE}/benchmarks/evaluate_0.tsv"

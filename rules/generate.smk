@@ -3,12 +3,12 @@ rule generate:
         queries=previous_queries,
         prompts=teacher_prompts,
     output:
-        responses=f"{RUN}/iter_{{i}}/data/responses.jsonl",
-        stats=f"{RUN}/iter_{{i}}/data/generation.json",
+        responses=f"{ARM}/iter_{{i}}/data/responses.jsonl",
+        stats=f"{ARM}/iter_{{i}}/data/generation.json",
     log:
-        f"{RUN}/logs/generate_{{i}}.log",
+        f"{ARM}/logs/generate_{{i}}.log",
     benchmark:
-        f"{RUN}/benchmarks/generate_{{i}}.tsv"
+        f"{ARM}/benchmarks/generate_{{i}}.tsv"
     wildcard_constraints:
         i=r"[1-9]\d*",
     conda:
@@ -16,6 +16,6 @@ rule generate:
     params:
         teacher=teacher_knobs,
         cache=TEACHER_CACHE,
-        seed=config["seed"],
+        seed=run_seed,
     script:
         "../scripts/generate.py"

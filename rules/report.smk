@@ -1,38 +1,36 @@
 rule summarize:
     input:
-        metrics=expand(f"{RUN}/iter_{{i}}/eval/metrics.json", i=range(LAST + 1)),
-        quotas=expand(f"{RUN}/iter_{{i}}/plan/quotas.json", i=range(LAST)),
-        accepted=expand(f"{RUN}/iter_{{i}}/data/accepted.jsonl", i=range(1, LAST + 1)),
-        rejected=expand(f"{RUN}/iter_{{i}}/data/rejected.jsonl", i=range(1, LAST + 1)),
-        generation=expand(
-            f"{RUN}/iter_{{i}}/data/generation.json", i=range(1, LAST + 1)
-        ),
+        metrics=run_files("{dir}/eval/metrics.json", range(LAST + 1)),
+        quotas=run_files("{plan}/quotas.json", range(LAST)),
+        accepted=run_files("{dir}/data/accepted.jsonl", range(1, LAST + 1)),
+        rejected=run_files("{dir}/data/rejected.jsonl", range(1, LAST + 1)),
+        generation=run_files("{dir}/data/generation.json", range(1, LAST + 1)),
         pool_images=rules.build_pool.output.images,
     output:
-        summary_json=f"{RUN}/report/summary.json",
+        summary_json=f"{ARM}/report/summary.json",
         summary_md=report(
-            f"{RUN}/report/summary.md",
+            f"{ARM}/report/summary.md",
             caption="../report/summary.rst",
             category="Summary",
         ),
         plot=report(
-            f"{RUN}/report/accuracy.png",
+            f"{ARM}/report/accuracy.png",
             caption="../report/accuracy.rst",
             category="Summary",
         ),
         gallery=report(
-            f"{RUN}/report/gallery.html",
+            f"{ARM}/report/gallery.html",
             caption="../report/gallery.rst",
             category="Generated data",
         ),
     log:
-        f"{RUN}/logs/report.log",
+        f"{ARM}/logs/report.log",
     benchmark:
-        f"{RUN}/benchmarks/report.tsv"
+        f"{ARM}/benchmarks/report.tsv"
     conda:
         "../envs/report.yaml"
     params:
-        run=config["run"],
+        run=arm_name,
         config_hash=CONFIG_HASH,
     script:
         "../scripts/report.py"

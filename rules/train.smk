@@ -5,11 +5,11 @@ rule train:
         replay=replay_sources,
         pool_images=rules.build_pool.output.images,
     output:
-        model=directory(f"{RUN}/iter_{{i}}/model"),
+        model=directory(f"{ARM}/iter_{{i}}/model"),
     log:
-        f"{RUN}/logs/train_{{i}}.log",
+        f"{ARM}/logs/train_{{i}}.log",
     benchmark:
-        f"{RUN}/benchmarks/train_{{i}}.tsv"
+        f"{ARM}/benchmarks/train_{{i}}.tsv"
     wildcard_constraints:
         i=r"[1-9]\d*",
     # A killed or preempted job resumes from its checkpoint (iter_<i>/model.ckpt) on retry.
@@ -20,6 +20,6 @@ rule train:
     params:
         train=train_knobs,
         dtype=config["student"]["dtype"],
-        seed=config["seed"],
+        seed=run_seed,
     script:
         "../scripts/train.py"

@@ -4,12 +4,12 @@ rule validate:
         queries=previous_queries,
         benchmark=rules.build_benchmark.output.table,
     output:
-        accepted=f"{RUN}/iter_{{i}}/data/accepted.jsonl",
-        rejected=f"{RUN}/iter_{{i}}/data/rejected.jsonl",
+        accepted=f"{ARM}/iter_{{i}}/data/accepted.jsonl",
+        rejected=f"{ARM}/iter_{{i}}/data/rejected.jsonl",
     log:
-        f"{RUN}/logs/validate_{{i}}.log",
+        f"{ARM}/logs/validate_{{i}}.log",
     benchmark:
-        f"{RUN}/benchmarks/validate_{{i}}.tsv"
+        f"{ARM}/benchmarks/validate_{{i}}.tsv"
     wildcard_constraints:
         i=r"[1-9]\d*",
     conda:

@@ -17,4 +17,6 @@ with job_logging(snakemake.log[0]):
         seed=snakemake.params.seed,
         pool_embeddings=snakemake.input.embeddings,
         retrieval=snakemake.params.retrieval,
+        earlier_metrics=snakemake.input.earlier_metrics,
+        earlier_quotas=snakemake.input.earlier_quotas,
     )

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from dataengine.embedding import EMBEDDING_DIM, embed_images, top_k_similar
-from dataengine.sampling import exact_quotas, plan_iteration, type_weights
+from dataengine.sampling import Round, exact_quotas, gain_per_thousand, plan_iteration, type_weights
 
 SEED = 7
 
@@ -118,13 +118,68 @@ def test_paper_weights_are_error_rates_and_uniform_is_equal():
 
 
 def test_type_weights_rejects_unknown_strategy_listing_known_ones():
-    with pytest.raises(ValueError, match=r"'temperature'.*\['paper', 'uniform'\]"):
+    with pytest.raises(ValueError, match=r"'temperature'.*\['gain', 'paper', 'uniform'\]"):
         type_weights({1: 50.0}, "temperature", {})
 
 
 def test_type_weights_rejects_fractions_instead_of_percentages():
     with pytest.raises(ValueError, match="type 3"):
         type_weights({1: 50.0, 3: -0.5}, "paper", {})
+
+
+# --- the gain rule ---------------------------------------------------------------------------
+BEFORE = {1: 98.0, 2: 34.0, 4: 26.0, 5: 29.0}
+PLANNED = {1: 2, 2: 330, 4: 338, 5: 330}  # the paper's split of 1,000 from BEFORE
+AFTER = {1: 98.0, 2: 33.0, 4: 60.0, 5: 46.0}  # shape did not learn; location and counting did
+
+
+def test_gain_rule_is_the_papers_before_any_round():
+    assert type_weights(BEFORE, "gain", {}) == type_weights(BEFORE, "paper", {})
+
+
+def test_gain_per_thousand_divides_by_at_least_min_samples():
+    gains = gain_per_thousand(AFTER, [Round(BEFORE, PLANNED)], {"min_samples": 100, "smoothing": 0.5})
+    # location: +34 points on 338 samples; type 1: +0 on 2 samples, counted as 100.
+    assert gains == pytest.approx({1: 0.0, 2: -1000 / 330, 4: 34000 / 338, 5: 17000 / 330})
+
+
+def test_gain_rule_stops_feeding_a_type_that_did_not_improve():
+    weights = type_weights(AFTER, "gain", {}, [Round(BEFORE, PLANNED)])
+    quotas, paper = exact_quotas(weights, 1000), exact_quotas(type_weights(AFTER, "paper", {}), 1000)
+    # Scores: error rate x learnability (gain over the best gain, at least the floor 0.1). Location,
+    # the best learner, would take 54 % and is capped at 50 %; the rest is shared by score.
+    scores = {1: 0.02 * 0.1, 2: 0.67 * 0.1, 5: 0.54 * (17000 / 330) / (34000 / 338)}
+    expected = {4: 0.5} | {qtype: 0.5 * score / sum(scores.values()) for qtype, score in scores.items()}
+    assert weights == pytest.approx(expected)
+    assert quotas[2] < paper[2] / 4 and quotas[4] > paper[4] and quotas[5] > paper[5]
+    assert sum(quotas.values()) == 1000
+
+
+def test_gain_rule_caps_the_share_of_one_type_and_hands_on_the_rest():
+    after = {1: 98.0, 2: 33.0, 4: 40.0, 5: 29.0}  # only location learned
+    weights = type_weights(after, "gain", {"gain": {"max_share": 0.5}}, [Round(BEFORE, PLANNED)])
+    assert weights[4] == pytest.approx(0.5)
+    assert sum(weights.values()) == pytest.approx(1.0)
+    # the other half is shared in proportion to the floored scores: 0.02, 0.67, 0.71 (times 0.1)
+    assert weights[2] / weights[5] == pytest.approx(0.67 / 0.71)
+
+
+def test_gain_rule_smooths_over_rounds():
+    """A type that learned in round 1 but not in round 2 keeps half its round-1 credit."""
+    middle = {1: 98.0, 2: 34.0, 4: 60.0, 5: 46.0}
+    history = [Round(BEFORE, PLANNED), Round(middle, {1: 0, 2: 300, 4: 400, 5: 300})]
+    gains = gain_per_thousand(middle | {4: 60.0}, history, {"min_samples": 100, "smoothing": 0.5})
+    assert gains[4] == pytest.approx(0.5 * 34000 / 338 + 0.5 * 0.0)
+
+
+def test_gain_rule_without_any_gain_falls_back_to_the_error_rate():
+    worse = {qtype: acc - 1 for qtype, acc in BEFORE.items()}
+    assert type_weights(worse, "gain", {}, [Round(BEFORE, PLANNED)]) == type_weights(worse, "paper", {})
+
+
+def test_gain_rule_cap_below_an_even_split_gives_an_even_split():
+    weights = type_weights(AFTER, "gain", {"gain": {"max_share": 0.1}}, [Round(BEFORE, PLANNED)])
+    assert weights == pytest.approx({1: 0.25, 2: 0.25, 4: 0.25, 5: 0.25})
 
 
 # --- the plan ----------------------------------------------------------------------------------

@@ -1,0 +1,66 @@
+"""The comparison of sampling strategies over seeds (dataengine/experiment.py)."""
+
+import pytest
+
+from dataengine.experiment import compare, plot, weak_types, write_markdown
+
+
+def _summary(per_type_by_iteration: list[dict], quotas: list[dict]) -> dict:
+    return {
+        "iterations": [
+            {
+                "iteration": i,
+                "overall": sum(per_type.values()) / len(per_type),
+                "per_type": per_type,
+                "quotas": quotas[i] if i < len(quotas) else {},
+            }
+            for i, per_type in enumerate(per_type_by_iteration)
+        ]
+    }
+
+
+BASE = {"A": 90.0, "B": 30.0, "C": 50.0}
+
+
+def _arms() -> list[dict]:
+    """Two seeds x two strategies; seed 1's base has C strong, so only B is weak there."""
+    base_1 = {"A": 90.0, "B": 40.0, "C": 70.0}
+    return [
+        {"seed": 0, "strategy": "gain", "summary": _summary([BASE, {"A": 90.0, "B": 50.0, "C": 70.0}], [{"B": 6, "C": 4}])},
+        {"seed": 0, "strategy": "uniform", "summary": _summary([BASE, {"A": 92.0, "B": 40.0, "C": 56.0}], [{"A": 4, "B": 3, "C": 3}])},
+        {"seed": 1, "strategy": "gain", "summary": _summary([base_1, {"A": 88.0, "B": 60.0, "C": 70.0}], [{"B": 8, "C": 2}])},
+        {"seed": 1, "strategy": "uniform", "summary": _summary([base_1, {"A": 90.0, "B": 52.0, "C": 72.0}], [{"A": 4, "B": 3, "C": 3}])},
+    ]
+
+
+def test_weak_types_are_those_below_60_at_iteration_0():
+    assert weak_types({"per_type": BASE}) == ["B", "C"]
+
+
+def test_compare_averages_each_seeds_own_weak_types():
+    result = compare(_arms(), default="gain")
+    assert result["weak_types"] == {0: ["B", "C"], 1: ["B"]}
+    gain, uniform = result["strategies"]["gain"], result["strategies"]["uniform"]
+    assert gain["weak_acc"] == [[40.0, 60.0], [40.0, 60.0]]
+    assert uniform["weak_acc"] == [[40.0, 48.0], [40.0, 52.0]]
+    assert uniform["default_minus_this"] == [[0.0, 12.0], [0.0, 8.0]]
+    assert gain["weak_mean"] == [40.0, 60.0] and uniform["weak_sd"] == pytest.approx([0.0, 2.8284], abs=1e-3)
+    assert gain["budget"] == [{"B": 7.0, "C": 3.0}]
+
+
+def test_compare_names_missing_arms_and_an_absent_default():
+    with pytest.raises(ValueError, match="experiment arms missing: seed 1 uniform"):
+        compare(_arms()[:3], default="gain")
+    with pytest.raises(ValueError, match="default strategy 'paper' is not among"):
+        compare(_arms(), default="paper")
+
+
+def test_markdown_and_plot_show_the_comparison(tmp_path):
+    result = compare(_arms(), default="gain")
+    write_markdown(result, tmp_path / "experiment.md")
+    text = (tmp_path / "experiment.md").read_text()
+    assert "| gain | 40.0 ± 0.0 | 60.0 ± 0.0 |" in text
+    assert "| uniform | 0 | +0.0 | +12.0 |" in text
+    assert "| gain, from iter 0 | 0 | 7 | 3 |" in text
+    plot(result, tmp_path / "experiment.png")
+    assert (tmp_path / "experiment.png").read_bytes()[:4] == b"\x89PNG"
