@@ -28,7 +28,7 @@ WILSON_Z = 1.959963984540054  # two-sided 95 %
 
 _LONE_LETTER = re.compile(r"\(?([A-Da-d])\)?[.:]?")  # the whole reply is a letter: "B", "(b)", "C."
 # An LLM that reads the choice from a reply when the rules cannot: (question, options, reply) -> letter
-# or None. The last fall-back of `generate` scoring, as in MMBench's evaluation.
+# or None. The last fall-back of `generate` scoring, as in MMBench's evaluation (dataengine.extractor).
 Extractor = Callable[[str, Sequence[str], str], str | None]
 
 _LEADING_LETTER = re.compile(r"\(?([A-D])[.):](?:\s|$)")  # "B. red", "(C) two"; upper case only,
@@ -138,7 +138,19 @@ def _letter_scores(model, processor, questions, options, pixels) -> tuple[list[l
 def _generated_choices(
     model, processor, questions, options, pixels, extractor: Extractor | None
 ) -> tuple[list[list[float]], list[str]]:
-    """Greedy replies to the multiple-choice prompt, read as a choice; score 1 for it, 0 elsewhere."""
+    """Greedy replies to the multiple-choice prompt, read as a choice; score 1 for it, 0 elsewhere.
+    The `extractor`, when given, is asked (one call per reply) only about replies the rules cannot read."""
+    replies = _generate_replies(model, processor, questions, options, pixels)
+    scores, extractions = [], []
+    for question, reply, opts in zip(questions, replies, options):
+        letter, how = extract_choice(reply, opts, question, extractor)
+        scores.append([float(letter == LETTERS[i]) for i in range(len(opts))])
+        extractions.append(how)
+    return scores, extractions
+
+
+def _generate_replies(model, processor, questions, options, pixels) -> list[str]:
+    """The model's greedy replies (at most MAX_NEW_TOKENS tokens) to LLaVA's multiple-choice prompt."""
     tokenizer = processor.tokenizer
     prompts = encode_prompts(processor, [lettered_prompt(q, o) for q, o in zip(questions, options)], pixels)
     batch = pad_batch(prompts, tokenizer.pad_token_id, "left", model.device)
@@ -149,13 +161,7 @@ def _generated_choices(
         max_new_tokens=MAX_NEW_TOKENS,
         do_sample=False,
     )
-    replies = tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
-    scores, extractions = [], []
-    for question, reply, opts in zip(questions, replies, options):
-        letter, how = extract_choice(reply, opts, question, extractor)
-        scores.append([float(letter == LETTERS[i]) for i in range(len(opts))])
-        extractions.append(how)
-    return scores, extractions
+    return tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def extract_choice(
@@ -176,7 +182,7 @@ def extract_choice(
             return LETTERS[hits[0]], "option_text"
     if extractor is not None:
         letter = extractor(question, options, reply)
-        if letter in LETTERS[: len(options)]:
+        if letter in tuple(LETTERS[: len(options)]):  # a tuple: None, "" or "AB" are no letter
             return letter, "llm"
     return None, "none"
 
@@ -203,7 +209,9 @@ def _accuracy(correct: int, n: int) -> dict:
 
 def metrics(predictions: pl.DataFrame, scoring: str) -> dict:
     """metrics.json: accuracy (%) with Wilson 95 % bounds per split, overall and per type id; with a
-    `group` column also `circular`, the same over groups, a group right only if all its items are."""
+    `group` column also `circular`, the same over groups, a group right only if all its items are;
+    with an `extraction` column (`generate` scoring) also `extraction`, the items each rule decided
+    (letter, option_text, llm, none; a rule that decided none is absent), overall and per split."""
     splits = {}
     for split in sorted(predictions["split"].unique()):
         rows = predictions.filter(pl.col("split") == split)
@@ -211,10 +219,16 @@ def metrics(predictions: pl.DataFrame, scoring: str) -> dict:
         if GROUP_COLUMN in rows.columns:
             groups = rows.group_by(GROUP_COLUMN).agg(pl.col("qtype").first(), pl.col("correct").all())
             splits[split]["circular"] = _split_accuracy(groups)
+        if "extraction" in rows.columns:
+            splits[split]["extraction"] = _extraction_counts(rows)
     result = {"scoring": scoring, "splits": splits}
     if "extraction" in predictions.columns:
-        result["extraction"] = dict(sorted(predictions["extraction"].value_counts().iter_rows()))
+        result["extraction"] = _extraction_counts(predictions)
     return result
+
+
+def _extraction_counts(rows: pl.DataFrame) -> dict[str, int]:
+    return dict(sorted(rows["extraction"].value_counts().iter_rows()))
 
 
 def _split_accuracy(rows: pl.DataFrame) -> dict:

@@ -6,8 +6,11 @@ and yields the oracle's quality. Latency and faults can be injected: 429 with re
 past the client's timeout, malformed JSON, schema-invalid JSON, a wrong answer, a truncated or empty
 reply. Faults are drawn per attempt of each distinct request (seeded), so a retry can recover, and
 the server counts the successful replies it served per request: a repeated one is a call paid twice.
-It also serves the Batch endpoints (files, batches), and answers a prompt revision request
-(dataengine.prompt_opt) with a scripted revision: the prompt plus a rule per reviewer note.
+It also serves the Batch endpoints (files, batches), answers a prompt revision request
+(dataengine.prompt_opt) with a scripted revision: the prompt plus a rule per reviewer note, and a
+choice extraction request (dataengine.extractor) with the letter of the one option whose text the
+reply contains, even inside a word ("reddish" -> red), else Z. The content faults apply to the
+extraction's letter too: malformed and schema_invalid answer prose, wrong_answer the next letter.
 
     python -m dataengine.fake_openai --port 8765 --latency 0.2 --fault-rate 0.2
 """
@@ -38,6 +41,10 @@ _QTYPE = re.compile(r"Question type: (\d+)")
 _ANNOTATION = re.compile(r"<annotation>\s*(.*?)\s*</annotation>", re.DOTALL)
 # A prompt revision request (dataengine.prompt_opt): the current prompt and the reviewer's notes.
 _REVISION = re.compile(r"<prompt>\s*(.*?)\s*</prompt>.*<notes>\s*(.*?)\s*</notes>", re.DOTALL)
+# A choice extraction request (dataengine.extractor): the lettered options and the reply to read.
+_EXTRACTION = re.compile(r"<options>\n(.*?)\n</options>\n<reply>(.*?)</reply>", re.DOTALL)
+_OPTION_LINE = re.compile(r"([A-Z])\. (.*)")
+_EXTRACTED = re.compile(r"[A-Z]")  # what `extract` answers: a letter, Z for none
 # With dozens of handler threads, the default 5 ms GIL switch interval adds tens of ms per reply.
 SWITCH_INTERVAL_S = 0.0005
 SKIP_JSON = {
@@ -71,6 +78,8 @@ class FakeSettings:
 def answer(messages: list[dict], seed: int) -> str:
     """The reply a good teacher writes: the oracle's item for the annotation and type in the prompt."""
     text = "\n".join(m.get("content") or "" for m in messages if m.get("role") == "user")
+    if extraction := _EXTRACTION.search(text):
+        return extract(extraction[1], extraction[2])
     if revision := _REVISION.search(text):
         return revise(revision[1], revision[2])
     qtype, annotation = _QTYPE.search(text), _ANNOTATION.search(text)
@@ -93,8 +102,20 @@ def revise(prompt: str, notes: str) -> str:
     return "<prompt>\n" + "\n".join([prompt, *rules]) + "\n</prompt>"
 
 
+def extract(option_lines: str, reply: str) -> str:
+    """The scripted extractor: the letter of the one option whose text is in the reply (any case, also
+    inside a word, which the evaluation's own rules do not read), else Z."""
+    options = [m.groups() for line in option_lines.splitlines() if (m := _OPTION_LINE.fullmatch(line.strip()))]
+    hits = [letter for letter, text in options if text.strip() and text.strip().lower() in reply.lower()]
+    return hits[0] if len(hits) == 1 else "Z"
+
+
 def inject(fault: str, content: str) -> tuple[str, str]:
     """(content, finish_reason) of a reply with a content fault."""
+    if fault in ("malformed", "schema_invalid", "wrong_answer") and _EXTRACTED.fullmatch(content):
+        if fault == "wrong_answer":
+            return CHOICE_LETTERS[(CHOICE_LETTERS.find(content) + 1) % len(CHOICE_LETTERS)], "stop"
+        return f"The reply seems to choose option {content}, I think.", "stop"
     if fault in ("malformed", "schema_invalid", "wrong_answer") and content.startswith("{") and '"skip"' not in content:
         reply = json.loads(content)
         if fault == "malformed":

@@ -162,17 +162,35 @@ def evaluate(
     batch_size: int,
     threads: int,
     dtype: str = "float32",
+    extractor: dict | None = None,
 ) -> None:
+    """`extractor` is the evaluate.extractor section: with `generate` scoring and kind `openai`, an LLM
+    reads the replies the rules cannot. It is built (its key read) before the model is loaded; an
+    endpoint that fails for good stops the job (dataengine.extractor)."""
     _set_threads(threads)
     from dataengine import evaluate as evaluate_stage
+    from dataengine.extractor import build_extractor
     from dataengine.student import load_student
 
+    extract = build_extractor(extractor) if scoring == "generate" else None
+    if scoring != "generate" and (extractor or {}).get("kind", "none") != "none":
+        log.warning("evaluate.extractor is ignored: it reads generated replies, and scoring is %s", scoring)
     table = benchmark_stage.load_items(items)
     model, processor = load_student(model_dir, dtype=dtype)
     predictions = evaluate_stage.score_items(
-        model, processor, table, image_root=Path(items).parent, method=scoring, batch_size=batch_size
+        model,
+        processor,
+        table,
+        image_root=Path(items).parent,
+        method=scoring,
+        batch_size=batch_size,
+        extractor=extract,
     )
     metrics = evaluate_stage.metrics(predictions, scoring)
+    if extract is not None:
+        metrics["extractor"] = extract.stats()
+        read = metrics["extraction"].get("llm", 0)
+        log.info("choice extractor: asked about %d replies, read %d", extract.asked, read)
     write_jsonl(out_bad_cases, evaluate_stage.bad_cases(predictions, table))
     write_json(out_metrics, metrics)
     predictions.write_parquet(out_predictions)
@@ -281,13 +299,25 @@ def train(
     seed: int,
     threads: int,
     dtype: str = "float32",
+    workers_log: str | None = None,
 ) -> None:
     """Fine-tune on this iteration's accepted samples plus `replay` samples drawn from earlier data.
 
     `epochs`, when set, decides the steps from the records (the paper's recipe is one epoch);
     `gradient_checkpointing` trades compute for memory (a 7B model on one GPU); a LoRA run also keeps
-    its adapter in `<model>/adapter` beside the merged model."""
-    _set_threads(threads)
+    its adapter in `<model>/adapter` beside the merged model. `processes` > 1 runs this function in
+    that many processes, one per GPU, each with its share of every batch (dataengine.distributed); they
+    share the `threads`, write their output to `workers_log` (default `<out_dir>.workers.log`), and
+    rank 0 writes the model."""
+    from dataengine import distributed
+
+    if cfg.get("processes", 1) > 1 and not distributed.started():
+        arguments = {"model_dir": model_dir, "accepted": accepted, "replay_sources": replay_sources,
+                     "pool_images": pool_images, "out_dir": out_dir, "iteration": iteration, "cfg": cfg,
+                     "seed": seed, "threads": threads, "dtype": dtype}  # fmt: skip
+        distributed.launch(cfg["processes"], train, arguments, workers_log or f"{out_dir}.workers.log")
+        return
+    _set_threads(threads // distributed.world_size())
     from dataengine.student import load_student, save_student
     from dataengine.training import TrainConfig, checkpoint_dir_for, fine_tune, sample_views
 
@@ -299,9 +329,11 @@ def train(
     model, processor = load_student(model_dir, dtype=dtype)
     train_log = {"new_samples": len(new), "replay_samples": len(replay), "records": len(records)}
     adapter = Path(out_dir).with_name(Path(out_dir).name + ".adapter")  # beside: save_student replaces out_dir
-    shutil.rmtree(adapter, ignore_errors=True)
+    if distributed.is_main():
+        shutil.rmtree(adapter, ignore_errors=True)
     if records:
-        optimisation = {k: v for k, v in cfg.items() if k not in ("views", "replay", "epochs", "gradient_checkpointing")}
+        not_optimisation = ("views", "replay", "epochs", "gradient_checkpointing", "processes")
+        optimisation = {k: v for k, v in cfg.items() if k not in not_optimisation}
         if cfg.get("epochs"):
             optimisation["steps"] = max(1, math.ceil(cfg["epochs"] * len(records) / cfg["batch_size"]))
         if cfg.get("gradient_checkpointing"):
@@ -311,6 +343,8 @@ def train(
             checkpoint_dir=checkpoint_dir_for(out_dir), adapter_dir=adapter,
         )
         train_log.update(fit_log)
+    if not distributed.is_main():
+        return
     save_student(model, processor, out_dir, train_log=train_log)
     if adapter.exists():
         os.replace(adapter, Path(out_dir) / "adapter")

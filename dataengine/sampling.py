@@ -25,11 +25,12 @@ DEFAULTS: dict = {
     "top_k": 20,  # a similar anchor is drawn among this many nearest unused images
     "max_boxes": 10,  # the paper skips images with more boxes: too cluttered to describe
     "gain": {
-        "floor": 0.1,  # least learnability a type keeps, so it still gets some data to measure
+        "min_gain": 10.0,  # dev points per 1,000 samples below which a type counts as not learning
+        "floor": 0.1,  # least learnability a stalled type keeps, so it still gets data to measure
         "smoothing": 0.5,  # weight of the older rounds' gain in the running estimate
-        "min_samples": 100,  # a gain is divided by at least this many samples (no tiny-count blow-ups)
+        "min_samples": 100,  # a round judges a type only if it gave it at least this many samples
         "temperature": 1.0,  # < 1 sharpens the split, > 1 flattens it
-        "max_share": 0.5,  # no type gets more than this share of the budget
+        "max_share": 0.6,  # no type gets more than this share of the budget
     },
 }
 
@@ -58,12 +59,17 @@ def _uniform_weights(dev_acc: dict[int, float], history: list[Round], cfg: Mappi
 
 def gain_per_thousand(dev_acc: dict[int, float], history: list[Round], cfg: Mapping) -> dict[int, float]:
     """Dev-accuracy points each type gained per 1,000 of its new samples, smoothed over rounds
-    (exponentially, the latest round weighing 1 - smoothing); empty before the first round."""
+    (exponentially, the latest round weighing 1 - smoothing). Only rounds that gave a type at least
+    `min_samples` samples judge it: a few samples buy no measurable change on a dev split, and
+    drifts of types given next to nothing are forgetting, not learnability. Types never judged are
+    absent."""
     accuracies = [past.dev_acc for past in history] + [dev_acc]
     gains: dict[int, float] = {}
     for before, after, past in zip(accuracies, accuracies[1:], history):
         for qtype in dev_acc.keys() & before.keys() & after.keys():
-            samples = max(past.quotas.get(qtype, 0), cfg["min_samples"])
+            samples = past.quotas.get(qtype, 0)
+            if samples < cfg["min_samples"]:
+                continue
             gain = (after[qtype] - before[qtype]) * 1000 / samples
             gains[qtype] = gain if qtype not in gains else cfg["smoothing"] * gains[qtype] + (1 - cfg["smoothing"]) * gain
     return gains
@@ -93,15 +99,15 @@ def _capped(weights: dict[int, float], max_share: float) -> dict[int, float]:
 
 def _gain_weights(dev_acc: dict[int, float], history: list[Round], cfg: Mapping) -> dict[int, float]:
     """Ours: the paper's error rate times learnability, the smoothed gain per sample a type showed
-    relative to the best type's (at least `floor`). Data stops flowing to types that do not improve
-    on it (the paper's rule keeps feeding them, as they stay the weakest) and keeps flowing to
-    those that do; a cap stops one type taking the whole budget. Before any round it is the paper's rule.
+    over `min_gain` (between `floor` and 1). A type that stopped improving on its data loses its
+    share (the paper's rule keeps feeding it, as it stays the weakest) to those that still improve;
+    types that learn, or were not given enough data to judge, keep the paper's weight, so the rule
+    is the paper's until a type stalls. A cap stops one type taking the whole budget.
     """
     knobs = {**DEFAULTS["gain"], **cfg.get("gain", {})}
     error = _error_rate_weights(dev_acc, history, cfg)
     gains = gain_per_thousand(dev_acc, history, knobs)
-    best = max(gains.values(), default=0.0)
-    learn = {qtype: max(gains.get(qtype, best) / best, knobs["floor"]) if best > 0 else 1.0 for qtype in error}
+    learn = {qtype: min(max(gains.get(qtype, knobs["min_gain"]) / knobs["min_gain"], knobs["floor"]), 1.0) for qtype in error}
     score = {qtype: (error[qtype] * learn[qtype]) ** (1.0 / knobs["temperature"]) for qtype in error}
     return _capped(score, knobs["max_share"])
 

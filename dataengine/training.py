@@ -6,12 +6,10 @@ import hashlib
 import json
 import logging
 import os
-import signal
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from peft import LoraConfig, get_peft_model
 from tqdm import tqdm
 from transformers import PreTrainedModel, ProcessorMixin, get_cosine_schedule_with_warmup
 
+from dataengine import distributed
 from dataengine.formats import LETTERS, lettered_prompt, question_prompt
 from dataengine.student import encode_prompts, load_pixels, pad_batch
 
@@ -148,23 +147,36 @@ def fine_tune(
     after the step in flight). A later call with the same model, records, config and seed resumes from
     it and ends with the same weights and log as an uninterrupted run. The caller deletes the folder
     once the model is saved; a checkpoint of another run is ignored. With `adapter_dir`, a LoRA run
-    also saves its adapter there (peft format) before merging it."""
+    also saves its adapter there (peft format) before merging it.
+
+    Inside a process group (dataengine.distributed.launch) each process computes its share of every
+    batch and the gradients are averaged, so the steps are those of one process up to floating-point
+    order; rank 0 alone writes checkpoints and the adapter, and every process returns the model."""
     if not records:
         raise ValueError("fine_tune got no training records")
+    world = distributed.world_size()
+    if cfg.batch_size < world:
+        raise ValueError(f"batch_size {cfg.batch_size} cannot be shared among {world} processes")
     every = checkpoint_every or max(1, cfg.steps // 10)
-    fingerprint = _fingerprint(model, records, cfg, seed)
+    fingerprint = _fingerprint(model, records, cfg, seed, world)
     paths = sorted({record.image for record in records})
     pixels = load_pixels(processor, paths)
     image_index = {path: i for i, path in enumerate(paths)}
     record_images = torch.tensor([image_index[record.image] for record in records])
     sequences, labels = _encode_records(processor, records, pixels)
+    # Tokens each record adds to the loss: a batch's loss is the mean over all of them, on any process.
+    label_counts = torch.tensor([sum(label != IGNORE_INDEX for label in row) for row in labels])
     pad_id, device = processor.tokenizer.pad_token_id, model.device
 
-    with torch.random.fork_rng(), _sigterm_flag() as stop:  # dropout draws from the global generator
+    stop = threading.Event()  # set by SIGTERM: the step in flight finishes and the state is saved first
+    with torch.random.fork_rng(), distributed.on_sigterm(stop.set):  # dropout draws from the global generator
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         trained = _with_lora(model, cfg.lora) if cfg.method == "lora" else model
         trained.train()
+        if world > 1:  # the same start everywhere, then dropout masks that differ between processes
+            torch.manual_seed(int(np.random.SeedSequence([seed, distributed.rank()]).generate_state(1)[0]))
+        replica = distributed.wrap(trained)
         optimizer = torch.optim.AdamW(_param_groups(trained, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98))
         schedule = get_cosine_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * cfg.steps), cfg.steps)
         # The data order is a function of the seed alone: a resumed run recomputes it and skips ahead.
@@ -175,34 +187,37 @@ def fine_tune(
         resumed_from, log_rows, window = progress["step"], progress["log_rows"], progress["window"]
         start = time.perf_counter() - progress["seconds"]
         for step in tqdm(range(resumed_from, cfg.steps), desc=f"train ({cfg.method})", unit="step", disable=None):
-            rows = order[step * cfg.batch_size : (step + 1) * cfg.batch_size].tolist()
+            batch_rows = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            rows = distributed.shard(batch_rows.tolist())
             batch = pad_batch([sequences[i] for i in rows], pad_id, "right", device)
             batch_labels = pad_batch([labels[i] for i in rows], IGNORE_INDEX, "right", device)["input_ids"]
-            loss = trained(
+            loss = replica(  # this process's share of the batch's mean loss
                 input_ids=batch["input_ids"],
                 attention_mask=batch["attention_mask"],
                 pixel_values=pixels[record_images[rows]].to(device, model.dtype),
                 labels=batch_labels,
+                num_items_in_batch=int(label_counts[batch_rows].sum()),
             ).loss
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * world).backward()  # the processes' gradients are averaged: this makes them add up
             torch.nn.utils.clip_grad_norm_(trained.parameters(), 1.0)
             optimizer.step()
             schedule.step()
-            window.append(loss.item())
+            batch_loss, stops = distributed.all_sum([loss.item(), stop.is_set()])  # all stop at the same step
+            window.append(batch_loss)
             if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
                 log_rows.append({"step": step + 1, "loss": float(np.mean(window)), "lr": schedule.get_last_lr()[0]})
                 window = []
-            if checkpoint_dir is not None and ((step + 1) % every == 0 or step + 1 == cfg.steps or stop.is_set()):
+            if checkpoint_dir is not None and ((step + 1) % every == 0 or step + 1 == cfg.steps or stops):
                 state = {"step": step + 1, "log_rows": log_rows, "window": window}
                 state["seconds"] = time.perf_counter() - start
                 _save_checkpoint(Path(checkpoint_dir), fingerprint, state, trained, optimizer, schedule, cfg.steps)
-            if stop.is_set():
+            if stops:
                 where = f"; resume from {checkpoint_dir}" if checkpoint_dir is not None else ""
                 raise TrainingInterrupted(f"SIGTERM after step {step + 1} of {cfg.steps}{where}")
         seconds = time.perf_counter() - start
     if cfg.method == "lora":
-        if adapter_dir is not None:  # the adapter alone, for serving or stacking before the merge
+        if adapter_dir is not None and distributed.is_main():  # the adapter alone, for serving or stacking
             trained.save_pretrained(adapter_dir)
         trained = trained.merge_and_unload()
     fit_log = {
@@ -211,6 +226,7 @@ def fine_tune(
         "records": len(records),
         "steps": cfg.steps,
         "batch_size": cfg.batch_size,
+        "processes": world,
         "samples_seen": cfg.steps * cfg.batch_size,
         "resumed_from_step": resumed_from,
         "seconds": round(seconds, 3),
@@ -220,26 +236,13 @@ def fine_tune(
     return trained.eval(), fit_log
 
 
-@contextmanager
-def _sigterm_flag() -> Iterator[threading.Event]:
-    """While training, SIGTERM (preemption, time limit, scancel) only sets a flag, so the step in
-    flight finishes and the state is saved before the process gives up; the handler is restored after.
-    Signal handlers can only be set from the main thread; elsewhere SIGTERM keeps its usual effect."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-
-
-def _fingerprint(model: PreTrainedModel, records: Sequence[TrainRecord], cfg: TrainConfig, seed: int) -> str:
-    """What a checkpoint must match to be resumed: config, seed, the records, and a cheap sample of the
-    starting weights (the first values of every tensor), so a retrained input model is not mixed in."""
-    digest = hashlib.sha256(json.dumps([dataclasses.asdict(cfg), seed], sort_keys=True).encode())
+def _fingerprint(
+    model: PreTrainedModel, records: Sequence[TrainRecord], cfg: TrainConfig, seed: int, processes: int
+) -> str:
+    """What a checkpoint must match to be resumed: config, seed, number of processes (each has its own
+    random state), the records, and a cheap sample of the starting weights (the first values of every
+    tensor), so a retrained input model is not mixed in."""
+    digest = hashlib.sha256(json.dumps([dataclasses.asdict(cfg), seed, processes], sort_keys=True).encode())
     for record in records:
         digest.update(json.dumps([str(record.image), record.prompt, record.target]).encode())
     for name, tensor in model.state_dict().items():
@@ -249,16 +252,21 @@ def _fingerprint(model: PreTrainedModel, records: Sequence[TrainRecord], cfg: Tr
 
 
 def _save_checkpoint(folder: Path, fingerprint: str, progress: dict, trained, optimizer, schedule, steps: int) -> None:
-    """Trainable weights (for LoRA only the adapters), optimizer, schedule, RNG and progress, written
-    to a temp file and renamed into place so a kill during the save leaves the previous checkpoint."""
+    """Trainable weights (for LoRA only the adapters), optimizer, schedule, progress and every process's
+    RNG state, written by rank 0 to a temp file and renamed into place so a kill during the save leaves
+    the previous checkpoint. Every process calls it: they hand their RNG state to rank 0."""
+    rng = distributed.gather(
+        {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None}
+    )
+    if not distributed.is_main():
+        return
     state = {
         "fingerprint": fingerprint,
         "progress": progress,
         "weights": {name: p.detach().cpu() for name, p in trained.named_parameters() if p.requires_grad},
         "optimizer": optimizer.state_dict(),
         "schedule": schedule.state_dict(),
-        "rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "rng": rng,
     }
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{CHECKPOINT_FILE}.", suffix=".tmp")
@@ -272,7 +280,8 @@ def _save_checkpoint(folder: Path, fingerprint: str, progress: dict, trained, op
 
 
 def _resume(folder: Path, fingerprint: str, trained, optimizer, schedule) -> dict | None:
-    """Load a matching checkpoint into the model, optimizer and schedule and return its progress."""
+    """Load a matching checkpoint into the model, optimizer, schedule and this process's RNG, and
+    return its progress."""
     path = folder / CHECKPOINT_FILE
     if not path.exists():
         return None
@@ -290,9 +299,10 @@ def _resume(folder: Path, fingerprint: str, trained, optimizer, schedule) -> dic
             params[name].copy_(value)
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
-    torch.set_rng_state(state["rng"])
-    if state["cuda_rng"]:
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    rng = state["rng"][distributed.rank()]
+    torch.set_rng_state(rng["cpu"])
+    if rng["cuda"] is not None:
+        torch.cuda.set_rng_state(rng["cuda"])
     log.info("resuming from step %d (checkpoint %s)", state["progress"]["step"], path)
     return state["progress"]
 

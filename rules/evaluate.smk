@@ -26,6 +26,9 @@ rule evaluate:
         scoring=config["student"]["scoring"],
         batch_size=config["evaluate"]["batch_size"],
         dtype=config["student"]["dtype"],
+        # The knobs that decide the LLM choice extractor's answers; its key's variable, timeout and
+        # retries are read by the job from the config, so changing them reruns nothing.
+        extractor=result_knobs(config["evaluate"]["extractor"]),
     script:
         "../scripts/evaluate.py"
 

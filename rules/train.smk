@@ -7,7 +7,9 @@ rule train:
     output:
         model=directory(f"{ARM}/iter_{{i}}/model"),
     log:
-        f"{ARM}/logs/train_{{i}}.log",
+        job=f"{ARM}/logs/train_{{i}}.log",
+        # With train.processes > 1: the output of the training processes (torchrun) this job starts.
+        workers=f"{ARM}/logs/train_{{i}}.workers.log",
     benchmark:
         f"{ARM}/benchmarks/train_{{i}}.tsv"
     wildcard_constraints:

@@ -3,6 +3,9 @@
 from dataengine import pipeline
 from dataengine.joblog import job_logging
 
+# params.extractor holds the extractor knobs that decide its answers (kind, model, base_url); the
+# runtime ones (api_key_env, the variable's name only, timeout_s, max_retries) come from the config.
+extractor = {**snakemake.config["evaluate"]["extractor"], **snakemake.params.extractor}
 with job_logging(snakemake.log[0]):
     pipeline.evaluate(
         model_dir=snakemake.input.model,
@@ -14,4 +17,5 @@ with job_logging(snakemake.log[0]):
         batch_size=snakemake.params.batch_size,
         threads=snakemake.threads,
         dtype=snakemake.params.dtype,
+        extractor=extractor,
     )

@@ -3,7 +3,7 @@
 from dataengine import pipeline
 from dataengine.joblog import job_logging
 
-with job_logging(snakemake.log[0]):
+with job_logging(snakemake.log.job):
     pipeline.train(
         model_dir=snakemake.input.model,
         accepted=snakemake.input.accepted,
@@ -15,4 +15,5 @@ with job_logging(snakemake.log[0]):
         seed=snakemake.params.seed,
         threads=snakemake.threads,
         dtype=snakemake.params.dtype,
+        workers_log=snakemake.log.workers,
     )

@@ -48,7 +48,7 @@ def test_per_iteration_override_applies_to_that_iteration_only():
     config = validate_config({"sampling": {"budget": 100}, "per_iteration": {2: {"sampling": {"budget": 7}}}})
     assert knobs(config, "sampling", 1)["budget"] == 100
     assert knobs(config, "sampling", 2)["budget"] == 7
-    assert knobs(config, "sampling", 2)["strategy"] == "paper"  # the rest of the section is kept
+    assert knobs(config, "sampling", 2)["strategy"] == "gain"  # the rest of the section is kept
     assert knobs(config, "sampling", 3)["budget"] == 100
 
 

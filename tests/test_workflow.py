@@ -31,7 +31,7 @@ def test_dry_run_plans_every_stage_of_k_iterations(workdir, tmp_path, iterations
     k = iterations
     assert jobs == {
         "build_benchmark": 1, "build_pool": 1, "embed_pool": 1, "seed_set": 1, "base_model": 1,
-        "evaluate": k + 1, "sample": k, "generate": k, "validate": k, "train": k,
+        "evaluate_base": 1, "evaluate": k, "sample": k, "generate": k, "validate": k, "train": k,
         "summarize": 1, "all": 1,
     }
 
@@ -42,7 +42,7 @@ def test_real_base_model_skips_the_tiny_student(workdir, tmp_path):
     overlay = tmp_path / "real.yaml"
     overlay.write_text(yaml.safe_dump({"student": {"base": str(model), "scoring": "letter"}, "iterations": 1}))
     jobs = planned_jobs(snakemake(workdir, "-n", "--quiet", "rules", configfiles=[CONFIGS / "small.yaml", overlay]))
-    assert "base_model" not in jobs and jobs["evaluate"] == 2
+    assert "base_model" not in jobs and jobs["evaluate_base"] == jobs["evaluate"] == 1
 
 
 def test_malformed_config_stops_with_the_key_named(workdir, tmp_path):

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from dataengine import validate
 from dataengine.openai_teacher.cache import CachedReply, ResponseCache
 from dataengine.openai_teacher.limiter import Budget, RateLimiter
-from dataengine.openai_teacher.settings import OpenAISettings
+from dataengine.openai_teacher.settings import OpenAISettings, openai_client
 
 log = logging.getLogger("dataengine")
 
@@ -167,12 +167,7 @@ class TeacherMode:
         self._api_key = settings.api_key()
 
     def _client(self, max_retries: int) -> openai.OpenAI:
-        return openai.OpenAI(
-            api_key=self._api_key,
-            base_url=self.settings.base_url,
-            max_retries=max_retries,
-            timeout=self.settings.timeout_s,
-        )
+        return openai_client(self._api_key, self.settings.base_url, self.settings.timeout_s, max_retries)
 
 
 class OnlineTeacher(TeacherMode):

@@ -37,8 +37,33 @@ def cache_path(teacher_cfg: dict, run_dir: str) -> str:
 
 
 def result_knobs(teacher_cfg: dict) -> dict:
-    """The teacher knobs that determine the replies (for Snakemake params)."""
+    """The knobs that determine the replies (for Snakemake params), of the teacher or of any section
+    naming an endpoint with the same keys (evaluate.extractor)."""
     return {k: v for k, v in teacher_cfg.items() if k not in RUNTIME_KEYS}
+
+
+def read_api_key(api_key_env: str, base_url: str | None, section: str) -> str:
+    """The key held by the environment variable `api_key_env` names; a local server (`base_url` set)
+    gets a placeholder when it is unset, the OpenAI API an error naming the variable and the config
+    key (`section`.api_key_env). Callers keep the key in memory only, never in params, logs or files."""
+    key = os.environ.get(api_key_env, "")
+    if key:
+        return key
+    if base_url is None:
+        raise ValueError(
+            f"{section}: environment variable {api_key_env} ({section}.api_key_env) is not set; "
+            "the OpenAI API needs a key"
+        )
+    return LOCAL_KEY
+
+
+def openai_client(api_key: str, base_url: str | None, timeout_s: float, max_retries: int):
+    """An `openai.OpenAI` client for an endpoint of the config; `max_retries` are the SDK's own
+    (429/5xx/timeouts/dropped connections, with backoff). openai is imported here, not at the top:
+    the workflow reads this module's settings at parse time."""
+    import openai
+
+    return openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout_s)
 
 
 @dataclass(frozen=True)
@@ -93,15 +118,7 @@ class OpenAISettings:
 
     def api_key(self) -> str:
         """The key from the environment variable the config names; a local server gets a placeholder."""
-        key = os.environ.get(self.api_key_env, "")
-        if key:
-            return key
-        if self.base_url is None:
-            raise ValueError(
-                f"teacher: environment variable {self.api_key_env} (teacher.api_key_env) is not set; "
-                "the OpenAI API needs a key"
-            )
-        return LOCAL_KEY
+        return read_api_key(self.api_key_env, self.base_url, "teacher")
 
     def cost(self, prompt_tokens: int, completion_tokens: int, batch: bool = False) -> float:
         usd = (prompt_tokens * self.input_usd_per_1m + completion_tokens * self.output_usd_per_1m) / 1e6

@@ -1,0 +1,101 @@
+"""Experiments: the loop per (seed, sampling strategy), the arms of a seed sharing its base model,
+compared in one report; finished arms are not rerun when a strategy is added."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+import yaml
+
+from tests.conftest import CONFIGS, snakemake
+from tests.test_workflow import planned_jobs
+
+CONFIGS_USED = [CONFIGS / "small.yaml", CONFIGS / "experiment.yaml"]
+
+
+def test_dry_run_plans_one_base_per_seed_and_one_loop_per_arm(workdir):
+    jobs = planned_jobs(snakemake(workdir, "-n", "--quiet", "rules", configfiles=CONFIGS_USED))
+    seeds, arms, k = 2, 4, 2
+    assert jobs == {
+        "build_benchmark": 1, "build_pool": 1, "embed_pool": 1,
+        "seed_set": seeds, "base_model": seeds, "evaluate_base": seeds,
+        "sample": arms * k, "generate": arms * k, "validate": arms * k, "train": arms * k, "evaluate": arms * k,
+        "summarize": arms, "compare_strategies": 1, "all": 1,
+    }
+
+
+def test_unknown_strategy_in_an_experiment_is_named(workdir, tmp_path):
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text(yaml.safe_dump({"experiment": {"strategies": ["gain", "greedy"], "seeds": [0]}}))
+    result = snakemake(workdir, "-n", configfiles=[*CONFIGS_USED, overlay])
+    assert result.returncode != 0
+    assert "experiment.strategies.1: 'greedy' is not one of ['gain', 'paper', 'uniform']" in result.stderr + result.stdout
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("experiment")
+    result = snakemake(workdir, "--cores", "2", configfiles=CONFIGS_USED)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+def _summary(run, seed, strategy):
+    return json.loads((run / f"seed_{seed}" / strategy / "report" / "summary.json").read_text())["iterations"]
+
+
+@pytest.mark.slow
+def test_arms_of_a_seed_share_its_base_and_seeds_differ(experiment):
+    run = experiment / "results" / "exp"
+    for seed in (0, 1):
+        assert (run / f"seed_{seed}" / "iter_0" / "model").is_dir()
+        for strategy in ("gain", "uniform"):
+            assert sorted(p.name for p in (run / f"seed_{seed}" / strategy / "iter_0").iterdir()) == ["plan"]
+        assert _summary(run, seed, "gain")[0] == _summary(run, seed, "uniform")[0]
+    weights = [(run / f"seed_{seed}" / "iter_0" / "model" / "model.safetensors").read_bytes() for seed in (0, 1)]
+    assert weights[0] != weights[1]
+
+
+@pytest.mark.slow
+def test_each_arm_plans_with_its_own_strategy(experiment):
+    run = experiment / "results" / "exp"
+    uniform = json.loads((run / "seed_0" / "uniform" / "iter_0" / "plan" / "quotas.json").read_text())
+    assert uniform["strategy"] == "uniform" and set(uniform["quotas"].values()) == {8}  # 24 over 3 types
+    gain = json.loads((run / "seed_0" / "gain" / "iter_0" / "plan" / "quotas.json").read_text())
+    dev = json.loads((run / "seed_0" / "iter_0" / "eval" / "metrics.json").read_text())["splits"]["dev"]["per_type"]
+    # Before any round the gain rule is the paper's: the error rate.
+    assert gain["weights"] == pytest.approx({t: (100 - e["acc"]) / 100 for t, e in dev.items()}, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_comparison_reports_each_seeds_weak_types_per_strategy(experiment):
+    run = experiment / "results" / "exp"
+    result = json.loads((run / "report" / "experiment.json").read_text())
+    assert result["seeds"] == [0, 1] and result["default"] == "gain"
+    assert set(result["strategies"]) == {"gain", "uniform"}
+    for strategy, entry in result["strategies"].items():
+        assert len(entry["weak_acc"]) == 2 and all(len(row) == 3 for row in entry["weak_acc"])
+        for seed, row in zip((0, 1), entry["weak_acc"]):
+            rows = _summary(run, seed, strategy)
+            weak = result["weak_types"][str(seed)]
+            assert weak == [t for t, acc in rows[0]["per_type"].items() if acc < 60]
+            if weak:
+                assert row == pytest.approx([statistics.fmean(it["per_type"][t] for t in weak) for it in rows], abs=1e-3)
+    for name in ("experiment.md", "experiment.png"):
+        assert (run / "report" / name).stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_adding_a_strategy_runs_only_its_arms(experiment, tmp_path):
+    rerun = snakemake(experiment, "-n", configfiles=CONFIGS_USED)
+    assert "Nothing to be done" in rerun.stdout + rerun.stderr
+    overlay = tmp_path / "three.yaml"
+    overlay.write_text(yaml.safe_dump({"experiment": {"strategies": ["gain", "uniform", "paper"], "seeds": [0, 1]}}))
+    jobs = planned_jobs(snakemake(experiment, "-n", "--quiet", "rules", configfiles=[*CONFIGS_USED, overlay]))
+    arms, k = 2, 2
+    assert jobs == {
+        "sample": arms * k, "generate": arms * k, "validate": arms * k, "train": arms * k, "evaluate": arms * k,
+        "summarize": arms, "compare_strategies": 1, "all": 1,
+    }
