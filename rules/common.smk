@@ -30,9 +30,7 @@ POOL = f"{RUN}/pool"
 LAST = config["iterations"]
 TINY = config["student"]["base"] == "tiny"
 # The teacher's runtime knobs (concurrency, rate limits, ...) do not change results, nor the hash.
-CONFIG_HASH = config_hash(
-    strip_volatile({**config, "teacher": result_knobs(config["teacher"])})
-)
+RESULT_CONFIG = strip_volatile({**config, "teacher": result_knobs(config["teacher"])})
 TEACHER_CACHE = cache_path(config["teacher"], RUN)
 CONTAMINATION = {
     **config["contamination"],
@@ -87,6 +85,17 @@ def experiment_arms():
         for seed in EXPERIMENT["seeds"]
         for strategy in EXPERIMENT["strategies"]
     ]
+
+
+def arm_config_hash(wildcards):
+    """The report's config hash: an arm's is that of the plain run it amounts to (its seed and
+    strategy in place of the experiment block), so adding arms leaves finished reports alone.
+    """
+    arm = {**RESULT_CONFIG, "experiment": None}
+    if EXPERIMENT:
+        arm["seed"] = run_seed(wildcards)
+        arm["sampling"] = {**arm["sampling"], "strategy": wildcards.strategy}
+    return config_hash(arm)
 
 
 def run_seed(wildcards):

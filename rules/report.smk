@@ -31,6 +31,6 @@ rule summarize:
         "../envs/report.yaml"
     params:
         run=arm_name,
-        config_hash=CONFIG_HASH,
+        config_hash=arm_config_hash,
     script:
         "../scripts/report.py"
