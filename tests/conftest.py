@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from dataengine.jsonl import write_jsonl
+from dataengine.student import save_student
 from dataengine.teacher import synthetic_queries
+from tests.tiny import COLOURS, colour_images, colour_sample, tiny_student
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -32,6 +35,15 @@ def snakemake(workdir: Path, *args: str, configfiles: list[Path] | None = None, 
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@pytest.fixture
+def colour_task(tmp_path):
+    """A saved base model and accepted colour samples: the inputs of pipeline.train."""
+    paths = colour_images(tmp_path)
+    write_jsonl(tmp_path / "accepted.jsonl", [colour_sample(c, paths[c]) for c in COLOURS])
+    save_student(*tiny_student(), tmp_path / "base")
     return tmp_path
 
 

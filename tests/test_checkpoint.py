@@ -16,8 +16,7 @@ import torch
 
 from dataengine import pipeline
 from dataengine.evaluate import metrics, score_items
-from dataengine.jsonl import write_jsonl
-from dataengine.student import load_student, save_student
+from dataengine.student import load_student
 from dataengine.training import (
     CHECKPOINT_FILE,
     TrainConfig,
@@ -27,7 +26,7 @@ from dataengine.training import (
 from tests.conftest import REPO
 from tests.test_evaluate import colour_items
 from tests.test_training import colour_records
-from tests.tiny import COLOURS, colour_images, colour_sample, tiny_student
+from tests.tiny import COLOURS, tiny_student
 
 STEPS = 300
 TRAIN = {"method": "full", "steps": STEPS, "batch_size": 8, "lr": 1e-2, "warmup_ratio": 0.1,
@@ -38,15 +37,6 @@ logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
 from dataengine import pipeline
 pipeline.train(**json.loads(sys.argv[1]))
 """
-
-
-@pytest.fixture
-def colour_task(tmp_path):
-    """A saved base model and accepted colour samples: the inputs of pipeline.train."""
-    paths = colour_images(tmp_path)
-    write_jsonl(tmp_path / "accepted.jsonl", [colour_sample(c, paths[c]) for c in COLOURS])
-    save_student(*tiny_student(), tmp_path / "base")
-    return tmp_path
 
 
 def train_args(root: Path, out: str) -> dict:

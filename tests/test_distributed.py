@@ -16,25 +16,14 @@ import pytest
 
 from dataengine import pipeline
 from dataengine.config import ConfigError, knobs, validate_config
-from dataengine.jsonl import write_jsonl
-from dataengine.student import load_student, save_student
+from dataengine.student import load_student
 from tests.conftest import REPO
-from tests.tiny import COLOURS, colour_images, colour_sample, tiny_student
 
 # Two views give sequences of different lengths, and 5 rows split 3 + 2 between the processes: their
 # shares hold different numbers of target tokens, which the batch's mean loss must weigh right.
 TRAIN = {"method": "full", "steps": 6, "batch_size": 5, "lr": 1e-2, "warmup_ratio": 0.1, "weight_decay": 0.0,
          "log_every": 2, "views": ["free", "lettered"], "replay": 0}  # fmt: skip
 CHILD = "import json, sys; from dataengine import pipeline; pipeline.train(**json.loads(sys.argv[1]))"
-
-
-@pytest.fixture
-def colour_task(tmp_path):
-    """A saved base model and accepted colour samples: the inputs of pipeline.train."""
-    paths = colour_images(tmp_path)
-    write_jsonl(tmp_path / "accepted.jsonl", [colour_sample(c, paths[c]) for c in COLOURS])
-    save_student(*tiny_student(), tmp_path / "base")
-    return tmp_path
 
 
 def train_args(root: Path, out: str, processes: int, **train) -> dict:
