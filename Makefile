@@ -33,7 +33,7 @@ lint: venv
 bench-loop: venv
 	$(BIN)/python bench/loop.py --cores $(CORES)
 
-# Sampling strategies over three seeds at equal budget: results/bench/targeting.json (~35 min on 2 cores).
+# Sampling strategies over three seeds at equal budget: results/bench/targeting.json (~18 min on 2 cores).
 bench-targeting: venv
 	$(BIN)/python bench/targeting.py --cores $(CORES)
 
