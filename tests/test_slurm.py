@@ -17,7 +17,7 @@ import yaml
 from tests.conftest import CONFIGS, REPO, snakemake
 
 PROFILE = REPO / "profiles" / "slurm"
-GPU_RULES = {"base_model", "train", "evaluate", "embed_pool"}
+GPU_RULES = {"base_model", "train", "evaluate", "evaluate_base", "embed_pool"}
 # A test cluster has no accounts; status checks start after 2 s instead of 40.
 TEST_CLUSTER = ("--slurm-no-account", "--slurm-init-seconds-before-status-checks", "2")
 
@@ -49,7 +49,7 @@ def test_profile_puts_torch_steps_on_gpus_and_groups_the_small_cpu_steps(workdir
     assert result.returncode == 0, result.stderr[-3000:]
     text = result.stdout + result.stderr
     resources = dict(re.findall(r"^\s*rule (\w+):.*?^\s*resources: (.*?)$", text, re.M | re.S))
-    assert {"base_model", "train", "evaluate", "summarize"} <= set(resources)
+    assert GPU_RULES - {"embed_pool"} | {"summarize"} <= set(resources)
     for rule in GPU_RULES & set(resources):
         assert "slurm_partition=gpu" in resources[rule] and "gpu=1" in resources[rule], rule
     assert "slurm_partition=cpu" in resources["summarize"] and "gpu=" not in resources["summarize"]
@@ -93,7 +93,7 @@ def test_tiny_loop_through_slurm_matches_a_local_run(tmp_path_factory, one_itera
     assert sorted(job["id"] for job in jobs) == sorted(submitted)
     assert {job["state"] for job in jobs} == {"COMPLETED"}
     on_gpu = Counter(re.match(r"rule_(\w+?)(?:_wildcards.*)?$", job["comment"])[1] for job in jobs if job["partition"] == "gpu")
-    assert set(on_gpu) <= GPU_RULES and on_gpu["train"] == 1 and on_gpu["evaluate"] == 2
+    assert set(on_gpu) <= GPU_RULES and on_gpu["train"] == on_gpu["evaluate"] == on_gpu["evaluate_base"] == 1
     assert all("gpu:1" in job["gres"] for job in jobs if job["partition"] == "gpu")
 
     assert snakemake(local, "--cores", "2", configfiles=one_iteration).returncode == 0
