@@ -49,7 +49,7 @@ def test_profile_puts_torch_steps_on_gpus_and_groups_the_small_cpu_steps(workdir
     assert result.returncode == 0, result.stderr[-3000:]
     text = result.stdout + result.stderr
     resources = dict(re.findall(r"^\s*rule (\w+):.*?^\s*resources: (.*?)$", text, re.M | re.S))
-    assert GPU_RULES - {"embed_pool"} | {"summarize"} <= set(resources)
+    assert GPU_RULES | {"summarize"} <= set(resources)
     for rule in GPU_RULES & set(resources):
         assert "slurm_partition=gpu" in resources[rule] and "gpu=1" in resources[rule], rule
     assert "slurm_partition=cpu" in resources["summarize"] and "gpu=" not in resources["summarize"]
