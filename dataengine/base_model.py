@@ -37,6 +37,7 @@ def build(
     image_size: int,
     views: list[str],
     seed: int,
+    loader_workers: int = 0,
 ) -> dict:
     """Build, pre-train and save the tiny student (with the training log of both stages). Each stage
     checkpoints beside `out_dir`, so a killed build resumes in the stage it was in."""
@@ -48,7 +49,7 @@ def build(
     log.info("caption stage: %d captions, %d steps", len(captions), tiny["caption"]["steps"])
     model, caption_log = fine_tune(
         model, processor, captions, TrainConfig.from_dict({"method": "full", **tiny["caption"]}), seed=seed,
-        checkpoint_dir=checkpoints / "caption",
+        checkpoint_dir=checkpoints / "caption", loader_workers=loader_workers,
     )
 
     rng = np.random.default_rng([seed, 0])
@@ -57,7 +58,7 @@ def build(
     log.info("instruction stage: %d seed samples, %d records, %d steps", len(seed_samples), len(instructions), stage["steps"])
     model, seed_log = fine_tune(
         model, processor, instructions, TrainConfig.from_dict({"method": "full", **stage}), seed=seed + 1,
-        checkpoint_dir=checkpoints / "seed_set",
+        checkpoint_dir=checkpoints / "seed_set", loader_workers=loader_workers,
     )
     train_log = {"caption": caption_log, "seed_set": seed_log}
     save_student(model, processor, out_dir, train_log=train_log)

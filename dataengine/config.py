@@ -119,6 +119,6 @@ def knobs(config: dict, section: str, iteration: int) -> dict:
 
 
 def strip_volatile(config: dict) -> dict[str, Any]:
-    """The part of the config that determines results (for the report's config hash): thread
-    counts and the prompt-optimisation session settings (a tool outside the DAG) do not."""
-    return {k: v for k, v in config.items() if k not in ("threads", "prompt_optimization")}
+    """The part of the config that determines results (for the report's config hash): thread and
+    loader-worker counts and the prompt-optimisation session settings (a tool outside the DAG) do not."""
+    return {k: v for k, v in config.items() if k not in ("threads", "loader_workers", "prompt_optimization")}

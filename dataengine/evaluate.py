@@ -15,11 +15,12 @@ from pathlib import Path
 import polars as pl
 import torch
 from tqdm import tqdm
-from transformers import PreTrainedModel, ProcessorMixin
+from transformers import DynamicCache, PreTrainedModel, ProcessorMixin
 
 from dataengine.benchmark import GROUP_COLUMN
 from dataengine.formats import LETTERS, lettered_prompt, question_prompt
-from dataengine.student import encode_prompts, load_pixels, pad_batch
+from dataengine.streaming import distinct_images, pixel_values, stream
+from dataengine.student import cache_argument, encode_prompts, pad_batch
 
 METHODS = ("option_text", "letter", "generate")
 ITEM_COLUMNS = ("id", "image", "qtype", "question", "options", "answer", "split")
@@ -43,30 +44,28 @@ def score_items(
     method: str,
     batch_size: int,
     extractor: Extractor | None = None,
+    loader_workers: int = 0,
 ) -> pl.DataFrame:
     """One prediction per item (predictions.parquet's columns; 'generate' adds `extraction`, saying
     which rule read the choice from the reply: letter, option_text, llm (`extractor`) or none; items
-    with a `group` keep it)."""
+    with a `group` keep it). Images are read batch by batch by `loader_workers` processes."""
     if method not in METHODS:
         raise ValueError(f"unknown scoring method {method!r}; known: {METHODS}")
     _check_items(items)
-    paths = sorted({Path(image_root) / image for image in items["image"]})
-    pixels = load_pixels(processor, paths)
-    image_index = {path: i for i, path in enumerate(paths)}
-    item_images = torch.tensor([image_index[Path(image_root) / image] for image in items["image"]])
-    questions, options = items["question"].to_list(), items["options"].to_list()
+    batches = _batches(items, batch_size)
+    build = _EvalBatch(processor, Path(image_root), items.select("image", "question", "options"), method)
     generate = partial(_generated_choices, extractor=extractor)
     scorer = {"option_text": _option_text_scores, "letter": _letter_scores, "generate": generate}[method]
 
     model.eval()
-    scores, extractions = [], []
+    scores, extractions = [None] * items.height, [None] * items.height
+    loader = stream(build, batches, loader_workers, model.device)
     with torch.inference_mode():
-        for start in tqdm(range(0, items.height, batch_size), desc=f"score ({method})", unit="batch", disable=None):
-            batch = slice(start, start + batch_size)
-            batch_pixels = pixels[item_images[batch]].to(model.device, model.dtype)
-            batch_scores, batch_extractions = scorer(model, processor, questions[batch], options[batch], batch_pixels)
-            scores += batch_scores
-            extractions += batch_extractions
+        for rows, batch in zip(batches, tqdm(loader, total=len(batches), desc=f"score ({method})", unit="batch", disable=None)):
+            batch["pixels"] = batch["pixels"].to(model.device, model.dtype, non_blocking=True)
+            batch_scores, batch_extractions = scorer(model, processor, batch)
+            for row, row_scores, how in zip(rows, batch_scores, batch_extractions, strict=True):
+                scores[row], extractions[row] = row_scores, how
     predictions = [_argmax_letter(row) for row in scores]
     if method == "generate":
         predictions = [p if how != "none" else None for p, how in zip(predictions, extractions)]
@@ -92,76 +91,159 @@ def _check_items(items: pl.DataFrame) -> None:
                              f"them, got {row['options']!r} / {row['answer']!r}")  # fmt: skip
 
 
+def _batches(items: pl.DataFrame, batch_size: int) -> list[list[int]]:
+    """Item rows in batches of `batch_size`: the questions on one image side by side (its image is
+    decoded, and its tokens computed, once per batch), images in order of their longest question so
+    that a batch pads little. The order is a function of the items alone."""
+    text_length = pl.col("question").str.len_chars() + pl.col("options").list.eval(pl.element().str.len_chars()).list.sum()
+    order = (
+        items.select("image", length=text_length)
+        .with_row_index("row")
+        .with_columns(image_length=pl.col("length").max().over("image"))
+        .sort("image_length", "image", "length", "row")["row"]
+        .to_list()
+    )
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+class _EvalBatch:
+    """Turns a batch's item rows into what a scorer needs, in a loader worker: their questions and
+    options, the pixels of their distinct images (float32), each row's image `slot` among them, the
+    prompts' token ids and, for option-text scoring, the options' token ids."""
+
+    def __init__(self, processor, image_root: Path, items: pl.DataFrame, method: str):
+        self.processor, self.image_root, self.method = processor, image_root, method
+        # plain lists: polars' thread pool does not survive the fork into a worker
+        self.images, self.questions, self.options = (items[c].to_list() for c in ("image", "question", "options"))
+
+    def __call__(self, rows: list[int]) -> dict:
+        questions, options = [self.questions[r] for r in rows], [list(self.options[r]) for r in rows]
+        paths, slots = distinct_images([self.image_root / self.images[r] for r in rows])
+        pixels = pixel_values(self.processor.image_processor, paths)
+        batch = {"questions": questions, "options": options, "pixels": pixels, "slots": slots}
+        if self.method == "option_text":
+            batch["prompts"] = encode_prompts(self.processor, [question_prompt(q) for q in questions], pixels)
+            tokenize = partial(self.processor.tokenizer, add_special_tokens=False)
+            batch["option_ids"] = [tokenize(opts)["input_ids"] for opts in options]
+            for question, opts, option_ids in zip(questions, options, batch["option_ids"]):
+                if not all(option_ids):
+                    raise ValueError(f"an option of question {question!r} has no tokens: {opts!r}")
+        else:
+            prompts = [lettered_prompt(q, opts) for q, opts in zip(questions, options)]
+            batch["prompts"] = encode_prompts(self.processor, prompts, pixels)
+        return batch
+
+
 def _argmax_letter(scores: Sequence[float]) -> str:
     return LETTERS[max(range(len(scores)), key=scores.__getitem__)]
 
 
-def _option_text_scores(model, processor, questions, options, pixels) -> tuple[list[list[float]], list[None]]:
+def _shared_prefix_logits(model, pad_id: int, prefixes, pixels, continuations, owners, keep: int):
+    """Logits of sequences that share beginnings: each prefix (the image's tokens among them) runs once,
+    its keys and values are copied to every continuation that follows it (`owners[j]`: the prefix of
+    continuation j), and only the continuations run after them. Returns, as float32, the last logits
+    of each prefix and the last `keep` logits of each continuation. Both sides are left-padded, so
+    each sequence ends in the last column; positions count real tokens only."""
+    device = model.device
+    cache = DynamicCache(config=model.config)
+    head = pad_batch(prefixes, pad_id, "left", device)
+    first = model(**head, pixel_values=pixels, **cache_argument(model, cache), use_cache=True, logits_to_keep=1)
+    owner = torch.tensor(owners, device=device)
+    if owners != list(range(len(prefixes))):
+        cache.reorder_cache(owner)  # one row per continuation
+    tail = pad_batch(continuations, pad_id, "left", device)
+    prefix_lengths = head["attention_mask"].sum(-1, keepdim=True)[owner]
+    logits = model(
+        input_ids=tail["input_ids"],
+        attention_mask=torch.cat([head["attention_mask"][owner], tail["attention_mask"]], dim=1),
+        position_ids=tail["position_ids"] + prefix_lengths,
+        **cache_argument(model, cache),
+        logits_to_keep=keep,
+    ).logits
+    return first.logits[:, -1].float(), logits.float()
+
+
+def _distinct_prefixes(slots: Sequence[int], prefixes: Sequence[list[int]]) -> tuple[list, list[int], list[int]]:
+    """The distinct (image slot, token ids) prefixes in first-seen order, the slot of each, and the
+    index of every row's prefix among them."""
+    index: dict[tuple, int] = {}
+    owners = [index.setdefault((slot, tuple(ids)), len(index)) for slot, ids in zip(slots, prefixes)]
+    return [list(ids) for _, ids in index], [slot for slot, _ in index], owners
+
+
+def _option_text_scores(model, processor, batch) -> tuple[list[list[float]], list[None]]:
     """Mean log-likelihood per option token after the question: the mean, not the sum, so an option
     is not preferred for being short (the sum adds a negative term per token), which matters when
     options differ in length ("red" vs "dark red"); with one-token options the two rank alike.
-    All options of the batch's items run in one left-padded forward that keeps only the last logits."""
-    tokenizer = processor.tokenizer
-    prompts = encode_prompts(processor, [question_prompt(q) for q in questions], pixels)
-    owners = [i for i, opts in enumerate(options) for _ in opts]
-    option_ids = tokenizer([o for opts in options for o in opts], add_special_tokens=False)["input_ids"]
-    for owner, ids in zip(owners, option_ids):
-        if not ids:
-            raise ValueError(f"an option of question {questions[owner]!r} has no tokens: {options[owner]!r}")
-    sequences = [prompts[i] + ids for i, ids in zip(owners, option_ids)]
-    batch = pad_batch(sequences, tokenizer.pad_token_id, "left", model.device)
-    keep = max(map(len, option_ids)) + 1
-    logits = model(**batch, pixel_values=pixels[owners], logits_to_keep=keep).logits.float()
-    # logits[:, j] predicts the token at kept position j + 1; option tokens are each row's last ones.
-    log_probs = logits[:, :-1].log_softmax(-1)
-    targets = batch["input_ids"][:, -(keep - 1) :]
-    token_scores = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    lengths = torch.tensor([len(ids) for ids in option_ids], device=model.device)
-    is_option = torch.arange(keep - 1, device=model.device) >= (keep - 1 - lengths).unsqueeze(1)
-    means = ((token_scores * is_option).sum(-1) / lengths).tolist()
-    scores = [[] for _ in questions]
-    for owner, value in zip(owners, means):
-        scores[owner].append(value)
-    return scores, [None] * len(questions)
+    The prompt (image and question) runs once per item, or once per circular group sharing it; its
+    options run after it, as continuations."""
+    prefixes, prefix_slots, item_prefix = _distinct_prefixes(batch["slots"].tolist(), batch["prompts"])
+    items = [i for i, opts in enumerate(batch["option_ids"]) for _ in opts]
+    owners = [item_prefix[i] for i in items]
+    option_ids = [ids for opts in batch["option_ids"] for ids in opts]
+    width = max(map(len, option_ids))
+    prefix_logits, logits = _shared_prefix_logits(
+        model, processor.tokenizer.pad_token_id, prefixes, batch["pixels"][prefix_slots], option_ids, owners, width
+    )
+    device = logits.device
+    owner = torch.tensor(owners, device=device)
+    first = torch.tensor([ids[0] for ids in option_ids], device=device)
+    first_scores = prefix_logits.log_softmax(-1)[owner, first]
+    # logits[:, j] predicts the continuation's token j + 1; an option of n tokens fills the last n columns.
+    targets = pad_batch(option_ids, 0, "left", device)["input_ids"][:, 1:]
+    later_scores = logits[:, :-1].log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    lengths = torch.tensor([len(ids) for ids in option_ids], device=device)
+    is_later = torch.arange(1, width, device=device) >= (width - lengths + 1).unsqueeze(1)
+    means = ((first_scores + (later_scores * is_later).sum(-1)) / lengths).tolist()
+    scores = [[] for _ in batch["questions"]]
+    for item, value in zip(items, means):
+        scores[item].append(value)
+    return scores, [None] * len(scores)
 
 
-def _letter_scores(model, processor, questions, options, pixels) -> tuple[list[list[float]], list[None]]:
-    """Next-token log-probabilities of the option letters after LLaVA's multiple-choice prompt."""
+def _letter_scores(model, processor, batch) -> tuple[list[list[float]], list[None]]:
+    """Next-token log-probabilities of the option letters after LLaVA's multiple-choice prompt. Each
+    prompt is cut after its image: what comes before (template and image tokens) runs once per image
+    of the batch, however many questions are asked about it."""
     tokenizer = processor.tokenizer
+    image_id = tokenizer.convert_tokens_to_ids(processor.image_token)
+    cuts = [min(len(ids) - 1, len(ids) - ids[::-1].index(image_id)) for ids in batch["prompts"]]
+    heads = [ids[:cut] for ids, cut in zip(batch["prompts"], cuts)]
+    prefixes, prefix_slots, owners = _distinct_prefixes(batch["slots"].tolist(), heads)
+    _, logits = _shared_prefix_logits(
+        model, tokenizer.pad_token_id, prefixes, batch["pixels"][prefix_slots],
+        [ids[cut:] for ids, cut in zip(batch["prompts"], cuts)], owners, keep=1,
+    )  # fmt: skip
+    log_probs = logits[:, -1].log_softmax(-1)
     letter_ids = [tokenizer.encode(letter, add_special_tokens=False)[-1] for letter in LETTERS]
-    prompts = encode_prompts(processor, [lettered_prompt(q, o) for q, o in zip(questions, options)], pixels)
-    batch = pad_batch(prompts, tokenizer.pad_token_id, "left", model.device)
-    log_probs = model(**batch, pixel_values=pixels, logits_to_keep=1).logits[:, -1].float().log_softmax(-1)
-    return [log_probs[i, letter_ids[: len(o)]].tolist() for i, o in enumerate(options)], [None] * len(questions)
+    scores = [log_probs[i, letter_ids[: len(o)]].tolist() for i, o in enumerate(batch["options"])]
+    return scores, [None] * len(scores)
 
 
-def _generated_choices(
-    model, processor, questions, options, pixels, extractor: Extractor | None
-) -> tuple[list[list[float]], list[str]]:
+def _generated_choices(model, processor, batch, extractor: Extractor | None) -> tuple[list[list[float]], list[str]]:
     """Greedy replies to the multiple-choice prompt, read as a choice; score 1 for it, 0 elsewhere.
     The `extractor`, when given, is asked (one call per reply) only about replies the rules cannot read."""
-    replies = _generate_replies(model, processor, questions, options, pixels)
+    replies = _generate_replies(model, processor, batch)
     scores, extractions = [], []
-    for question, reply, opts in zip(questions, replies, options):
+    for question, reply, opts in zip(batch["questions"], replies, batch["options"]):
         letter, how = extract_choice(reply, opts, question, extractor)
         scores.append([float(letter == LETTERS[i]) for i in range(len(opts))])
         extractions.append(how)
     return scores, extractions
 
 
-def _generate_replies(model, processor, questions, options, pixels) -> list[str]:
+def _generate_replies(model, processor, batch) -> list[str]:
     """The model's greedy replies (at most MAX_NEW_TOKENS tokens) to LLaVA's multiple-choice prompt."""
     tokenizer = processor.tokenizer
-    prompts = encode_prompts(processor, [lettered_prompt(q, o) for q, o in zip(questions, options)], pixels)
-    batch = pad_batch(prompts, tokenizer.pad_token_id, "left", model.device)
+    inputs = pad_batch(batch["prompts"], tokenizer.pad_token_id, "left", model.device)
     generated = model.generate(
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
-        pixel_values=pixels,
+        input_ids=inputs["input_ids"],
+        attention_mask=inputs["attention_mask"],
+        pixel_values=batch["pixels"][batch["slots"].to(model.device)],
         max_new_tokens=MAX_NEW_TOKENS,
         do_sample=False,
     )
-    return tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+    return tokenizer.batch_decode(generated[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def extract_choice(

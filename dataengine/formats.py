@@ -12,6 +12,18 @@ LETTERS = "ABCD"
 CAPTION_QUESTION = "Describe the image."
 LETTER_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 
+# llava-hf/llava-1.5-7b-hf's chat_template.json: "USER: <image>\n... ASSISTANT:", for a model assembled
+# or built without one (the GPU benchmark's stand-in).
+LLAVA_15_CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}{% endif %}"
+    "{# Render all images first #}{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}"
+    "{{ '<image>\\n' }}{% endfor %}{# Render all text next #}{% if message['role'] != 'assistant' %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' '}}"
+    "{% endfor %}{% else %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
+    "{% generation %}{{ content['text'] + ' '}}{% endgeneration %}{% endfor %}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+)
+
 # Texts every prompt may contain whatever the data; a word-level tokenizer must know their words.
 TEMPLATE_TEXTS: tuple[str, ...] = (CAPTION_QUESTION, LETTER_INSTRUCTION, *LETTERS)
 

@@ -30,10 +30,11 @@ from dataengine.jsonl import read_json, read_jsonl, write_json, write_jsonl
 log = logging.getLogger("dataengine")
 
 
-def _set_threads(threads: int) -> None:
+def _set_threads(cpus: int, loader_workers: int = 0) -> None:
+    """Torch threads for a job of `cpus` CPUs: those its loader workers leave (at least one)."""
     import torch
 
-    torch.set_num_threads(max(1, int(threads)))
+    torch.set_num_threads(max(1, int(cpus) - loader_workers))
 
 
 def build_benchmark(out_items: str, qtypes: list[int], cfg: dict, seed: int) -> None:
@@ -136,8 +137,9 @@ def build_base_model(
     train: dict,
     seed: int,
     threads: int,
+    loader_workers: int = 0,
 ) -> None:
-    _set_threads(threads)
+    _set_threads(threads, loader_workers)
     from dataengine import base_model
 
     base_model.build(
@@ -149,6 +151,7 @@ def build_base_model(
         image_size=image_size,
         views=train["views"],
         seed=seed,
+        loader_workers=loader_workers,
     )
 
 
@@ -163,11 +166,13 @@ def evaluate(
     threads: int,
     dtype: str = "float32",
     extractor: dict | None = None,
+    loader_workers: int = 0,
 ) -> None:
     """`extractor` is the evaluate.extractor section: with `generate` scoring and kind `openai`, an LLM
     reads the replies the rules cannot. It is built (its key read) before the model is loaded; an
-    endpoint that fails for good stops the job (dataengine.extractor)."""
-    _set_threads(threads)
+    endpoint that fails for good stops the job (dataengine.extractor). `loader_workers` processes read the
+    benchmark's images ahead of the model."""
+    _set_threads(threads, loader_workers)
     from dataengine import evaluate as evaluate_stage
     from dataengine.extractor import build_extractor
     from dataengine.student import load_student
@@ -185,6 +190,7 @@ def evaluate(
         method=scoring,
         batch_size=batch_size,
         extractor=extract,
+        loader_workers=loader_workers,
     )
     metrics = evaluate_stage.metrics(predictions, scoring)
     if extract is not None:
@@ -252,12 +258,12 @@ def compare_strategies(
         log.info("%s: weak-type accuracy per iteration %s", name, entry["weak_mean"])
 
 
-def embed_pool(pool_annotations: str, out_embeddings: str, retrieval: dict, threads: int) -> None:
+def embed_pool(pool_annotations: str, out_embeddings: str, retrieval: dict, threads: int, loader_workers: int = 0) -> None:
     """Embed every pool image once per run: the cache the sample rule ranks similar images from."""
-    _set_threads(threads)
+    _set_threads(threads, loader_workers)
     pool_dir = Path(pool_annotations).parent
     images = [record["image"] for record in pool_stage.load_pool(pool_annotations)]
-    vectors = embedding_stage.image_encoder(retrieval)([pool_dir / image for image in images])
+    vectors = embedding_stage.image_encoder(retrieval, loader_workers)([pool_dir / image for image in images])
     embedding_stage.save_embeddings(Path(out_embeddings), images, vectors)
     log.info("embedded %d pool images with the %s encoder (dimension %d)", len(images), retrieval["encoder"], vectors.shape[1])
 
@@ -300,11 +306,12 @@ def train(
     threads: int,
     dtype: str = "float32",
     workers_log: str | None = None,
+    loader_workers: int = 0,
 ) -> None:
     """Fine-tune on this iteration's accepted samples plus `replay` samples drawn from earlier data.
 
     `epochs`, when set, decides the steps from the records (the paper's recipe is one epoch);
-    `gradient_checkpointing` trades compute for memory (a 7B model on one GPU); a LoRA run also keeps
+    `gradient_checkpointing` (true, false or auto) trades compute for memory; a LoRA run also keeps
     its adapter in `<model>/adapter` beside the merged model. `processes` > 1 runs this function in
     that many processes, one per GPU, each with its share of every batch (dataengine.distributed); they
     share the `threads`, write their output to `workers_log` (default `<out_dir>.workers.log`), and
@@ -314,10 +321,10 @@ def train(
     if cfg.get("processes", 1) > 1 and not distributed.started():
         arguments = {"model_dir": model_dir, "accepted": accepted, "replay_sources": replay_sources,
                      "pool_images": pool_images, "out_dir": out_dir, "iteration": iteration, "cfg": cfg,
-                     "seed": seed, "threads": threads, "dtype": dtype}  # fmt: skip
+                     "seed": seed, "threads": threads, "dtype": dtype, "loader_workers": loader_workers}  # fmt: skip
         distributed.launch(cfg["processes"], train, arguments, workers_log or f"{out_dir}.workers.log")
         return
-    _set_threads(threads // distributed.world_size())
+    _set_threads(threads // distributed.world_size(), loader_workers)
     from dataengine.student import load_student, save_student
     from dataengine.training import TrainConfig, checkpoint_dir_for, fine_tune, sample_views
 
@@ -332,15 +339,13 @@ def train(
     if distributed.is_main():
         shutil.rmtree(adapter, ignore_errors=True)
     if records:
-        not_optimisation = ("views", "replay", "epochs", "gradient_checkpointing", "processes")
+        not_optimisation = ("views", "replay", "epochs", "processes")
         optimisation = {k: v for k, v in cfg.items() if k not in not_optimisation}
         if cfg.get("epochs"):
             optimisation["steps"] = max(1, math.ceil(cfg["epochs"] * len(records) / cfg["batch_size"]))
-        if cfg.get("gradient_checkpointing"):
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         model, fit_log = fine_tune(
             model, processor, records, TrainConfig.from_dict(optimisation), seed=seed + iteration,
-            checkpoint_dir=checkpoint_dir_for(out_dir), adapter_dir=adapter,
+            checkpoint_dir=checkpoint_dir_for(out_dir), adapter_dir=adapter, loader_workers=loader_workers,
         )
         train_log.update(fit_log)
     if not distributed.is_main():

@@ -5,6 +5,7 @@ word-level tokenizer trained on the synthetic vocabulary. It is saved as an ordi
 loading path (`load_student`) serves it and a real model such as llava-hf/llava-1.5-7b-hf alike.
 """
 
+import inspect
 import json
 import os
 import shutil
@@ -14,12 +15,11 @@ from itertools import chain
 from pathlib import Path
 
 import torch
-from PIL import Image
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-from tqdm import tqdm
 from transformers import (
     AutoModelForImageTextToText,
     AutoProcessor,
+    Cache,
     CLIPImageProcessorPil,
     CLIPVisionConfig,
     LlamaConfig,
@@ -172,27 +172,12 @@ def load_student(path: Path | str, dtype: str = "float32") -> tuple[PreTrainedMo
     device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         model = AutoModelForImageTextToText.from_pretrained(
-            path, local_files_only=True, dtype=getattr(torch, dtype), device_map=device
+            path, local_files_only=True, dtype=getattr(torch, dtype), device_map=device, attn_implementation="sdpa"
         )
         processor = AutoProcessor.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError, KeyError) as error:
         raise ValueError(f"cannot load the model folder {path}: {error}") from error
     return model.eval(), processor
-
-
-def load_pixels(processor: ProcessorMixin, paths: Sequence[Path], chunk: int = 256) -> torch.Tensor:
-    """Pixel tensors of the images, in order; callers load each distinct image once and index it."""
-    chunks = []
-    for start in tqdm(range(0, len(paths), chunk), desc="images", unit="chunk", disable=None):
-        images = []
-        for path in paths[start : start + chunk]:
-            try:
-                with Image.open(path) as image:
-                    images.append(image.convert("RGB"))
-            except OSError as error:
-                raise FileNotFoundError(f"cannot read image {path}: {error}") from error
-        chunks.append(processor.image_processor(images=images, return_tensors="pt").pixel_values)
-    return torch.cat(chunks)
 
 
 def encode_prompts(processor: ProcessorMixin, prompts: Sequence[str], pixels: torch.Tensor) -> list[list[int]]:
@@ -202,7 +187,8 @@ def encode_prompts(processor: ProcessorMixin, prompts: Sequence[str], pixels: to
     for prompt in prompts:
         if prompt.count(image_token) != 1:
             raise ValueError(f"a prompt must hold exactly one {image_token!r}: {prompt!r}")
-    expanded = processor.replace_image_token({"pixel_values": pixels[:1]}, 0)
+    # The processor reads the image's size through numpy, which has no bfloat16.
+    expanded = processor.replace_image_token({"pixel_values": pixels[:1].float()}, 0)
     texts = [chat_prompt(processor, prompt).replace(image_token, expanded) for prompt in prompts]
     return processor.tokenizer(texts, add_special_tokens=True)["input_ids"]
 
@@ -225,3 +211,20 @@ def pad_batch(
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     batch = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
     return {name: tensor.to(device) for name, tensor in batch.items()}
+
+
+def enable_activation_checkpointing(model: PreTrainedModel) -> None:
+    """Recompute each layer's activations in backward instead of keeping them (non-reentrant, which
+    needs no input gradients for LoRA). transformers 5.24 renamed the method; 5.17 has the old name."""
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+def cache_argument(model: PreTrainedModel, cache: Cache) -> dict[str, Cache]:
+    """`cache` as the keyword argument the model's forward takes: transformers 5.24 renamed
+    `past_key_values` to `cache` (5.17 knows only the first; 5.40 only the second)."""
+    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    return {name: cache}

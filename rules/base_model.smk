@@ -40,7 +40,7 @@ rule base_model:
     retries: 2
     conda:
         "../envs/torch.yaml"
-    threads: config["threads"]
+    threads: TORCH_CPUS
     params:
         tiny=config["student"]["tiny"],
         image_size=config["benchmark"]["image_size"],

@@ -29,6 +29,8 @@ BENCHMARK = f"{RUN}/benchmark"
 POOL = f"{RUN}/pool"
 LAST = config["iterations"]
 TINY = config["student"]["base"] == "tiny"
+# CPUs of a torch step: its torch threads and the loader workers that read its images.
+TORCH_CPUS = config["threads"] + config["loader_workers"]
 # The teacher's runtime knobs (concurrency, rate limits, ...) do not change results, nor the hash.
 RESULT_CONFIG = strip_volatile({**config, "teacher": result_knobs(config["teacher"])})
 TEACHER_CACHE = cache_path(config["teacher"], RUN)

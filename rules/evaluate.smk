@@ -21,7 +21,7 @@ rule evaluate:
     retries: 2
     conda:
         "../envs/torch.yaml"
-    threads: config["threads"]
+    threads: TORCH_CPUS
     params:
         scoring=config["student"]["scoring"],
         batch_size=config["evaluate"]["batch_size"],

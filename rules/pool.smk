@@ -31,7 +31,7 @@ rule embed_pool:
         f"{RUN}/benchmarks/embed_pool.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: config["threads"]
+    threads: TORCH_CPUS
     params:
         retrieval=config["retrieval"],
     script:

@@ -18,7 +18,7 @@ rule train:
     retries: 2
     conda:
         "../envs/torch.yaml"
-    threads: config["threads"]
+    threads: TORCH_CPUS
     params:
         train=train_knobs,
         dtype=config["student"]["dtype"],

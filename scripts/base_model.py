@@ -13,4 +13,5 @@ with job_logging(snakemake.log[0]):
         train=snakemake.params.train,
         seed=snakemake.params.seed,
         threads=snakemake.threads,
+        loader_workers=snakemake.config["loader_workers"],  # reruns nothing: results do not depend on it
     )

@@ -9,4 +9,5 @@ with job_logging(snakemake.log[0]):
         out_embeddings=snakemake.output.embeddings,
         retrieval=snakemake.params.retrieval,
         threads=snakemake.threads,
+        loader_workers=snakemake.config["loader_workers"],  # reruns nothing: results do not depend on it
     )

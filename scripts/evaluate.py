@@ -18,4 +18,5 @@ with job_logging(snakemake.log[0]):
         threads=snakemake.threads,
         dtype=snakemake.params.dtype,
         extractor=extractor,
+        loader_workers=snakemake.config["loader_workers"],  # reruns nothing: results do not depend on it
     )

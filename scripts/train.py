@@ -16,4 +16,5 @@ with job_logging(snakemake.log.job):
         threads=snakemake.threads,
         dtype=snakemake.params.dtype,
         workers_log=snakemake.log.workers,
+        loader_workers=snakemake.config["loader_workers"],  # reruns nothing: results do not depend on it
     )

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
 
 from dataengine.jsonl import write_jsonl
 from dataengine.student import save_student
@@ -45,6 +46,20 @@ def colour_task(tmp_path):
     write_jsonl(tmp_path / "accepted.jsonl", [colour_sample(c, paths[c]) for c in COLOURS])
     save_student(*tiny_student(), tmp_path / "base")
     return tmp_path
+
+
+@pytest.fixture
+def tiny_clip(tmp_path):
+    """A tiny random CLIPModel with its image processor, saved to a local folder."""
+    config = CLIPConfig(
+        text_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2},
+        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                       "image_size": 16, "patch_size": 8},
+        projection_dim=12,
+    )  # fmt: skip
+    CLIPModel(config).save_pretrained(tmp_path / "clip")
+    CLIPImageProcessorPil(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}).save_pretrained(tmp_path / "clip")
+    return tmp_path / "clip"
 
 
 def make_queries(n_per_type=10, seed=0):

@@ -24,9 +24,8 @@ from dataengine.training import (
     fine_tune,
 )
 from tests.conftest import REPO
-from tests.test_evaluate import colour_items
 from tests.test_training import colour_records
-from tests.tiny import COLOURS, tiny_student
+from tests.tiny import COLOURS, colour_items, tiny_student
 
 STEPS = 300
 TRAIN = {"method": "full", "steps": STEPS, "batch_size": 8, "lr": 1e-2, "warmup_ratio": 0.1,

@@ -1,42 +1,19 @@
 """Scoring methods, metrics with Wilson bounds, bad cases."""
 
-import numpy as np
 import polars as pl
 import pytest
 
 from dataengine.evaluate import bad_cases, extract_choice, metrics, score_items, wilson_interval
-from dataengine.formats import LETTERS, lettered_prompt
-from dataengine.training import TrainConfig, TrainRecord, fine_tune, sample_views
-from tests.tiny import COLOUR_QUESTION, COLOURS, colour_images, colour_sample, tiny_student
+from dataengine.formats import LETTERS
+from tests.tiny import COLOUR_QUESTION, trained_colour_student
 
 PREDICTION_COLUMNS = ["id", "qtype", "split", "answer", "prediction", "correct", "scores"]
 
 
-def colour_items(paths: dict[str, str]) -> pl.DataFrame:
-    """Each colour asked with the options in two orders (answer at different letters), dev and test."""
-    rows = []
-    for i, colour in enumerate(COLOURS):
-        for shift, split in ((0, "dev"), (1, "test")):
-            options = list(COLOURS[shift:] + COLOURS[:shift])
-            rows.append({"id": f"b-{i}{shift}", "image": paths[colour], "qtype": 3, "question": COLOUR_QUESTION,
-                         "options": options, "answer": LETTERS[options.index(colour)], "split": split})  # fmt: skip
-    return pl.DataFrame(rows)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A student trained to name the colour of a solid-colour picture, asked freely or with the
-    options shown (replying with the option text, which `generate` must read back), and the items."""
     root = tmp_path_factory.mktemp("colours")
-    paths = colour_images(root)
-    items = colour_items(paths)
-    rng = np.random.default_rng(0)
-    records = [r for c in COLOURS for r in sample_views(colour_sample(c, paths[c]), root, ["free"], rng)]
-    records += [TrainRecord(root / item["image"], lettered_prompt(item["question"], item["options"]),
-                            item["options"][LETTERS.index(item["answer"])]) for item in items.iter_rows(named=True)]  # fmt: skip
-    cfg = TrainConfig(steps=40, batch_size=16, lr=1e-2, warmup_ratio=0.1, log_every=10)
-    model, processor = tiny_student()
-    model, _ = fine_tune(model, processor, records, cfg, seed=0)
+    model, processor, items = trained_colour_student(root)
     return model, processor, items, root
 
 

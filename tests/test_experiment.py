@@ -16,7 +16,7 @@ def test_the_experiment_keeps_the_papers_recipe():
     config = load_config(EXPERIMENT)
     assert config["train"]["lora"] == {"r": 128, "alpha": 256, "dropout": 0.05}
     assert (config["train"]["method"], config["train"]["lr"], config["train"]["epochs"]) == ("lora", 1e-4, 1)
-    assert config["train"]["warmup_ratio"] == 0.03 and config["train"]["gradient_checkpointing"]
+    assert config["train"]["warmup_ratio"] == 0.03 and config["train"]["gradient_checkpointing"] == "auto"
     assert (config["student"]["scoring"], config["student"]["dtype"]) == ("letter", "bfloat16")
     assert config["retrieval"]["encoder"] == "clip"
 

@@ -62,8 +62,8 @@ def scripted_replies(monkeypatch):
     """The model 'replies' what REPLIES scripts for each question; everything else is the real path."""
     by_question = {f"Which option? ({item_id})": reply for item_id, (_, _, reply, *_) in REPLIES.items()}
 
-    def replies(model, processor, questions, options, pixels):
-        return [by_question[q] for q in questions]
+    def replies(model, processor, batch):
+        return [by_question[q] for q in batch["questions"]]
 
     monkeypatch.setattr(evaluate_stage, "_generate_replies", replies)
 

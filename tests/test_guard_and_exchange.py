@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
 
 from dataengine.contamination import CONTAMINATION, QuestionIndex, drop_near_duplicates, questions_checked
 from dataengine.embedding import cached, clip_encoder, embed_images, image_encoder, save_embeddings
@@ -82,20 +81,6 @@ def test_llava_conversation_export(tmp_path):
     assert gpt == {"from": "gpt", "value": "A"}
     export_llava_json(samples, tmp_path / "free.json", view="free")
     assert json.loads((tmp_path / "free.json").read_text())[0]["conversations"][1]["value"] == "red"
-
-
-@pytest.fixture
-def tiny_clip(tmp_path):
-    """A tiny random CLIPModel with its image processor, saved to a local folder."""
-    config = CLIPConfig(
-        text_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2},
-        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                       "image_size": 16, "patch_size": 8},
-        projection_dim=12,
-    )  # fmt: skip
-    CLIPModel(config).save_pretrained(tmp_path / "clip")
-    CLIPImageProcessorPil(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}).save_pretrained(tmp_path / "clip")
-    return tmp_path / "clip"
 
 
 def test_clip_retrieval_from_a_local_folder_and_the_pool_cache(tmp_path, tiny_clip):

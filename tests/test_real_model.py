@@ -10,21 +10,10 @@ import pytest
 from dataengine import pipeline
 from dataengine.benchmark import write_items
 from dataengine.evaluate import extract_choice
-from dataengine.formats import chat_prompt, lettered_prompt
+from dataengine.formats import LLAVA_15_CHAT_TEMPLATE, chat_prompt, lettered_prompt
 from dataengine.jsonl import write_jsonl
 from dataengine.student import build_tiny_student, load_student, save_student, train_tokenizer
 from tests.tiny import CORPUS, IMAGE_SIZE, TINY_ARCH, colour_images, colour_sample
-
-# llava-hf/llava-1.5-7b-hf's chat_template.json
-LLAVA_15_TEMPLATE = (
-    "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}{% endif %}"
-    "{# Render all images first #}{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}"
-    "{{ '<image>\\n' }}{% endfor %}{# Render all text next #}{% if message['role'] != 'assistant' %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' '}}"
-    "{% endfor %}{% else %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
-    "{% generation %}{{ content['text'] + ' '}}{% endgeneration %}{% endfor %}{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
-)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +21,7 @@ def stand_in(tmp_path_factory):
     """A tiny random LLaVA with LLaVA-1.5's chat template, saved as an HF folder (the 7B's stand-in)."""
     root = tmp_path_factory.mktemp("llava")
     model, processor = build_tiny_student(train_tokenizer([*CORPUS, "USER: ASSISTANT:"]), TINY_ARCH, IMAGE_SIZE, seed=0)
-    processor.chat_template = LLAVA_15_TEMPLATE
+    processor.chat_template = LLAVA_15_CHAT_TEMPLATE
     save_student(model, processor, root / "llava-1.5-7b-hf")
     return root / "llava-1.5-7b-hf"
 
@@ -60,7 +49,8 @@ def test_extraction_rules_in_order_and_the_llm_fall_back():
     assert asked == ["the third one"]  # the LLM is asked only when the rules fail
 
 
-def test_lora_epoch_training_letter_scoring_and_generation(stand_in, tmp_path):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])  # bfloat16: the 7B config's dtype (it crashed once)
+def test_lora_epoch_training_letter_scoring_and_generation(stand_in, tmp_path, dtype):
     (tmp_path / "pool").mkdir()
     paths = colour_images(tmp_path / "pool")
     samples = [colour_sample(colour, image) | {"id": f"s{n}"} for n, (colour, image) in enumerate(paths.items())]
@@ -70,13 +60,13 @@ def test_lora_epoch_training_letter_scoring_and_generation(stand_in, tmp_path):
            "replay": 0, "lora": {"r": 8, "alpha": 16, "dropout": 0.0}}  # fmt: skip
     out = tmp_path / "iter_1" / "model"
     pipeline.train(str(stand_in), str(tmp_path / "accepted.jsonl"), [], str(tmp_path / "pool" / "images"),
-                   str(out), iteration=1, cfg=cfg, seed=0, threads=1)  # fmt: skip
+                   str(out), iteration=1, cfg=cfg, seed=0, threads=1, dtype=dtype)  # fmt: skip
     log = json.loads((out / "train_log.json").read_text())
     assert log["records"] == 12 and log["steps"] == 3  # one epoch of 4 samples x 3 views, batches of 4
     adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
     assert adapter["r"] == 8 and adapter["lora_alpha"] == 16
     merged, processor = load_student(out)
-    assert processor.chat_template == LLAVA_15_TEMPLATE
+    assert processor.chat_template == LLAVA_15_CHAT_TEMPLATE
     assert not any("lora" in name for name, _ in merged.named_parameters())
     assert not (out.parent / "model.adapter").exists() and not (out.parent / "model.ckpt").exists()
 
@@ -90,7 +80,7 @@ def test_lora_epoch_training_letter_scoring_and_generation(stand_in, tmp_path):
     for scoring in ("letter", "generate"):
         pipeline.evaluate(str(out), str(bench / "items.parquet"), str(tmp_path / f"{scoring}.parquet"),
                           str(tmp_path / f"{scoring}.json"), str(tmp_path / f"{scoring}.jsonl"), scoring,
-                          batch_size=3, threads=1)  # fmt: skip
+                          batch_size=3, threads=1, dtype=dtype)  # fmt: skip
         metrics = json.loads((tmp_path / f"{scoring}.json").read_text())
         predictions = pl.read_parquet(tmp_path / f"{scoring}.parquet")
         assert predictions["group"].to_list() == [0, 0, 1, 1] and predictions.height == 4

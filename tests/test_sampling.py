@@ -331,5 +331,5 @@ def test_top_k_similar_orders_restricts_and_breaks_ties_by_index():
 def test_embed_images_names_an_unreadable_file(tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a png")
-    with pytest.raises(ValueError, match="broken.png"):
+    with pytest.raises(FileNotFoundError, match="broken.png"):
         embed_images([bad])

@@ -8,10 +8,10 @@ from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor, LlavaForConditionalGeneration
 
 from dataengine.formats import LETTER_INSTRUCTION, question_prompt
+from dataengine.streaming import pixel_values
 from dataengine.student import (
     build_tiny_student,
     encode_prompts,
-    load_pixels,
     load_student,
     pad_batch,
     save_student,
@@ -105,16 +105,18 @@ def test_build_checks_its_arguments():
 def test_encode_prompts_matches_the_processor(tmp_path):
     paths = colour_images(tmp_path)
     _, processor = tiny_student()
-    pixels = load_pixels(processor, [tmp_path / paths["red"]])
+    pixels = pixel_values(processor.image_processor, [tmp_path / paths["red"]])
     prompt = question_prompt(COLOUR_QUESTION)
     image = Image.open(tmp_path / paths["red"])
     expected = processor(text=[prompt], images=[image], return_tensors="pt")
     assert encode_prompts(processor, [prompt], pixels) == expected["input_ids"].tolist()
     assert torch.equal(pixels, expected["pixel_values"])
+    # pixels already cast for a bfloat16 model (numpy, which the processor reads them with, has none)
+    assert encode_prompts(processor, [prompt], pixels.bfloat16()) == expected["input_ids"].tolist()
     with pytest.raises(ValueError, match="exactly one"):
         encode_prompts(processor, [COLOUR_QUESTION], pixels)
     with pytest.raises(FileNotFoundError, match="missing.png"):
-        load_pixels(processor, [tmp_path / "missing.png"])
+        pixel_values(processor.image_processor, [tmp_path / "missing.png"])
 
 
 def test_pad_batch_counts_positions_over_real_tokens_only():

@@ -6,10 +6,20 @@ import numpy as np
 import pytest
 import torch
 from peft import PeftModel
+from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
 from dataengine.formats import LETTER_INSTRUCTION, LETTERS, lettered_prompt, question_prompt
 from dataengine.student import load_student, save_student
-from dataengine.training import VIEWS, LoraSettings, TrainConfig, TrainRecord, fine_tune, sample_views
+from dataengine.training import (
+    AUTO_CHECKPOINTING_SHARE,
+    VIEWS,
+    LoraSettings,
+    TrainConfig,
+    TrainRecord,
+    fine_tune,
+    sample_views,
+    training_peak_bytes,
+)
 from tests.tiny import COLOUR_QUESTION, COLOURS, colour_images, colour_sample, tiny_student
 
 SAMPLE = {
@@ -59,6 +69,33 @@ def test_train_config_from_a_config_mapping():
         TrainConfig.from_dict({"lora": {"rank": 4}})
     with pytest.raises(ValueError, match="qlora"):
         TrainConfig.from_dict({"method": "qlora"})
+
+
+def test_gradient_checkpointing_is_true_false_or_auto():
+    assert TrainConfig.from_dict({"gradient_checkpointing": "auto"}).gradient_checkpointing == "auto"
+    with pytest.raises(ValueError, match="gradient_checkpointing"):
+        TrainConfig.from_dict({"gradient_checkpointing": "sometimes"})
+
+
+def test_peak_memory_estimate_of_the_7b_lora_run_matches_the_h200_measurement():
+    """LLaVA-1.5-7B's shape (on the meta device: no memory), bfloat16, LoRA r 128, batch 16 of ~613
+    tokens: 114 GiB peak was measured on an H200 without checkpointing (shared/notes/gpu-h200.md)."""
+    config = LlavaConfig(
+        vision_config=CLIPVisionConfig(image_size=336, patch_size=14, hidden_size=1024, intermediate_size=4096,
+                                       num_hidden_layers=24, num_attention_heads=16, projection_dim=768),
+        text_config=LlamaConfig(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                                num_attention_heads=32, num_key_value_heads=32),
+    )  # fmt: skip
+    with torch.device("meta"):
+        model = LlavaForConditionalGeneration(config).to(torch.bfloat16)
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(7.063e9, rel=1e-3)
+    lora = TrainConfig(method="lora", batch_size=16, lora=LoraSettings(r=128, alpha=256))
+    peak = training_peak_bytes(model, 16 * 613, lora)
+    assert peak / 2**30 == pytest.approx(114, rel=0.05)
+    # "auto": activations kept on an H200 (139.8 GiB; measured 1.5x faster so), recomputed on an 80 GB H100
+    assert AUTO_CHECKPOINTING_SHARE * 139.8 * 2**30 > peak > AUTO_CHECKPOINTING_SHARE * 79.6 * 2**30
+    # full fine-tuning trains (and keeps gradients and AdamW moments of) every weight
+    assert training_peak_bytes(model, 16 * 613, TrainConfig(method="full")) > 4 * 7.06e9 * 2
 
 
 def colour_records(root) -> list[TrainRecord]:

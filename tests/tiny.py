@@ -2,10 +2,13 @@
 
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 from PIL import Image
 
-from dataengine.formats import LETTERS
+from dataengine.formats import LETTERS, lettered_prompt
 from dataengine.student import build_tiny_student, train_tokenizer
+from dataengine.training import TrainConfig, TrainRecord, fine_tune, sample_views
 
 TINY_ARCH = {
     "vision_hidden": 32, "vision_mlp": 64, "vision_layers": 1, "vision_heads": 2,
@@ -36,3 +39,31 @@ def colour_sample(colour: str, image: str, options: list[str] | None = None) -> 
 
 def tiny_student(seed: int = 0):
     return build_tiny_student(train_tokenizer(CORPUS), TINY_ARCH, IMAGE_SIZE, seed)
+
+
+def colour_items(paths: dict[str, str]) -> pl.DataFrame:
+    """Each colour asked with the options in two orders (answer at different letters), dev and test:
+    two questions per image, like MMBench's circular copies."""
+    rows = []
+    for i, colour in enumerate(COLOURS):
+        for shift, split in ((0, "dev"), (1, "test")):
+            options = list(COLOURS[shift:] + COLOURS[:shift])
+            rows.append({"id": f"b-{i}{shift}", "image": paths[colour], "qtype": 3, "question": COLOUR_QUESTION,
+                         "options": options, "answer": LETTERS[options.index(colour)], "split": split})  # fmt: skip
+    return pl.DataFrame(rows)
+
+
+def trained_colour_student(root: Path):
+    """A student trained to name the colour of a solid-colour picture, asked freely or with the
+    options shown (replying with the option text, which `generate` must read back), and the items
+    (images under `root`)."""
+    paths = colour_images(root)
+    items = colour_items(paths)
+    rng = np.random.default_rng(0)
+    records = [r for c in COLOURS for r in sample_views(colour_sample(c, paths[c]), root, ["free"], rng)]
+    records += [TrainRecord(root / item["image"], lettered_prompt(item["question"], item["options"]),
+                            item["options"][LETTERS.index(item["answer"])]) for item in items.iter_rows(named=True)]  # fmt: skip
+    cfg = TrainConfig(steps=40, batch_size=16, lr=1e-2, warmup_ratio=0.1, log_every=10)
+    model, processor = tiny_student()
+    model, _ = fine_tune(model, processor, records, cfg, seed=0)
+    return model, processor, items

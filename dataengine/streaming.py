@@ -1,0 +1,65 @@
+"""Batches made on demand: the torch steps (evaluation, training, embedding) read and preprocess the
+images of one batch at a time, in DataLoader worker processes, so host memory stays flat however many
+images a job has, and the next batches are prepared while the model runs on the current one.
+
+A job describes its batches as keys (item rows, a training step's rows, a chunk of paths) and a
+picklable builder that turns one key into tensors; `stream` yields the built batches in key order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from dataengine.images import open_rgb
+
+PREFETCH_PER_WORKER = 2  # batches each worker keeps ready: enough to hide decoding, few in memory
+
+
+def pixel_values(image_processor: Callable, paths: Sequence[Path]) -> torch.Tensor:
+    """The images preprocessed as the model expects them (float32, n x C x H x W), in order."""
+    return image_processor(images=[open_rgb(path) for path in paths], return_tensors="pt").pixel_values.float()
+
+
+def distinct_images(paths: Sequence[Path]) -> tuple[list[Path], torch.Tensor]:
+    """The distinct paths in first-seen order and each path's index among them: a batch decodes an
+    image once however many of its rows show it."""
+    slots: dict[Path, int] = {}
+    index = [slots.setdefault(Path(path), len(slots)) for path in paths]
+    return list(slots), torch.tensor(index, dtype=torch.long)
+
+
+class _Batches(Dataset):
+    def __init__(self, build: Callable[[Any], Any], keys: Sequence[Any]):
+        self.build, self.keys = build, keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.build(self.keys[index])
+
+
+def stream(build: Callable[[Any], Any], keys: Sequence[Any], workers: int, device: torch.device | str) -> Iterator:
+    """`build(key)` for every key, in order, made by `workers` processes ahead of use (0: made here,
+    when asked for). Batches bound for a GPU come in pinned memory, so they copy asynchronously."""
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+    if workers:
+        # Workers are forked from a process whose tokenizer may have run threads already; they
+        # tokenize one batch each, so its thread pool buys nothing there and only warns.
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    loader = DataLoader(
+        _Batches(build, keys),
+        batch_size=None,  # a key is a whole batch
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=torch.device(device).type == "cuda",
+        prefetch_factor=PREFETCH_PER_WORKER if workers else None,
+    )
+    return iter(loader)

@@ -1,0 +1,126 @@
+"""The streaming data path: batches built on demand by loader workers give exactly what the main
+process builds, and scoring that runs a shared prefix (an image, a question) once per batch gives
+what a plain forward of every whole sequence gives."""
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from PIL import Image
+
+from dataengine.evaluate import score_items
+from dataengine.formats import LETTERS, lettered_prompt, question_prompt
+from dataengine.streaming import distinct_images, pixel_values, stream
+from dataengine.student import encode_prompts
+from dataengine.training import TrainConfig, fine_tune, sample_views
+from tests.tiny import COLOURS, colour_images, colour_sample, tiny_student, trained_colour_student
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("streaming")
+    model, processor, items = trained_colour_student(root)
+    # a third question on each image, with other options, so that prefixes are shared unevenly
+    extra = items.filter(pl.col("split") == "dev").with_columns(
+        id=pl.col("id") + "-x",
+        question=pl.lit("Which colour fills the picture?"),
+        options=pl.lit(["blue", "red", "yellow", "green"]),
+    )
+    extra = extra.with_columns(answer=pl.Series([LETTERS[["blue", "red", "yellow", "green"].index(c)] for c in COLOURS]))
+    return model, processor, pl.concat([items, extra]), root
+
+
+def _square(key: int) -> dict:
+    return {"key": key, "square": torch.tensor([key * key])}
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_stream_yields_every_batch_in_key_order(workers):
+    keys = [3, 1, 4, 1, 5, 9, 2, 6]
+    batches = list(stream(_square, keys, workers, "cpu"))
+    assert [b["key"] for b in batches] == keys and [int(b["square"]) for b in batches] == [k * k for k in keys]
+
+
+def test_a_worker_names_the_image_it_cannot_read(tmp_path):
+    _, processor = tiny_student()
+    build = lambda paths: pixel_values(processor.image_processor, paths)  # noqa: E731 (forked, not pickled)
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        list(stream(build, [[tmp_path / "missing.png"]], 1, "cpu"))
+
+
+def test_distinct_images_index_each_path_once(tmp_path):
+    paths, slots = distinct_images([tmp_path / "b.png", tmp_path / "a.png", tmp_path / "b.png"])
+    assert paths == [tmp_path / "b.png", tmp_path / "a.png"] and slots.tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize("method", ["option_text", "letter", "generate"])
+def test_loader_workers_change_nothing_in_the_scores(trained, method):
+    model, processor, items, root = trained
+    here = score_items(model, processor, items, root, method, batch_size=4)
+    workers = score_items(model, processor, items, root, method, batch_size=4, loader_workers=2)
+    assert workers.equals(here)
+
+
+def test_loader_workers_change_nothing_in_training(tmp_path):
+    paths = colour_images(tmp_path)
+    rng = np.random.default_rng(0)
+    records = [r for c in COLOURS for r in sample_views(colour_sample(c, paths[c]), tmp_path, ["free", "lettered"], rng)]
+    cfg = TrainConfig(steps=6, batch_size=3, lr=1e-2, log_every=2)
+    here, here_log = fine_tune(*tiny_student(), records, cfg, seed=0)
+    workers, workers_log = fine_tune(*tiny_student(), records, cfg, seed=0, loader_workers=2)
+    assert [row["loss"] for row in workers_log["loss"]] == [row["loss"] for row in here_log["loss"]]
+    for (name, a), (_, b) in zip(here.state_dict().items(), workers.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def _whole_sequence_log_probs(model, processor, root, image, prompt, continuation=()):
+    """Log-probabilities of the next token after `prompt` + `continuation`, and of each continuation
+    token, from one plain forward of the whole sequence (no cache, no padding)."""
+    pixels = pixel_values(processor.image_processor, [root / image])
+    ids = encode_prompts(processor, [prompt], pixels)[0] + list(continuation)
+    with torch.inference_mode():
+        logits = model(input_ids=torch.tensor([ids]), pixel_values=pixels).logits[0].float()
+    log_probs = logits.log_softmax(-1)
+    steps = [log_probs[len(ids) - len(continuation) - 1 + k, token] for k, token in enumerate(continuation)]
+    return log_probs[-1], torch.stack(steps) if steps else None
+
+
+def test_shared_prefixes_score_as_whole_sequences(trained):
+    """Three questions per image in one batch: each image's template and tokens (letter) or each
+    question's prompt (option text) run once, and the scores are those of whole sequences."""
+    model, processor, items, root = trained
+    letter_ids = [processor.tokenizer.encode(letter, add_special_tokens=False)[-1] for letter in LETTERS]
+    letter = score_items(model, processor, items, root, "letter", batch_size=items.height)
+    option_text = score_items(model, processor, items, root, "option_text", batch_size=items.height)
+    tokenize = processor.tokenizer
+    for item, letter_scores, option_scores in zip(
+        items.iter_rows(named=True), letter["scores"].to_list(), option_text["scores"].to_list()
+    ):
+        last, _ = _whole_sequence_log_probs(model, processor, root, item["image"], lettered_prompt(item["question"], item["options"]))
+        assert letter_scores == pytest.approx(last[letter_ids].tolist(), abs=1e-4)
+        for option, score in zip(item["options"], option_scores):
+            ids = tokenize(option, add_special_tokens=False)["input_ids"]
+            _, steps = _whole_sequence_log_probs(model, processor, root, item["image"], question_prompt(item["question"]), ids)
+            assert score == pytest.approx(float(steps.mean()), abs=1e-4)
+
+
+def test_scores_do_not_depend_on_the_batch_size(trained):
+    model, processor, items, root = trained
+    for method in ("option_text", "letter", "generate"):
+        alone = score_items(model, processor, items, root, method, batch_size=1)
+        together = score_items(model, processor, items, root, method, batch_size=5)
+        assert together["prediction"].to_list() == alone["prediction"].to_list()
+        for a, b in zip(alone["scores"].to_list(), together["scores"].to_list()):
+            assert b == pytest.approx(a, abs=1e-4)
+
+
+def test_an_unreadable_benchmark_image_is_named_from_a_worker(trained, tmp_path):
+    model, processor, items, root = trained
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "images").mkdir()
+    for image in items["image"].unique():
+        Image.open(root / image).save(broken / image)
+    (broken / "images" / "yellow.png").write_bytes(b"not a png")
+    with pytest.raises(FileNotFoundError, match="yellow.png"):
+        score_items(model, processor, items, broken, "letter", batch_size=3, loader_workers=1)
