@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 CORES   ?= 2
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench-loop bench-teacher bench-targeting clean
+.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-data bench-gpu clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,21 @@ demo: venv
 test: venv
 	$(BIN)/pytest -q
 
+# The tests of the model code against the oldest transformers and peft that pyproject.toml admits
+# (transformers 5.17 is what the GPU machines run), in a second venv: .venv-oldest/.
+OLDEST       := .venv-oldest
+MODEL_TESTS  := tests/test_student.py tests/test_evaluate.py tests/test_training.py tests/test_checkpoint.py \
+                tests/test_real_model.py tests/test_bfloat16.py tests/test_streaming.py tests/test_bench_gpu.py
+$(OLDEST)/.installed: pyproject.toml
+	$(PY) -m venv $(OLDEST)
+	$(OLDEST)/bin/pip install --quiet --upgrade pip
+	$(OLDEST)/bin/pip install --quiet torch==2.13.0
+	$(OLDEST)/bin/pip install --quiet -e '.[dev]' transformers==5.17.0 'huggingface-hub<2' peft==0.18.0
+	touch $@
+
+test-oldest: $(OLDEST)/.installed
+	$(OLDEST)/bin/pytest -q -p no:cacheprovider $(MODEL_TESTS)
+
 lint: venv
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile rules
@@ -40,6 +55,15 @@ bench-targeting: venv
 # The openai teacher against the local fake server (200 ms latency): results/bench/teacher.json.
 bench-teacher: venv
 	$(BIN)/python bench/teacher.py
+
+# Host memory and speed of the streaming data path over 2k, 8k and 32k images: results/bench/data.json.
+bench-data: venv
+	$(BIN)/python bench/data.py --threads $(CORES)
+
+# The 7B-shaped stand-in through evaluation and LoRA training on a GPU (a tiny shape on a CPU):
+# results/bench/gpu.json. Needs a CUDA build of torch (README, "On GPU nodes").
+bench-gpu: venv
+	$(BIN)/python bench/gpu.py
 
 clean:
 	rm -rf results/demo .snakemake
