@@ -30,7 +30,8 @@ def snakemake(workdir: Path, *args: str, configfiles: list[Path] | None = None, 
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     env["HF_HUB_OFFLINE"] = "1"
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    # A fixed umask, so that the modes of the outputs are what a group-shared cluster account gets.
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, umask=0o022)
 
 
 @pytest.fixture
