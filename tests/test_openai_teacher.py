@@ -106,6 +106,7 @@ def test_rate_limiter_spaces_requests_and_pauses_everyone_after_a_429():
         ("malformed", None, "malformed_json"),
         ("schema_invalid", None, "schema"),
         ("wrong_answer", None, "wrong_answer"),
+        ("markup", None, "markup"),
         ("truncated", None, "truncated"),
         ("empty", None, "empty"),
     ],
