@@ -1,5 +1,12 @@
 """The source datasets a run reads from disk (benchmark files, pool annotations, image folders).
 
+The workflow checks at parse time that every configured source path exists (naming all the missing
+ones at once) and keeps a manifest of each stage's sources: every file with its size and
+modification time, rewritten only when one of them changes. The manifest is an input of the rule
+that reads the sources, so editing a benchmark file, an annotation file or one image (even
+replacing it with an older copy, which Snakemake's newer-than-output test would miss) reruns that
+rule and what follows it. Stat calls, not hashes: 118k files (COCO train2017) take a second or two.
+
 A loader goes through its whole file before anything is written and records every bad row in a
 `SourceCheck`, so that one run names them all (file, row and the dataset's own id, what is wrong),
 and counts every item it leaves out by reason for the log.
@@ -8,17 +15,75 @@ and counts every item it leaves out by reason for the log.
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from dataengine.jsonl import atomic_writer
 
 log = logging.getLogger("dataengine")
 
 MAX_LISTED = 50  # problems named in one error; the count is always given
 
 
+MANIFEST_HEADER = "path\tsize\tmtime_ns"
+
+
 class SourceError(ValueError):
     """A source dataset that cannot be used as it is; the message names every problem found."""
+
+
+def require_present(sources: list[tuple[str, str]]) -> None:
+    """One FileNotFoundError naming every (config key, path) whose path does not exist."""
+    missing = [f"{key}: {path}" for key, path in sources if not os.path.exists(path)]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} configured source paths do not exist (relative ones are taken from {os.getcwd()}):\n  "
+            + "\n  ".join(missing)
+        )
+
+
+def write_manifest(out: str | Path, paths: list[str]) -> bool:
+    """Write the manifest of `paths` (files, and folders whose files are listed, hidden names left
+    out) to `out` when it differs from what `out` holds; True when written."""
+    lines = sorted(line for path in paths for line in _stat_lines(path))
+    text = "\n".join([MANIFEST_HEADER, *lines]) + "\n"
+    out = Path(out)
+    if out.is_file() and out.read_text(encoding="utf-8") == text:
+        return False
+    with atomic_writer(out) as handle:
+        handle.write(text)
+    return True
+
+
+def _stat_lines(path: str) -> Iterator[str]:
+    """"<path>\t<size>\t<mtime_ns>" for a file, or for every file under a folder (symlinks followed,
+    each folder once)."""
+    if not os.path.isdir(path):
+        status = os.stat(path)
+        yield f"{path}\t{status.st_size}\t{status.st_mtime_ns}"
+        return
+    folders, seen = [path], set()
+    while folders:
+        folder = folders.pop()
+        status = os.stat(folder)
+        if (status.st_dev, status.st_ino) in seen:
+            continue
+        seen.add((status.st_dev, status.st_ino))
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir():
+                    folders.append(entry.path)
+                    continue
+                try:
+                    status = entry.stat()
+                except FileNotFoundError:  # a broken link; the loader names it if an item needs it
+                    yield f"{entry.path}\tbroken link\t"
+                    continue
+                yield f"{entry.path}\t{status.st_size}\t{status.st_mtime_ns}"
 
 
 def describe(value) -> str:
