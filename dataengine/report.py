@@ -45,21 +45,25 @@ def summarize(
     iterations = []
     for iteration, (metrics, plan, added) in enumerate(zip(metrics_per_iter, quotas_per_iter, samples_added)):
         test = _test_split(metrics, iteration)
-        iterations.append(
-            {
-                "iteration": iteration,
-                "overall": float(test["overall"]["acc"]),
-                "per_type": {
-                    qtype_name(t): float(entry["acc"]) for t, entry in _by_type_id(test["per_type"])
-                },
-                "n_eval": int(test["overall"]["n"]),
-                "samples_added": int(added),
-                "quotas": (
-                    {} if plan is None else {qtype_name(t): int(q) for t, q in _by_type_id(plan["quotas"])}
-                ),
-            }
-        )
+        row = {
+            "iteration": iteration,
+            **_accuracies(test),
+            "samples_added": int(added),
+            "quotas": {} if plan is None else {qtype_name(t): int(q) for t, q in _by_type_id(plan["quotas"])},
+        }
+        if "circular" in test:
+            row["circular"] = _accuracies(test["circular"])
+        iterations.append(row)
     return {"run": run, "config_hash": config_hash, "iterations": iterations}
+
+
+def _accuracies(block: Mapping) -> dict:
+    """overall, per_type (by name) and n_eval of a metrics block (a split, or its CircularEval)."""
+    return {
+        "overall": float(block["overall"]["acc"]),
+        "per_type": {qtype_name(t): float(entry["acc"]) for t, entry in _by_type_id(block["per_type"])},
+        "n_eval": int(block["overall"]["n"]),
+    }
 
 
 def write_summary_md(
@@ -69,38 +73,30 @@ def write_summary_md(
     teacher_stats: list[dict] = (),
     rejected: list[list[dict]] = (),
 ) -> None:
-    """A readable summary.md: accuracy per type across iterations, change, interval, quotas, the
-    teacher's calls, tokens and cost, and what validation dropped and why (iterations 1..)."""
+    """A readable summary.md: accuracy per type across iterations, change, interval (and the same for
+    CircularEval where the benchmark has circular copies), quotas, the teacher's calls, tokens and
+    cost, and what validation dropped and why (iterations 1..)."""
     iterations = summary["iterations"]
-    first, last = iterations[0], iterations[-1]
+    last = iterations[-1]
     last_test = _test_split(metrics_per_iter[-1], last["iteration"])
-    last_by_name = {qtype_name(t): entry for t, entry in _by_type_id(last_test["per_type"])}
-    columns = [f"iter {it['iteration']}" for it in iterations]
     lines = [
         f"# Run `{summary['run']}` (config `{summary['config_hash']}`)",
         "",
         f"Test-split accuracy (%), {last['n_eval']} test items. Change is from iteration 0; the interval is "
         f"Wilson's 95 % at iteration {last['iteration']}.",
         "",
-        _table_row(["type", *columns, "change", "95 % CI"]),
-        _table_row(["---"] + ["---:"] * (len(columns) + 2)),
+        *_accuracy_table(iterations, last_test),
     ]
-    for name in _type_names(iterations):
-        accs = [it["per_type"].get(name) for it in iterations]
-        entry = last_by_name.get(name)
-        interval = f"{entry['ci_low']:.1f}–{entry['ci_high']:.1f}" if entry else "–"
-        lines.append(_table_row([name, *map(_pct, accs), _change(accs[0], accs[-1]), interval]))
-    overall = last_test["overall"]
-    lines.append(
-        _table_row(
-            [
-                "**overall**",
-                *(f"**{it['overall']:.1f}**" for it in iterations),
-                f"**{_change(first['overall'], last['overall'])}**",
-                f"{overall['ci_low']:.1f}–{overall['ci_high']:.1f}",
-            ]
-        )
-    )
+    if "circular" in last:
+        lines += [
+            "",
+            "## CircularEval",
+            "",
+            f"Test-split accuracy (%) over {last['circular']['n_eval']} questions, each asked once per rotation "
+            "of its options and counted right only when every rotation is (MMBench's CircularEval).",
+            "",
+            *_accuracy_table([it["circular"] for it in iterations], last_test["circular"]),
+        ]
     planned = [it for it in iterations if it["quotas"]]
     lines += ["", "## Quotas planned from each iteration's evaluation", ""]
     if planned:
@@ -119,6 +115,34 @@ def write_summary_md(
     if rejected:
         lines += _rejection_table(rejected)
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _accuracy_table(rows: list[dict], last: Mapping) -> list[str]:
+    """Type x iteration table of `rows` (summary accuracies per iteration), the change from the first,
+    and the Wilson interval of `last` (the last iteration's metrics block)."""
+    first, final = rows[0], rows[-1]
+    last_by_name = {qtype_name(t): entry for t, entry in _by_type_id(last["per_type"])}
+    lines = [
+        _table_row(["type", *(f"iter {i}" for i in range(len(rows))), "change", "95 % CI"]),
+        _table_row(["---"] + ["---:"] * (len(rows) + 2)),
+    ]
+    for name in _type_names(rows):
+        accs = [row["per_type"].get(name) for row in rows]
+        entry = last_by_name.get(name)
+        interval = f"{entry['ci_low']:.1f}–{entry['ci_high']:.1f}" if entry else "–"
+        lines.append(_table_row([name, *map(_pct, accs), _change(accs[0], accs[-1]), interval]))
+    overall = last["overall"]
+    lines.append(
+        _table_row(
+            [
+                "**overall**",
+                *(f"**{row['overall']:.1f}**" for row in rows),
+                f"**{_change(first['overall'], final['overall'])}**",
+                f"{overall['ci_low']:.1f}–{overall['ci_high']:.1f}",
+            ]
+        )
+    )
+    return lines
 
 
 def _teacher_table(teacher_stats: list[dict]) -> list[str]:
