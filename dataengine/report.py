@@ -70,12 +70,13 @@ def write_summary_md(
     summary: dict,
     metrics_per_iter: list[dict],
     path: Path,
-    teacher_stats: list[dict] = (),
+    teacher_stats: Mapping[str, dict] | None = None,
     rejected: list[list[dict]] = (),
 ) -> None:
     """A readable summary.md: accuracy per type across iterations, change, interval (and the same for
     CircularEval where the benchmark has circular copies), quotas, the teacher's calls, tokens and
-    cost, and what validation dropped and why (iterations 1..)."""
+    cost (`teacher_stats`: generation.json by step, "seed set" and the iterations), and what
+    validation dropped and why (iterations 1..)."""
     iterations = summary["iterations"]
     last = iterations[-1]
     last_test = _test_split(metrics_per_iter[-1], last["iteration"])
@@ -145,20 +146,29 @@ def _accuracy_table(rows: list[dict], last: Mapping) -> list[str]:
     return lines
 
 
-def _teacher_table(teacher_stats: list[dict]) -> list[str]:
-    """Per generated iteration: calls made, cache hits, tokens, cost (USD) and final failures."""
-    header = ["iteration", "teacher", "calls", "cache hits", "prompt tokens", "completion tokens", "cost (USD)", "failures"]
-    lines = ["", "## Teacher", "", _table_row(header), _table_row(["---:", "---"] + ["---:"] * 5 + ["---"])]
-    for iteration, stats in enumerate(teacher_stats, start=1):
+def _teacher_table(teacher_stats: Mapping[str, dict]) -> list[str]:
+    """Per generation step (the seed set, then each iteration): the last job's calls and cache hits,
+    and what the step paid over all its jobs (tokens, cost, jobs that paid), and final failures."""
+    header = ["step", "teacher", "calls", "cache hits", "prompt tokens", "completion tokens", "cost (USD)", "jobs paid",
+              "failures"]  # fmt: skip
+    lines = ["", "## Teacher", "", _table_row(header), _table_row(["---", "---"] + ["---:"] * 6 + ["---"])]
+    for step, stats in teacher_stats.items():
         failures = ", ".join(f"{k} {v}" for k, v in stats.get("failures", {}).items()) or "–"
         lines.append(
             _table_row(
-                [str(iteration), stats.get("model", stats["teacher"]), str(stats["calls"]), str(stats.get("cache_hits", 0)),
-                 str(stats.get("prompt_tokens", 0)), str(stats.get("completion_tokens", 0)), f"{stats['cost_usd']:.4f}", failures]
+                [step, stats.get("model", stats["teacher"]), str(stats["calls"]), str(stats.get("cache_hits", 0)),
+                 str(stats.get("prompt_tokens", 0)), str(stats.get("completion_tokens", 0)), f"{stats['cost_usd']:.4f}",
+                 str(stats.get("attempts", 0)), failures]
             )
         )  # fmt: skip
-    total = sum(stats["cost_usd"] for stats in teacher_stats)
-    return lines + ["", f"Teacher cost of the run: {total:.4f} USD (cached replies cost nothing)."]
+    total = sum(stats["cost_usd"] for stats in teacher_stats.values())
+    ledgers = sorted({stats["ledger"] for stats in teacher_stats.values() if "ledger" in stats})
+    source = f" (from the ledger {', '.join(ledgers)})" if ledgers else ""
+    return lines + [
+        "",
+        f"Teacher cost of the run: {total:.4f} USD{source}: every reply paid for, interrupted jobs' and reruns' "
+        "included; cached replies cost nothing.",
+    ]
 
 
 def _rejection_table(rejected: list[list[dict]]) -> list[str]:
