@@ -206,20 +206,21 @@ class OnlineTeacher(TeacherMode):
     def run(self, requests: list[Request]) -> dict[str, Outcome]:
         """Outcome per request key. Stops issuing calls when `stop` is set or the budget is spent."""
         outcomes = {}
-        finished = threading.Event()
+        finished = threading.Event()  # claims are kept alive until the last call in flight is back
         heartbeat = threading.Thread(target=self._heartbeat, args=(finished,), name="teacher-heartbeat", daemon=True)
         heartbeat.start()
-        with ThreadPoolExecutor(max_workers=self.settings.in_flight, thread_name_prefix="teacher") as pool:
-            futures = {pool.submit(self._one, r): r.key for r in requests}
-            try:
-                for future in tqdm(as_completed(futures), total=len(futures), desc="openai teacher", disable=None):
-                    outcomes[futures[future]] = future.result()
-            except BaseException:  # a fatal error: the queued requests must not be sent
-                self.stop.set()
-                raise
-            finally:
-                finished.set()
-        heartbeat.join()
+        try:
+            with ThreadPoolExecutor(max_workers=self.settings.in_flight, thread_name_prefix="teacher") as pool:
+                futures = {pool.submit(self._one, r): r.key for r in requests}
+                try:
+                    for future in tqdm(as_completed(futures), total=len(futures), desc="openai teacher", disable=None):
+                        outcomes[futures[future]] = future.result()
+                except BaseException:  # a fatal error: the queued requests must not be sent
+                    self.stop.set()
+                    raise
+        finally:
+            finished.set()
+            heartbeat.join()
         return outcomes
 
     def _heartbeat(self, finished: threading.Event) -> None:
@@ -256,18 +257,23 @@ class OnlineTeacher(TeacherMode):
             except BaseException:
                 self.budget.settle(worst_case, 0.0)
                 raise
-            choice = completion.choices[0] if completion.choices else None
-            content = choice.message.content if choice is not None else None
-            usage = completion.usage
-            prompt = usage.prompt_tokens if usage and usage.prompt_tokens is not None else tokens
-            output = usage.completion_tokens if usage and usage.completion_tokens is not None else len(content or "") // 4
-            cost = self.settings.cost(prompt, output)
-            self.tally.add(replies=1, prompt_tokens=prompt, completion_tokens=output, cost_usd=cost)
+            reply, cost = self._account(completion, tokens)
             self.budget.settle(worst_case, cost)
-            outcome = self._paid(request, content, choice.finish_reason if choice else None, prompt, output, cost)
+            finish_reason = _finish_reason(completion)
+            outcome = self._paid(request, reply.content, finish_reason, reply.prompt_tokens, reply.completion_tokens, cost)
             if outcome.failure is None:
                 return outcome
         return outcome
+
+    def _account(self, completion, estimated_prompt_tokens: int) -> tuple[CachedReply, float]:
+        choice = completion.choices[0] if completion.choices else None
+        content = choice.message.content if choice is not None else None
+        usage = completion.usage
+        prompt = usage.prompt_tokens if usage and usage.prompt_tokens is not None else estimated_prompt_tokens
+        output = usage.completion_tokens if usage and usage.completion_tokens is not None else len(content or "") // 4
+        cost = self.settings.cost(prompt, output)
+        self.tally.add(replies=1, prompt_tokens=prompt, completion_tokens=output, cost_usd=cost)
+        return CachedReply(content or "", prompt, output), cost
 
     def _call(self, messages: list[dict], tokens: int):
         """One completion, retrying transport failures; _GiveUp when they persist."""
@@ -338,6 +344,10 @@ class OnlineTeacher(TeacherMode):
         """The server's message with the key masked, in case the server echoes it."""
         message = f"teacher request rejected by {self.settings.base_url or 'the OpenAI API'}: {err.message}"
         return message.replace(self._api_key, "***")
+
+
+def _finish_reason(completion) -> str | None:
+    return completion.choices[0].finish_reason if completion.choices else None
 
 
 @contextmanager
