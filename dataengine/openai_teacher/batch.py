@@ -36,11 +36,14 @@ class BatchTeacher(TeacherMode):
         collected: set[str] = set()
         for round_no in range(self.settings.batch_rounds):
             self._collect_others(pending, outcomes, collected)
-            todo = [r for key, r in pending.items() if outcomes.get(key, Outcome(None, "new")).failure]
-            for request in todo:  # another job may have cached it since this one started
-                if (hit := self.cache.get(request.key)) is not None:
-                    outcomes[request.key] = Outcome(hit.content, cached=True)
-            todo = [r for r in todo if not outcomes.get(r.key, Outcome(None, "new")).cached]
+            todo = []
+            for key, request in pending.items():
+                if not outcomes.get(key, Outcome(None, "new")).failure:
+                    continue
+                if (hit := self.cache.get(key)) is not None:  # another job cached it since this one started
+                    outcomes[key] = Outcome(hit.content, cached=True)
+                else:
+                    todo.append(request)
             if not todo or self.stop.is_set():
                 break
             reserved = {}
