@@ -322,7 +322,7 @@ def train(
         distributed.launch(cfg["processes"], train, arguments, workers_log or f"{out_dir}.workers.log")
         return
     _set_threads(threads // distributed.world_size())
-    from dataengine.student import load_student, save_student
+    from dataengine.student import load_student, save_student, umask_modes
     from dataengine.training import TrainConfig, checkpoint_dir_for, fine_tune, sample_views
 
     rng = np.random.default_rng([seed, iteration])
@@ -351,6 +351,7 @@ def train(
         return
     save_student(model, processor, out_dir, train_log=train_log)
     if adapter.exists():
+        umask_modes(adapter)
         os.replace(adapter, Path(out_dir) / "adapter")
     shutil.rmtree(checkpoint_dir_for(out_dir), ignore_errors=True)  # only once the model is in place
     log.info("train %d: %d new + %d replayed samples, %d records", iteration, len(new), len(replay), len(records))

@@ -152,7 +152,7 @@ def save_student(
         processor.save_pretrained(tmp)
         if train_log is not None:
             (tmp / "train_log.json").write_text(json.dumps(train_log, indent=1))
-        _modes_from_umask(tmp)
+        umask_modes(tmp)
         if out_dir.exists():
             old = _sibling_folder(out_dir, "old")
             os.replace(out_dir, old / out_dir.name)
@@ -174,9 +174,9 @@ def _sibling_folder(out_dir: Path, suffix: str) -> Path:
     return folder
 
 
-def _modes_from_umask(folder: Path) -> None:
+def umask_modes(folder: Path) -> None:
     """Give everything under `folder` (made with mkdir) the mode an ordinary output gets: transformers
-    writes the weights through a private temporary file (0600)."""
+    and peft write weights through a private temporary file (0600)."""
     folder_mode = stat.S_IMODE(folder.stat().st_mode)
     for path in folder.rglob("*"):
         path.chmod(folder_mode if path.is_dir() else folder_mode & 0o666)
