@@ -5,7 +5,8 @@ ones at once) and keeps a manifest of each stage's sources: every file with its 
 modification time, rewritten only when one of them changes. The manifest is an input of the rule
 that reads the sources, so editing a benchmark file, an annotation file or one image (even
 replacing it with an older copy, which Snakemake's newer-than-output test would miss) reruns that
-rule and what follows it. Stat calls, not hashes: 118k files (COCO train2017) take a second or two.
+rule and what follows it. Stat calls, not hashes: 118k files (COCO train2017's count) took 0.4-0.65 s
+on a 2-core machine.
 
 A loader goes through its whole file before anything is written and records every bad row in a
 `SourceCheck`, so that one run names them all (file, row and the dataset's own id, what is wrong),
@@ -25,8 +26,6 @@ from dataengine.jsonl import atomic_writer
 log = logging.getLogger("dataengine")
 
 MAX_LISTED = 50  # problems named in one error; the count is always given
-
-
 MANIFEST_HEADER = "path\tsize\tmtime_ns"
 
 
