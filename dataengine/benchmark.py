@@ -91,7 +91,8 @@ def split_of(key: Hashable, dev_share: float, seed: int) -> str:
 
 
 def load_items(path: Path) -> pl.DataFrame:
-    """Read items.parquet and check every row; images are resolved against the file's folder."""
+    """Read items.parquet and check every row (all problems in one error); images are resolved
+    against the file's folder."""
     path = Path(path)
     items = pl.read_parquet(path)
     missing_columns = [c for c in ITEM_SCHEMA if c not in items.columns]
@@ -100,11 +101,13 @@ def load_items(path: Path) -> pl.DataFrame:
     if items["id"].is_duplicated().any():
         duplicates = items.filter(pl.col("id").is_duplicated())["id"].unique().sort().to_list()
         raise ValueError(f"{path}: duplicate item ids {duplicates[:10]}")
-    missing_images = []
+    problems, missing_images = [], []
     for row in items.iter_rows(named=True):
-        _check_item(path, row)
+        problems += [f"item {row['id']!r}: {problem}" for problem in _item_problems(row)]
         if not (path.parent / row["image"]).is_file():
             missing_images.append(row["image"])
+    if problems:
+        raise ValueError(f"{path}: {len(problems)} bad items:\n  " + "\n  ".join(problems[:50]))
     if missing_images:
         raise FileNotFoundError(
             f"{path}: {len(missing_images)} images missing under {path.parent}: {missing_images[:20]}"
@@ -112,18 +115,29 @@ def load_items(path: Path) -> pl.DataFrame:
     return items
 
 
-def _check_item(path: Path, row: dict) -> None:
-    def fail(problem: str):
-        raise ValueError(f"{path}: item {row['id']!r}: {problem}")
+def choice_problems(question, options, answer) -> list[str]:
+    """What keeps one multiple-choice item from being used (none: it is fine). The same rules hold
+    for a real benchmark's source rows and for items.parquet."""
+    problems = []
+    if not isinstance(question, str) or not question.strip():
+        problems.append("empty question")
+    if options is None or not 2 <= len(options) <= 4:
+        problems.append(f"needs 2-4 options, got {options!r}")
+        return problems
+    if not all(isinstance(option, str) and option.strip() for option in options):
+        problems.append(f"empty option in {list(options)!r}")
+    repeated = sorted({option for option in options if list(options).count(option) > 1})
+    if repeated:
+        problems.append(f"duplicate options {repeated} in {list(options)!r}")
+    if answer not in LETTERS[: len(options)]:
+        problems.append(f"answer {answer!r} is not one of {LETTERS[: len(options)]}")
+    return problems
 
-    options = row["options"]
-    if options is None or not 2 <= len(options) <= 4 or len(set(options)) != len(options) or not all(options):
-        fail(f"needs 2-4 distinct non-empty options, got {options!r}")
-    if row["answer"] not in LETTERS[: len(options)]:
-        fail(f"answer {row['answer']!r} is not one of {LETTERS[: len(options)]}")
+
+def _item_problems(row: dict) -> list[str]:
+    problems = choice_problems(row["question"], row["options"], row["answer"])
     if row["qtype"] not in QTYPES:
-        fail(f"unknown qtype {row['qtype']!r}; known ids: {sorted(QTYPES)}")
+        problems.append(f"unknown qtype {row['qtype']!r}; known ids: {sorted(QTYPES)}")
     if row["split"] not in SPLITS:
-        fail(f"split {row['split']!r} is not one of {SPLITS}")
-    if not row["question"]:
-        fail("empty question")
+        problems.append(f"split {row['split']!r} is not one of {SPLITS}")
+    return problems

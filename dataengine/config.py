@@ -46,10 +46,18 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "<top level>"
 
 
+def _message(error: jsonschema.ValidationError) -> str:
+    """The validator's message; a value that does not match a pattern also gets what the key must
+    hold (its description), since the regular expression alone does not say it."""
+    if error.validator == "pattern" and "description" in error.schema:
+        return f"{error.message}. {error.schema['description']}"
+    return error.message
+
+
 def _check(config: dict, schema: dict, source: str) -> None:
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"  {_key_path(e)}: {e.message}" for e in errors]
+        lines = [f"  {_key_path(e)}: {_message(e)}" for e in errors]
         raise ConfigError(f"invalid config ({source}):\n" + "\n".join(lines))
 
 

@@ -3,8 +3,8 @@
 It answers chat completions from the annotation in the prompt, with the oracle's question semantics
 (dataengine.synthetic via teacher.oracle_reply), so the loop with `teacher.kind: openai` runs offline
 and yields the oracle's quality. Latency and faults can be injected: 429 with retry-after, 500, a hang
-past the client's timeout, malformed JSON, schema-invalid JSON, a wrong answer, a truncated or empty
-reply. Faults are drawn per attempt of each distinct request (seeded), so a retry can recover, and
+past the client's timeout, malformed JSON, schema-invalid JSON, a wrong answer, HTML markup in the
+texts, a truncated or empty reply. Faults are drawn per attempt of each distinct request (seeded), so a retry can recover, and
 the server counts the successful replies it served per request: a repeated one is a call paid twice.
 It also serves the Batch endpoints (files, batches), answers a prompt revision request
 (dataengine.prompt_opt) with a scripted revision: the prompt plus a rule per reviewer note, and a
@@ -36,7 +36,9 @@ import numpy as np
 
 from dataengine.teacher import CHOICE_LETTERS, SKIP_REPLY, oracle_reply
 
-FAULTS = ("rate_limit", "server_error", "hang", "malformed", "schema_invalid", "wrong_answer", "truncated", "empty")
+FAULTS = (
+    "rate_limit", "server_error", "hang", "malformed", "schema_invalid", "wrong_answer", "markup", "truncated", "empty",
+)  # fmt: skip
 _QTYPE = re.compile(r"Question type: (\d+)")
 _ANNOTATION = re.compile(r"<annotation>\s*(.*?)\s*</annotation>", re.DOTALL)
 # A prompt revision request (dataengine.prompt_opt): the current prompt and the reviewer's notes.
@@ -116,12 +118,16 @@ def inject(fault: str, content: str) -> tuple[str, str]:
         if fault == "wrong_answer":
             return CHOICE_LETTERS[(CHOICE_LETTERS.find(content) + 1) % len(CHOICE_LETTERS)], "stop"
         return f"The reply seems to choose option {content}, I think.", "stop"
-    if fault in ("malformed", "schema_invalid", "wrong_answer") and content.startswith("{") and '"skip"' not in content:
+    if fault in ("malformed", "schema_invalid", "wrong_answer", "markup") and content.startswith("{") and '"skip"' not in content:
         reply = json.loads(content)
         if fault == "malformed":
             return "Sure! Here is the question: " + content[:-1], "stop"
         if fault == "schema_invalid":
             return json.dumps({k: v for k, v in reply.items() if k not in ("options", "skip")}), "stop"
+        if fault == "markup":
+            hostile = {"instruction": reply["instruction"] + "<script>alert(1)</script>",
+                       "answer": reply["answer"] + ' <img src=x onerror="alert(1)">'}  # fmt: skip
+            return json.dumps({**reply, **hostile}), "stop"
         wrong = (CHOICE_LETTERS.index(reply["choice_answer"]) + 1) % 4
         return json.dumps(
             {**reply, "short_answer": reply["options"][wrong], "choice_answer": CHOICE_LETTERS[wrong]}

@@ -85,12 +85,14 @@ def build_seed_set(
     out_queries: str,
     out_accepted: str,
     out_rejected: str,
+    out_stats: str,
     per_type: dict[str, int],
     qtypes: list[int],
     teacher: dict,
     seed: int,
 ) -> None:
-    """The base model's instruction data: fixed, deliberately imbalanced quotas from the teacher."""
+    """The base model's instruction data: fixed, deliberately imbalanced quotas from the teacher, and
+    what they cost (the seed set's generation.json)."""
     quotas = {int(t): n for t, n in per_type.items() if int(t) in qtypes}
     pool_dir = Path(pool_annotations).parent
     queries = sampling.plan_queries(
@@ -105,8 +107,9 @@ def build_seed_set(
         seed=seed,
     )
     write_jsonl(out_queries, queries)
-    responses = teacher_stage.generate(queries, teacher, seed=seed)
-    _validate(responses, queries, 0, teacher, out_accepted, out_rejected)
+    generation = teacher_stage.generate_with_stats(queries, teacher, seed=seed, step=out_stats)
+    write_json(out_stats, generation.stats)
+    _validate(generation.responses, queries, 0, teacher, out_accepted, out_rejected)
 
 
 def _validate(responses, queries, iteration, teacher_cfg, out_accepted, out_rejected, guard=None):
@@ -269,8 +272,9 @@ def embed_pool(pool_annotations: str, out_embeddings: str, retrieval: dict, thre
 
 
 def generate(queries: str, out_responses: str, out_stats: str, teacher: dict, seed: int) -> None:
-    """The teacher's responses and its accounting (calls, cache hits, tokens, cost, failures)."""
-    generation = teacher_stage.generate_with_stats(read_jsonl(queries), teacher, seed=seed)
+    """The teacher's responses and its accounting (calls, cache hits, tokens, cost, failures); the
+    cost is the ledger's for this step, `out_stats`, over every attempt."""
+    generation = teacher_stage.generate_with_stats(read_jsonl(queries), teacher, seed=seed, step=out_stats)
     write_json(out_stats, generation.stats)
     write_jsonl(out_responses, generation.responses)
 
@@ -325,7 +329,7 @@ def train(
         distributed.launch(cfg["processes"], train, arguments, workers_log or f"{out_dir}.workers.log")
         return
     _set_threads(threads // distributed.world_size(), loader_workers)
-    from dataengine.student import load_student, save_student
+    from dataengine.student import load_student, save_student, umask_modes
     from dataengine.training import TrainConfig, checkpoint_dir_for, fine_tune, sample_views
 
     rng = np.random.default_rng([seed, iteration])
@@ -352,6 +356,7 @@ def train(
         return
     save_student(model, processor, out_dir, train_log=train_log)
     if adapter.exists():
+        umask_modes(adapter)
         os.replace(adapter, Path(out_dir) / "adapter")
     shutil.rmtree(checkpoint_dir_for(out_dir), ignore_errors=True)  # only once the model is in place
     log.info("train %d: %d new + %d replayed samples, %d records", iteration, len(new), len(replay), len(records))
@@ -365,6 +370,7 @@ def report(
     accepted: list[str],
     rejected: list[str],
     generation: list[str],
+    seed_set_generation: list[str],
     pool_images: str,
     out_summary_json: str,
     out_summary_md: str,
@@ -382,7 +388,10 @@ def report(
         summary,
         metrics_per_iter,
         Path(out_summary_md),
-        teacher_stats=[read_json(path) for path in generation],
+        teacher_stats=dict(
+            [("seed set", read_json(path)) for path in seed_set_generation]
+            + [(str(i), read_json(path)) for i, path in enumerate(generation, start=1)]
+        ),
         rejected=[read_jsonl(path) for path in rejected],
     )
     report_stage.plot_accuracy(summary, Path(out_plot))

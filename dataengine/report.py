@@ -45,62 +45,59 @@ def summarize(
     iterations = []
     for iteration, (metrics, plan, added) in enumerate(zip(metrics_per_iter, quotas_per_iter, samples_added)):
         test = _test_split(metrics, iteration)
-        iterations.append(
-            {
-                "iteration": iteration,
-                "overall": float(test["overall"]["acc"]),
-                "per_type": {
-                    qtype_name(t): float(entry["acc"]) for t, entry in _by_type_id(test["per_type"])
-                },
-                "n_eval": int(test["overall"]["n"]),
-                "samples_added": int(added),
-                "quotas": (
-                    {} if plan is None else {qtype_name(t): int(q) for t, q in _by_type_id(plan["quotas"])}
-                ),
-            }
-        )
+        row = {
+            "iteration": iteration,
+            **_accuracies(test),
+            "samples_added": int(added),
+            "quotas": {} if plan is None else {qtype_name(t): int(q) for t, q in _by_type_id(plan["quotas"])},
+        }
+        if "circular" in test:
+            row["circular"] = _accuracies(test["circular"])
+        iterations.append(row)
     return {"run": run, "config_hash": config_hash, "iterations": iterations}
+
+
+def _accuracies(block: Mapping) -> dict:
+    """overall, per_type (by name) and n_eval of a metrics block (a split, or its CircularEval)."""
+    return {
+        "overall": float(block["overall"]["acc"]),
+        "per_type": {qtype_name(t): float(entry["acc"]) for t, entry in _by_type_id(block["per_type"])},
+        "n_eval": int(block["overall"]["n"]),
+    }
 
 
 def write_summary_md(
     summary: dict,
     metrics_per_iter: list[dict],
     path: Path,
-    teacher_stats: list[dict] = (),
+    teacher_stats: Mapping[str, dict] | None = None,
     rejected: list[list[dict]] = (),
 ) -> None:
-    """A readable summary.md: accuracy per type across iterations, change, interval, quotas, the
-    teacher's calls, tokens and cost, and what validation dropped and why (iterations 1..)."""
+    """A readable summary.md: accuracy per type across iterations, change, interval (and the same for
+    CircularEval where the benchmark has circular copies), quotas, the teacher's calls, tokens and
+    cost (`teacher_stats`: generation.json by step, "seed set" and the iterations), and what
+    validation dropped and why (iterations 1..)."""
     iterations = summary["iterations"]
-    first, last = iterations[0], iterations[-1]
+    last = iterations[-1]
     last_test = _test_split(metrics_per_iter[-1], last["iteration"])
-    last_by_name = {qtype_name(t): entry for t, entry in _by_type_id(last_test["per_type"])}
-    columns = [f"iter {it['iteration']}" for it in iterations]
     lines = [
         f"# Run `{summary['run']}` (config `{summary['config_hash']}`)",
         "",
         f"Test-split accuracy (%), {last['n_eval']} test items. Change is from iteration 0; the interval is "
         f"Wilson's 95 % at iteration {last['iteration']}.",
         "",
-        _table_row(["type", *columns, "change", "95 % CI"]),
-        _table_row(["---"] + ["---:"] * (len(columns) + 2)),
+        *_accuracy_table(iterations, last_test),
     ]
-    for name in _type_names(iterations):
-        accs = [it["per_type"].get(name) for it in iterations]
-        entry = last_by_name.get(name)
-        interval = f"{entry['ci_low']:.1f}–{entry['ci_high']:.1f}" if entry else "–"
-        lines.append(_table_row([name, *map(_pct, accs), _change(accs[0], accs[-1]), interval]))
-    overall = last_test["overall"]
-    lines.append(
-        _table_row(
-            [
-                "**overall**",
-                *(f"**{it['overall']:.1f}**" for it in iterations),
-                f"**{_change(first['overall'], last['overall'])}**",
-                f"{overall['ci_low']:.1f}–{overall['ci_high']:.1f}",
-            ]
-        )
-    )
+    if "circular" in last:
+        lines += [
+            "",
+            "## CircularEval",
+            "",
+            f"Test-split accuracy (%) over {last['circular']['n_eval']} questions, each asked once per rotation "
+            "of its options and counted right only when every rotation is (MMBench's CircularEval).",
+            "",
+            *_accuracy_table([it["circular"] for it in iterations], last_test["circular"]),
+        ]
     planned = [it for it in iterations if it["quotas"]]
     lines += ["", "## Quotas planned from each iteration's evaluation", ""]
     if planned:
@@ -121,20 +118,57 @@ def write_summary_md(
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _teacher_table(teacher_stats: list[dict]) -> list[str]:
-    """Per generated iteration: calls made, cache hits, tokens, cost (USD) and final failures."""
-    header = ["iteration", "teacher", "calls", "cache hits", "prompt tokens", "completion tokens", "cost (USD)", "failures"]
-    lines = ["", "## Teacher", "", _table_row(header), _table_row(["---:", "---"] + ["---:"] * 5 + ["---"])]
-    for iteration, stats in enumerate(teacher_stats, start=1):
+def _accuracy_table(rows: list[dict], last: Mapping) -> list[str]:
+    """Type x iteration table of `rows` (summary accuracies per iteration), the change from the first,
+    and the Wilson interval of `last` (the last iteration's metrics block)."""
+    first, final = rows[0], rows[-1]
+    last_by_name = {qtype_name(t): entry for t, entry in _by_type_id(last["per_type"])}
+    lines = [
+        _table_row(["type", *(f"iter {i}" for i in range(len(rows))), "change", "95 % CI"]),
+        _table_row(["---"] + ["---:"] * (len(rows) + 2)),
+    ]
+    for name in _type_names(rows):
+        accs = [row["per_type"].get(name) for row in rows]
+        entry = last_by_name.get(name)
+        interval = f"{entry['ci_low']:.1f}–{entry['ci_high']:.1f}" if entry else "–"
+        lines.append(_table_row([name, *map(_pct, accs), _change(accs[0], accs[-1]), interval]))
+    overall = last["overall"]
+    lines.append(
+        _table_row(
+            [
+                "**overall**",
+                *(f"**{row['overall']:.1f}**" for row in rows),
+                f"**{_change(first['overall'], final['overall'])}**",
+                f"{overall['ci_low']:.1f}–{overall['ci_high']:.1f}",
+            ]
+        )
+    )
+    return lines
+
+
+def _teacher_table(teacher_stats: Mapping[str, dict]) -> list[str]:
+    """Per generation step (the seed set, then each iteration): the last job's calls and cache hits,
+    and what the step paid over all its jobs (tokens, cost, jobs that paid), and final failures."""
+    header = ["step", "teacher", "calls", "cache hits", "prompt tokens", "completion tokens", "cost (USD)", "jobs paid",
+              "failures"]  # fmt: skip
+    lines = ["", "## Teacher", "", _table_row(header), _table_row(["---", "---"] + ["---:"] * 6 + ["---"])]
+    for step, stats in teacher_stats.items():
         failures = ", ".join(f"{k} {v}" for k, v in stats.get("failures", {}).items()) or "–"
         lines.append(
             _table_row(
-                [str(iteration), stats.get("model", stats["teacher"]), str(stats["calls"]), str(stats.get("cache_hits", 0)),
-                 str(stats.get("prompt_tokens", 0)), str(stats.get("completion_tokens", 0)), f"{stats['cost_usd']:.4f}", failures]
+                [step, stats.get("model", stats["teacher"]), str(stats["calls"]), str(stats.get("cache_hits", 0)),
+                 str(stats.get("prompt_tokens", 0)), str(stats.get("completion_tokens", 0)), f"{stats['cost_usd']:.4f}",
+                 str(stats.get("attempts", 0)), failures]
             )
         )  # fmt: skip
-    total = sum(stats["cost_usd"] for stats in teacher_stats)
-    return lines + ["", f"Teacher cost of the run: {total:.4f} USD (cached replies cost nothing)."]
+    total = sum(stats["cost_usd"] for stats in teacher_stats.values())
+    ledgers = sorted({stats["ledger"] for stats in teacher_stats.values() if "ledger" in stats})
+    source = f" (from the ledger {', '.join(ledgers)})" if ledgers else ""
+    return lines + [
+        "",
+        f"Teacher cost of the run: {total:.4f} USD{source}: every reply paid for, interrupted jobs' and reruns' "
+        "included; cached replies cost nothing.",
+    ]
 
 
 def _rejection_table(rejected: list[list[dict]]) -> list[str]:

@@ -8,18 +8,7 @@ being moved or the run folder being copied elsewhere) and copied otherwise.
 import errno
 import os
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
-
-MAX_LISTED = 50  # missing files named in one error; the count is always given
-
-
-def check_sources(sources: Sequence[Path], what: str) -> None:
-    """Raise one FileNotFoundError listing every missing source file, not just the first."""
-    missing = [str(path) for path in sources if not Path(path).is_file()]
-    if missing:
-        shown = ", ".join(missing[:MAX_LISTED]) + (" ..." if len(missing) > MAX_LISTED else "")
-        raise FileNotFoundError(f"{what}: {len(missing)} images missing: {shown}")
 
 
 def link_or_copy(source: Path, destination: Path) -> None:

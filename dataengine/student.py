@@ -9,7 +9,8 @@ import inspect
 import json
 import os
 import shutil
-import tempfile
+import stat
+import uuid
 from collections.abc import Iterable, Sequence
 from itertools import chain
 from pathlib import Path
@@ -141,17 +142,19 @@ def save_student(
     model: PreTrainedModel, processor: ProcessorMixin, out_dir: Path, train_log: dict | None = None
 ) -> Path:
     """Save model + processor (+ train_log.json) as an HF folder. Written into a temporary folder
-    beside `out_dir` and renamed into place, so an interrupted save never looks complete."""
+    beside `out_dir` and renamed into place, so an interrupted save never looks complete. Folder and
+    files get the modes the umask gives any other output, so a cluster group can read the models."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    tmp = _sibling_folder(out_dir, "tmp")
     try:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         if train_log is not None:
             (tmp / "train_log.json").write_text(json.dumps(train_log, indent=1))
+        umask_modes(tmp)
         if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
+            old = _sibling_folder(out_dir, "old")
             os.replace(out_dir, old / out_dir.name)
             os.replace(tmp, out_dir)
             shutil.rmtree(old)
@@ -161,6 +164,22 @@ def save_student(
         if tmp.exists():
             shutil.rmtree(tmp)
     return out_dir
+
+
+def _sibling_folder(out_dir: Path, suffix: str) -> Path:
+    """A new hidden folder beside `out_dir`, unique to this process and call; made with mkdir, so its
+    mode follows the umask (mkdtemp's is always 0700)."""
+    folder = out_dir.parent / f".{out_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.{suffix}"
+    folder.mkdir()
+    return folder
+
+
+def umask_modes(folder: Path) -> None:
+    """Give everything under `folder` (made with mkdir) the mode an ordinary output gets: transformers
+    and peft write weights through a private temporary file (0600)."""
+    folder_mode = stat.S_IMODE(folder.stat().st_mode)
+    for path in folder.rglob("*"):
+        path.chmod(folder_mode if path.is_dir() else folder_mode & 0o666)
 
 
 def load_student(path: Path | str, dtype: str = "float32") -> tuple[PreTrainedModel, ProcessorMixin]:

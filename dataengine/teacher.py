@@ -76,7 +76,7 @@ class Generation:
     stats: dict
 
 
-def _generate_oracle(queries: list[dict], teacher_cfg: dict, seed: int) -> Generation:
+def _generate_oracle(queries: list[dict], teacher_cfg: dict, seed: int, step: str | None) -> Generation:
     responses = [
         {"query_id": q["query_id"], "teacher": "oracle", "content": oracle_reply(q, query_rng(seed, q["query_id"]))}
         for q in tqdm(queries, desc="oracle teacher", disable=None)
@@ -84,13 +84,13 @@ def _generate_oracle(queries: list[dict], teacher_cfg: dict, seed: int) -> Gener
     return Generation(responses, {"teacher": "oracle", "queries": len(queries), "calls": 0, "cost_usd": 0.0})
 
 
-def _generate_openai(queries: list[dict], teacher_cfg: dict, seed: int) -> Generation:
+def _generate_openai(queries: list[dict], teacher_cfg: dict, seed: int, step: str | None) -> Generation:
     from dataengine.openai_teacher.generation import generate_openai
 
-    return generate_openai(queries, teacher_cfg, seed)
+    return generate_openai(queries, teacher_cfg, seed, step)
 
 
-TEACHERS: dict[str, Callable[[list[dict], dict, int], Generation]] = {
+TEACHERS: dict[str, Callable[[list[dict], dict, int, str | None], Generation]] = {
     "oracle": _generate_oracle,
     "openai": _generate_openai,
 }
@@ -101,8 +101,9 @@ def generate(queries: list[dict], teacher_cfg: dict, seed: int) -> list[dict]:
     return generate_with_stats(queries, teacher_cfg, seed).responses
 
 
-def generate_with_stats(queries: list[dict], teacher_cfg: dict, seed: int) -> Generation:
-    """The responses and the teacher's accounting, which the generation rule writes to generation.json."""
+def generate_with_stats(queries: list[dict], teacher_cfg: dict, seed: int, step: str | None = None) -> Generation:
+    """The responses and the teacher's accounting, which the generation rule writes to generation.json;
+    `step` names that output, so the accounting sums the step's attempts (dataengine.openai_teacher.ledger)."""
     kind = teacher_cfg.get("kind")
     if kind not in TEACHERS:
         raise ValueError(f"unknown teacher kind {kind!r} in teacher config; known kinds: {sorted(TEACHERS)}")
@@ -110,4 +111,4 @@ def generate_with_stats(queries: list[dict], teacher_cfg: dict, seed: int) -> Ge
         missing = [k for k in ("query_id", "qtype", "annotation") if k not in query]
         if missing:
             raise ValueError(f"query {i} ({query.get('query_id', '<no query_id>')}): missing keys {missing}")
-    return TEACHERS[kind](queries, teacher_cfg, seed)
+    return TEACHERS[kind](queries, teacher_cfg, seed, step)

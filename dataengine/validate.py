@@ -2,9 +2,11 @@
 
 The checks follow the paper's post-processing (drop replies that "skip"; drop text that leaks the
 annotation format: bounding boxes, coordinates, "description"; strip bracketed coordinates) and add
-what a multiple-choice sample needs: the schema, 4 distinct options, a choice letter that points at the
-short answer, the answer verified against the scene where the annotation is ours, and no duplicate
-question per image. Bad teacher content is never an exception: every rejection keeps its reason.
+what a multiple-choice sample needs: the schema, plain text (no markup, no control characters: a
+student trained on them learns to write them, and they reach every page that shows the data), 4
+distinct options, a choice letter that points at the short answer, the answer verified against the
+scene where the annotation is ours, and no duplicate question per image. Bad teacher content is never
+an exception: every rejection keeps its reason.
 """
 
 import json
@@ -25,6 +27,8 @@ UNKNOWN_QUERY = "unknown_query"
 MALFORMED_JSON = "malformed_json"
 UNSUPPORTED = "unsupported"
 SCHEMA = "schema"
+MARKUP = "markup"
+CONTROL_CHARACTERS = "control_characters"
 MENTIONS_ANNOTATION = "mentions_annotation"
 DUPLICATE_OPTIONS = "duplicate_options"
 CHOICE_MISMATCH = "choice_mismatch"
@@ -35,6 +39,16 @@ _SKIP = re.compile(r"\bskip(ped|ping)?\b", re.IGNORECASE)
 _FORBIDDEN = re.compile(r"bounding[\s_-]*box|\bbbox|coordinate|\bdescription\b", re.IGNORECASE)
 _NUMBER = r"-?\d+(?:\.\d+)?"
 _COORDINATES = re.compile(rf"\s*[\[(]\s*{_NUMBER}(?:\s*,\s*{_NUMBER}){{3}}\s*[\])]")
+# What a browser reads as markup: a tag ("<" then a letter or "/", as in <b>, </p>, <img src=x
+# onerror=...>), a comment or declaration, the opening of an active element even left unclosed, and a
+# javascript: URL. A "<" before a space or a digit ("3 < 5") is text.
+_MARKUP = re.compile(
+    r"</?[A-Za-z][^<>]*>|<!|<(?:script|iframe|img|svg|object|embed|style|link|meta|math|form)\b|javascript\s*:",
+    re.IGNORECASE,
+)
+# C0 controls but tab, newline and carriage return; DEL and C1; bidirectional embeddings, overrides and
+# isolates, which make the displayed text differ from the characters trained on.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 @cache
@@ -112,6 +126,10 @@ def check_reply(content, query: dict) -> tuple[dict | None, str | None]:
     reply = _clean(reply)
     if not _schemas()[1].is_valid(reply):
         return None, SCHEMA
+    if any(_MARKUP.search(text) for text in _texts(reply)):
+        return None, MARKUP
+    if any(_CONTROL.search(text) for text in _texts(reply)):
+        return None, CONTROL_CHARACTERS
     if any(_FORBIDDEN.search(text) for text in _texts(reply)):
         return None, MENTIONS_ANNOTATION
     options = [normalise(o) for o in reply["options"]]

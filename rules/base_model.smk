@@ -9,6 +9,7 @@ rule seed_set:
         queries=f"{BASE}/iter_0/data/queries.jsonl",
         accepted=f"{BASE}/iter_0/data/accepted.jsonl",
         rejected=f"{BASE}/iter_0/data/rejected.jsonl",
+        stats=f"{BASE}/iter_0/data/generation.json",
     log:
         f"{BASE}/logs/seed_set.log",
     benchmark:

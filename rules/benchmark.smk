@@ -1,4 +1,7 @@
 rule build_benchmark:
+    input:
+        sources=source_paths("benchmark"),
+        manifest=source_manifest("benchmark"),
     output:
         table=f"{BENCHMARK}/items.parquet",
         images=directory(f"{BENCHMARK}/images"),

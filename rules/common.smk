@@ -12,9 +12,11 @@ os.environ.update(
     )
 )
 
+from dataengine import benchmarks, pools
 from dataengine.config import knobs, strip_volatile, validate_config
 from dataengine.report import config_hash
 from dataengine.sampling import STRATEGIES
+from dataengine.sources import require_present, write_manifest
 from dataengine.openai_teacher.prompts import PROMPT_FILES
 from dataengine.openai_teacher.settings import cache_path, resolve_prompts, result_knobs
 
@@ -38,6 +40,16 @@ CONTAMINATION = {
     **config["contamination"],
     "benchmark_kind": config["benchmark"]["kind"],
 }
+# What the benchmark and the pool are read from: (config key, path) of each file and folder. Every
+# one must exist, and so must a real base model and a CLIP folder; all missing ones are named at once.
+SOURCES = {
+    "benchmark": benchmarks.source_paths(config["benchmark"]),
+    "pool": pools.source_paths(config["pool"]),
+}
+MODEL_SOURCES = [] if TINY else [("student.base", config["student"]["base"])]
+if config["retrieval"]["encoder"] == "clip" and config["retrieval"].get("model"):
+    MODEL_SOURCES.append(("retrieval.model", config["retrieval"]["model"]))
+require_present(SOURCES["benchmark"] + SOURCES["pool"] + MODEL_SOURCES)
 # An experiment runs one arm per (seed, sampling strategy), every arm of a seed starting from that
 # seed's base model (iteration 0 lives in BASE); a plain run is a single arm, BASE = ARM = RUN.
 # The benchmark and the pool are shared by all arms.
@@ -50,6 +62,23 @@ wildcard_constraints:
     i=r"0|[1-9]\d*",
     seed=r"\d+",
     strategy="|".join(STRATEGIES),
+
+
+def source_paths(name):
+    """The files and folders the `name` stage (benchmark, pool) reads."""
+    return [path for _, path in SOURCES[name]]
+
+
+def source_manifest(name):
+    """The manifest of a stage's sources (every file with its size and mtime, dataengine.sources):
+    written here when a source changed, even to an older copy, so the rule reading them and what
+    follows rerun. Jobs started on cluster nodes use the one the main process wrote."""
+    if not SOURCES[name]:
+        return []
+    manifest = f"{RUN}/sources/{name}.tsv"
+    if workflow.is_main_process:
+        write_manifest(manifest, source_paths(name))
+    return [manifest]
 
 
 def fill(template, wildcards):

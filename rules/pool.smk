@@ -1,6 +1,8 @@
 rule build_pool:
     input:
         benchmark=rules.build_benchmark.output.table,
+        sources=source_paths("pool"),
+        manifest=source_manifest("pool"),
     output:
         annotations=f"{POOL}/annotations.jsonl",
         images=directory(f"{POOL}/images"),

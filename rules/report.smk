@@ -5,6 +5,8 @@ rule summarize:
         accepted=run_files("{dir}/data/accepted.jsonl", range(1, LAST + 1)),
         rejected=run_files("{dir}/data/rejected.jsonl", range(1, LAST + 1)),
         generation=run_files("{dir}/data/generation.json", range(1, LAST + 1)),
+        # The tiny student's seed set is generated too (and paid for, with the openai teacher).
+        seed_set_generation=run_files("{dir}/data/generation.json", [0] if TINY else []),
         pool_images=rules.build_pool.output.images,
     output:
         summary_json=f"{ARM}/report/summary.json",

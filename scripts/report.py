@@ -12,6 +12,7 @@ with job_logging(snakemake.log[0]):
         accepted=snakemake.input.accepted,
         rejected=snakemake.input.rejected,
         generation=snakemake.input.generation,
+        seed_set_generation=snakemake.input.seed_set_generation,
         pool_images=snakemake.input.pool_images,
         out_summary_json=snakemake.output.summary_json,
         out_summary_md=snakemake.output.summary_md,

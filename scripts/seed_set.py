@@ -12,6 +12,7 @@ with job_logging(snakemake.log[0]):
         out_queries=snakemake.output.queries,
         out_accepted=snakemake.output.accepted,
         out_rejected=snakemake.output.rejected,
+        out_stats=snakemake.output.stats,
         per_type=snakemake.params.per_type,
         qtypes=snakemake.params.qtypes,
         teacher=teacher,

@@ -19,19 +19,31 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIGS = Path(__file__).resolve().parent / "configs"
 
 
-def snakemake(workdir: Path, *args: str, configfiles: list[Path] | None = None, timeout: int = 900):
-    """Run this checkout's Snakefile with `workdir` as working directory; returns the CompletedProcess."""
-    configfiles = configfiles or [CONFIGS / "small.yaml"]
+def _snakemake(workdir: Path, args: tuple[str, ...], configfiles: list[Path] | None) -> tuple[list[str], dict]:
+    """The command line and environment that run this checkout's Snakefile in `workdir`."""
     command = [
         str(Path(sys.executable).parent / "snakemake"),
         "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir),
-        "--configfile", *map(str, configfiles),
+        "--configfile", *map(str, configfiles or [CONFIGS / "small.yaml"]),
         *args,
-    ]
+    ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     env["HF_HUB_OFFLINE"] = "1"
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    return command, env
+
+
+def snakemake(workdir: Path, *args: str, configfiles: list[Path] | None = None, timeout: int = 900):
+    """Run this checkout's Snakefile with `workdir` as working directory; returns the CompletedProcess."""
+    command, env = _snakemake(workdir, args, configfiles)
+    # A fixed umask, so that the modes of the outputs are what a group-shared cluster account gets.
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, umask=0o022)
+
+
+def start_snakemake(workdir: Path, *args: str, configfiles: list[Path] | None = None) -> subprocess.Popen:
+    """The same, in the background (its stderr is kept); wait() for it."""
+    command, env = _snakemake(workdir, args, configfiles)
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, umask=0o022)
 
 
 @pytest.fixture

@@ -40,10 +40,15 @@ def test_load_items_names_the_bad_row(tmp_path):
     bad.write_parquet(tmp_path / "items.parquet")
     with pytest.raises(ValueError, match="item 'b1-000001': answer 'E'"):
         load_items(tmp_path / "items.parquet")
-    dup = items.with_columns(pl.lit(["x", "x", "y", "z"]).alias("options"))
+    dup = bad.with_columns(
+        pl.when(pl.col("id") == "b1-000000").then(pl.lit(["x", "x", "y", "z"])).otherwise(pl.col("options")).alias("options")
+    )
     dup.write_parquet(tmp_path / "items.parquet")
-    with pytest.raises(ValueError, match="item .b1-000000.: needs 2-4 distinct"):
+    with pytest.raises(ValueError) as err:
         load_items(tmp_path / "items.parquet")
+    assert "2 bad items" in str(err.value)  # both, in one error
+    assert "item 'b1-000000': duplicate options ['x'] in ['x', 'x', 'y', 'z']" in str(err.value)
+    assert "item 'b1-000001': answer 'E' is not one of" in str(err.value)
 
 
 def test_load_items_lists_all_missing_images(tmp_path):

@@ -57,3 +57,16 @@ def test_per_iteration_override_is_validated_like_the_global_value():
         validate_config({"per_iteration": {2: {"train": {"method": "half"}}}})
     with pytest.raises(ConfigError, match="per_iteration"):
         validate_config({"per_iteration": {0: {"train": {"steps": 5}}}})  # iteration 0 has no knobs
+
+
+@pytest.mark.parametrize("run", ["..", ".", ".hidden", "a/b", "../elsewhere", ""])
+def test_run_names_that_would_leave_results_are_refused_with_what_a_name_may_hold(run):
+    with pytest.raises(ConfigError) as err:
+        validate_config({"run": run})
+    assert f"run: {run!r} does not match" in str(err.value)
+    assert "a folder under results/" in str(err.value) and "never '.' or '..'" in str(err.value)
+
+
+@pytest.mark.parametrize("run", ["demo", "small-openai", "v1.2_b", "7b"])
+def test_ordinary_run_names_pass(run):
+    assert validate_config({"run": run})["run"] == run

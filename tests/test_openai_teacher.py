@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 
 import pytest
 import yaml
@@ -14,8 +17,9 @@ import yaml
 from dataengine import pipeline, validate
 from dataengine.config import validate_config
 from dataengine.fake_openai import FakeOpenAI, FakeSettings
-from dataengine.openai_teacher.cache import ResponseCache, request_key
+from dataengine.openai_teacher.cache import CacheDamaged, ResponseCache, request_key
 from dataengine.openai_teacher.generation import estimate, generate_openai
+from dataengine.openai_teacher.ledger import Ledger, ledger_path
 from dataengine.openai_teacher.limiter import Budget, RateLimiter
 from dataengine.openai_teacher.prompts import load_prompts, render_messages
 from dataengine.openai_teacher.runner import TeacherError
@@ -106,6 +110,7 @@ def test_rate_limiter_spaces_requests_and_pauses_everyone_after_a_429():
         ("malformed", None, "malformed_json"),
         ("schema_invalid", None, "schema"),
         ("wrong_answer", None, "wrong_answer"),
+        ("markup", None, "markup"),
         ("truncated", None, "truncated"),
         ("empty", None, "empty"),
     ],
@@ -167,12 +172,15 @@ def test_rerun_makes_no_call_and_identical_queries_share_one(tmp_path):
 
 def test_budget_cap_stops_cleanly_and_a_larger_budget_finishes_without_repeating(tmp_path):
     queries = make_queries(n_per_type=4)
+    with FakeOpenAI() as reference:  # what all the queries cost
+        full = generate_openai(queries, teacher_cfg(reference, tmp_path / "ref.sqlite"), seed=0).stats["cost_usd"]
+    cap = full / 2  # whatever the timing (even one call at a time), the cap stops the step
     with FakeOpenAI() as server:
-        worst_case = 2000 * 0.15e-6 + 400 * 0.6e-6  # per call: ~1,900 prompt tokens estimated + max_tokens
-        capped = generate_openai(queries, teacher_cfg(server, tmp_path / "c.sqlite", budget_usd=10 * worst_case), seed=0)
+        worst_case = 1000 * 0.15e-6 + 400 * 0.6e-6  # per call, an upper bound: ~600 prompt tokens + max_tokens
+        capped = generate_openai(queries, teacher_cfg(server, tmp_path / "c.sqlite", budget_usd=cap), seed=0)
         done = [r for r in capped.responses if "failure" not in r]
-        assert 10 <= len(done) < len(queries) and capped.stats["stopped_by_budget"]
-        assert capped.stats["cost_usd"] <= 10 * worst_case
+        assert int(cap / worst_case) - 1 <= len(done) < len(queries) and capped.stats["stopped_by_budget"]
+        assert capped.stats["cost_usd"] <= cap
         assert {r["failure"] for r in capped.responses if "failure" in r} == {"budget"}
         assert usable(capped, queries) == len(done)
         finished = generate_openai(queries, teacher_cfg(server, tmp_path / "c.sqlite"), seed=0)
@@ -180,27 +188,162 @@ def test_budget_cap_stops_cleanly_and_a_larger_budget_finishes_without_repeating
         assert server.stats()["requests"] == len(queries) and server.stats()["repeated_ok"] == 0
 
 
-def test_generation_killed_half_way_repeats_no_successful_call(tmp_path):
-    queries = make_queries(n_per_type=12)
+def generate_command(tmp_path, server, queries, name="g", cache="c.sqlite", **knobs) -> list[str]:
+    """`python -m dataengine.openai_teacher generate` for `queries`, writing {name}.jsonl and {name}.json."""
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    cfg = {k: v for k, v in teacher_cfg(server, tmp_path / cache, **knobs).items() if v is not None}
+    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({"run": "cli", "teacher": cfg}))
+    return [sys.executable, "-m", "dataengine.openai_teacher", "generate", "--configfile", str(tmp_path / f"{name}.yaml"),
+            "--queries", str(tmp_path / "q.jsonl"), "--out", str(tmp_path / f"{name}.jsonl"),
+            "--stats", str(tmp_path / f"{name}.json")]  # fmt: skip
+
+
+def wait_for(server, ok: int, process=None) -> None:
+    deadline = time.monotonic() + 60
+    while server.stats()["ok"] < ok and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process is None or process.poll() is None, "the job ended before the test could interrupt it"
+
+
+def ledger_replies(cache) -> list[dict]:
+    return [r for r in Ledger(ledger_path(cache), step=None).records() if r["event"] == "reply"]
+
+
+def test_generation_killed_half_way_repeats_no_successful_call_and_reports_both_attempts(tmp_path):
+    queries = make_queries(n_per_type=12)
     with FakeOpenAI(FakeSettings(latency_s=0.1)) as server:
-        cfg = {k: v for k, v in teacher_cfg(server, tmp_path / "c.sqlite").items() if v is not None}
-        (tmp_path / "config.yaml").write_text(yaml.safe_dump({"run": "kill", "teacher": cfg}))
-        command = [sys.executable, "-m", "dataengine.openai_teacher", "generate", "--configfile", str(tmp_path / "config.yaml"),
-                   "--queries", str(tmp_path / "q.jsonl"), "--out", str(tmp_path / "r.jsonl"), "--stats", str(tmp_path / "g.json")]  # fmt: skip
+        command = generate_command(tmp_path, server, queries)
         process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while server.stats()["ok"] < len(queries) // 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(server, len(queries) // 2, process)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 128 + signal.SIGTERM, process.stderr.read()[-2000:]
-        assert not (tmp_path / "r.jsonl").exists()
+        assert not (tmp_path / "g.jsonl").exists()
         served = server.stats()["ok"]
         assert len(queries) // 2 <= served < len(queries)
         subprocess.run(command, cwd=REPO, check=True, capture_output=True)
         stats = server.stats()
     assert stats["repeated_ok"] == 0 and stats["ok"] == len(queries)
-    assert json.loads((tmp_path / "g.json").read_text())["cache_hits"] == served
+    generation = json.loads((tmp_path / "g.json").read_text())
+    assert generation["cache_hits"] == served
+    paid = ledger_replies(tmp_path / "c.sqlite")
+    assert len(paid) == len(queries) == generation["replies"]  # each reply paid once, both jobs' counted
+    assert generation["attempts"] == 2 and generation["this_job"]["replies"] == len(queries) - served
+    assert generation["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in paid), abs=1e-6)
+    assert 0 < generation["this_job"]["cost_usd"] < generation["cost_usd"]
+
+
+def test_sigkill_pays_again_only_for_the_calls_in_flight(tmp_path):
+    """A killed job's calls in flight are billed but their replies never arrive: the rerun asks them
+    again (at most `in_flight`), and the ledger holds every reply that did arrive."""
+    queries = make_queries(n_per_type=12)
+    with FakeOpenAI(FakeSettings(latency_s=0.2)) as server:
+        command = generate_command(tmp_path, server, queries, in_flight=4)
+        process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.DEVNULL)
+        wait_for(server, len(queries) // 3, process)
+        process.kill()
+        process.wait(timeout=30)
+        subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=120)  # its claims lapse at once
+        stats = server.stats()
+    paid = ledger_replies(tmp_path / "c.sqlite")
+    lost = stats["ok"] - len(paid)  # billed, but the killed job never read them
+    # Only calls in flight at the kill are paid twice: those lost, and any read but not yet cached
+    # (in the ledger twice, as they were paid twice).
+    assert 0 <= lost <= stats["repeated_ok"] <= 4
+    with closing(sqlite3.connect(tmp_path / "c.sqlite")) as db:
+        assert {r["key"] for r in paid} == {key for (key,) in db.execute("SELECT key FROM replies")}
+    assert len({r["key"] for r in paid}) == len(queries)
+
+
+def test_two_jobs_sharing_a_cache_pay_each_distinct_request_once(tmp_path):
+    queries = make_queries(n_per_type=8)
+    with FakeOpenAI(FakeSettings(latency_s=0.2)) as server:
+        first = subprocess.Popen(generate_command(tmp_path, server, queries, "a", in_flight=2), cwd=REPO,
+                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
+        wait_for(server, 4, first)  # the first job is paying when the second starts
+        second = subprocess.run(generate_command(tmp_path, server, queries, "b", in_flight=4), cwd=REPO,
+                                capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert second.returncode == 0, second.stderr[-2000:]
+        assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
+        stats = server.stats()
+    assert stats["requests"] == stats["ok"] == len(queries) and stats["repeated_ok"] == 0
+    a, b = (json.loads((tmp_path / f"{name}.json").read_text()) for name in "ab")
+    assert a["this_job"]["replies"] + b["this_job"]["replies"] == len(queries)
+    # They overlapped: each paid for some requests and took the other's replies from the cache.
+    assert a["this_job"]["replies"] > 0 and b["this_job"]["replies"] > 0 and a["cache_hits"] > 0 and b["cache_hits"] > 0
+    assert a["failures"] == b["failures"] == {}
+    responses = [[json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()] for name in "ab"]
+    assert responses[0] == responses[1]
+    assert len(ledger_replies(tmp_path / "c.sqlite")) == len(queries)
+
+
+# ---------------------------------------------------------------- damaged caches
+
+
+def garble(path) -> None:
+    """Overwrite everything after SQLite's 100-byte header."""
+    size = path.stat().st_size
+    with path.open("r+b") as handle:
+        handle.seek(100)
+        handle.write(bytes((7 * i) % 251 for i in range(size - 100)))
+
+
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        (lambda cache: cache.write_bytes(b""), "is empty (0 bytes): the replies it held are gone"),
+        (garble, "is damaged ("),
+        (lambda cache: cache.unlink(), "is missing, but its ledger records 6 cached replies"),
+    ],
+)
+def test_a_damaged_cache_stops_generation_naming_the_file_until_told_to_start_afresh(tmp_path, damage, problem):
+    queries = make_queries(n_per_type=1)[:6]
+    with FakeOpenAI() as server:
+        filled = subprocess.run(generate_command(tmp_path, server, queries), cwd=REPO, capture_output=True)
+        assert filled.returncode == 0 and server.stats()["requests"] == 6
+        cache = tmp_path / "c.sqlite"
+        damage(cache)
+        cfg = teacher_cfg(server, cache)
+        with pytest.raises(CacheDamaged) as err:
+            generate_openai(queries, cfg, seed=0)
+        assert f"response cache {cache} {problem}" in str(err.value)
+        assert "restart_damaged_cache: true" in str(err.value) and "--restart-damaged-cache" in str(err.value)
+        assert server.stats()["requests"] == 6  # nothing asked, so nothing paid
+        again = generate_openai(queries, {**cfg, "restart_damaged_cache": True}, seed=0)
+        assert usable(again, queries) == 6 and server.stats()["requests"] == 12  # asked, and paid, again
+        moved = sorted(tmp_path.glob("c.sqlite.damaged-*"))
+        assert [p.name for p in moved if not p.name.endswith(("-wal", "-shm"))] == ([] if "missing" in problem else [moved[0].name])
+        events = [r["event"] for r in Ledger(ledger_path(cache), step=None).records()]
+        assert events == ["reply"] * 6 + ["cache_restarted"] + ["reply"] * 6
+        generate_openai(queries, cfg, seed=0)  # the new cache is trusted without the flag
+        assert server.stats()["requests"] == 12
+
+
+def test_the_command_line_starts_a_damaged_cache_afresh_when_asked(tmp_path):
+    queries = make_queries(n_per_type=1)[:3]
+    with FakeOpenAI() as server:
+        command = generate_command(tmp_path, server, queries)
+        (tmp_path / "c.sqlite").write_bytes(b"")
+        refused = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+        assert refused.returncode != 0 and f"response cache {tmp_path / 'c.sqlite'} is empty (0 bytes)" in refused.stderr
+        subprocess.run([*command, "--restart-damaged-cache"], cwd=REPO, check=True, capture_output=True)
+        assert server.stats()["ok"] == 3 and len(ResponseCache(tmp_path / "c.sqlite")) == 3
+
+
+def test_ledger_counts_a_batch_reply_once_and_skips_a_torn_line(tmp_path, caplog):
+    ledger = Ledger(tmp_path / "l.jsonl", step="s")
+    ledger.reply("k1", "m", 10, 2, 0.5, "ok")
+    ledger.reply("k2", "m", 10, 2, 0.25, "ok", batch="b1")
+    Ledger(tmp_path / "l.jsonl", step="s").reply("k2", "m", 10, 2, 0.25, "ok", batch="b1")  # collected twice
+    with (tmp_path / "l.jsonl").open("a") as handle:
+        handle.write('{"event": "reply", "ste')  # a write torn by a full disk
+    ledger.reply("k3", "m", 10, 2, 1.0, "truncated")
+    Ledger(tmp_path / "l.jsonl", step="other").reply("k4", "m", 10, 2, 8.0, "ok")
+    with caplog.at_level(logging.WARNING, logger="dataengine"):
+        assert ledger.paid() == {"replies": 3, "prompt_tokens": 30, "completion_tokens": 6, "cost_usd": 1.75, "attempts": 1}
+    assert any("l.jsonl: line 4 is not JSON" in m for m in caplog.messages)
+    assert ledger.cached_replies() == 4
+    ledger.cache_restarted(None)
+    assert ledger.cached_replies() == 0
 
 
 # ---------------------------------------------------------------- batch, estimate, secrets
@@ -255,8 +398,12 @@ def test_report_shows_the_teachers_calls_tokens_and_cost(tmp_path):
     from tests.test_report import METRICS, QUOTAS
 
     stats = {"teacher": "openai", "model": "gpt-4o-mini", "calls": 120, "cache_hits": 3, "prompt_tokens": 90000,
-             "completion_tokens": 12000, "cost_usd": 0.0207, "failures": {"budget": 4, "truncated": 1}}  # fmt: skip
-    write_summary_md(summarize("demo", "abc", METRICS, QUOTAS, [0, 9]), METRICS, tmp_path / "s.md", [stats])
+             "completion_tokens": 12000, "cost_usd": 0.0207, "attempts": 2, "ledger": "cache/teacher.ledger.jsonl",
+             "failures": {"budget": 4, "truncated": 1}}  # fmt: skip
+    seed_set = {**stats, "calls": 60, "cache_hits": 0, "cost_usd": 0.0101, "attempts": 1, "failures": {}}
+    summary = summarize("demo", "abc", METRICS, QUOTAS, [0, 9])
+    write_summary_md(summary, METRICS, tmp_path / "s.md", {"seed set": seed_set, "1": stats})
     text = (tmp_path / "s.md").read_text(encoding="utf-8")
-    assert "| 1 | gpt-4o-mini | 120 | 3 | 90000 | 12000 | 0.0207 | budget 4, truncated 1 |" in text
-    assert "Teacher cost of the run: 0.0207 USD" in text
+    assert "| seed set | gpt-4o-mini | 60 | 0 | 90000 | 12000 | 0.0101 | 1 | – |" in text
+    assert "| 1 | gpt-4o-mini | 120 | 3 | 90000 | 12000 | 0.0207 | 2 | budget 4, truncated 1 |" in text
+    assert "Teacher cost of the run: 0.0308 USD (from the ledger cache/teacher.ledger.jsonl)" in text

@@ -1,6 +1,8 @@
 """Real benchmark loaders, CircularEval arithmetic and real image pools, on tiny fixtures in each format."""
 
 import json
+import logging
+import re
 
 import polars as pl
 import pytest
@@ -11,6 +13,7 @@ from dataengine.contamination import benchmark_hashes
 from dataengine.evaluate import metrics
 from dataengine.pool import image_sha256, load_pool
 from dataengine.pools import build_real_pool
+from dataengine.sources import SourceError
 from tests.real_fixtures import (
     mmbench_rows,
     png,
@@ -43,19 +46,68 @@ def test_splits_follow_dev_share_and_are_seeded(tmp_path):
     assert build(cfg, tmp_path / "c").equals(build(cfg, tmp_path / "d"))
 
 
-def test_seedbench_bad_row_and_missing_images(tmp_path):
+def _edit_json(path, edit):
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def test_seedbench_every_bad_row_and_missing_image_in_one_error_before_writing(tmp_path):
     cfg = write_seedbench(tmp_path)
-    data = json.loads((tmp_path / "SEED-Bench.json").read_text())
-    data["questions"][1]["answer"] = "E"
-    (tmp_path / "SEED-Bench.json").write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=r"questions\[1\] \(question_id '101'\): answer 'E'"):
+
+    def plant(data):
+        questions = data["questions"]
+        questions[1]["answer"] = "E"
+        questions[2]["choice_b"] = questions[2]["choice_a"]
+        questions.append({"question_id": "103", "question": "Where?", "question_type_id": 3, "data_type": "image"})
+        questions.append({**questions[1], "answer": "B"})  # the same question_id again
+
+    _edit_json(tmp_path / "SEED-Bench.json", plant)
+    (tmp_path / "seed-images" / "0_red.jpg").unlink()
+    with pytest.raises(SourceError) as err:
         build(cfg, tmp_path / "bench")
-    data["questions"][1]["answer"] = "B"
-    (tmp_path / "SEED-Bench.json").write_text(json.dumps(data))
-    for name in ("0_red.jpg", "2_blue.jpg"):
-        (tmp_path / "seed-images" / name).unlink()
-    with pytest.raises(FileNotFoundError, match=r"2 images missing: .*0_red.jpg, .*2_blue.jpg"):
+    path = tmp_path / "SEED-Bench.json"
+    assert str(err.value).splitlines() == [
+        "benchmark seedbench: 4 bad rows:",
+        f"  {path}: questions[1] (question_id '101'): answer 'E' is not one of ('A', 'B', 'C', 'D')",
+        f"  {path}: questions[2] (question_id '102'): duplicate options ['red'] in ['red', 'red', 'blue', 'yellow']",
+        f"  {path}: questions[4] (question_id '103'): missing keys ['choice_a', 'choice_b', 'choice_c', 'choice_d', 'answer', 'data_id']",
+        f"  {path}: questions[5] (question_id '101'): duplicate id: an earlier row has it",
+        f"1 images missing: {tmp_path / 'seed-images' / '0_red.jpg'}",
+        "Nothing was written.",
+    ]
+    assert not (tmp_path / "bench").exists()
+
+
+@pytest.mark.parametrize(
+    "content, shape",
+    [([], "got a list"), ({"question_type": {}}, "got an object without a 'questions' list"), ("x", "got a string")],
+)
+def test_seedbench_file_of_another_shape_is_named_with_what_was_expected(tmp_path, content, shape):
+    cfg = write_seedbench(tmp_path)
+    (tmp_path / "SEED-Bench.json").write_text(json.dumps(content))
+    with pytest.raises(SourceError, match=re.escape(f"SEED-Bench.json: expected SEED-Bench's JSON, an object with a 'questions' list; {shape}")):
         build(cfg, tmp_path / "bench")
+
+
+def test_an_aokvqa_file_given_as_seedbench_is_named(tmp_path):
+    aokvqa = write_aokvqa(tmp_path / "aokvqa")
+    cfg = write_seedbench(tmp_path) | {"path": aokvqa["path"]}
+    with pytest.raises(SourceError, match=r"aokvqa_v1p0_val.json: expected SEED-Bench's JSON, .*; got a list"):
+        build(cfg, tmp_path / "bench")
+
+
+def test_seedbench_items_left_out_are_counted_in_the_log_by_reason(tmp_path, caplog):
+    cfg = write_seedbench(tmp_path)
+    _edit_json(tmp_path / "SEED-Bench.json", lambda data: data["questions"].append(
+        {**data["questions"][0], "question_id": "950", "question_type_id": 13}))  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="dataengine"):
+        items = build(cfg, tmp_path / "bench", qtypes=[3])
+    assert items.height == 2
+    assert (
+        "benchmark seedbench: 2 kept; left out: 1 not image questions (data_type video), "
+        "1 of a type outside qtypes [3], 1 of an unknown type id (known: 1-9)"
+    ) in caplog.messages
 
 
 def test_mmbench_groups_hints_copies_and_two_options(tmp_path):
@@ -71,15 +123,36 @@ def test_mmbench_groups_hints_copies_and_two_options(tmp_path):
         assert items.filter(pl.col("group") == group)["split"].n_unique() == 1
 
 
-def test_mmbench_unmapped_category_and_bad_answer_name_the_line(tmp_path):
+def test_mmbench_three_bad_rows_are_named_in_one_error_by_line_and_index(tmp_path):
     rows = mmbench_rows()
+    rows[0]["question"] = "Which colour\nis it?"  # a quoted field over two lines: rows and lines differ
     rows[2]["category"] = "celebrity_recognition"
-    with pytest.raises(ValueError, match=r"line 4 \(index '1'\): type 'celebrity_recognition' is not in"):
-        build(write_mmbench(tmp_path, rows), tmp_path / "bench")
-    rows = mmbench_rows()
+    rows[3]["B"] = rows[3]["A"]
     rows[4]["answer"] = "C"
-    with pytest.raises(ValueError, match=r"line 6 \(index '2'\): answer 'C' is not among the 2 options"):
-        build(write_mmbench(tmp_path, rows), tmp_path / "bench")
+    cfg = write_mmbench(tmp_path, rows)
+    with pytest.raises(SourceError) as err:
+        build(cfg, tmp_path / "bench")
+    path = cfg["path"]
+    assert str(err.value).splitlines() == [
+        "benchmark mmbench: 3 bad rows:",
+        f"  {path}: line 5 (index '1'): type 'celebrity_recognition' is not in benchmark.qtype_map "
+        "(['attribute_recognition', 'object_localization'])",
+        f"  {path}: line 6 (index '1000001'): duplicate options ['green'] in ['green', 'green', 'yellow', 'red']",
+        f"  {path}: line 7 (index '2'): answer 'C' is not one of ('A', 'B')",
+        "Nothing was written.",
+    ]
+    assert not (tmp_path / "bench").exists()
+
+
+def test_mmbench_without_its_columns_and_with_a_broken_image(tmp_path):
+    rows = mmbench_rows()
+    rows[4]["image"] = "bm90IGFuIGltYWdl"  # base64 of "not an image"
+    cfg = write_mmbench(tmp_path, rows)
+    with pytest.raises(SourceError, match=r"line 6 \(index '2'\): image is not a base64-encoded picture"):
+        build(cfg, tmp_path / "bench")
+    (tmp_path / "MMBench_DEV_EN.tsv").write_text("question\tanswer\nWhy?\tA\n")
+    with pytest.raises(SourceError, match=r"MMBench_DEV_EN.tsv: missing columns \['index', 'image', 'A', 'B', 'category'\]"):
+        build(cfg, tmp_path / "bench")
 
 
 def test_aokvqa_types_from_the_classification_file(tmp_path):
@@ -88,8 +161,22 @@ def test_aokvqa_types_from_the_classification_file(tmp_path):
     assert items["qtype"].to_list() == [8, 8] and items["answer"].to_list() == ["A", "B"]
     assert items["image"].to_list() == ["images/000000000007.jpg", "images/000000000008.jpg"]
     (tmp_path / "aokvqa_types.json").write_text(json.dumps({"q0": "Visual Reasoning"}))
-    with pytest.raises(ValueError, match=r"row 1 \(question_id 'q1'\): no type for this question"):
+    _edit_json(tmp_path / "aokvqa_v1p0_val.json", lambda rows: rows[0].update(choices=["paint", "paint", "dye", "sun"]))
+    with pytest.raises(SourceError) as err:
         build(cfg, tmp_path / "bench2")
+    assert "2 bad rows" in str(err.value)
+    assert "row[1] (question_id 'q1'): no type for this question in" in str(err.value)
+    assert "row[0] (question_id 'q0'): duplicate options ['paint']" in str(err.value)
+
+
+def test_aokvqa_files_of_another_shape_are_named(tmp_path):
+    cfg = write_aokvqa(tmp_path)
+    (tmp_path / "aokvqa_types.json").write_text(json.dumps([["q0", "Visual Reasoning"]]))
+    with pytest.raises(SourceError, match=r"aokvqa_types.json: expected a JSON object question_id -> type; got a list"):
+        build(cfg, tmp_path / "bench")
+    (tmp_path / "aokvqa_v1p0_val.json").write_text(json.dumps({"questions": []}))
+    with pytest.raises(SourceError, match=r"aokvqa_v1p0_val.json: expected A-OKVQA's JSON, a list of questions; got an object"):
+        build(cfg, tmp_path / "bench")
 
 
 def test_circular_accuracy_counts_a_group_only_when_every_rotation_is_right():
@@ -131,8 +218,42 @@ def test_coco_pool_max_images_and_missing_images(tmp_path):
     assert len(built.records) == 2
     (tmp_path / "train2017" / "000000000001.jpg").unlink()
     (tmp_path / "train2017" / "000000000003.jpg").unlink()
-    with pytest.raises(FileNotFoundError, match=r"2 images missing: .*000000000001.jpg, .*000000000003.jpg"):
+    with pytest.raises(SourceError, match=r"pool coco: 2 images missing: .*000000000001.jpg, .*000000000003.jpg"):
         build_real_pool("coco", tmp_path / "pool2", cfg, set(), seed=0)
+    assert not (tmp_path / "pool2").exists()
+
+
+def test_coco_bad_rows_of_both_files_in_one_error(tmp_path, caplog):
+    cfg = write_coco(tmp_path)
+
+    def captions(data):
+        data["images"][2]["width"] = 0
+        data["annotations"].append({"id": 77, "image_id": 42, "caption": "A cat."})
+
+    _edit_json(tmp_path / "captions.json", captions)
+    _edit_json(tmp_path / "instances.json", lambda data: data["annotations"][0].update(bbox=[2.0, 1.0, -3.0, 5.0]))
+    with pytest.raises(SourceError) as err:
+        build_real_pool("coco", tmp_path / "pool", cfg, set(), seed=0)
+    assert str(err.value).splitlines() == [
+        "pool coco: 3 bad rows:",
+        f"  {tmp_path / 'captions.json'}: images[2] (id 3): width and height must be positive numbers, got 0x10",
+        f"  {tmp_path / 'captions.json'}: annotations[3] (id 77): needs an image_id of the file's images and a caption string",
+        f"  {tmp_path / 'instances.json'}: annotations[0] (id 21): box [2.0, 1.0, -3.0, 5.0] has a negative size",
+        "Nothing was written.",
+    ]
+    (tmp_path / "instances.json").write_text("[]")
+    with pytest.raises(SourceError, match=r"instances.json: expected a COCO annotation file, an object with the lists \['images', 'annotations', 'categories'\]; got a list"):
+        build_real_pool("coco", tmp_path / "pool", cfg, set(), seed=0)
+    assert not (tmp_path / "pool").exists()
+
+
+def test_coco_boxes_of_images_without_captions_are_counted_in_the_log(tmp_path, caplog):
+    cfg = write_coco(tmp_path)
+    _edit_json(tmp_path / "instances.json", lambda data: data["annotations"].append(
+        {"id": 98, "image_id": 50, "category_id": 1, "bbox": [1.0, 1.0, 2.0, 2.0]}))  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="dataengine"):
+        build_real_pool("coco", tmp_path / "pool", cfg | {"max_images": 2}, set(), seed=0)
+    assert "pool coco: 2 kept; left out: 1 boxes of images without captions, 1 not drawn (pool.max_images 2)" in caplog.messages
 
 
 def test_visual_genome_pool_from_two_folders(tmp_path):
@@ -141,3 +262,13 @@ def test_visual_genome_pool_from_two_folders(tmp_path):
     assert first["image_id"] == "vg-1" and first["captions"] == ["a tall tree"]
     assert first["objects"] == [{"category": "tree", "color": None, "size": None, "box": [0.1, 0.1, 0.5, 0.6]}]
     assert second["image"] == "images/2.jpg" and second["objects"] == [] and second["captions"] == []
+
+
+def test_visual_genome_bad_objects_and_a_file_of_another_shape(tmp_path):
+    cfg = write_visual_genome(tmp_path)
+    _edit_json(tmp_path / "objects.json", lambda rows: rows[0]["objects"].append({"x": 1, "y": 1, "w": -2, "h": 1, "names": ["x"]}))
+    with pytest.raises(SourceError, match=r"row\[0\] \(image_id 1\): objects\[1\]: box \[1, 1, -2, 1\] has a negative size"):
+        build_real_pool("visual_genome", tmp_path / "pool", cfg, set(), seed=0)
+    (tmp_path / "regions.json").write_text(json.dumps({"1": []}))
+    with pytest.raises(SourceError, match=r"regions.json: expected Visual Genome's region descriptions JSON, a list; got an object"):
+        build_real_pool("visual_genome", tmp_path / "pool", cfg, set(), seed=0)

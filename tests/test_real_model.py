@@ -3,6 +3,7 @@ template, LoRA with the paper's recipe shape (epochs, cosine, warm-up, gradient 
 and merged outputs, letter scoring and generation with choice extraction (LLM fall-back counted)."""
 
 import json
+import stat
 
 import polars as pl
 import pytest
@@ -65,6 +66,8 @@ def test_lora_epoch_training_letter_scoring_and_generation(stand_in, tmp_path, d
     assert log["records"] == 12 and log["steps"] == 3  # one epoch of 4 samples x 3 views, batches of 4
     adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
     assert adapter["r"] == 8 and adapter["lora_alpha"] == 16
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (out / "adapter").iterdir()}
+    assert set(modes.values()) == {modes["adapter_config.json"]}  # the weights too, not 0600
     merged, processor = load_student(out)
     assert processor.chat_template == LLAVA_15_CHAT_TEMPLATE
     assert not any("lora" in name for name, _ in merged.named_parameters())

@@ -70,6 +70,39 @@ def test_summary_matches_the_contract():
     assert json.loads(json.dumps(summary)) == summary
 
 
+def _with_circular(metrics: dict, overall: tuple, per_type: dict[str, tuple]) -> dict:
+    test = {**metrics["splits"]["test"], "circular": _split(overall, per_type)}
+    return {**metrics, "splits": {**metrics["splits"], "test": test}}
+
+
+# The same runs on a benchmark with circular copies: 50 questions in 4 rotations each (200 items).
+CIRCULAR = [
+    _with_circular(METRICS[0], (30.0, 50, 19.1, 43.8), {"3": (20.0, 25, 8.9, 39.1), "1": (40.0, 25, 23.4, 59.3)}),
+    _with_circular(METRICS[1], (44.0, 50, 31.2, 57.7), {"3": (36.0, 25, 20.2, 55.5), "1": (52.0, 25, 33.5, 69.9)}),
+]
+
+
+def test_circular_eval_is_reported_beside_plain_accuracy(tmp_path):
+    summary = summarize("mmb", "abc123def456", CIRCULAR, QUOTAS, [0, 9])
+    plain = summarize("mmb", "abc123def456", METRICS, QUOTAS, [0, 9])
+    assert [{k: v for k, v in it.items() if k != "circular"} for it in summary["iterations"]] == plain["iterations"]
+    assert [it["circular"] for it in summary["iterations"]] == [
+        {"overall": 30.0, "per_type": {"Scene Understanding": 40.0, "Instance Attributes": 20.0}, "n_eval": 50},
+        {"overall": 44.0, "per_type": {"Scene Understanding": 52.0, "Instance Attributes": 36.0}, "n_eval": 50},
+    ]
+    path = tmp_path / "summary.md"
+    write_summary_md(summary, CIRCULAR, path)
+    text = path.read_text(encoding="utf-8")
+    plain_part, circular_part = text.split("## CircularEval")
+    assert "| **overall** | **50.0** | **62.5** | **+12.5** | 55.6–68.9 |" in plain_part
+    assert "over 50 questions, each asked once per rotation" in circular_part
+    assert "| Scene Understanding | 40.0 | 52.0 | +12.0 | 33.5–69.9 |" in circular_part
+    assert "| Instance Attributes | 20.0 | 36.0 | +16.0 | 20.2–55.5 |" in circular_part
+    assert "| **overall** | **30.0** | **44.0** | **+14.0** | 31.2–57.7 |" in circular_part
+    write_summary_md(plain, METRICS, path)
+    assert "CircularEval" not in path.read_text(encoding="utf-8")
+
+
 def test_summary_rejects_mismatched_lengths_and_missing_test_split():
     with pytest.raises(ValueError, match="2 metrics, 1 quotas and 2 sample counts"):
         summarize("demo", "x", METRICS, QUOTAS[:1], [0, 9])

@@ -1,6 +1,9 @@
 """The tiny student: tokenizer, build, save/load through the Auto classes, generate."""
 
 
+import os
+import stat
+
 import numpy as np
 import pytest
 import torch
@@ -68,6 +71,20 @@ def test_save_replaces_an_old_folder_and_leaves_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
     reloaded, _ = load_student(tmp_path / "model")
     assert torch.equal(reloaded.lm_head.weight, other.lm_head.weight)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_saved_model_folder_follows_the_umask_like_every_other_output(tmp_path, umask):
+    model, processor = tiny_student()
+    previous = os.umask(umask)
+    try:
+        save_student(model, processor, tmp_path / "model")  # a new folder, then a replaced one
+        save_student(model, processor, tmp_path / "model")
+    finally:
+        os.umask(previous)
+    folder = tmp_path / "model"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask  # a group can list and read it
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o666 & ~umask}
 
 
 def test_interrupted_save_never_looks_complete(tmp_path, monkeypatch):

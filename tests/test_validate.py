@@ -68,6 +68,15 @@ def test_unsupported_queries_are_rejected_not_raised():
         (lambda: _good_reply(options=["a", "b", "c"]), "schema"),
         (lambda: _good_reply(choice_answer="E"), "schema"),
         (lambda: _good_reply(instruction="[0.1, 0.2, 0.3, 0.4]"), "schema"),  # nothing left once stripped
+        (lambda: _good_reply(instruction="What kind of scene is this?<script>alert(1)</script>"), "markup"),
+        (lambda: _good_reply(answer='The scene is <img src=x onerror="alert(1)">.'), "markup"),
+        (lambda: _good_reply(instruction="What kind of <b>scene</b> is this?"), "markup"),
+        (lambda: _good_reply(instruction="What kind of scene is this? <img src=x onerror=alert(1)"), "markup"),
+        (lambda: _good_reply(instruction="What kind of scene <!-- hidden --> is this?"), "markup"),
+        (lambda: _good_reply(answer="See javascript:alert(1) for the scene."), "markup"),
+        (lambda: _good_reply(instruction="What kind of scene\x00 is this?"), "control_characters"),
+        (lambda: _good_reply(instruction="What kind of scene is this?\x1b[31m"), "control_characters"),
+        (lambda: _good_reply(answer="The scene is \u202eeht.", short_answer="x"), "control_characters"),
         (lambda: _good_reply(answer="The bounding box shows it."), "mentions_annotation"),
         (lambda: _good_reply(instruction="Based on the description, what is it?"), "mentions_annotation"),
         (lambda: _good_reply(options=["sea", "Sea ", "beach", "snow"], short_answer="sea"), "duplicate_options"),
@@ -92,6 +101,16 @@ def test_unknown_query_and_duplicate_instruction():
     accepted, rejected = validate(responses, [query, twin], iteration=1, prompt_version="v1")
     assert [a["query_id"] for a in accepted] == [query["query_id"]]
     assert [(r["query_id"], r["reason"]) for r in rejected] == [("twin", "duplicate"), ("nobody", "unknown_query")]
+
+
+@pytest.mark.parametrize(
+    "instruction",
+    ["Is the count < 5 or > 2?", "Which is larger: a<3 or b>4?", "What kind of scene is this?\nAnswer briefly.",
+     "Which scene\tis this?", "Which scene is this, e.g. <5 objects?"],
+)  # fmt: skip
+def test_comparisons_newlines_and_tabs_are_not_markup_or_control_characters(instruction):
+    accepted, rejected = _one(_good_reply(instruction=instruction))
+    assert rejected == [] and accepted[0]["instruction"] == " ".join(instruction.split())  # spacing normalised
 
 
 def test_coordinates_are_stripped_and_free_phrasing_is_accepted():

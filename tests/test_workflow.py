@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 
 import pytest
 import yaml
@@ -54,6 +55,13 @@ def test_malformed_config_stops_with_the_key_named(workdir, tmp_path):
     assert "train.method: 'half' is not one of ['full', 'lora']" in text
     assert "Additional properties are not allowed ('stepz' was unexpected)" in text
     assert not (workdir / "results").exists()
+
+
+def test_a_run_name_that_leaves_results_is_refused(workdir):
+    result = snakemake(workdir, "-n", "--config", "run=..")
+    assert result.returncode != 0
+    assert "run: '..' does not match" in result.stdout + result.stderr
+    assert list(workdir.iterdir()) in ([], [workdir / ".snakemake"])  # nothing written above results/
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +117,14 @@ def test_generation_knob_of_iteration_2_reruns_only_2_and_later(finished_run, tm
     assert jobs == {"generate": 1, "validate": 1, "train": 1, "evaluate": 1, "summarize": 1, "all": 1}
     wildcards = set(re.findall(r"wildcards: i=(\d+)", text))
     assert wildcards == {"2"}
+
+
+@pytest.mark.slow
+def test_every_output_is_readable_by_the_group(finished_run):
+    """With umask 022 every folder is 0755 and every file 0644, models included (a cluster group reads them)."""
+    paths = [finished_run / "results", *(finished_run / "results").rglob("*")]
+    modes = {oct(stat.S_IMODE(p.stat().st_mode)) for p in paths if p.is_dir()}
+    assert modes == {"0o755"}
+    modes = {oct(stat.S_IMODE(p.stat().st_mode)) for p in paths if p.is_file()}
+    assert modes == {"0o644"}
+    assert (finished_run / "results" / "small" / "iter_2" / "model" / "model.safetensors").is_file()

@@ -17,9 +17,11 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from dataengine.benchmarks import SourceItem, mapped_qtype, require
+from dataengine.benchmarks import SourceItem, keep_item, kept_qtype, require
 from dataengine.formats import LETTERS
+from dataengine.sources import SourceCheck, SourceError
 
+SOURCE_KEYS = ("path",)
 CIRCULAR = 1_000_000
 FIELDS = ("index", "question", "answer", "image", *LETTERS[:2])
 
@@ -28,30 +30,32 @@ def _blank(value: str | None) -> bool:
     return value is None or value.strip() in ("", "nan", "NaN", "None")
 
 
-def read(cfg: dict, qtypes: list[int]) -> list[SourceItem]:
+def read(cfg: dict, qtypes: list[int], check: SourceCheck) -> list[SourceItem]:
     require(cfg, "mmbench", "path", "qtype_map")
     path = Path(cfg["path"])
     field = cfg.get("qtype_field", "category")
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # base64 images are long fields
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter="\t")
-        missing = [key for key in (*FIELDS, field) if key not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: missing columns {missing}")
-        rows = list(reader)
-    images = {}
-    for line, row in enumerate(rows, start=2):
-        if not _blank(row["image"]) and not row["image"].strip().isdigit():
-            images[row["index"].strip()] = (line, row["image"])
-    items = []
-    for line, row in enumerate(rows, start=2):
+    rows = _rows(path, field)
+    images = {
+        row["index"].strip(): (line, row["image"])
+        for line, row in rows
+        if not _blank(row["image"]) and not row["image"].strip().isdigit()
+    }
+    decoded: dict[str, tuple[bytes, str] | None] = {}
+    items, indexes = [], set()
+    for line, row in rows:
         where = f"{path}: line {line} (index {row['index']!r})"
+        if None in row or None in row.values():
+            check.bad(where, "the row's fields do not match the header's columns (a tab inside a field?)")
+            continue
         try:
             index = int(row["index"])
         except ValueError:
-            raise ValueError(f"{where}: index is not an integer") from None
-        qtype = mapped_qtype(row[field], cfg["qtype_map"], where)
-        if qtype not in qtypes:
+            check.bad(where, "index is not an integer")
+            continue
+        if not check.unique(index, indexes, where):
+            continue
+        qtype = kept_qtype(row[field], cfg, qtypes, check, where)
+        if qtype is None:
             continue
         options = []
         for letter in LETTERS:
@@ -59,36 +63,59 @@ def read(cfg: dict, qtypes: list[int]) -> list[SourceItem]:
                 break
             options.append(row[letter].strip())
         if any(not _blank(row.get(letter)) for letter in LETTERS[len(options) :]):
-            raise ValueError(f"{where}: options must be consecutive from A")
-        answer = (row["answer"] or "").strip()
-        if len(options) < 2 or answer not in LETTERS[: len(options)]:
-            raise ValueError(f"{where}: answer {answer!r} is not among the {len(options)} options")
+            check.bad(where, "options must be consecutive from A")
+            continue
         source = row["image"].strip() if not _blank(row["image"]) else ""
         owner = source if source.isdigit() else str(index)
         if owner not in images:
-            raise ValueError(f"{where}: no image (the image column is empty or names index {owner} without one)")
-        image, suffix = _decode(images[owner][1], f"{path}: line {images[owner][0]}")
+            check.bad(where, f"no image (the image column is empty or names index {owner} without one)")
+            continue
+        if owner not in decoded:
+            decoded[owner] = _decode(owner, *images[owner], path, check)
+        if decoded[owner] is None:
+            continue  # the row holding the image is reported
+        image, suffix = decoded[owner]
         hint = "" if _blank(row.get("hint")) else row["hint"].strip()
-        items.append(
+        keep_item(
             SourceItem(
                 id=f"mmb-{index}",
                 qtype=qtype,
                 question=f"{hint}\n{row['question'].strip()}" if hint else row["question"].strip(),
                 options=options,
-                answer=answer,
+                answer=(row["answer"] or "").strip(),
                 image=image,
                 image_name=f"mmb-{int(owner) % CIRCULAR}.{suffix}",
+                where=where,
                 group=index % CIRCULAR,
-            )
+            ),
+            items,
+            check,
         )
     return items
 
 
-def _decode(text: str, where: str) -> tuple[bytes, str]:
-    """The image bytes of a base64 field and the file suffix of their format."""
+def _rows(path: Path, field: str) -> list[tuple[int, dict]]:
+    """(line where the row starts, row) for each row; a quoted field may span lines."""
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # base64 images are long fields
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        missing = [key for key in (*FIELDS, field) if key not in (reader.fieldnames or [])]
+        if missing:
+            raise SourceError(f"{path}: missing columns {missing} (expected MMBench's TSV with a header row)")
+        rows, start = [], reader.line_num + 1
+        for row in reader:
+            rows.append((start, row))
+            start = reader.line_num + 1
+    return rows
+
+
+def _decode(index: str, line: int, text: str, path: Path, check: SourceCheck) -> tuple[bytes, str] | None:
+    """The image bytes of a base64 field and the file suffix of their format; None (and the row
+    recorded as bad) when it is not a picture."""
     try:
         data = base64.b64decode(text, validate=True)
         with Image.open(io.BytesIO(data)) as image:
             return data, image.format.lower()
     except (binascii.Error, UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"{where}: image is not a base64-encoded picture ({error})") from None
+        check.bad(f"{path}: line {line} (index {index!r})", f"image is not a base64-encoded picture ({error})")
+        return None

@@ -4,41 +4,51 @@
 
 from pathlib import Path
 
-from dataengine.benchmarks import SourceItem, mapped_qtype, require
+from dataengine.benchmarks import SourceItem, keep_item, kept_qtype, require
 from dataengine.jsonl import read_json
+from dataengine.sources import SourceCheck, SourceError, describe, object_rows
 
+SOURCE_KEYS = ("path", "image_dir")
 CHOICES = ("choice_a", "choice_b", "choice_c", "choice_d")
 FIELDS = ("question_id", "question", *CHOICES, "answer", "question_type_id", "data_id")
 
 
-def read(cfg: dict, qtypes: list[int]) -> list[SourceItem]:
-    require(cfg, "seedbench", "path", "image_dir")
+def read(cfg: dict, qtypes: list[int], check: SourceCheck) -> list[SourceItem]:
+    require(cfg, "seedbench", *SOURCE_KEYS)
     path, images = Path(cfg["path"]), Path(cfg["image_dir"])
     data = read_json(path)
-    if not isinstance(data.get("questions"), list):
-        raise ValueError(f"{path}: no 'questions' list (is this SEED-Bench's JSON?)")
-    items = []
-    for row, question in enumerate(data["questions"]):
-        where = f"{path}: questions[{row}] (question_id {question.get('question_id')!r})"
+    if not isinstance(data, dict) or not isinstance(data.get("questions"), list):
+        shape = describe(data) if not isinstance(data, dict) else "an object without a 'questions' list"
+        raise SourceError(f"{path}: expected SEED-Bench's JSON, an object with a 'questions' list; got {shape}")
+    items, ids = [], set()
+    for where, question in object_rows(data["questions"], f"{path}: questions", "question_id", check):
         if question.get("data_type", "image") != "image":
-            continue  # video dimensions (10-12) are not image questions
+            check.drop("not image questions (data_type video)")
+            continue
         missing = [key for key in FIELDS if key not in question]
         if missing:
-            raise ValueError(f"{where}: missing keys {missing}")
-        qtype = mapped_qtype(question["question_type_id"], cfg.get("qtype_map") or {}, where)
-        if qtype not in qtypes:
+            check.bad(where, f"missing keys {missing}")
             continue
-        if question["answer"] not in "ABCD" or len(question["answer"]) != 1:
-            raise ValueError(f"{where}: answer {question['answer']!r} is not A-D")
-        items.append(
+        if not check.unique(str(question["question_id"]), ids, where):
+            continue
+        qtype = kept_qtype(question["question_type_id"], cfg, qtypes, check, where)
+        if qtype is None:
+            continue
+        if not isinstance(question["data_id"], str) or not question["data_id"]:
+            check.bad(where, f"data_id {question['data_id']!r} does not name an image file")
+            continue
+        keep_item(
             SourceItem(
                 id=f"seed-{question['question_id']}",
                 qtype=qtype,
                 question=str(question["question"]),
-                options=[str(question[key]) for key in CHOICES],
+                options=["" if question[key] is None else str(question[key]) for key in CHOICES],
                 answer=question["answer"],
                 image=images / question["data_id"],
                 image_name=Path(question["data_id"]).name,
-            )
+                where=where,
+            ),
+            items,
+            check,
         )
     return items

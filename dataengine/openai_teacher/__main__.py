@@ -27,12 +27,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iteration", type=int, default=1, help="whose per_iteration overrides apply")
     parser.add_argument("--out", help="generate: responses.jsonl to write")
     parser.add_argument("--stats", help="generate: generation.json to write")
+    parser.add_argument(
+        "--restart-damaged-cache",
+        action="store_true",
+        help="move an emptied or garbled cache aside and start a new one (teacher.restart_damaged_cache)",
+    )
     args = parser.parse_args(argv)
     config = load_config(args.configfile)
     teacher = knobs(config, "teacher", args.iteration)
     if teacher["kind"] != "openai":
         parser.error(f"{args.configfile}: teacher.kind is {teacher['kind']!r}, not 'openai'")
     teacher["cache"] = cache_path(teacher, f"results/{config['run']}")
+    teacher["restart_damaged_cache"] = teacher["restart_damaged_cache"] or args.restart_damaged_cache
     if args.command == "estimate":
         from dataengine.openai_teacher.generation import estimate
 

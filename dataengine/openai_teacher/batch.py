@@ -1,7 +1,9 @@
 """The openai teacher's Batch API mode, for large runs at half the price: upload the requests the
 cache cannot answer, poll, collect the replies by custom_id (the cache key), and resubmit only the
 failures. Submitted batches are recorded in the cache, so a job killed while one runs collects it on
-the next start instead of paying for it again.
+the next start instead of paying for it again, and a job sharing the cache collects another's batch
+holding its requests. The cache is looked at again right before each submission; two jobs that
+submit the same requests at the same moment can still both pay (online mode claims each request).
 """
 
 from __future__ import annotations
@@ -10,15 +12,9 @@ import json
 import logging
 import threading
 
-from dataengine.openai_teacher.cache import CachedReply, ResponseCache
-from dataengine.openai_teacher.runner import (
-    RESPONSE_FORMATS,
-    Outcome,
-    Request,
-    TeacherMode,
-    check_completion,
-    estimate_tokens,
-)
+from dataengine.openai_teacher.cache import ResponseCache
+from dataengine.openai_teacher.ledger import Ledger
+from dataengine.openai_teacher.runner import RESPONSE_FORMATS, Outcome, Request, TeacherMode, estimate_tokens
 from dataengine.openai_teacher.settings import OpenAISettings
 
 log = logging.getLogger("dataengine")
@@ -27,20 +23,27 @@ DONE = ("completed", "failed", "expired", "cancelled")
 
 
 class BatchTeacher(TeacherMode):
-    def __init__(self, settings: OpenAISettings, cache: ResponseCache, seed: int, stop: threading.Event):
-        super().__init__(settings, cache, seed, stop)
+    def __init__(
+        self, settings: OpenAISettings, cache: ResponseCache, ledger: Ledger, seed: int, stop: threading.Event
+    ):
+        super().__init__(settings, cache, ledger, seed, stop)
         # Batch management is a handful of calls: the SDK's own retries are enough here.
         self.client = self._client(max_retries=settings.max_retries)
 
     def run(self, requests: list[Request]) -> dict[str, Outcome]:
         pending = {r.key: r for r in requests}
         outcomes: dict[str, Outcome] = {}
-        for batch_id, keys in self.cache.open_batches().items():
-            if pending.keys() & set(keys):
-                log.info("collecting batch %s left by an earlier job", batch_id)
-                self._collect(batch_id, pending, outcomes, reserved={})
+        collected: set[str] = set()
         for round_no in range(self.settings.batch_rounds):
-            todo = [r for key, r in pending.items() if outcomes.get(key, Outcome(None, "new")).failure]
+            self._collect_others(pending, outcomes, collected)
+            todo = []
+            for key, request in pending.items():
+                if not outcomes.get(key, Outcome(None, "new")).failure:
+                    continue
+                if (hit := self.cache.get(key)) is not None:  # another job cached it since this one started
+                    outcomes[key] = Outcome(hit.content, cached=True)
+                else:
+                    todo.append(request)
             if not todo or self.stop.is_set():
                 break
             reserved = {}
@@ -56,6 +59,15 @@ class BatchTeacher(TeacherMode):
             log.info("batch round %d: %s with %d requests", round_no + 1, batch_id, len(reserved))
             self._collect(batch_id, pending, outcomes, reserved)
         return outcomes
+
+    def _collect_others(self, pending: dict, outcomes: dict, collected: set[str]) -> None:
+        """Collect the open batches (left by a killed job, or submitted by a job sharing the cache)
+        that hold requests of this job."""
+        for batch_id, keys in self.cache.open_batches().items():
+            if batch_id not in collected and pending.keys() & set(keys):
+                log.info("collecting batch %s submitted by another or an earlier job", batch_id)
+                collected.add(batch_id)
+                self._collect(batch_id, pending, outcomes, reserved={})
 
     def _submit(self, requests: list[Request]) -> str:
         lines = [
@@ -95,14 +107,14 @@ class BatchTeacher(TeacherMode):
                 ]
         for line in lines:
             key = line.get("custom_id")
-            if key in pending:
-                outcomes[key] = self._outcome(line, pending[key], reserved.pop(key, 0.0))
+            if key in pending and (key not in outcomes or outcomes[key].failure):
+                outcomes[key] = self._outcome(line, pending[key], reserved.pop(key, 0.0), batch_id)
         for key, worst in reserved.items():  # neither replied nor failed: the batch expired or failed
             self.budget.settle(worst, 0.0)
             outcomes[key] = Outcome(None, f"batch_{batch.status}")
         self.cache.close_batch(batch_id)
 
-    def _outcome(self, line: dict, request: Request, worst: float) -> Outcome:
+    def _outcome(self, line: dict, request: Request, worst: float, batch_id: str) -> Outcome:
         response = line.get("response") or {}
         if response.get("status_code") != 200:
             self.budget.settle(worst, 0.0)
@@ -117,9 +129,4 @@ class BatchTeacher(TeacherMode):
         cost = self.settings.cost(prompt, output, batch=True)
         self.budget.settle(worst, cost)
         self.tally.add(replies=1, prompt_tokens=prompt, completion_tokens=output, cost_usd=cost)
-        content, reason = check_completion(content, choice.get("finish_reason"), request.query)
-        if reason is None:
-            self.cache.put(request.key, self.settings.model, CachedReply(content, prompt, output))
-            return Outcome(content)
-        self.tally.add(content_failures=reason)
-        return Outcome(content, reason)
+        return self._paid(request, content, choice.get("finish_reason"), prompt, output, cost, batch=batch_id)

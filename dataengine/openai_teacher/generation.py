@@ -7,7 +7,15 @@ import threading
 import time
 from collections import Counter
 
-from dataengine.openai_teacher.cache import ResponseCache, request_key
+from dataengine.openai_teacher.cache import (
+    RESTART_HINT,
+    CacheDamaged,
+    ResponseCache,
+    cache_problem,
+    request_key,
+    set_aside,
+)
+from dataengine.openai_teacher.ledger import Ledger, ledger_path
 from dataengine.openai_teacher.prompts import load_prompts, render_messages
 from dataengine.openai_teacher.runner import Outcome, Request, estimate_tokens, stop_on_signals
 from dataengine.openai_teacher.settings import OpenAISettings
@@ -29,14 +37,27 @@ def _requests(queries: list[dict], settings: OpenAISettings, seed: int) -> tuple
     return keys, requests, prompts.version
 
 
-def _cache(settings: OpenAISettings) -> ResponseCache:
+def _cache_and_ledger(settings: OpenAISettings, step: str | None) -> tuple[ResponseCache, Ledger]:
+    """The response cache, checked against its ledger first: an emptied, garbled or deleted cache stops
+    the job naming the file, or with `restart_damaged_cache` is moved aside and started afresh."""
     if settings.cache is None:
         raise ValueError("teacher.cache: the openai teacher needs a cache file (the workflow sets one per run)")
-    return ResponseCache(settings.cache)
+    ledger = Ledger(ledger_path(settings.cache), step)
+    problem = cache_problem(settings.cache, ledger.cached_replies())
+    if problem:
+        if not settings.restart_damaged_cache:
+            raise CacheDamaged(f"response cache {settings.cache} {problem}; {RESTART_HINT}")
+        moved = set_aside(settings.cache)
+        ledger.cache_restarted(str(moved) if moved else None)
+        log.warning("response cache %s %s; moved aside to %s, starting a new one", settings.cache, problem, moved)
+    return ResponseCache(settings.cache), ledger
 
 
-def generate_openai(queries: list[dict], teacher_cfg: dict, seed: int) -> Generation:
-    """One response per query, with failures recorded, and the step's accounting (generation.json)."""
+def generate_openai(queries: list[dict], teacher_cfg: dict, seed: int, step: str | None = None) -> Generation:
+    """One response per query, with failures recorded, and the step's accounting (generation.json).
+
+    `step` names the output this generation is for (the same across a step's attempts): the ledger's
+    lines carry it, and the cost reported sums every attempt's. Without it, this call's alone."""
     from dataengine.openai_teacher.batch import BatchTeacher
     from dataengine.openai_teacher.runner import OnlineTeacher
 
@@ -44,13 +65,13 @@ def generate_openai(queries: list[dict], teacher_cfg: dict, seed: int) -> Genera
     settings = OpenAISettings.from_config(teacher_cfg)
     for name in ("openai", "httpx", "httpx2", "httpcore"):  # a line per request would bury the job log
         logging.getLogger(name).setLevel(logging.WARNING)
-    cache = _cache(settings)
+    cache, ledger = _cache_and_ledger(settings, step)
     keys, requests, version = _requests(queries, settings, seed)
     outcomes = {}
     for key in requests:
         hit = cache.get(key)
         if hit is not None:
-            outcomes[key] = Outcome(hit.content)
+            outcomes[key] = Outcome(hit.content, cached=True)
     misses = [r for k, r in requests.items() if k not in outcomes]
     log.info(
         "openai teacher %s: %d queries, %d distinct requests, %d in the cache, %d to ask (%s mode, prompts %s)",
@@ -63,7 +84,7 @@ def generate_openai(queries: list[dict], teacher_cfg: dict, seed: int) -> Genera
         version,
     )
     stop = threading.Event()
-    teacher = (BatchTeacher if settings.mode == "batch" else OnlineTeacher)(settings, cache, seed, stop)
+    teacher = (BatchTeacher if settings.mode == "batch" else OnlineTeacher)(settings, cache, ledger, seed, stop)
     with stop_on_signals(stop):
         outcomes.update(teacher.run(misses))
     label = f"openai:{settings.model}"
@@ -80,6 +101,7 @@ def generate_openai(queries: list[dict], teacher_cfg: dict, seed: int) -> Genera
             record["failure"] = outcome.failure
         responses.append(record)
     failures = Counter(r["failure"] for r in responses if "failure" in r)
+    this_job = teacher.tally.as_dict()
     stats = {
         "teacher": "openai",
         "model": settings.model,
@@ -87,8 +109,12 @@ def generate_openai(queries: list[dict], teacher_cfg: dict, seed: int) -> Genera
         "prompt_version": version,
         "queries": len(queries),
         "requests": len(requests),
-        "cache_hits": len(requests) - len(misses),
-        **teacher.tally.as_dict(),
+        "cache_hits": sum(outcomes[key].cached for key in requests),
+        **this_job,
+        # What the step has paid, every attempt included (an interrupted job's replies too): the ledger's.
+        **ledger.paid(),
+        "this_job": {k: this_job[k] for k in ("replies", "prompt_tokens", "completion_tokens", "cost_usd")},
+        "ledger": str(ledger.path),
         "failures": dict(sorted(failures.items())),
         "budget_usd": settings.budget_usd,
         "stopped_by_budget": failures["budget"] > 0,
@@ -102,11 +128,14 @@ def generate_openai(queries: list[dict], teacher_cfg: dict, seed: int) -> Genera
             failures["budget"],
         )
     log.info(
-        "openai teacher: %d calls, %d replies, %d + %d tokens, %.4f USD, failures %s",
+        "openai teacher: %d calls, %d replies, %d + %d tokens, %.4f USD (the step over %d attempts: %.4f USD), "
+        "failures %s",
         stats["calls"],
-        stats["replies"],
-        stats["prompt_tokens"],
-        stats["completion_tokens"],
+        this_job["replies"],
+        this_job["prompt_tokens"],
+        this_job["completion_tokens"],
+        this_job["cost_usd"],
+        stats["attempts"],
         stats["cost_usd"],
         stats["failures"],
     )
@@ -121,7 +150,7 @@ def estimate(queries: list[dict], teacher_cfg: dict, seed: int) -> dict:
     """
     settings = OpenAISettings.from_config(teacher_cfg)
     _, requests, version = _requests(queries, settings, seed)
-    cache = _cache(settings)
+    cache, _ = _cache_and_ledger(settings, step=None)
     misses = [r for k, r in requests.items() if cache.get(k) is None]
     prompt_tokens = sum(estimate_tokens(r.messages) for r in misses)
     completion_tokens = len(misses) * settings.max_tokens

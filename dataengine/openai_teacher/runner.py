@@ -1,6 +1,8 @@
 """The openai teacher's online mode: many requests in flight, shared limits, retries, the cache.
 
-One call per distinct request (identical queries share it), none for a request already in the cache.
+One call per distinct request (identical queries share it), none for a request already in the cache:
+right before each call the key is claimed in the cache, so a job sharing the cache that is asking
+the same thing is waited for instead of paid twice. Every reply received goes to the ledger first.
 Transport failures (429, 5xx, timeouts, dropped connections) are retried with backoff, honouring the
 server's retry-after; content failures (malformed, schema-invalid, truncated, empty, inconsistent or
 wrong replies) are asked again a few times, then recorded with their reason. Neither crashes the
@@ -24,7 +26,8 @@ from openai.types.chat import ChatCompletion
 from tqdm import tqdm
 
 from dataengine import validate
-from dataengine.openai_teacher.cache import CachedReply, ResponseCache
+from dataengine.openai_teacher.cache import HEARTBEAT_S, CachedReply, ResponseCache
+from dataengine.openai_teacher.ledger import Ledger
 from dataengine.openai_teacher.limiter import Budget, RateLimiter
 from dataengine.openai_teacher.settings import OpenAISettings, openai_client
 
@@ -51,6 +54,7 @@ RESPONSE_FORMATS = {
     "json_object": {"type": "json_object"},
 }
 BACKOFF_S, BACKOFF_CAP_S = 0.5, 20.0
+CLAIM_POLL_S = 0.2  # how often a request another job is asking for is looked for in the cache
 MAX_RETRY_AFTER_S = 900.0  # a longer retry-after is a quota, not a hiccup: give up on the request
 
 
@@ -79,6 +83,7 @@ class Request:
 class Outcome:
     content: str | None
     failure: str | None = None  # None: a validated reply, cached
+    cached: bool = False  # found in the cache, not asked by this job
 
 
 @dataclass
@@ -153,12 +158,15 @@ def retry_after(error: openai.APIStatusError) -> float | None:
 
 
 class TeacherMode:
-    """What the online and batch modes share: settings, cache, the seeded sampling parameters, the
-    stop flag, the tallies, the budget, the response format and a client built from the settings."""
+    """What the online and batch modes share: settings, cache, ledger, the seeded sampling parameters,
+    the stop flag, the tallies, the budget, the response format and a client built from the settings."""
 
-    def __init__(self, settings: OpenAISettings, cache: ResponseCache, seed: int, stop: threading.Event):
+    def __init__(
+        self, settings: OpenAISettings, cache: ResponseCache, ledger: Ledger, seed: int, stop: threading.Event
+    ):
         self.settings = settings
         self.cache = cache
+        self.ledger = ledger
         self.sampling = {**settings.sampling, "seed": seed}
         self.stop = stop
         self.tally = Tally()
@@ -169,12 +177,27 @@ class TeacherMode:
     def _client(self, max_retries: int) -> openai.OpenAI:
         return openai_client(self._api_key, self.settings.base_url, self.settings.timeout_s, max_retries)
 
+    def _paid(self, request: Request, content: str | None, finish_reason: str | None,
+              prompt_tokens: int, completion_tokens: int, cost: float, batch: str | None = None) -> Outcome:  # fmt: skip
+        """A reply received: into the ledger (it is billed whatever it says), then checked, and cached
+        when it is good."""
+        content, reason = check_completion(content, finish_reason, request.query)
+        self.ledger.reply(request.key, self.settings.model, prompt_tokens, completion_tokens, cost, reason or "ok",
+                          batch=batch)  # fmt: skip
+        if reason is None:
+            self.cache.put(request.key, self.settings.model, CachedReply(content, prompt_tokens, completion_tokens))
+            return Outcome(content)
+        self.tally.add(content_failures=reason)
+        return Outcome(content, reason)
+
 
 class OnlineTeacher(TeacherMode):
     """Sends the requests that the cache cannot answer, `in_flight` at a time."""
 
-    def __init__(self, settings: OpenAISettings, cache: ResponseCache, seed: int, stop: threading.Event):
-        super().__init__(settings, cache, seed, stop)
+    def __init__(
+        self, settings: OpenAISettings, cache: ResponseCache, ledger: Ledger, seed: int, stop: threading.Event
+    ):
+        super().__init__(settings, cache, ledger, seed, stop)
         self.limiter = RateLimiter(settings.rpm, settings.tpm)
         self._format_lock = threading.Lock()
         self._rng = random.Random(seed)
@@ -183,17 +206,41 @@ class OnlineTeacher(TeacherMode):
     def run(self, requests: list[Request]) -> dict[str, Outcome]:
         """Outcome per request key. Stops issuing calls when `stop` is set or the budget is spent."""
         outcomes = {}
-        with ThreadPoolExecutor(max_workers=self.settings.in_flight, thread_name_prefix="teacher") as pool:
-            futures = {pool.submit(self._one, r): r.key for r in requests}
-            try:
-                for future in tqdm(as_completed(futures), total=len(futures), desc="openai teacher", disable=None):
-                    outcomes[futures[future]] = future.result()
-            except BaseException:  # a fatal error: the queued requests must not be sent
-                self.stop.set()
-                raise
+        finished = threading.Event()  # claims are kept alive until the last call in flight is back
+        heartbeat = threading.Thread(target=self._heartbeat, args=(finished,), name="teacher-heartbeat", daemon=True)
+        heartbeat.start()
+        try:
+            with ThreadPoolExecutor(max_workers=self.settings.in_flight, thread_name_prefix="teacher") as pool:
+                futures = {pool.submit(self._one, r): r.key for r in requests}
+                try:
+                    for future in tqdm(as_completed(futures), total=len(futures), desc="openai teacher", disable=None):
+                        outcomes[futures[future]] = future.result()
+                except BaseException:  # a fatal error: the queued requests must not be sent
+                    self.stop.set()
+                    raise
+        finally:
+            finished.set()
+            heartbeat.join()
         return outcomes
 
+    def _heartbeat(self, finished: threading.Event) -> None:
+        while not finished.wait(HEARTBEAT_S):
+            self.cache.heartbeat()
+
     def _one(self, request: Request) -> Outcome:
+        """The request's outcome: from the cache (right before the call: another job may have asked
+        it meanwhile, or be asking it now), else asked under this job's claim on the key."""
+        while (claimed := self.cache.claim(request.key)) is False:
+            if self.stop.wait(CLAIM_POLL_S):
+                return Outcome(None, "stopped")
+        if claimed is not True:
+            return Outcome(claimed.content, cached=True)
+        try:
+            return self._ask(request)
+        finally:
+            self.cache.release(request.key)  # a no-op once its reply is cached
+
+    def _ask(self, request: Request) -> Outcome:
         outcome = Outcome(None, "not_attempted")
         for _ in range(self.settings.content_retries + 1):
             if self.stop.is_set():
@@ -212,14 +259,10 @@ class OnlineTeacher(TeacherMode):
                 raise
             reply, cost = self._account(completion, tokens)
             self.budget.settle(worst_case, cost)
-            content, reason = check_completion(reply.content, _finish_reason(completion), request.query)
-            if reason is None:
-                self.cache.put(
-                    request.key, self.settings.model, CachedReply(content, reply.prompt_tokens, reply.completion_tokens)
-                )
-                return Outcome(content)
-            self.tally.add(content_failures=reason)
-            outcome = Outcome(content, reason)
+            finish_reason = _finish_reason(completion)
+            outcome = self._paid(request, reply.content, finish_reason, reply.prompt_tokens, reply.completion_tokens, cost)
+            if outcome.failure is None:
+                return outcome
         return outcome
 
     def _account(self, completion, estimated_prompt_tokens: int) -> tuple[CachedReply, float]:

@@ -22,6 +22,7 @@ RUNTIME_KEYS = frozenset(
         "max_retries",
         "content_retries",
         "cache",
+        "restart_damaged_cache",
         "prices",
         "batch",
     }
@@ -84,6 +85,7 @@ class OpenAISettings:
     max_retries: int
     content_retries: int
     cache: Path | None
+    restart_damaged_cache: bool
     input_usd_per_1m: float
     output_usd_per_1m: float
     batch_discount: float

@@ -1,21 +1,24 @@
 """Image pools from real annotations (COCO, Visual Genome), written in the pool/ contract
 (annotations.jsonl + images/) and never holding a benchmark image.
 
-A reader turns its format into `SourceImage`s with captions and boxes normalised to 0-1;
-`build_real_pool` draws at most `max_images` of them (seeded), hashes each, drops those whose
-content is the benchmark's (or already in the pool), stages the rest and writes the records.
+A reader turns its format into `SourceImage`s with captions and boxes normalised to 0-1, recording
+every bad row in a `SourceCheck`; `build_real_pool` draws at most `max_images` of them (seeded),
+stops with every problem at once before writing anything, hashes each image, drops those whose
+content is the benchmark's (or already in the pool), stages the rest and writes the records. Each
+reader module names the config keys of the files and folders it reads (`SOURCE_KEYS`).
 """
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
 from dataengine.jsonl import write_jsonl
 from dataengine.pool import ANNOTATIONS, image_sha256, load_pool
-from dataengine.staging import check_sources, link_or_copy
+from dataengine.sources import SourceCheck, configured_paths
+from dataengine.staging import link_or_copy
 
 log = logging.getLogger("dataengine")
 
@@ -39,25 +42,37 @@ class PoolBuild:
     duplicates: list[str]  # image ids dropped because the pool already holds the same content
 
 
-Reader = Callable[[dict], list[SourceImage]]
-
-
-def _readers() -> dict[str, Reader]:
+def _readers() -> dict[str, ModuleType]:
     from dataengine.pools import coco, visual_genome
 
-    return {"coco": coco.read, "visual_genome": visual_genome.read}
+    return {"coco": coco, "visual_genome": visual_genome}
 
 
-def build_real_pool(kind: str, out_dir: Path, cfg: dict, exclude_sha256: set[str], seed: int) -> PoolBuild:
+def _reader(kind: str) -> ModuleType:
     readers = _readers()
     if kind not in readers:
         raise ValueError(f"unknown pool kind {kind!r}; known: {sorted(readers)}")
-    sources = readers[kind](cfg)
+    return readers[kind]
+
+
+def source_paths(cfg: dict) -> list[tuple[str, str]]:
+    """(config key, path) of every file and folder the configured pool reads; none for synthetic."""
+    if cfg["kind"] == "synthetic":
+        return []
+    return configured_paths("pool", cfg, _reader(cfg["kind"]).SOURCE_KEYS)
+
+
+def build_real_pool(kind: str, out_dir: Path, cfg: dict, exclude_sha256: set[str], seed: int) -> PoolBuild:
+    check = SourceCheck(f"pool {kind}")
+    sources = _reader(kind).read(cfg, check)
     limit = cfg.get("max_images")
     if limit is not None and limit < len(sources):
         keep = np.random.default_rng([seed, 0x9002]).choice(len(sources), size=limit, replace=False)
+        check.drop(f"not drawn (pool.max_images {limit})", len(sources) - limit)
         sources = [sources[i] for i in sorted(keep)]
-    check_sources([source.path for source in sources], f"pool {kind}")
+    check.images(source.path for source in sources)
+    check.raise_problems()
+    check.log_dropped(kept=len(sources))
     out_dir = Path(out_dir)
     seen = set(exclude_sha256)
     records, in_benchmark, duplicates = [], [], []
@@ -87,13 +102,13 @@ def build_real_pool(kind: str, out_dir: Path, cfg: dict, exclude_sha256: set[str
     return PoolBuild(records, in_benchmark, duplicates)
 
 
-def normalised_box(x: float, y: float, w: float, h: float, width: float, height: float, where: str) -> list[float]:
+def normalised_box(x: float, y: float, w: float, h: float, width: float, height: float) -> list[float]:
     """A pixel box (x, y, width, height) as [x0, y0, x1, y1] in 0-1, clipped to the image (annotations
-    spill over the border by a pixel or so)."""
+    spill over the border by a pixel or so); ValueError saying what is wrong with it."""
     if width <= 0 or height <= 0:
-        raise ValueError(f"{where}: image size {width}x{height} is not positive")
+        raise ValueError(f"image size {width}x{height} is not positive")
     if w < 0 or h < 0:
-        raise ValueError(f"{where}: box {[x, y, w, h]} has a negative size")
+        raise ValueError(f"box {[x, y, w, h]} has a negative size")
     x0, y0 = min(max(x / width, 0.0), 1.0), min(max(y / height, 0.0), 1.0)
     x1, y1 = min(max((x + w) / width, 0.0), 1.0), min(max((y + h) / height, 0.0), 1.0)
     return [round(x0, 4), round(y0, 4), round(x1, 4), round(y1, 4)]

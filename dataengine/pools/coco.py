@@ -2,46 +2,80 @@
 [x, y, width, height] in pixels, category ids) -> captions and category boxes normalised to 0-1.
 Images are `images[].file_name` under `pool.image_dir`."""
 
+from numbers import Real
 from pathlib import Path
 
 from dataengine.jsonl import read_json
 from dataengine.pools import SourceImage, normalised_box, require
+from dataengine.sources import SourceCheck, SourceError, describe, object_rows
+
+SOURCE_KEYS = ("captions", "instances", "image_dir")
+IMAGE_KEYS = ("id", "file_name", "width", "height")
 
 
-def read(cfg: dict) -> list[SourceImage]:
-    require(cfg, "coco", "captions", "instances", "image_dir")
+def read(cfg: dict, check: SourceCheck) -> list[SourceImage]:
+    require(cfg, "coco", *SOURCE_KEYS)
     captions_path, instances_path = Path(cfg["captions"]), Path(cfg["instances"])
-    captions, instances = read_json(captions_path), read_json(instances_path)
-    for path, data, keys in ((captions_path, captions, ("images", "annotations")),
-                             (instances_path, instances, ("images", "annotations", "categories"))):  # fmt: skip
-        missing = [key for key in keys if key not in data]
+    captions = _annotation_file(captions_path, ("images", "annotations"))
+    instances = _annotation_file(instances_path, ("images", "annotations", "categories"))
+    images, ids = {}, set()  # ids: every image id seen, bad rows' too, whose annotations are not reported again
+    for where, image in object_rows(captions["images"], f"{captions_path}: images", "id", check):
+        if "id" in image and not check.unique(image["id"], ids, where):
+            continue
+        missing = [key for key in IMAGE_KEYS if key not in image]
         if missing:
-            raise ValueError(f"{path}: missing keys {missing} (is this a COCO annotation file?)")
-    images = {}
-    for row, image in enumerate(captions["images"]):
-        missing = [key for key in ("id", "file_name", "width", "height") if key not in image]
-        if missing:
-            raise ValueError(f"{captions_path}: images[{row}] missing keys {missing}")
-        images[image["id"]] = image
-    categories = {c["id"]: c["name"] for c in instances["categories"]}
+            check.bad(where, f"missing keys {missing}")
+        elif not all(isinstance(image[key], Real) and image[key] > 0 for key in ("width", "height")):
+            check.bad(where, f"width and height must be positive numbers, got {image['width']!r}x{image['height']!r}")
+        else:
+            images[image["id"]] = image
+    categories = {}
+    for where, category in object_rows(instances["categories"], f"{instances_path}: categories", "id", check):
+        if "id" not in category or not isinstance(category.get("name"), str):
+            check.bad(where, "needs an id and a name")
+        else:
+            categories[category["id"]] = category["name"]
     texts: dict[int, list[str]] = {}
-    for row, annotation in enumerate(captions["annotations"]):
-        where = f"{captions_path}: annotations[{row}]"
-        if annotation.get("image_id") not in images or not isinstance(annotation.get("caption"), str):
-            raise ValueError(f"{where}: needs an image_id of the file's images and a caption string")
-        texts.setdefault(annotation["image_id"], []).append(annotation["caption"].strip())
+    for where, annotation in object_rows(captions["annotations"], f"{captions_path}: annotations", "id", check):
+        if annotation.get("image_id") not in ids or not isinstance(annotation.get("caption"), str):
+            check.bad(where, "needs an image_id of the file's images and a caption string")
+        elif annotation["image_id"] in images:
+            texts.setdefault(annotation["image_id"], []).append(annotation["caption"].strip())
     boxes: dict[int, list[dict]] = {}
-    for row, annotation in enumerate(instances["annotations"]):
-        where = f"{instances_path}: annotations[{row}] (id {annotation.get('id')!r})"
+    for where, annotation in object_rows(instances["annotations"], f"{instances_path}: annotations", "id", check):
         image = images.get(annotation.get("image_id"))
         if image is None:
-            continue  # an image without captions: not in the pool
-        if annotation.get("category_id") not in categories or len(annotation.get("bbox") or []) != 4:
-            raise ValueError(f"{where}: needs a known category_id and a 4-number bbox")
-        box = normalised_box(*annotation["bbox"], image["width"], image["height"], where)
+            if annotation.get("image_id") not in ids:
+                check.drop("boxes of images without captions")
+            continue
+        bbox = annotation.get("bbox")
+        if annotation.get("category_id") not in categories or not _numbers(bbox, 4):
+            check.bad(where, "needs a category_id of the file's categories and a bbox of 4 numbers")
+            continue
+        try:
+            box = normalised_box(*bbox, image["width"], image["height"])
+        except ValueError as error:
+            check.bad(where, str(error))
+            continue
         boxes.setdefault(image["id"], []).append({"category": categories[annotation["category_id"]], "box": box})
     root = Path(cfg["image_dir"])
     return [
         SourceImage(f"coco-{image_id}", root / image["file_name"], texts.get(image_id, []), boxes.get(image_id, []))
         for image_id, image in sorted(images.items())
     ]
+
+
+def _annotation_file(path: Path, keys: tuple[str, ...]) -> dict:
+    """A COCO annotation file, after checking its top-level shape."""
+    data = read_json(path)
+    expected = f"expected a COCO annotation file, an object with the lists {list(keys)}"
+    if not isinstance(data, dict):
+        raise SourceError(f"{path}: {expected}; got {describe(data)}")
+    wrong = [key for key in keys if not isinstance(data.get(key), list)]
+    if wrong:
+        raise SourceError(f"{path}: {expected}; {wrong} missing or not lists")
+    return data
+
+
+def _numbers(value, count: int) -> bool:
+    return isinstance(value, list) and len(value) == count and all(isinstance(v, Real) for v in value)
