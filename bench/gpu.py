@@ -193,10 +193,10 @@ def main() -> int:
 
         if not args.skip_save:
             _, seconds = timed(lambda: save_student(model, processor, root / "saved"), device)
-            result["save_s"] = round(seconds, 1)
+            result["save_s"] = round(seconds, 3)
             del model
             _, seconds = timed(lambda: load_student(root / "saved", dtype="bfloat16"), device)
-            result["load_s"] = round(seconds, 1)
+            result["load_s"] = round(seconds, 3)
 
     print(json.dumps(result))
     args.out.parent.mkdir(parents=True, exist_ok=True)

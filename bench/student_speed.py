@@ -1,6 +1,6 @@
 """Training and evaluation speed of the tiny student at the notes' sizes (64 px, patch 16).
 
-Usage: python bench/student_speed.py [--threads 2]
+Usage: python bench/student_speed.py [--threads 2] [--loader-workers 0]
 Synthetic prompts of benchmark-like length (~50 tokens with the 16 image tokens); random images.
 """
 
@@ -43,7 +43,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--loader-workers", type=int, default=0)
     args = parser.parse_args()
+    workers = {"loader_workers": args.loader_workers} if args.loader_workers else {}
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,13 +55,13 @@ def main() -> None:
         model, processor = build_tiny_student(tokenizer, {}, image_size=64, seed=0)
         records = [r for s in samples for r in sample_views(s, root, VIEWS, rng)]
         cfg = TrainConfig(steps=args.steps, batch_size=32)
-        model, log = fine_tune(model, processor, records, cfg, seed=0)
+        model, log = fine_tune(model, processor, records, cfg, seed=0, **workers)
         print(f"train: {log['samples_per_s']} samples/s ({cfg.steps} steps of {cfg.batch_size}, "
               f"{sum(p.numel() for p in model.parameters())} parameters)")
         for method, batch_size in (("option_text", 64), ("letter", 128), ("generate", 128)):
             score_items(model, processor, items.head(batch_size), root, method, batch_size)  # warm-up
             start = time.perf_counter()
-            score_items(model, processor, items, root, method, batch_size)
+            score_items(model, processor, items, root, method, batch_size, **workers)
             seconds = time.perf_counter() - start
             print(f"evaluate {method}: {items.height / seconds:.0f} items/s (incl. image loading)")
 

@@ -138,29 +138,30 @@ def _argmax_letter(scores: Sequence[float]) -> str:
     return LETTERS[max(range(len(scores)), key=scores.__getitem__)]
 
 
-def _shared_prefix_logits(model, pad_id: int, prefixes, pixels, continuations, owners, keep: int):
-    """Logits of sequences that share beginnings: each prefix (the image's tokens among them) runs once,
-    its keys and values are copied to every continuation that follows it (`owners[j]`: the prefix of
-    continuation j), and only the continuations run after them. Returns, as float32, the last logits
-    of each prefix and the last `keep` logits of each continuation. Both sides are left-padded, so
-    each sequence ends in the last column; positions count real tokens only."""
+def _continuation_logits(model, pad_id: int, prefixes, pixels, continuations, owners, keep: int) -> torch.Tensor:
+    """The last `keep` logits (float32) of sequences that share beginnings: continuation j follows
+    prefix owners[j]. A prefix shared by several continuations (the image's tokens, a question) runs
+    once; its keys and values are copied to each continuation, and only the continuations run after.
+    When nothing is shared, the whole sequences run in one forward. Left padding on both sides keeps
+    every sequence's end in the last column; positions count real tokens only."""
     device = model.device
+    if owners == list(range(len(continuations))):
+        whole = pad_batch([p + c for p, c in zip(prefixes, continuations)], pad_id, "left", device)
+        return model(**whole, pixel_values=pixels, logits_to_keep=keep).logits.float()
     cache = DynamicCache(config=model.config)
     head = pad_batch(prefixes, pad_id, "left", device)
-    first = model(**head, pixel_values=pixels, **cache_argument(model, cache), use_cache=True, logits_to_keep=1)
+    model(**head, pixel_values=pixels, **cache_argument(model, cache), use_cache=True, logits_to_keep=1)
     owner = torch.tensor(owners, device=device)
-    if owners != list(range(len(prefixes))):
-        cache.reorder_cache(owner)  # one row per continuation
+    cache.reorder_cache(owner)  # one row per continuation
     tail = pad_batch(continuations, pad_id, "left", device)
     prefix_lengths = head["attention_mask"].sum(-1, keepdim=True)[owner]
-    logits = model(
+    return model(
         input_ids=tail["input_ids"],
         attention_mask=torch.cat([head["attention_mask"][owner], tail["attention_mask"]], dim=1),
         position_ids=tail["position_ids"] + prefix_lengths,
         **cache_argument(model, cache),
         logits_to_keep=keep,
-    ).logits
-    return first.logits[:, -1].float(), logits.float()
+    ).logits.float()
 
 
 def _distinct_prefixes(slots: Sequence[int], prefixes: Sequence[list[int]]) -> tuple[list, list[int], list[int]]:
@@ -175,27 +176,26 @@ def _option_text_scores(model, processor, batch) -> tuple[list[list[float]], lis
     """Mean log-likelihood per option token after the question: the mean, not the sum, so an option
     is not preferred for being short (the sum adds a negative term per token), which matters when
     options differ in length ("red" vs "dark red"); with one-token options the two rank alike.
-    The prompt (image and question) runs once per item, or once per circular group sharing it; its
-    options run after it, as continuations."""
-    prefixes, prefix_slots, item_prefix = _distinct_prefixes(batch["slots"].tolist(), batch["prompts"])
+    The prompt (image and question) runs once per item, or once per circular group sharing it; each
+    option runs after it as a continuation that starts with the prompt's last token (whose logits
+    predict the option's first)."""
+    prompts = batch["prompts"]
+    prefixes, prefix_slots, item_prefix = _distinct_prefixes(batch["slots"].tolist(), [p[:-1] for p in prompts])
     items = [i for i, opts in enumerate(batch["option_ids"]) for _ in opts]
-    owners = [item_prefix[i] for i in items]
-    option_ids = [ids for opts in batch["option_ids"] for ids in opts]
-    width = max(map(len, option_ids))
-    prefix_logits, logits = _shared_prefix_logits(
-        model, processor.tokenizer.pad_token_id, prefixes, batch["pixels"][prefix_slots], option_ids, owners, width
-    )
+    continuations = [[prompts[i][-1], *ids] for i, opts in enumerate(batch["option_ids"]) for ids in opts]
+    width = max(map(len, continuations))
+    logits = _continuation_logits(
+        model, processor.tokenizer.pad_token_id, prefixes, batch["pixels"][prefix_slots], continuations,
+        [item_prefix[i] for i in items], keep=width,
+    )  # fmt: skip
+    # logits[:, j] predicts column j + 1; an option of n tokens fills the last n columns.
     device = logits.device
-    owner = torch.tensor(owners, device=device)
-    first = torch.tensor([ids[0] for ids in option_ids], device=device)
-    first_scores = prefix_logits.log_softmax(-1)[owner, first]
-    # logits[:, j] predicts the continuation's token j + 1; an option of n tokens fills the last n columns.
-    targets = pad_batch(option_ids, 0, "left", device)["input_ids"][:, 1:]
-    later_scores = logits[:, :-1].log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    lengths = torch.tensor([len(ids) for ids in option_ids], device=device)
-    is_later = torch.arange(1, width, device=device) >= (width - lengths + 1).unsqueeze(1)
-    means = ((first_scores + (later_scores * is_later).sum(-1)) / lengths).tolist()
-    scores = [[] for _ in batch["questions"]]
+    targets = pad_batch(continuations, 0, "left", device)["input_ids"][:, 1:]
+    token_scores = logits[:, :-1].log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    lengths = torch.tensor([len(c) - 1 for c in continuations], device=device)
+    is_option = torch.arange(1, width, device=device) >= (width - lengths).unsqueeze(1)
+    means = ((token_scores * is_option).sum(-1) / lengths).tolist()
+    scores = [[] for _ in prompts]
     for item, value in zip(items, means):
         scores[item].append(value)
     return scores, [None] * len(scores)
@@ -210,7 +210,7 @@ def _letter_scores(model, processor, batch) -> tuple[list[list[float]], list[Non
     cuts = [min(len(ids) - 1, len(ids) - ids[::-1].index(image_id)) for ids in batch["prompts"]]
     heads = [ids[:cut] for ids, cut in zip(batch["prompts"], cuts)]
     prefixes, prefix_slots, owners = _distinct_prefixes(batch["slots"].tolist(), heads)
-    _, logits = _shared_prefix_logits(
+    logits = _continuation_logits(
         model, tokenizer.pad_token_id, prefixes, batch["pixels"][prefix_slots],
         [ids[cut:] for ids, cut in zip(batch["prompts"], cuts)], owners, keep=1,
     )  # fmt: skip

@@ -45,6 +45,11 @@ class _Batches(Dataset):
         return self.build(self.keys[index])
 
 
+def _as_built(batch: Any) -> Any:
+    """A built batch as it is: torch's default conversion would walk every token id of its lists."""
+    return batch
+
+
 def stream(build: Callable[[Any], Any], keys: Sequence[Any], workers: int, device: torch.device | str) -> Iterator:
     """`build(key)` for every key, in order, made by `workers` processes ahead of use (0: made here,
     when asked for). Batches bound for a GPU come in pinned memory, so they copy asynchronously."""
@@ -57,6 +62,7 @@ def stream(build: Callable[[Any], Any], keys: Sequence[Any], workers: int, devic
     loader = DataLoader(
         _Batches(build, keys),
         batch_size=None,  # a key is a whole batch
+        collate_fn=_as_built,
         shuffle=False,
         num_workers=workers,
         pin_memory=torch.device(device).type == "cuda",

@@ -20,13 +20,13 @@ from tests.tiny import COLOURS, colour_images, colour_sample, tiny_student, trai
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("streaming")
     model, processor, items = trained_colour_student(root)
-    # a third question on each image, with other options, so that prefixes are shared unevenly
+    # a third question on each image, with options of one to four tokens, so that prefixes are shared
+    # unevenly and options are padded
+    options = ["blue", "red circle", "yellow", "two blue squares ."]
     extra = items.filter(pl.col("split") == "dev").with_columns(
-        id=pl.col("id") + "-x",
-        question=pl.lit("Which colour fills the picture?"),
-        options=pl.lit(["blue", "red", "yellow", "green"]),
+        id=pl.col("id") + "-x", question=pl.lit("Which colour fills the picture?"), options=pl.lit(options)
     )
-    extra = extra.with_columns(answer=pl.Series([LETTERS[["blue", "red", "yellow", "green"].index(c)] for c in COLOURS]))
+    extra = extra.with_columns(answer=pl.Series(["B", "A", "A", "C"]))
     return model, processor, pl.concat([items, extra]), root
 
 
