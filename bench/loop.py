@@ -26,6 +26,7 @@ RUN = "bench-loop"
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--threads", type=int, help="torch threads per job (1: bit-reproducible across machines)")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "bench" / "loop.json")
     args = parser.parse_args()
 
@@ -33,7 +34,8 @@ def main() -> int:
     shutil.rmtree(run_dir, ignore_errors=True)
     snakemake = Path(sys.executable).parent / "snakemake"
     start = time.perf_counter()
-    subprocess.run([str(snakemake), "--cores", str(args.cores), "--config", f"run={RUN}"], cwd=REPO, check=True)
+    overrides = [f"run={RUN}"] + ([f"threads={args.threads}"] if args.threads else [])
+    subprocess.run([str(snakemake), "--cores", str(args.cores), "--config", *overrides], cwd=REPO, check=True)
     seconds = time.perf_counter() - start
 
     peak = 0.0
