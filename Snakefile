@@ -1,9 +1,15 @@
 # dataengine: the MLLM-DataEngine loop as a Snakemake workflow.
-# evaluate -> adaptive bad-case sampling -> teacher -> validate -> fine-tune -> evaluate ...
+# evaluate -> plan (adaptive bad-case sampling) -> generate -> validate -> train -> evaluate ...
 # Paths and input functions live in rules/common.smk; each stage has its own rule file.
+from snakemake.utils import min_version
+
+min_version("9.27")
 
 
 configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
@@ -11,7 +17,7 @@ include: "rules/benchmark.smk"
 include: "rules/pool.smk"
 include: "rules/base_model.smk"
 include: "rules/evaluate.smk"
-include: "rules/sample.smk"
+include: "rules/plan.smk"
 include: "rules/generate.smk"
 include: "rules/validate.smk"
 include: "rules/train.smk"
@@ -21,4 +27,4 @@ include: "rules/experiment.smk"
 
 rule all:
     input:
-        (rules.compare_strategies.output if EXPERIMENT else rules.summarize.output),
+        (rules.compare_strategies.output if EXPERIMENT else rules.report.output),

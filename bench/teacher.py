@@ -1,6 +1,6 @@
 """`make bench-teacher`: the openai teacher against the local fake server, on the figures of issue 4.
 
-Starts `python -m dataengine.fake_openai` (a separate process, as a real server would be) with 200 ms
+Starts `python -m dataengine.testing.fake_openai` (a separate process, as a real server would be) with 200 ms
 latency and measures, for synthetic queries:
 - rps with 32 requests in flight, against the ideal (in_flight / latency) and the paper's pacing
   (one call at a time plus a 5 s sleep; per-call time measured here with one request in flight);
@@ -29,8 +29,8 @@ import yaml
 
 from dataengine.config import validate_config
 from dataengine.jsonl import write_jsonl
-from dataengine.openai_teacher.generation import generate_openai
-from dataengine.teacher import synthetic_queries
+from dataengine.teacher.llm.generation import generate_openai
+from dataengine.teacher.oracle import synthetic_queries
 from dataengine.validate import check_reply
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,7 +42,7 @@ class Server:
 
     def __init__(self, *args: str):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dataengine.fake_openai", "--port", "0", *args],
+            [sys.executable, "-m", "dataengine.testing.fake_openai", "--port", "0", *args],
             cwd=REPO, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.base_url = self.process.stdout.readline().split()[-1]
@@ -77,7 +77,7 @@ def stop_half_way(server: Server, work: Path, queries: list[dict], cfg: dict, se
     end; the successful calls the server served twice."""
     config = work / f"config-{seed}.yaml"
     config.write_text(yaml.safe_dump({"run": "bench-teacher", "seed": seed, "teacher": cfg}))
-    command = [sys.executable, "-m", "dataengine.openai_teacher", "generate", "--configfile", str(config),
+    command = [sys.executable, "-m", "dataengine.cli", "teacher", "generate", "--configfile", str(config),
                "--queries", str(work / "queries.jsonl"), "--out", str(work / f"responses-{seed}.jsonl"),
                "--stats", str(work / f"generation-{seed}.json")]  # fmt: skip
     before = server.stats()

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dataengine import synthetic
+from dataengine.checkpoint import checkpoint_dir_for
 from dataengine.formats import CAPTION_QUESTION, question_prompt
 from dataengine.student import build_tiny_student, save_student, train_tokenizer
-from dataengine.training import TrainConfig, TrainRecord, checkpoint_dir_for, fine_tune, sample_views
+from dataengine.synthetic.captions import corpus
+from dataengine.training import TrainConfig, TrainRecord, fine_tune, sample_views
 
 log = logging.getLogger("dataengine")
 
@@ -42,13 +43,13 @@ def build(
     """Build, pre-train and save the tiny student (with the training log of both stages). Each stage
     checkpoints beside `out_dir`, so a killed build resumes in the stage it was in."""
     checkpoints = checkpoint_dir_for(out_dir)
-    tokenizer = train_tokenizer(synthetic.corpus())
+    tokenizer = train_tokenizer(corpus())
     model, processor = build_tiny_student(tokenizer, tiny["arch"], image_size=image_size, seed=seed)
 
     captions = caption_records(pool, pool_dir)
     log.info("caption stage: %d captions, %d steps", len(captions), tiny["caption"]["steps"])
     model, caption_log = fine_tune(
-        model, processor, captions, TrainConfig.from_dict({"method": "full", **tiny["caption"]}), seed=seed,
+        model, processor, captions, TrainConfig.from_config({"method": "full", **tiny["caption"]}), seed=seed,
         checkpoint_dir=checkpoints / "caption", loader_workers=loader_workers,
     )
 
@@ -57,7 +58,7 @@ def build(
     stage = tiny["seed_set"]["train"]
     log.info("instruction stage: %d seed samples, %d records, %d steps", len(seed_samples), len(instructions), stage["steps"])
     model, seed_log = fine_tune(
-        model, processor, instructions, TrainConfig.from_dict({"method": "full", **stage}), seed=seed + 1,
+        model, processor, instructions, TrainConfig.from_config({"method": "full", **stage}), seed=seed + 1,
         checkpoint_dir=checkpoints / "seed_set", loader_workers=loader_workers,
     )
     train_log = {"caption": caption_log, "seed_set": seed_log}

@@ -11,10 +11,11 @@ import numpy as np
 import polars as pl
 from tqdm import tqdm
 
+from dataengine.formats import LETTERS
 from dataengine.qtypes import QTYPES, qtype_name
-from dataengine.synthetic import draw_unseen_scene, make_question
+from dataengine.synthetic.questions import make_question
+from dataengine.synthetic.render import draw_unseen_scene
 
-LETTERS = ("A", "B", "C", "D")
 SPLITS = ("dev", "test")
 ITEM_SCHEMA = {
     "id": pl.String,
@@ -130,7 +131,7 @@ def choice_problems(question, options, answer) -> list[str]:
     if repeated:
         problems.append(f"duplicate options {repeated} in {list(options)!r}")
     if answer not in LETTERS[: len(options)]:
-        problems.append(f"answer {answer!r} is not one of {LETTERS[: len(options)]}")
+        problems.append(f"answer {answer!r} is not one of {', '.join(LETTERS[: len(options)])}")
     return problems
 
 

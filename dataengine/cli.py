@@ -4,26 +4,35 @@
     dataengine prompt history --qtype 5
     dataengine data export --format paper|llava|llava-free accepted.jsonl [...] --out train.json
     dataengine data import paper_release.json --out accepted.jsonl
+    dataengine teacher estimate --queries results/<run>/iter_1/plan/queries.jsonl
+    dataengine teacher generate --queries Q --out responses.jsonl --stats generation.json
 
-The prompt commands read `--configfile` (repeatable overlays, merged in order, then validated): the `teacher`
-section says which endpoint, model and prompt folder to start from; `prompt_optimization` holds the
-correctness target, rounds, samples and where sessions and versions are kept.
+The prompt and teacher commands read `--configfile` (repeatable overlays, merged in order, then
+validated): the `teacher` section says which endpoint, model and prompt folder to use, with the
+overrides of `--iteration`, and the run's response cache (results/<run>/cache/teacher.sqlite unless
+teacher.cache says otherwise), so `estimate` counts only the calls a run would really make;
+`prompt_optimization` holds the correctness target, rounds, samples and where sessions and versions
+are kept. Keys are read from the environment, as in the workflow.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import os
 import sys
 from pathlib import Path
 
 import yaml
 
-from dataengine import exchange
+from dataengine import exchange, pipeline
 from dataengine.config import deep_merge, knobs, validate_config
 from dataengine.jsonl import read_jsonl, write_jsonl
-from dataengine.openai_teacher.settings import resolve_prompts
-from dataengine.prompt_opt import AutoReviewer, FileReviewer, Options, TerminalReviewer, history, optimize
+from dataengine.prompt_opt.loop import history, optimize
+from dataengine.prompt_opt.reviewers import AutoReviewer, FileReviewer, TerminalReviewer
+from dataengine.prompt_opt.session import Options
+from dataengine.teacher.llm.settings import cache_path, resolve_prompts
 
 
 def _config(paths: list[str]) -> dict:
@@ -85,6 +94,42 @@ def _data(args: argparse.Namespace) -> None:
     print(f"{len(samples)} samples -> {args.out}")
 
 
+def _teacher(args: argparse.Namespace, config: dict) -> None:
+    """What generating a plan's queries will cost, or the generation itself, outside Snakemake."""
+    teacher = knobs(config, "teacher", args.iteration)
+    if teacher["kind"] != "openai":
+        raise SystemExit(f"teacher.kind is {teacher['kind']!r}, not 'openai'")
+    teacher["cache"] = cache_path(teacher, f"results/{config['run']}")
+    teacher["restart_damaged_cache"] = teacher["restart_damaged_cache"] or args.restart_damaged_cache
+    if args.command == "estimate":
+        from dataengine.teacher.llm.generation import estimate
+
+        print(json.dumps(estimate(read_jsonl(args.queries), teacher, config["seed"]), indent=2))
+        return
+    if not (args.out and args.stats):
+        raise SystemExit("dataengine teacher generate needs --out and --stats")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    pipeline.generate(args.queries, args.out, args.stats, teacher, config["seed"])
+
+
+def _add_teacher_commands(groups) -> None:
+    teacher = groups.add_parser("teacher", help="the openai teacher's cost estimate, or generation outside Snakemake")
+    commands = teacher.add_subparsers(dest="command", required=True)
+    for name in ("estimate", "generate"):
+        sub = commands.add_parser(name)
+        sub.add_argument("--configfile", action="append", help="config and overlays (default config/config.yaml)")
+        sub.add_argument("--queries", required=True, help="a plan's queries.jsonl")
+        sub.add_argument("--iteration", type=int, default=1, help="whose per_iteration overrides apply")
+        sub.add_argument(
+            "--restart-damaged-cache",
+            action="store_true",
+            help="move an emptied or garbled cache aside and start a new one (teacher.restart_damaged_cache)",
+        )
+        if name == "generate":
+            sub.add_argument("--out", help="responses.jsonl to write")
+            sub.add_argument("--stats", help="generation.json to write")
+
+
 def _add_data_commands(groups) -> None:
     data = groups.add_parser("data", help="export accepted samples / import the paper's released data")
     commands = data.add_subparsers(dest="command", required=True)
@@ -102,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="dataengine", description=__doc__.splitlines()[0])
     groups = parser.add_subparsers(dest="group", required=True)
     _add_data_commands(groups)
+    _add_teacher_commands(groups)
     prompt = groups.add_parser("prompt", help="interactive prompt optimisation").add_subparsers(
         dest="command", required=True
     )
@@ -125,6 +171,9 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"dataengine data {args.command}: {err}")
         return
     config = _config(args.configfile or ["config/config.yaml"])
+    if args.group == "teacher":
+        _teacher(args, config)
+        return
     try:
         if args.command == "optimize":
             _optimize(args, config)

@@ -1,19 +1,23 @@
 """Run configuration: JSON-Schema validation with defaults, and per-iteration knobs.
 
 The Snakefile, the CLI and the benchmarks all go through `validate_config`, so a config means the
-same thing everywhere and a bad key stops every entry point with the same message.
+same thing everywhere and a bad key stops every entry point with the same message. The schema
+(dataengine/schemas/config.schema.yaml, shipped with the package) is the one source of every key's
+default and allowed values: library code that needs a default asks `defaults`, and code that takes
+knobs from elsewhere checks them with `check_section`.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 PER_ITERATION_SECTIONS = ("sampling", "teacher", "train")
 
 
@@ -38,8 +42,40 @@ def _with_defaults(validator_class):
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
-def _schema() -> dict:
+@functools.cache
+def _cached_schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _schema() -> dict:
+    """The config schema (a copy: validation with defaults must not write into the cached one)."""
+    return copy.deepcopy(_cached_schema())
+
+
+@functools.cache
+def _all_defaults() -> dict:
+    return validate_config({}, source="the schema's defaults")
+
+
+def defaults(section: str) -> dict:
+    """The schema's defaults of a config section: what a config that does not mention it holds."""
+    return copy.deepcopy(_all_defaults()[section])
+
+
+def allowed(key: str) -> list:
+    """The values the schema allows for a dotted key (its enum; a list's items' enum)."""
+    node = _cached_schema()
+    for part in key.split("."):
+        node = node["properties"][part]
+    return list(node.get("items", node)["enum"])
+
+
+def check_section(section: str, values: dict, source: str) -> None:
+    """Check `values` (some keys of a config section, e.g. from code) against that section's schema;
+    a ConfigError names each bad key."""
+    schema = _schema()
+    section_schema = {**schema["properties"][section], "$defs": schema.get("$defs", {})}
+    _check(values, section_schema, f"{source}, config section {section!r}")
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -124,6 +160,18 @@ def knobs(config: dict, section: str, iteration: int) -> dict:
         raise KeyError(f"{section!r} has no per-iteration overrides; use one of {PER_ITERATION_SECTIONS}")
     override = config.get("per_iteration", {}).get(str(iteration), {}).get(section, {})
     return deep_merge(config[section], override)
+
+
+def runtime_knobs(config: dict, key: str, iteration: int | None = None) -> Any:
+    """What a job reads from the config beside its params: knobs that change how it runs, not what it
+    produces (loader workers, an endpoint's key variable, timeouts, rate limits), so that changing
+    them reruns nothing. `key` is a dotted path (evaluate.extractor); a section with per-iteration
+    overrides (teacher) is the one in force for `iteration`."""
+    section, *rest = key.split(".")
+    value = knobs(config, section, iteration) if section in PER_ITERATION_SECTIONS else config[section]
+    for part in rest:
+        value = value[part]
+    return copy.deepcopy(value)
 
 
 def strip_volatile(config: dict) -> dict[str, Any]:

@@ -21,8 +21,8 @@ import logging
 import re
 from collections.abc import Sequence
 
+from dataengine.endpoint.client import LOCAL_KEY, openai_client, read_api_key
 from dataengine.formats import LETTERS
-from dataengine.openai_teacher.settings import LOCAL_KEY, openai_client, read_api_key
 
 log = logging.getLogger("dataengine")
 

@@ -1,30 +1,32 @@
-"""The loop's stages as file-to-file functions: what each Snakemake rule (and the CLI) runs.
+"""The loop's jobs as file-to-file functions: what each Snakemake rule (and the CLI) runs, one function
+per rule, named as the rule.
 
-Each function reads its input files, calls the stage's library module and writes its outputs, and
-nothing else: the science lives in the stage modules, the file layout in rules/common.smk.
-Outputs are written whole or not at all (temp file + rename), so a killed job never leaves a file
-that a rerun would take for complete.
+Each function reads its input files, calls its stage's library module (named as the rule too, hence
+the qualified `dataengine.<stage>` calls) and writes its outputs, nothing else: the science lives in
+the stage modules, the file layout in rules/common.smk. Outputs are written whole or not at all
+(temp file + rename), so a killed job never leaves a file that a rerun would take for complete.
+Stages that need torch are imported inside their job, so the CPU-only jobs run without it.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
-from dataengine import benchmark as benchmark_stage
-from dataengine import contamination, experiment, sampling
-from dataengine import embedding as embedding_stage
-from dataengine import pool as pool_stage
-from dataengine import report as report_stage
-from dataengine import teacher as teacher_stage
-from dataengine import validate as validate_stage
+import dataengine.benchmark
+import dataengine.contamination
+import dataengine.embedding
+import dataengine.experiment
+import dataengine.plan
+import dataengine.pool
+import dataengine.report
+import dataengine.teacher
+import dataengine.validate
 from dataengine.jsonl import read_json, read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger("dataengine")
@@ -43,7 +45,7 @@ def build_benchmark(out_items: str, qtypes: list[int], cfg: dict, seed: int) -> 
 
         build_real_benchmark(cfg["kind"], Path(out_items).parent, cfg, qtypes, seed)
         return
-    items = benchmark_stage.build_synthetic_benchmark(
+    items = dataengine.benchmark.build_synthetic_benchmark(
         Path(out_items).parent,
         qtypes=qtypes,
         n_dev=cfg["dev_per_type"],
@@ -58,7 +60,8 @@ def build_pool(
     benchmark_items: str, out_annotations: str, qtypes: list[int], cfg: dict, image_size: int, seed: int
 ) -> None:
     benchmark_dir = Path(benchmark_items).parent
-    exclude = contamination.benchmark_hashes(benchmark_stage.load_items(benchmark_items), benchmark_dir)
+    items = dataengine.benchmark.load_items(benchmark_items)
+    exclude = dataengine.contamination.benchmark_hashes(items, benchmark_dir)
     if cfg["kind"] != "synthetic":
         from dataengine.pools import build_real_pool
 
@@ -69,7 +72,7 @@ def build_pool(
             len(built.duplicates),
         )  # fmt: skip
         return
-    records = pool_stage.build_synthetic_pool(
+    records = dataengine.pool.build_synthetic_pool(
         Path(out_annotations).parent,
         n_images=cfg["images"],
         seed=seed,
@@ -80,7 +83,7 @@ def build_pool(
     log.info("pool: %d images, none of the benchmark's %d", len(records), len(exclude))
 
 
-def build_seed_set(
+def seed_set(
     pool_annotations: str,
     out_queries: str,
     out_accepted: str,
@@ -95,10 +98,10 @@ def build_seed_set(
     what they cost (the seed set's generation.json)."""
     quotas = {int(t): n for t, n in per_type.items() if int(t) in qtypes}
     pool_dir = Path(pool_annotations).parent
-    queries = sampling.plan_queries(
+    queries = dataengine.plan.plan_queries(
         quotas=quotas,
         bad_cases=[],
-        pool=pool_stage.load_pool(pool_annotations),
+        pool=dataengine.pool.load_pool(pool_annotations),
         benchmark_dir=pool_dir,
         pool_dir=pool_dir,
         used_image_ids=set(),
@@ -107,13 +110,13 @@ def build_seed_set(
         seed=seed,
     )
     write_jsonl(out_queries, queries)
-    generation = teacher_stage.generate_with_stats(queries, teacher, seed=seed, step=out_stats)
+    generation = dataengine.teacher.generate_with_stats(queries, teacher, seed=seed, step=out_stats)
     write_json(out_stats, generation.stats)
     _validate(generation.responses, queries, 0, teacher, out_accepted, out_rejected)
 
 
 def _validate(responses, queries, iteration, teacher_cfg, out_accepted, out_rejected, guard=None):
-    accepted, rejected = validate_stage.validate(
+    accepted, rejected = dataengine.validate.validate(
         responses, queries, iteration=iteration, prompt_version=teacher_cfg["prompt_version"]
     )
     if guard is not None:
@@ -131,7 +134,7 @@ def _validate(responses, queries, iteration, teacher_cfg, out_accepted, out_reje
     )
 
 
-def build_base_model(
+def base_model(
     pool_annotations: str,
     seed_set: str,
     out_dir: str,
@@ -143,10 +146,10 @@ def build_base_model(
     loader_workers: int = 0,
 ) -> None:
     _set_threads(threads, loader_workers)
-    from dataengine import base_model
+    import dataengine.base_model
 
-    base_model.build(
-        pool=pool_stage.load_pool(pool_annotations),
+    dataengine.base_model.build(
+        pool=dataengine.pool.load_pool(pool_annotations),
         pool_dir=Path(pool_annotations).parent,
         seed_samples=read_jsonl(seed_set),
         out_dir=Path(out_dir),
@@ -173,19 +176,19 @@ def evaluate(
 ) -> None:
     """`extractor` is the evaluate.extractor section: with `generate` scoring and kind `openai`, an LLM
     reads the replies the rules cannot. It is built (its key read) before the model is loaded; an
-    endpoint that fails for good stops the job (dataengine.extractor). `loader_workers` processes read the
-    benchmark's images ahead of the model."""
+    endpoint that fails for good stops the job (dataengine.extractor). `loader_workers` processes read
+    the benchmark's images ahead of the model."""
     _set_threads(threads, loader_workers)
-    from dataengine import evaluate as evaluate_stage
+    import dataengine.evaluate
     from dataengine.extractor import build_extractor
     from dataengine.student import load_student
 
     extract = build_extractor(extractor) if scoring == "generate" else None
     if scoring != "generate" and (extractor or {}).get("kind", "none") != "none":
         log.warning("evaluate.extractor is ignored: it reads generated replies, and scoring is %s", scoring)
-    table = benchmark_stage.load_items(items)
+    table = dataengine.benchmark.load_items(items)
     model, processor = load_student(model_dir, dtype=dtype)
-    predictions = evaluate_stage.score_items(
+    predictions = dataengine.evaluate.score_items(
         model,
         processor,
         table,
@@ -195,12 +198,12 @@ def evaluate(
         extractor=extract,
         loader_workers=loader_workers,
     )
-    metrics = evaluate_stage.metrics(predictions, scoring)
+    metrics = dataengine.evaluate.metrics(predictions, scoring)
     if extract is not None:
         metrics["extractor"] = extract.stats()
         read = metrics["extraction"].get("llm", 0)
         log.info("choice extractor: asked about %d replies, read %d", extract.asked, read)
-    write_jsonl(out_bad_cases, evaluate_stage.bad_cases(predictions, table))
+    write_jsonl(out_bad_cases, dataengine.evaluate.bad_cases(predictions, table))
     write_json(out_metrics, metrics)
     predictions.write_parquet(out_predictions)
     for split, result in metrics["splits"].items():
@@ -227,12 +230,12 @@ def plan(
     similar images are ranked by the `retrieval` encoder, the pool's rows read from its cache. The
     earlier iterations' metrics and quotas (oldest first) show the gain rule what each type's data bought."""
     used = {q["image_id"] for path in used_queries for q in read_jsonl(path)}
-    encoder = embedding_stage.image_encoder(retrieval)
-    embed = embedding_stage.cached(encoder, Path(pool_embeddings), Path(pool_annotations).parent)
-    quotas, queries = sampling.plan_iteration(
+    encoder = dataengine.embedding.image_encoder(retrieval)
+    embed = dataengine.embedding.cached(encoder, Path(pool_embeddings), Path(pool_annotations).parent)
+    quotas, queries = dataengine.plan.plan_iteration(
         metrics=read_json(metrics),
         bad_cases=read_jsonl(bad_cases),
-        pool=pool_stage.load_pool(pool_annotations),
+        pool=dataengine.pool.load_pool(pool_annotations),
         benchmark_dir=Path(benchmark_images).parent,
         pool_dir=Path(pool_annotations).parent,
         used_image_ids=used,
@@ -251,30 +254,30 @@ def compare_strategies(
     arms: list[dict], summaries: list[str], default: str, out_json: str, out_md: str, out_plot: str
 ) -> None:
     """experiment.json/.md/.png from the summary.json of every arm (same order as `arms`)."""
-    result = experiment.compare(
+    result = dataengine.experiment.compare(
         [{**arm, "summary": read_json(path)} for arm, path in zip(arms, summaries, strict=True)], default
     )
     write_json(out_json, result)
-    experiment.write_markdown(result, Path(out_md))
-    experiment.plot(result, Path(out_plot))
+    dataengine.experiment.write_markdown(result, Path(out_md))
+    dataengine.experiment.plot(result, Path(out_plot))
     for name, entry in result["strategies"].items():
         log.info("%s: weak-type accuracy per iteration %s", name, entry["weak_mean"])
 
 
 def embed_pool(pool_annotations: str, out_embeddings: str, retrieval: dict, threads: int, loader_workers: int = 0) -> None:
-    """Embed every pool image once per run: the cache the sample rule ranks similar images from."""
+    """Embed every pool image once per run: the cache the plan rule ranks similar images from."""
     _set_threads(threads, loader_workers)
     pool_dir = Path(pool_annotations).parent
-    images = [record["image"] for record in pool_stage.load_pool(pool_annotations)]
-    vectors = embedding_stage.image_encoder(retrieval, loader_workers)([pool_dir / image for image in images])
-    embedding_stage.save_embeddings(Path(out_embeddings), images, vectors)
+    images = [record["image"] for record in dataengine.pool.load_pool(pool_annotations)]
+    vectors = dataengine.embedding.image_encoder(retrieval, loader_workers)([pool_dir / image for image in images])
+    dataengine.embedding.save_embeddings(Path(out_embeddings), images, vectors)
     log.info("embedded %d pool images with the %s encoder (dimension %d)", len(images), retrieval["encoder"], vectors.shape[1])
 
 
 def generate(queries: str, out_responses: str, out_stats: str, teacher: dict, seed: int) -> None:
     """The teacher's responses and its accounting (calls, cache hits, tokens, cost, failures); the
     cost is the ledger's for this step, `out_stats`, over every attempt."""
-    generation = teacher_stage.generate_with_stats(read_jsonl(queries), teacher, seed=seed, step=out_stats)
+    generation = dataengine.teacher.generate_with_stats(read_jsonl(queries), teacher, seed=seed, step=out_stats)
     write_json(out_stats, generation.stats)
     write_jsonl(out_responses, generation.responses)
 
@@ -292,9 +295,10 @@ def validate(
     """Validate the teacher's replies and, where `contamination_cfg` checks questions for this kind
     of benchmark, drop samples that near-duplicate a benchmark item (reason `contamination`)."""
     guard = None
-    if contamination.questions_checked(contamination_cfg["questions"], contamination_cfg["benchmark_kind"]):
-        index = contamination.QuestionIndex.build(benchmark_stage.load_items(benchmark_items))
-        guard = partial(contamination.drop_near_duplicates, index=index, threshold=contamination_cfg["threshold"])
+    if dataengine.contamination.questions_checked(contamination_cfg["questions"], contamination_cfg["benchmark_kind"]):
+        index = dataengine.contamination.QuestionIndex.build(dataengine.benchmark.load_items(benchmark_items))
+        threshold = contamination_cfg["threshold"]
+        guard = partial(dataengine.contamination.drop_near_duplicates, index=index, threshold=threshold)
     _validate(read_jsonl(responses), read_jsonl(queries), iteration, teacher, out_accepted, out_rejected, guard)
 
 
@@ -312,46 +316,31 @@ def train(
     workers_log: str | None = None,
     loader_workers: int = 0,
 ) -> None:
-    """Fine-tune on this iteration's accepted samples plus `replay` samples drawn from earlier data.
-
-    `epochs`, when set, decides the steps from the records (the paper's recipe is one epoch);
-    `gradient_checkpointing` (true, false or auto) trades compute for memory; a LoRA run also keeps
-    its adapter in `<model>/adapter` beside the merged model. `processes` > 1 runs this function in
-    that many processes, one per GPU, each with its share of every batch (dataengine.distributed); they
-    share the `threads`, write their output to `workers_log` (default `<out_dir>.workers.log`), and
-    rank 0 writes the model."""
+    """Fine-tune the previous model on this iteration's accepted samples plus replay from the earlier
+    iterations' (dataengine.training.train_round). A LoRA run also keeps its adapter in
+    `<model>/adapter` beside the merged model. With `processes` > 1 this job runs in that many
+    processes, one per GPU (dataengine.distributed), sharing the `threads`, with their output in
+    `workers_log` (default `<out_dir>.workers.log`); rank 0 writes the model."""
     from dataengine import distributed
 
     if cfg.get("processes", 1) > 1 and not distributed.started():
-        arguments = {"model_dir": model_dir, "accepted": accepted, "replay_sources": replay_sources,
-                     "pool_images": pool_images, "out_dir": out_dir, "iteration": iteration, "cfg": cfg,
-                     "seed": seed, "threads": threads, "dtype": dtype, "loader_workers": loader_workers}  # fmt: skip
-        distributed.launch(cfg["processes"], train, arguments, workers_log or f"{out_dir}.workers.log")
+        job = {key: value for key, value in locals().items() if key not in ("distributed", "workers_log")}  # the arguments
+        distributed.launch(cfg["processes"], train, job, workers_log or f"{out_dir}.workers.log")
         return
     _set_threads(threads // distributed.world_size(), loader_workers)
+    from dataengine.checkpoint import checkpoint_dir_for
     from dataengine.student import load_student, save_student, umask_modes
-    from dataengine.training import TrainConfig, checkpoint_dir_for, fine_tune, sample_views
+    from dataengine.training import train_round
 
-    rng = np.random.default_rng([seed, iteration])
-    new = read_jsonl(accepted)
-    earlier = [sample for path in replay_sources for sample in read_jsonl(path)]
-    replay = [earlier[i] for i in sorted(rng.choice(len(earlier), min(cfg["replay"], len(earlier)), replace=False))]
-    records = [r for s in new + replay for r in sample_views(s, Path(pool_images).parent, cfg["views"], rng)]
     model, processor = load_student(model_dir, dtype=dtype)
-    train_log = {"new_samples": len(new), "replay_samples": len(replay), "records": len(records)}
     adapter = Path(out_dir).with_name(Path(out_dir).name + ".adapter")  # beside: save_student replaces out_dir
     if distributed.is_main():
         shutil.rmtree(adapter, ignore_errors=True)
-    if records:
-        not_optimisation = ("views", "replay", "epochs", "processes")
-        optimisation = {k: v for k, v in cfg.items() if k not in not_optimisation}
-        if cfg.get("epochs"):
-            optimisation["steps"] = max(1, math.ceil(cfg["epochs"] * len(records) / cfg["batch_size"]))
-        model, fit_log = fine_tune(
-            model, processor, records, TrainConfig.from_dict(optimisation), seed=seed + iteration,
-            checkpoint_dir=checkpoint_dir_for(out_dir), adapter_dir=adapter, loader_workers=loader_workers,
-        )
-        train_log.update(fit_log)
+    model, train_log = train_round(
+        model, processor, new=read_jsonl(accepted), earlier=[s for path in replay_sources for s in read_jsonl(path)],
+        image_root=Path(pool_images).parent, cfg=cfg, iteration=iteration, seed=seed,
+        checkpoint_dir=checkpoint_dir_for(out_dir), adapter_dir=adapter, loader_workers=loader_workers,
+    )  # fmt: skip
     if not distributed.is_main():
         return
     save_student(model, processor, out_dir, train_log=train_log)
@@ -359,7 +348,8 @@ def train(
         umask_modes(adapter)
         os.replace(adapter, Path(out_dir) / "adapter")
     shutil.rmtree(checkpoint_dir_for(out_dir), ignore_errors=True)  # only once the model is in place
-    log.info("train %d: %d new + %d replayed samples, %d records", iteration, len(new), len(replay), len(records))
+    log.info("train %d: %d new + %d replayed samples, %d records", iteration, train_log["new_samples"],
+             train_log["replay_samples"], train_log["records"])  # fmt: skip
 
 
 def report(
@@ -380,11 +370,11 @@ def report(
     metrics_per_iter = [read_json(path) for path in metrics]
     quotas_per_iter = [read_json(path) for path in quotas] + [None]
     samples = [read_jsonl(path) for path in accepted]
-    summary = report_stage.summarize(
+    summary = dataengine.report.summarize(
         run, config_hash, metrics_per_iter, quotas_per_iter, [0] + [len(s) for s in samples]
     )
     write_json(out_summary_json, summary)
-    report_stage.write_summary_md(
+    dataengine.report.write_summary_md(
         summary,
         metrics_per_iter,
         Path(out_summary_md),
@@ -394,5 +384,5 @@ def report(
         ),
         rejected=[read_jsonl(path) for path in rejected],
     )
-    report_stage.plot_accuracy(summary, Path(out_plot))
-    report_stage.write_gallery([s for batch in samples for s in batch], Path(pool_images).parent, Path(out_gallery), per_type=6)
+    dataengine.report.plot_accuracy(summary, Path(out_plot))
+    dataengine.report.write_gallery([s for batch in samples for s in batch], Path(pool_images).parent, Path(out_gallery), per_type=6)

@@ -9,7 +9,8 @@ from tqdm import tqdm
 
 from dataengine.jsonl import read_jsonl, write_jsonl
 from dataengine.qtypes import QTYPES, qtype_name
-from dataengine.synthetic import draw_unseen_scene, scene_to_annotation
+from dataengine.synthetic.annotations import scene_to_annotation
+from dataengine.synthetic.render import draw_unseen_scene
 
 ANNOTATIONS = "annotations.jsonl"
 REQUIRED_KEYS = ("image_id", "image", "sha256", "captions", "objects", "background", "text", "qtypes")

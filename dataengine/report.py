@@ -14,9 +14,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from dataengine.formats import LETTERS
 from dataengine.qtypes import QTYPES, qtype_name
-
-_LETTERS = "ABCD"
 
 
 def config_hash(config: dict) -> str:
@@ -244,7 +243,7 @@ def _sample_card(sample: Mapping, pool_dir: Path) -> str:
             if letter == sample["choice_answer"]
             else f"<li>{html.escape(option)}</li>"
         )
-        for letter, option in zip(_LETTERS, sample["options"])
+        for letter, option in zip(LETTERS, sample["options"])
     )
     return (
         f'<div class="card"><img src="data:{mime};base64,{encoded}" alt="{html.escape(sample["image"])}">'

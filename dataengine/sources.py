@@ -160,3 +160,10 @@ def object_rows(rows: list, where: str, id_key: str, check: SourceCheck) -> Iter
             yield f"{at} ({id_key} {row.get(id_key)!r})", row
         else:
             check.bad(at, f"expected an object, got {describe(row)}")
+
+
+def require_keys(cfg: dict, section: str, kind: str, *keys: str) -> None:
+    """A clear error naming the kind-specific config keys a loader or reader needs and lacks."""
+    missing = [key for key in keys if not cfg.get(key)]
+    if missing:
+        raise ValueError(f"{section} kind {kind!r} needs the config keys {[f'{section}.{k}' for k in missing]}")

@@ -1,18 +1,14 @@
-"""Fine-tuning the student on samples shown in the paper's three views (full or LoRA), with
-checkpoints so that a run killed by preemption or a time limit resumes instead of starting over."""
+"""Fine-tuning the student on samples shown in the paper's three views (full or LoRA): one
+iteration's round (new samples plus replay), the training loop with its streamed batches, and the
+memory a step needs. Checkpoints that let a killed run resume are in dataengine.checkpoint."""
 
-import dataclasses
-import hashlib
-import json
 import logging
 import math
-import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +17,14 @@ from peft import LoraConfig, get_peft_model
 from tqdm import tqdm
 from transformers import PreTrainedModel, ProcessorMixin, get_cosine_schedule_with_warmup
 
-from dataengine import distributed
+from dataengine import checkpoint, distributed
+from dataengine.config import check_section, defaults
 from dataengine.formats import LETTERS, lettered_prompt, question_prompt
 from dataengine.streaming import distinct_images, pixel_values, stream
 from dataengine.student import enable_activation_checkpointing, encode_prompts, pad_batch
 
 VIEWS = ("free", "lettered", "shuffled")
 IGNORE_INDEX = -100  # label value the HF loss skips
-CHECKPOINT_FILE = "state.pt"
 HALF_PRECISION = (torch.bfloat16, torch.float16)
 LENGTH_SAMPLE = 512  # records tokenized to find the longest sequence, for gradient_checkpointing "auto"
 AUTO_CHECKPOINTING_SHARE = 0.85  # "auto" keeps activations when the estimated peak is below this share of the GPU
@@ -45,11 +41,17 @@ class TrainRecord:
     target: str
 
 
+# The schema is the one source of defaults and allowed values (dataengine.config).
+_DEFAULTS = defaults("train")
+# Keys of the train section that a round (train_round) reads; the rest configure the optimisation.
+ROUND_KEYS = ("views", "replay", "epochs", "processes")
+
+
 @dataclass(frozen=True)
 class LoraSettings:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
+    r: int = _DEFAULTS["lora"]["r"]
+    alpha: int = _DEFAULTS["lora"]["alpha"]
+    dropout: float = _DEFAULTS["lora"]["dropout"]
     # Leaf names of the linear layers to adapt; only those of the language model and the projector
     # are chosen (the vision tower's names overlap), as in LLaVA's LoRA recipe.
     target_modules: tuple[str, ...] = (
@@ -59,39 +61,38 @@ class LoraSettings:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    method: str = "full"
-    steps: int = 300
-    batch_size: int = 32
-    lr: float = 1e-3
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.0
-    log_every: int = 10
+    method: str = _DEFAULTS["method"]
+    steps: int = _DEFAULTS["steps"]
+    batch_size: int = _DEFAULTS["batch_size"]
+    lr: float = _DEFAULTS["lr"]
+    warmup_ratio: float = _DEFAULTS["warmup_ratio"]
+    weight_decay: float = _DEFAULTS["weight_decay"]
     # Recompute activations in backward instead of keeping them: True, False, or "auto", which keeps
     # them when the estimated peak (training_peak_bytes) fits the GPU. The weights come out the same
     # either way, so a checkpoint resumes across a change of it.
-    gradient_checkpointing: bool | str = False
+    gradient_checkpointing: bool | str = _DEFAULTS["gradient_checkpointing"]
+    log_every: int = 10
     lora: LoraSettings = field(default_factory=LoraSettings)
 
     def __post_init__(self):
-        if self.method not in ("full", "lora"):
-            raise ValueError(f"train method must be 'full' or 'lora', got {self.method!r}")
-        if self.steps < 1 or self.batch_size < 1 or self.log_every < 1:
-            raise ValueError(f"steps, batch_size and log_every must be positive: {self}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.gradient_checkpointing not in (True, False, "auto"):
-            raise ValueError(f"gradient_checkpointing must be true, false or 'auto', got {self.gradient_checkpointing!r}")
+        """The values the schema allows for the train section; a ConfigError names the bad key."""
+        if self.log_every < 1:
+            raise ValueError(f"log_every must be positive, got {self.log_every}")
+        settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name in _DEFAULTS}
+        lora = {k: v for k, v in asdict(self.lora).items() if k in _DEFAULTS["lora"]}
+        check_section("train", {**settings, "lora": lora}, "TrainConfig")
 
     @classmethod
-    def from_dict(cls, config: dict) -> "TrainConfig":
-        """From a config mapping such as {method, steps, ..., lora: {r, alpha, dropout, target_modules}}."""
-        config = dict(config)
-        lora = config.pop("lora", None) or {}
-        _check_keys(config, cls, "train config")
+    def from_config(cls, section: dict) -> "TrainConfig":
+        """From a train section ({method, steps, ..., lora: {r, alpha, dropout, target_modules}}); the
+        keys of a round (ROUND_KEYS) are left to train_round, any other key is an error."""
+        section = {k: v for k, v in section.items() if k not in ROUND_KEYS}
+        lora = dict(section.pop("lora", None) or {})
+        _check_keys(section, cls, "train config")
         _check_keys(lora, LoraSettings, "train config 'lora'")
         if "target_modules" in lora:
             lora["target_modules"] = tuple(lora["target_modules"])
-        return cls(**config, lora=LoraSettings(**lora))
+        return cls(**section, lora=LoraSettings(**lora))
 
 
 def _check_keys(mapping: dict, cls: type, where: str) -> None:
@@ -99,6 +100,39 @@ def _check_keys(mapping: dict, cls: type, where: str) -> None:
     unknown = set(mapping) - known
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)} in {where}; known: {sorted(known)}")
+
+
+def train_round(
+    model: PreTrainedModel,
+    processor: ProcessorMixin,
+    new: list[dict],
+    earlier: list[dict],
+    image_root: Path,
+    cfg: dict,
+    iteration: int,
+    seed: int,
+    checkpoint_dir: Path | None = None,
+    adapter_dir: Path | None = None,
+    loader_workers: int = 0,
+) -> tuple[PreTrainedModel, dict]:
+    """One iteration's fine-tuning: its accepted samples (`new`) plus `replay` samples drawn from the
+    earlier iterations' (`earlier`), each in the paper's `views`, for `steps`, or `epochs` over the
+    records when set (the paper's recipe is one epoch). Returns the model and the train log (how many
+    new, replayed and record sequences; fine_tune's log)."""
+    rng = np.random.default_rng([seed, iteration])
+    replay = [earlier[i] for i in sorted(rng.choice(len(earlier), min(cfg["replay"], len(earlier)), replace=False))]
+    records = [r for s in new + replay for r in sample_views(s, image_root, cfg["views"], rng)]
+    train_log = {"new_samples": len(new), "replay_samples": len(replay), "records": len(records)}
+    if not records:
+        return model, train_log
+    settings = TrainConfig.from_config(cfg)
+    if cfg.get("epochs"):
+        settings = replace(settings, steps=max(1, math.ceil(cfg["epochs"] * len(records) / settings.batch_size)))
+    model, fit_log = fine_tune(
+        model, processor, records, settings, seed=seed + iteration, checkpoint_dir=checkpoint_dir,
+        adapter_dir=adapter_dir, loader_workers=loader_workers,
+    )  # fmt: skip
+    return model, {**train_log, **fit_log}
 
 
 def sample_views(sample: dict, image_root: Path, views: Sequence[str], rng: np.random.Generator) -> list[TrainRecord]:
@@ -127,17 +161,6 @@ def sample_views(sample: dict, image_root: Path, views: Sequence[str], rng: np.r
         else:
             raise ValueError(f"unknown view {view!r}; known: {VIEWS}")
     return records
-
-
-class TrainingInterrupted(RuntimeError):
-    """SIGTERM stopped fine_tune; its state is in the checkpoint (if one was asked for)."""
-
-
-def checkpoint_dir_for(out_dir: Path | str) -> Path:
-    """`<out_dir>.ckpt` beside a model folder: outside the folder, because Snakemake deletes a
-    `directory()` output before it reruns the job, and never itself a loadable model folder."""
-    out_dir = Path(out_dir)
-    return out_dir.with_name(out_dir.name + ".ckpt")
 
 
 def fine_tune(
@@ -174,7 +197,7 @@ def fine_tune(
     if cfg.batch_size < world:
         raise ValueError(f"batch_size {cfg.batch_size} cannot be shared among {world} processes")
     every = checkpoint_every or max(1, cfg.steps // 10)
-    fingerprint = _fingerprint(model, records, cfg, seed, world)
+    fingerprint = checkpoint.fingerprint(model, records, cfg, seed, world)
     device = model.device
     build = _TrainBatch(processor, records)
     checkpointing = _checkpointing_wanted(model, build, cfg)
@@ -197,7 +220,7 @@ def fine_tune(
         order = _shuffled_epochs(len(records), cfg.steps * cfg.batch_size, generator)
         progress = {"step": 0, "log_rows": [], "window": [], "seconds": 0.0}
         if checkpoint_dir is not None:
-            progress = _resume(Path(checkpoint_dir), fingerprint, trained, optimizer, schedule) or progress
+            progress = checkpoint.resume(Path(checkpoint_dir), fingerprint, trained, optimizer, schedule) or progress
         resumed_from, log_rows, window = progress["step"], progress["log_rows"], progress["window"]
         steps = range(resumed_from, cfg.steps)
         shares = [distributed.shard(order[s * cfg.batch_size : (s + 1) * cfg.batch_size].tolist()) for s in steps]
@@ -229,10 +252,10 @@ def fine_tune(
             if checkpoint_dir is not None and ((step + 1) % every == 0 or step + 1 == cfg.steps or stops):
                 state = {"step": step + 1, "log_rows": log_rows, "window": window}
                 state["seconds"] = time.perf_counter() - start
-                _save_checkpoint(Path(checkpoint_dir), fingerprint, state, trained, optimizer, schedule, cfg.steps)
+                checkpoint.save(Path(checkpoint_dir), fingerprint, state, trained, optimizer, schedule, cfg.steps)
             if stops:
                 where = f"; resume from {checkpoint_dir}" if checkpoint_dir is not None else ""
-                raise TrainingInterrupted(f"SIGTERM after step {step + 1} of {cfg.steps}{where}")
+                raise checkpoint.TrainingInterrupted(f"SIGTERM after step {step + 1} of {cfg.steps}{where}")
         seconds = time.perf_counter() - start
     if cfg.method == "lora":
         if adapter_dir is not None and distributed.is_main():  # the adapter alone, for serving or stacking
@@ -333,78 +356,6 @@ def training_peak_bytes(model: PreTrainedModel, tokens: int, cfg: TrainConfig) -
     else:
         optimiser = 3 * weights  # gradients and two moments in the weights' precision
     return weights + optimiser + tokens * (layers * activations + vocab * (width + 8))
-
-
-def _fingerprint(
-    model: PreTrainedModel, records: Sequence[TrainRecord], cfg: TrainConfig, seed: int, processes: int
-) -> str:
-    """What a checkpoint must match to be resumed: config, seed, number of processes (each has its own
-    random state), the records, and a cheap sample of the starting weights (the first values of every
-    tensor), so a retrained input model is not mixed in."""
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "gradient_checkpointing"}  # same weights
-    digest = hashlib.sha256(json.dumps([settings, seed, processes], sort_keys=True).encode())
-    for record in records:
-        digest.update(json.dumps([str(record.image), record.prompt, record.target]).encode())
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().flatten()[:64].float().cpu().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _save_checkpoint(folder: Path, fingerprint: str, progress: dict, trained, optimizer, schedule, steps: int) -> None:
-    """Trainable weights (for LoRA only the adapters), optimizer, schedule, progress and every process's
-    RNG state, written by rank 0 to a temp file and renamed into place so a kill during the save leaves
-    the previous checkpoint. Every process calls it: they hand their RNG state to rank 0."""
-    rng = distributed.gather(
-        {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None}
-    )
-    if not distributed.is_main():
-        return
-    state = {
-        "fingerprint": fingerprint,
-        "progress": progress,
-        "weights": {name: p.detach().cpu() for name, p in trained.named_parameters() if p.requires_grad},
-        "optimizer": optimizer.state_dict(),
-        "schedule": schedule.state_dict(),
-        "rng": rng,
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{CHECKPOINT_FILE}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, folder / CHECKPOINT_FILE)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    log.info("checkpoint: step %d/%d -> %s", progress["step"], steps, folder)
-
-
-def _resume(folder: Path, fingerprint: str, trained, optimizer, schedule) -> dict | None:
-    """Load a matching checkpoint into the model, optimizer, schedule and this process's RNG, and
-    return its progress."""
-    path = folder / CHECKPOINT_FILE
-    if not path.exists():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for a damaged file
-        reason = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-        raise ValueError(f"cannot read the training checkpoint {path} ({reason}); delete it to start over") from None
-    if state.get("fingerprint") != fingerprint:
-        log.warning("ignoring the checkpoint %s: it belongs to another run (model, data, config or seed differ)", path)
-        return None
-    params = {name: p for name, p in trained.named_parameters() if p.requires_grad}
-    with torch.no_grad():
-        for name, value in state["weights"].items():
-            params[name].copy_(value)
-    optimizer.load_state_dict(state["optimizer"])
-    schedule.load_state_dict(state["schedule"])
-    rng = state["rng"][distributed.rank()]
-    torch.set_rng_state(rng["cpu"])
-    if rng["cuda"] is not None:
-        torch.cuda.set_rng_state(rng["cuda"])
-    log.info("resuming from step %d (checkpoint %s)", state["progress"]["step"], path)
-    return state["progress"]
 
 
 def _shuffled_epochs(n_records: int, n_draws: int, generator: torch.Generator) -> torch.Tensor:

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import jsonschema
 
-from dataengine.synthetic import annotation_to_scene, is_synthetic_annotation, question_variants
+from dataengine.formats import LETTERS
+from dataengine.synthetic.annotations import annotation_to_scene, is_synthetic_annotation
+from dataengine.synthetic.questions import question_variants
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "schemas" / "sample.schema.json"
-CHOICE_LETTERS = "ABCD"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "sample.schema.json"
 TEXT_FIELDS = ("instruction", "answer", "short_answer")
 
 # Rejection reasons, one per check, in the order they are applied.
@@ -61,7 +62,7 @@ def _schemas() -> tuple[jsonschema.Validator, jsonschema.Validator]:
 
 
 def sample_validator() -> jsonschema.Validator:
-    """Checks an accepted.jsonl record against config/schemas/sample.schema.json."""
+    """Checks an accepted.jsonl record against dataengine/schemas/sample.schema.json."""
     return _schemas()[0]
 
 
@@ -135,7 +136,7 @@ def check_reply(content, query: dict) -> tuple[dict | None, str | None]:
     options = [normalise(o) for o in reply["options"]]
     if len(set(options)) != 4:
         return None, DUPLICATE_OPTIONS
-    if options[CHOICE_LETTERS.index(reply["choice_answer"])] != normalise(reply["short_answer"]):
+    if options[LETTERS.index(reply["choice_answer"])] != normalise(reply["short_answer"]):
         return None, CHOICE_MISMATCH
     reason = _verify(reply, query)
     return (None, reason) if reason else (reply, None)

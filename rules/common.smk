@@ -15,10 +15,11 @@ os.environ.update(
 from dataengine import benchmarks, pools
 from dataengine.config import knobs, strip_volatile, validate_config
 from dataengine.report import config_hash
-from dataengine.sampling import STRATEGIES
+from dataengine.plan import STRATEGIES
 from dataengine.sources import require_present, write_manifest
-from dataengine.openai_teacher.prompts import PROMPT_FILES
-from dataengine.openai_teacher.settings import cache_path, resolve_prompts, result_knobs
+from dataengine.teacher.llm.prompts import PROMPT_FILES
+from dataengine.endpoint.client import result_knobs
+from dataengine.teacher.llm.settings import cache_path, resolve_prompts
 
 _validated = validate_config(
     config, source="config (config/config.yaml + --configfile/--config)"

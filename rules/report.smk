@@ -1,4 +1,4 @@
-rule summarize:
+rule report:
     input:
         metrics=run_files("{dir}/eval/metrics.json", range(LAST + 1)),
         quotas=run_files("{plan}/quotas.json", range(LAST)),

@@ -1,10 +1,11 @@
 """Snakemake entry point: build and pre-train the tiny student (iteration 0)."""
 
 from dataengine import pipeline
+from dataengine.config import runtime_knobs
 from dataengine.joblog import job_logging
 
 with job_logging(snakemake.log[0]):
-    pipeline.build_base_model(
+    pipeline.base_model(
         pool_annotations=snakemake.input.pool,
         seed_set=snakemake.input.seed_set,
         out_dir=snakemake.output.model,
@@ -13,5 +14,5 @@ with job_logging(snakemake.log[0]):
         train=snakemake.params.train,
         seed=snakemake.params.seed,
         threads=snakemake.threads,
-        loader_workers=snakemake.config["loader_workers"],  # reruns nothing: results do not depend on it
+        loader_workers=runtime_knobs(snakemake.config, "loader_workers"),
     )

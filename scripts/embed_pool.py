@@ -1,6 +1,7 @@
 """Snakemake entry point: embed the pool images once (the cache similar-image retrieval ranks from)."""
 
 from dataengine import pipeline
+from dataengine.config import runtime_knobs
 from dataengine.joblog import job_logging
 
 with job_logging(snakemake.log[0]):
@@ -9,5 +10,5 @@ with job_logging(snakemake.log[0]):
         out_embeddings=snakemake.output.embeddings,
         retrieval=snakemake.params.retrieval,
         threads=snakemake.threads,
-        loader_workers=snakemake.config["loader_workers"],  # reruns nothing: results do not depend on it
+        loader_workers=runtime_knobs(snakemake.config, "loader_workers"),
     )

@@ -1,11 +1,10 @@
 """Snakemake entry point: the teacher answers one iteration's generation queries."""
 
 from dataengine import pipeline
-from dataengine.config import knobs
+from dataengine.config import runtime_knobs
 from dataengine.joblog import job_logging
 
-# params.teacher holds the knobs that decide the replies; the runtime ones come from the config.
-teacher = {**knobs(snakemake.config, "teacher", int(snakemake.wildcards.i)), "cache": snakemake.params.cache}
+teacher = {**runtime_knobs(snakemake.config, "teacher", int(snakemake.wildcards.i)), "cache": snakemake.params.cache}
 with job_logging(snakemake.log[0]):
     pipeline.generate(
         queries=snakemake.input.queries,

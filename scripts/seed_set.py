@@ -1,13 +1,13 @@
 """Snakemake entry point: the imbalanced seed instruction set of the base model."""
 
 from dataengine import pipeline
+from dataengine.config import runtime_knobs
 from dataengine.joblog import job_logging
 
-# params.teacher holds the knobs that decide the replies; the runtime ones come from the config.
-teacher = {**snakemake.config["teacher"], "cache": snakemake.params.cache}
+teacher = {**runtime_knobs(snakemake.config, "teacher", 0), "cache": snakemake.params.cache}
 
 with job_logging(snakemake.log[0]):
-    pipeline.build_seed_set(
+    pipeline.seed_set(
         pool_annotations=snakemake.input.pool,
         out_queries=snakemake.output.queries,
         out_accepted=snakemake.output.accepted,

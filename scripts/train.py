@@ -1,6 +1,7 @@
 """Snakemake entry point: fine-tune the previous model on this iteration's data plus replay."""
 
 from dataengine import pipeline
+from dataengine.config import runtime_knobs
 from dataengine.joblog import job_logging
 
 with job_logging(snakemake.log.job):
@@ -16,5 +17,5 @@ with job_logging(snakemake.log.job):
         threads=snakemake.threads,
         dtype=snakemake.params.dtype,
         workers_log=snakemake.log.workers,
-        loader_workers=snakemake.config["loader_workers"],  # reruns nothing: results do not depend on it
+        loader_workers=runtime_knobs(snakemake.config, "loader_workers"),
     )

@@ -12,7 +12,7 @@ from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
 
 from dataengine.jsonl import write_jsonl
 from dataengine.student import save_student
-from dataengine.teacher import synthetic_queries
+from dataengine.teacher.oracle import synthetic_queries
 from tests.tiny import COLOURS, colour_images, colour_sample, tiny_student
 
 REPO = Path(__file__).resolve().parent.parent

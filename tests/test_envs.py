@@ -82,7 +82,7 @@ def test_every_env_is_valid_yaml_with_pinned_dependencies():
 
 def test_every_rule_that_runs_code_names_an_existing_env():
     found = rules()
-    assert {"build_benchmark", "evaluate", "train", "summarize"} <= set(found)
+    assert {"build_benchmark", "evaluate", "train", "report"} <= set(found)
     for name, rule in found.items():
         if rule["script"] is None:  # `all` only collects targets
             assert name == "all"

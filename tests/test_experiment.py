@@ -40,6 +40,6 @@ def test_experiment_dry_runs_against_fixture_paths(workdir, tmp_path, write_benc
     jobs = planned_jobs(snakemake(workdir, "-n", "--quiet", "rules", configfiles=[EXPERIMENT, overlay]))
     k = load_config(EXPERIMENT)["iterations"]
     assert jobs == {
-        "build_benchmark": 1, "build_pool": 1, "embed_pool": 1, "evaluate_base": 1, "evaluate": k, "sample": k,
-        "generate": k, "validate": k, "train": k, "summarize": 1, "all": 1,
+        "build_benchmark": 1, "build_pool": 1, "embed_pool": 1, "evaluate_base": 1, "evaluate": k, "plan": k,
+        "generate": k, "validate": k, "train": k, "report": 1, "all": 1,
     }  # fmt: skip

@@ -14,11 +14,11 @@ from dataengine import evaluate as evaluate_stage
 from dataengine import pipeline
 from dataengine.benchmark import write_items
 from dataengine.config import ConfigError, validate_config
+from dataengine.endpoint.client import result_knobs
 from dataengine.evaluate import extract_choice
 from dataengine.extractor import ExtractorError, build_extractor, extraction_messages, parse_letter
-from dataengine.fake_openai import FakeOpenAI, FakeSettings
-from dataengine.openai_teacher.settings import result_knobs
 from dataengine.student import save_student
+from dataengine.testing.fake_openai import FakeOpenAI, FakeSettings
 from tests.tiny import COLOURS, colour_images, tiny_student
 
 KEY_ENV = "DATAENGINE_TEST_EXTRACTOR_KEY"

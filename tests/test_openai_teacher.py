@@ -16,14 +16,14 @@ import yaml
 
 from dataengine import pipeline, validate
 from dataengine.config import validate_config
-from dataengine.fake_openai import FakeOpenAI, FakeSettings
-from dataengine.openai_teacher.cache import CacheDamaged, ResponseCache, request_key
-from dataengine.openai_teacher.generation import estimate, generate_openai
-from dataengine.openai_teacher.ledger import Ledger, ledger_path
-from dataengine.openai_teacher.limiter import Budget, RateLimiter
-from dataengine.openai_teacher.prompts import load_prompts, render_messages
-from dataengine.openai_teacher.runner import TeacherError
-from dataengine.openai_teacher.settings import REPO
+from dataengine.endpoint.cache import CacheDamaged, ResponseCache, request_key
+from dataengine.endpoint.ledger import Ledger, ledger_path
+from dataengine.endpoint.limiter import Budget, RateLimiter
+from dataengine.teacher.llm.generation import estimate, generate_openai
+from dataengine.teacher.llm.prompts import load_prompts, render_messages
+from dataengine.teacher.llm.runner import TeacherError
+from dataengine.teacher.llm.settings import REPO
+from dataengine.testing.fake_openai import FakeOpenAI, FakeSettings
 from tests.conftest import make_queries
 
 KEY_ENV = "DATAENGINE_TEST_TEACHER_KEY"
@@ -76,7 +76,7 @@ def test_cache_key_is_content_addressed_and_entries_survive_reopening(tmp_path):
     key = request_key("m", messages, {"temperature": 0.7})
     assert key == request_key("m", [dict(messages[0])], {"temperature": 0.7})
     assert len({key, request_key("m2", messages, {"temperature": 0.7}), request_key("m", messages, {"temperature": 0})}) == 3
-    from dataengine.openai_teacher.cache import CachedReply
+    from dataengine.endpoint.cache import CachedReply
 
     ResponseCache(tmp_path / "c.sqlite").put(key, "m", CachedReply("{}", 10, 2))
     ResponseCache(tmp_path / "c.sqlite").put(key, "m", CachedReply("other", 1, 1))  # first one wins
@@ -189,11 +189,11 @@ def test_budget_cap_stops_cleanly_and_a_larger_budget_finishes_without_repeating
 
 
 def generate_command(tmp_path, server, queries, name="g", cache="c.sqlite", **knobs) -> list[str]:
-    """`python -m dataengine.openai_teacher generate` for `queries`, writing {name}.jsonl and {name}.json."""
+    """`dataengine teacher generate` for `queries`, writing {name}.jsonl and {name}.json."""
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
     cfg = {k: v for k, v in teacher_cfg(server, tmp_path / cache, **knobs).items() if v is not None}
     (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({"run": "cli", "teacher": cfg}))
-    return [sys.executable, "-m", "dataengine.openai_teacher", "generate", "--configfile", str(tmp_path / f"{name}.yaml"),
+    return [sys.executable, "-m", "dataengine.cli", "teacher", "generate", "--configfile", str(tmp_path / f"{name}.yaml"),
             "--queries", str(tmp_path / "q.jsonl"), "--out", str(tmp_path / f"{name}.jsonl"),
             "--stats", str(tmp_path / f"{name}.json")]  # fmt: skip
 

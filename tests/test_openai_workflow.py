@@ -9,9 +9,9 @@ import shutil
 import pytest
 import yaml
 
-from dataengine.fake_openai import FakeOpenAI, FakeSettings
-from dataengine.openai_teacher.ledger import Ledger
-from dataengine.openai_teacher.settings import REPO
+from dataengine.endpoint.ledger import Ledger
+from dataengine.teacher.llm.settings import REPO
+from dataengine.testing.fake_openai import FakeOpenAI, FakeSettings
 from tests.conftest import CONFIGS, snakemake, start_snakemake
 from tests.test_workflow import planned_jobs
 
@@ -54,7 +54,7 @@ def test_loop_with_the_openai_teacher_runs_offline_and_reruns_only_what_a_prompt
         (prompts / "system.md").write_text((prompts / "system.md").read_text() + "\nBe concise.\n")
         jobs = planned_jobs(snakemake(workdir, "-n", "--quiet", "rules", configfiles=configs))
         # iteration 1 onwards; the plan made from iteration 0 and the base model stay
-        assert jobs == {"generate": 2, "validate": 2, "train": 2, "evaluate": 2, "sample": 1, "summarize": 1, "all": 1}
+        assert jobs == {"generate": 2, "validate": 2, "train": 2, "evaluate": 2, "plan": 1, "report": 1, "all": 1}
         assert server.stats()["requests"] == calls
 
 

@@ -4,7 +4,8 @@ from collections import Counter
 import pytest
 
 from dataengine.pool import build_synthetic_pool, image_sha256, load_pool
-from dataengine.synthetic import annotation_to_scene, supported_types
+from dataengine.synthetic.annotations import annotation_to_scene
+from dataengine.synthetic.questions import supported_types
 
 
 def test_pool_records_match_files_and_spread_families(tmp_path):

@@ -14,21 +14,17 @@ import yaml
 
 from dataengine import cli
 from dataengine.config import knobs
-from dataengine.fake_openai import FakeOpenAI, inject
+from dataengine.formats import LETTERS
 from dataengine.jsonl import read_jsonl, write_jsonl
-from dataengine.openai_teacher.prompts import load_prompts
 from dataengine.pool import build_synthetic_pool
-from dataengine.prompt_opt import (
-    CHOICE_LETTERS,
-    FileReviewer,
-    Options,
-    TerminalReviewer,
-    check_sample,
-    optimize,
-    read_session,
-)
+from dataengine.prompt_opt.loop import optimize
+from dataengine.prompt_opt.reviewers import FileReviewer, TerminalReviewer, check_sample
+from dataengine.prompt_opt.session import Options, read_session
 from dataengine.qtypes import QTYPES
-from dataengine.teacher import oracle_reply, query_rng
+from dataengine.teacher.llm.prompts import load_prompts
+from dataengine.teacher.oracle import oracle_reply, query_rng
+from dataengine.testing.fake_openai import FakeOpenAI
+from dataengine.testing.replies import inject
 from tests.conftest import CONFIGS, REPO, make_queries
 
 DATAENGINE = str(Path(sys.executable).parent / "dataengine")
@@ -128,9 +124,9 @@ def _corrupt(reply: dict, annotation: dict, qtype: int, kind: int) -> tuple[dict
         return reply, unsupported[0]
     if kind in (0, 3):
         return json.loads(inject("wrong_answer", json.dumps(reply))[0]), qtype
-    other = (CHOICE_LETTERS.index(reply["choice_answer"]) + 1) % 4
+    other = (LETTERS.index(reply["choice_answer"]) + 1) % 4
     if kind == 1:
-        return {**reply, "choice_answer": CHOICE_LETTERS[other]}, qtype
+        return {**reply, "choice_answer": LETTERS[other]}, qtype
     return {**reply, "answer": reply["answer"].replace(reply["short_answer"], reply["options"][other])}, qtype
 
 

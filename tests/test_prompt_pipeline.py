@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from dataengine.prompt_opt import save_version
+from dataengine.prompt_opt.versions import save_version
 from tests.conftest import CONFIGS, REPO, snakemake
 from tests.test_workflow import planned_jobs
 
@@ -38,7 +38,7 @@ def finished_run(tmp_path_factory):
     "choose, expected",
     [
         # teacher.prompts: both iterations generate anew; the plan from iteration 0 and the base model stay
-        (lambda v: {"teacher": {"prompts": v}}, {"generate": 2, "validate": 2, "train": 2, "evaluate": 2, "sample": 1}),
+        (lambda v: {"teacher": {"prompts": v}}, {"generate": 2, "validate": 2, "train": 2, "evaluate": 2, "plan": 1}),
         # only iteration 2 uses the new version
         (
             lambda v: {"per_iteration": {2: {"teacher": {"prompts": v}}}},
@@ -55,4 +55,4 @@ def test_a_new_prompt_version_reruns_only_generation_and_what_follows(finished_r
     overlay = tmp_path / "chosen.yaml"
     overlay.write_text(yaml.safe_dump(choose(str(tmp_path / "versions" / version))))
     jobs = planned_jobs(snakemake(workdir, "-n", "--quiet", "rules", configfiles=[*configs, overlay]))
-    assert jobs == {**expected, "summarize": 1, "all": 1}
+    assert jobs == {**expected, "report": 1, "all": 1}

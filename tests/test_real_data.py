@@ -69,7 +69,7 @@ def test_seedbench_every_bad_row_and_missing_image_in_one_error_before_writing(t
     path = tmp_path / "SEED-Bench.json"
     assert str(err.value).splitlines() == [
         "benchmark seedbench: 4 bad rows:",
-        f"  {path}: questions[1] (question_id '101'): answer 'E' is not one of ('A', 'B', 'C', 'D')",
+        f"  {path}: questions[1] (question_id '101'): answer 'E' is not one of A, B, C, D",
         f"  {path}: questions[2] (question_id '102'): duplicate options ['red'] in ['red', 'red', 'blue', 'yellow']",
         f"  {path}: questions[4] (question_id '103'): missing keys ['choice_a', 'choice_b', 'choice_c', 'choice_d', 'answer', 'data_id']",
         f"  {path}: questions[5] (question_id '101'): duplicate id: an earlier row has it",
@@ -138,7 +138,7 @@ def test_mmbench_three_bad_rows_are_named_in_one_error_by_line_and_index(tmp_pat
         f"  {path}: line 5 (index '1'): type 'celebrity_recognition' is not in benchmark.qtype_map "
         "(['attribute_recognition', 'object_localization'])",
         f"  {path}: line 6 (index '1000001'): duplicate options ['green'] in ['green', 'green', 'yellow', 'red']",
-        f"  {path}: line 7 (index '2'): answer 'C' is not one of ('A', 'B')",
+        f"  {path}: line 7 (index '2'): answer 'C' is not one of A, B",
         "Nothing was written.",
     ]
     assert not (tmp_path / "bench").exists()

@@ -49,10 +49,10 @@ def test_profile_puts_torch_steps_on_gpus_and_groups_the_small_cpu_steps(workdir
     assert result.returncode == 0, result.stderr[-3000:]
     text = result.stdout + result.stderr
     resources = dict(re.findall(r"^\s*rule (\w+):.*?^\s*resources: (.*?)$", text, re.M | re.S))
-    assert GPU_RULES | {"summarize"} <= set(resources)
+    assert GPU_RULES | {"report"} <= set(resources)
     for rule in GPU_RULES & set(resources):
         assert "slurm_partition=gpu" in resources[rule] and "gpu=1" in resources[rule], rule
-    assert "slurm_partition=cpu" in resources["summarize"] and "gpu=" not in resources["summarize"]
+    assert "slurm_partition=cpu" in resources["report"] and "gpu=" not in resources["report"]
     groups = yaml.safe_load((PROFILE / "config.yaml").read_text())["groups"]
     assert set(re.findall(r"Group job (\w+)", text)) == set(groups.values()) == {"prepare", "cpu_steps"}
 

@@ -150,5 +150,5 @@ def test_editing_a_seed_format_json_after_a_run_plans_the_benchmark_and_everythi
     k = small["iterations"]
     assert jobs == {
         "build_benchmark": 1, "build_pool": 1, "embed_pool": 1, "seed_set": 1, "base_model": 1, "evaluate_base": 1,
-        "evaluate": k, "sample": k, "generate": k, "validate": k, "train": k, "summarize": 1, "all": 1,
+        "evaluate": k, "plan": k, "generate": k, "validate": k, "train": k, "report": 1, "all": 1,
     }  # fmt: skip

@@ -21,8 +21,8 @@ def test_dry_run_plans_one_base_per_seed_and_one_loop_per_arm(workdir):
     assert jobs == {
         "build_benchmark": 1, "build_pool": 1, "embed_pool": 1,
         "seed_set": seeds, "base_model": seeds, "evaluate_base": seeds,
-        "sample": arms * k, "generate": arms * k, "validate": arms * k, "train": arms * k, "evaluate": arms * k,
-        "summarize": arms, "compare_strategies": 1, "all": 1,
+        "plan": arms * k, "generate": arms * k, "validate": arms * k, "train": arms * k, "evaluate": arms * k,
+        "report": arms, "compare_strategies": 1, "all": 1,
     }
 
 
@@ -97,6 +97,6 @@ def test_adding_a_strategy_runs_only_its_arms(experiment, tmp_path):
     jobs = planned_jobs(snakemake(experiment, "-n", "--quiet", "rules", configfiles=[*CONFIGS_USED, overlay]))
     arms, k = 2, 2
     assert jobs == {
-        "sample": arms * k, "generate": arms * k, "validate": arms * k, "train": arms * k, "evaluate": arms * k,
-        "summarize": arms, "compare_strategies": 1, "all": 1,
+        "plan": arms * k, "generate": arms * k, "validate": arms * k, "train": arms * k, "evaluate": arms * k,
+        "report": arms, "compare_strategies": 1, "all": 1,
     }

@@ -4,8 +4,8 @@ import time
 import numpy as np
 import pytest
 
-from dataengine import synthetic as syn
 from dataengine.qtypes import QTYPES
+from dataengine.synthetic import annotations, captions, geometry, questions, render, scenes, world
 
 N_PER_TYPE = 150
 TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -14,16 +14,16 @@ TOKEN = re.compile(r"\w+|[^\w\s]")
 def _items(qtype, n=N_PER_TYPE, seed=0):
     rng = np.random.default_rng([seed, qtype])
     for _ in range(n):
-        scene = syn.scene_for_type(qtype, rng)
-        yield scene, syn.make_question(qtype, scene, rng)
+        scene = scenes.scene_for_type(qtype, rng)
+        yield scene, questions.make_question(qtype, scene, rng)
 
 
 def _pixels(scene):
-    return np.asarray(syn.render(scene))
+    return np.asarray(render.render(scene))
 
 
 def _mask(pixels, color):
-    return np.all(pixels == syn.COLORS[color], axis=-1)
+    return np.all(pixels == world.COLORS[color], axis=-1)
 
 
 def _bbox(mask):
@@ -32,18 +32,18 @@ def _bbox(mask):
 
 
 def _colors_in(text):
-    return [w for w in re.findall(r"\w+", text) if w in syn.COLORS]
+    return [w for w in re.findall(r"\w+", text) if w in world.COLORS]
 
 
 def _check_from_pixels(qtype, scene, question):
     """The correct option, judged from the rendered pixels where the type allows it."""
     pixels = _pixels(scene)
     answer = question.answer
-    non_background = {c: int(_mask(pixels, c).sum()) for c in syn.COLORS if c != scene.background}
+    non_background = {c: int(_mask(pixels, c).sum()) for c in world.COLORS if c != scene.background}
     present = {c: n for c, n in non_background.items() if n}
     if qtype == 1:
-        counts = {c: int(_mask(pixels, c).sum()) for c in syn.COLORS}
-        assert answer == syn.SCENE_KINDS[max(counts, key=counts.get)]
+        counts = {c: int(_mask(pixels, c).sum()) for c in world.COLORS}
+        assert answer == world.SCENE_KINDS[max(counts, key=counts.get)]
     elif qtype == 2:
         assert answer == scene.objects[0].shape
     elif qtype == 3:
@@ -54,7 +54,7 @@ def _check_from_pixels(qtype, scene, question):
         horizontal = "left" if x1 < 32 else "right" if x0 >= 32 else None
         assert answer == f"{vertical} {horizontal}"
     elif qtype == 5:
-        assert syn.COUNT_WORDS.index(answer) + 1 == len(present)
+        assert world.COUNT_WORDS.index(answer) + 1 == len(present)
     elif qtype == 6:
         subject, other = _colors_in(question.question)
         (sx, sy), (ox, oy) = (np.argwhere(_mask(pixels, c)).mean(axis=0)[::-1] for c in (subject, other))
@@ -71,7 +71,7 @@ def _check_from_pixels(qtype, scene, question):
     elif qtype == 8:
         assert answer == max(present, key=present.get)
     else:
-        assert answer == scene.text and answer in syn.LETTERS
+        assert answer == scene.text and answer in world.GLYPHS
 
 
 @pytest.mark.parametrize("qtype", sorted(QTYPES))
@@ -79,7 +79,7 @@ def test_every_type_gives_valid_items_correct_for_the_rendered_scene(qtype):
     positions = set()
     for scene, question in _items(qtype):
         assert question is not None
-        assert qtype in syn.supported_types(scene)
+        assert qtype in questions.supported_types(scene)
         assert len(question.options) == 4 and len(set(question.options)) == 4
         assert all(scene.background != o.color for o in scene.objects)
         positions.add(question.answer_index)
@@ -97,31 +97,31 @@ def test_same_seed_same_items_and_pixels():
 
 def test_scene_family_unsupported_types_give_none():
     rng = np.random.default_rng(0)
-    text_scene = syn.scene_for_type(9, rng)
-    assert syn.make_question(2, text_scene, rng) is None
-    assert syn.supported_types(text_scene) == [1, 9]
+    text_scene = scenes.scene_for_type(9, rng)
+    assert questions.make_question(2, text_scene, rng) is None
+    assert questions.supported_types(text_scene) == [1, 9]
     with pytest.raises(ValueError, match="unknown question type 42"):
-        syn.question_variants(42, text_scene)
+        questions.question_variants(42, text_scene)
 
 
 def test_caption_names_background_count_objects_and_text():
     rng = np.random.default_rng(3)
-    scene = syn.scene_for_type(8, rng)
-    text = syn.caption(scene)
+    scene = scenes.scene_for_type(8, rng)
+    text = captions.caption(scene)
     assert f"{scene.background} background" in text
-    assert f"There are {syn.COUNT_WORDS[len(scene.objects) - 1]} objects." in text
+    assert f"There are {world.COUNT_WORDS[len(scene.objects) - 1]} objects." in text
     for obj in scene.objects:
-        assert f"The {obj.size} {obj.color} {obj.shape} is in the {syn.location(obj.box)}." in text
-    letter_scene = syn.scene_for_type(9, rng)
-    assert f"The letter {letter_scene.text} is written in" in syn.caption(letter_scene)
+        assert f"The {obj.size} {obj.color} {obj.shape} is in the {geometry.location(obj.box)}." in text
+    letter_scene = scenes.scene_for_type(9, rng)
+    assert f"The letter {letter_scene.text} is written in" in captions.caption(letter_scene)
 
 
 def test_corpus_covers_every_word_emitted():
-    vocabulary = {t for text in syn.corpus() for t in TOKEN.findall(text)}
+    vocabulary = {t for text in captions.corpus() for t in TOKEN.findall(text)}
     emitted = set()
     for qtype in QTYPES:
         for scene, question in _items(qtype, n=60):
-            for text in (syn.caption(scene), question.question, question.answer_sentence, *question.options):
+            for text in (captions.caption(scene), question.question, question.answer_sentence, *question.options):
                 emitted.update(TOKEN.findall(text))
     assert emitted - vocabulary == set()
     assert {"A", "B", "C", "D", "Answer", "Describe", "image", ".", "?"} <= vocabulary
@@ -131,34 +131,34 @@ def test_corpus_covers_every_word_emitted():
 def test_annotation_round_trip_keeps_item_semantics():
     rng = np.random.default_rng(1)
     for qtype in QTYPES:
-        scene = syn.scene_for_type(qtype, rng)
-        record = syn.scene_to_annotation(scene, "p000001", "images/p000001.png", "0" * 64)
-        back = syn.annotation_to_scene(record)
+        scene = scenes.scene_for_type(qtype, rng)
+        record = annotations.scene_to_annotation(scene, "p000001", "images/p000001.png", "0" * 64)
+        back = annotations.annotation_to_scene(record)
         assert back.objects == scene.objects and back.background == scene.background and back.text == scene.text
-        assert record["qtypes"] == syn.supported_types(scene)
+        assert record["qtypes"] == questions.supported_types(scene)
         for t in QTYPES:
-            assert syn.question_variants(t, back) == syn.question_variants(t, scene)
+            assert questions.question_variants(t, back) == questions.question_variants(t, scene)
 
 
 def test_annotation_to_scene_names_image_and_key():
-    record = syn.scene_to_annotation(syn.scene_for_type(3, np.random.default_rng(0)), "p7", "images/p7.png", "0")
+    record = annotations.scene_to_annotation(scenes.scene_for_type(3, np.random.default_rng(0)), "p7", "images/p7.png", "0")
     record["objects"][0]["color"] = "teal"
     with pytest.raises(ValueError, match=r"annotation p7: objects\[0\]\.color='teal'"):
-        syn.annotation_to_scene(record)
+        annotations.annotation_to_scene(record)
 
 
 def test_rendering_is_fast():
     rng = np.random.default_rng(0)
-    scenes = [syn.scene_for_type(i % 9 + 1, rng) for i in range(1200)]
+    drawn = [scenes.scene_for_type(i % 9 + 1, rng) for i in range(1200)]
     start = time.perf_counter()
-    for scene in scenes:
-        syn.render(scene)
+    for scene in drawn:
+        render.render(scene)
     assert time.perf_counter() - start < 2.0  # ~0.1 s here; 12,000 images in about a second
 
 
 def test_draw_unseen_scene_skips_seen_images():
-    first_scene, _, first_sha = syn.draw_unseen_scene(4, np.random.default_rng(9), set())
+    first_scene, _, first_sha = render.draw_unseen_scene(4, np.random.default_rng(9), set())
     seen = {first_sha}
-    scene, png, sha = syn.draw_unseen_scene(4, np.random.default_rng(9), seen)
+    scene, png, sha = render.draw_unseen_scene(4, np.random.default_rng(9), seen)
     assert scene != first_scene and sha != first_sha and seen == {first_sha, sha}
-    assert png == syn.render_png(scene)
+    assert png == render.render_png(scene)

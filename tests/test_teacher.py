@@ -3,8 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from dataengine.synthetic import annotation_to_scene, question_variants
-from dataengine.teacher import SKIP_REPLY, generate, oracle_reply, query_rng
+from dataengine.synthetic.annotations import annotation_to_scene
+from dataengine.synthetic.questions import question_variants
+from dataengine.teacher import generate
+from dataengine.teacher.oracle import SKIP_REPLY, oracle_reply, query_rng
 from tests.conftest import make_queries
 
 

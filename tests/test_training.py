@@ -60,21 +60,21 @@ def test_views_reject_bad_samples(tmp_path):
 
 
 def test_train_config_from_a_config_mapping():
-    cfg = TrainConfig.from_dict({"method": "lora", "steps": 5, "lora": {"r": 4, "target_modules": ["q_proj"]}})
+    cfg = TrainConfig.from_config({"method": "lora", "steps": 5, "lora": {"r": 4, "target_modules": ["q_proj"]}})
     assert cfg.method == "lora" and cfg.steps == 5 and cfg.batch_size == TrainConfig().batch_size
     assert cfg.lora == LoraSettings(r=4, target_modules=("q_proj",))
     with pytest.raises(ValueError, match="learning_rate"):
-        TrainConfig.from_dict({"learning_rate": 1e-3})
+        TrainConfig.from_config({"learning_rate": 1e-3})
     with pytest.raises(ValueError, match="rank"):
-        TrainConfig.from_dict({"lora": {"rank": 4}})
+        TrainConfig.from_config({"lora": {"rank": 4}})
     with pytest.raises(ValueError, match="qlora"):
-        TrainConfig.from_dict({"method": "qlora"})
+        TrainConfig.from_config({"method": "qlora"})
 
 
 def test_gradient_checkpointing_is_true_false_or_auto():
-    assert TrainConfig.from_dict({"gradient_checkpointing": "auto"}).gradient_checkpointing == "auto"
+    assert TrainConfig.from_config({"gradient_checkpointing": "auto"}).gradient_checkpointing == "auto"
     with pytest.raises(ValueError, match="gradient_checkpointing"):
-        TrainConfig.from_dict({"gradient_checkpointing": "sometimes"})
+        TrainConfig.from_config({"gradient_checkpointing": "sometimes"})
 
 
 def test_peak_memory_estimate_of_the_7b_lora_run_matches_the_h200_measurement():

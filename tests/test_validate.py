@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from dataengine.synthetic import SCENE_KINDS
+from dataengine.synthetic.world import SCENE_KINDS
 from dataengine.teacher import generate
 from dataengine.validate import sample_validator, strip_coordinates, validate
 from tests.conftest import make_queries

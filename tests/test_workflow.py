@@ -32,8 +32,8 @@ def test_dry_run_plans_every_stage_of_k_iterations(workdir, tmp_path, iterations
     k = iterations
     assert jobs == {
         "build_benchmark": 1, "build_pool": 1, "embed_pool": 1, "seed_set": 1, "base_model": 1,
-        "evaluate_base": 1, "evaluate": k, "sample": k, "generate": k, "validate": k, "train": k,
-        "summarize": 1, "all": 1,
+        "evaluate_base": 1, "evaluate": k, "plan": k, "generate": k, "validate": k, "train": k,
+        "report": 1, "all": 1,
     }
 
 
@@ -114,7 +114,7 @@ def test_generation_knob_of_iteration_2_reruns_only_2_and_later(finished_run, tm
     text = result.stdout + result.stderr
     assert "Params have changed since last execution" in text
     jobs = planned_jobs(snakemake(finished_run, "-n", "--quiet", "rules", configfiles=[CONFIGS / "small.yaml", overlay]))
-    assert jobs == {"generate": 1, "validate": 1, "train": 1, "evaluate": 1, "summarize": 1, "all": 1}
+    assert jobs == {"generate": 1, "validate": 1, "train": 1, "evaluate": 1, "report": 1, "all": 1}
     wildcards = set(re.findall(r"wildcards: i=(\d+)", text))
     assert wildcards == {"2"}
 

@@ -5,17 +5,17 @@ question_id -> type id or name, e.g. written by an LLM classifier) supplies them
 
 from pathlib import Path
 
-from dataengine.benchmarks import SourceItem, keep_item, kept_qtype, require
+from dataengine.benchmarks.items import SourceItem, keep_item, kept_qtype
 from dataengine.formats import LETTERS
 from dataengine.jsonl import read_json
-from dataengine.sources import SourceCheck, SourceError, describe, object_rows
+from dataengine.sources import SourceCheck, SourceError, describe, object_rows, require_keys
 
 SOURCE_KEYS = ("path", "qtype_file", "image_dir")
 FIELDS = ("question_id", "image_id", "question", "choices", "correct_choice_idx")
 
 
 def read(cfg: dict, qtypes: list[int], check: SourceCheck) -> list[SourceItem]:
-    require(cfg, "aokvqa", *SOURCE_KEYS)
+    require_keys(cfg, "benchmark", "aokvqa", *SOURCE_KEYS)
     path, images, types_path = Path(cfg["path"]), Path(cfg["image_dir"]), Path(cfg["qtype_file"])
     data, types = read_json(path), read_json(types_path)
     if not isinstance(data, list):

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from dataengine.benchmarks import SourceItem, keep_item, kept_qtype, require
+from dataengine.benchmarks.items import SourceItem, keep_item, kept_qtype
 from dataengine.formats import LETTERS
-from dataengine.sources import SourceCheck, SourceError
+from dataengine.sources import SourceCheck, SourceError, require_keys
 
 SOURCE_KEYS = ("path",)
 CIRCULAR = 1_000_000
@@ -31,7 +31,7 @@ def _blank(value: str | None) -> bool:
 
 
 def read(cfg: dict, qtypes: list[int], check: SourceCheck) -> list[SourceItem]:
-    require(cfg, "mmbench", "path", "qtype_map")
+    require_keys(cfg, "benchmark", "mmbench", "path", "qtype_map")
     path = Path(cfg["path"])
     field = cfg.get("qtype_field", "category")
     rows = _rows(path, field)

@@ -4,9 +4,9 @@
 
 from pathlib import Path
 
-from dataengine.benchmarks import SourceItem, keep_item, kept_qtype, require
+from dataengine.benchmarks.items import SourceItem, keep_item, kept_qtype
 from dataengine.jsonl import read_json
-from dataengine.sources import SourceCheck, SourceError, describe, object_rows
+from dataengine.sources import SourceCheck, SourceError, describe, object_rows, require_keys
 
 SOURCE_KEYS = ("path", "image_dir")
 CHOICES = ("choice_a", "choice_b", "choice_c", "choice_d")
@@ -14,7 +14,7 @@ FIELDS = ("question_id", "question", *CHOICES, "answer", "question_type_id", "da
 
 
 def read(cfg: dict, qtypes: list[int], check: SourceCheck) -> list[SourceItem]:
-    require(cfg, "seedbench", *SOURCE_KEYS)
+    require_keys(cfg, "benchmark", "seedbench", *SOURCE_KEYS)
     path, images = Path(cfg["path"]), Path(cfg["image_dir"])
     data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("questions"), list):

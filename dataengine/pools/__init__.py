@@ -24,16 +24,6 @@ log = logging.getLogger("dataengine")
 
 
 @dataclass(frozen=True)
-class SourceImage:
-    """One image of a dataset with its annotations, before staging."""
-
-    image_id: str
-    path: Path
-    captions: list[str]
-    objects: list[dict]  # {"category": str, "box": [x0, y0, x1, y1] in 0-1}
-
-
-@dataclass(frozen=True)
 class PoolBuild:
     """What went into the pool and what was dropped, for the log and the tests."""
 
@@ -42,17 +32,18 @@ class PoolBuild:
     duplicates: list[str]  # image ids dropped because the pool already holds the same content
 
 
-def _readers() -> dict[str, ModuleType]:
+def readers() -> dict[str, ModuleType]:
+    """The reader module of each real pool kind (imported when asked for)."""
     from dataengine.pools import coco, visual_genome
 
     return {"coco": coco, "visual_genome": visual_genome}
 
 
 def _reader(kind: str) -> ModuleType:
-    readers = _readers()
-    if kind not in readers:
-        raise ValueError(f"unknown pool kind {kind!r}; known: {sorted(readers)}")
-    return readers[kind]
+    known = readers()
+    if kind not in known:
+        raise ValueError(f"unknown pool kind {kind!r}; known: {sorted(known)}")
+    return known[kind]
 
 
 def source_paths(cfg: dict) -> list[tuple[str, str]]:
@@ -100,21 +91,3 @@ def build_real_pool(kind: str, out_dir: Path, cfg: dict, exclude_sha256: set[str
     write_jsonl(out_dir / ANNOTATIONS, records)
     load_pool(out_dir / ANNOTATIONS)
     return PoolBuild(records, in_benchmark, duplicates)
-
-
-def normalised_box(x: float, y: float, w: float, h: float, width: float, height: float) -> list[float]:
-    """A pixel box (x, y, width, height) as [x0, y0, x1, y1] in 0-1, clipped to the image (annotations
-    spill over the border by a pixel or so); ValueError saying what is wrong with it."""
-    if width <= 0 or height <= 0:
-        raise ValueError(f"image size {width}x{height} is not positive")
-    if w < 0 or h < 0:
-        raise ValueError(f"box {[x, y, w, h]} has a negative size")
-    x0, y0 = min(max(x / width, 0.0), 1.0), min(max(y / height, 0.0), 1.0)
-    x1, y1 = min(max((x + w) / width, 0.0), 1.0), min(max((y + h) / height, 0.0), 1.0)
-    return [round(x0, 4), round(y0, 4), round(x1, 4), round(y1, 4)]
-
-
-def require(cfg: dict, kind: str, *keys: str) -> None:
-    missing = [key for key in keys if not cfg.get(key)]
-    if missing:
-        raise ValueError(f"pool kind {kind!r} needs the config keys {['pool.' + k for k in missing]}")

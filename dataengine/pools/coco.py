@@ -6,15 +6,15 @@ from numbers import Real
 from pathlib import Path
 
 from dataengine.jsonl import read_json
-from dataengine.pools import SourceImage, normalised_box, require
-from dataengine.sources import SourceCheck, SourceError, describe, object_rows
+from dataengine.pools.images import SourceImage, normalised_box
+from dataengine.sources import SourceCheck, SourceError, describe, object_rows, require_keys
 
 SOURCE_KEYS = ("captions", "instances", "image_dir")
 IMAGE_KEYS = ("id", "file_name", "width", "height")
 
 
 def read(cfg: dict, check: SourceCheck) -> list[SourceImage]:
-    require(cfg, "coco", *SOURCE_KEYS)
+    require_keys(cfg, "pool", "coco", *SOURCE_KEYS)
     captions_path, instances_path = Path(cfg["captions"]), Path(cfg["instances"])
     captions = _annotation_file(captions_path, ("images", "annotations"))
     instances = _annotation_file(instances_path, ("images", "annotations", "categories"))

@@ -8,14 +8,14 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from dataengine.jsonl import read_json
-from dataengine.pools import SourceImage, normalised_box, require
-from dataengine.sources import SourceCheck, SourceError, describe, object_rows
+from dataengine.pools.images import SourceImage, normalised_box
+from dataengine.sources import SourceCheck, SourceError, describe, object_rows, require_keys
 
 SOURCE_KEYS = ("objects", "regions", "image_dir")
 
 
 def read(cfg: dict, check: SourceCheck) -> list[SourceImage]:
-    require(cfg, "visual_genome", "objects", "image_dir")
+    require_keys(cfg, "pool", "visual_genome", "objects", "image_dir")
     objects_path = Path(cfg["objects"])
     folders = [Path(p) for p in ([cfg["image_dir"]] if isinstance(cfg["image_dir"], str) else cfg["image_dir"])]
     phrases: dict[int, list[str]] = {}

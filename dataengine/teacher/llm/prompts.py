@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from dataengine.formats import LETTERS
 from dataengine.qtypes import QTYPES, qtype_name
 
 # The files a prompt folder must hold; rules/common.smk declares them as inputs of `generate`.
@@ -75,7 +76,7 @@ def render_messages(prompts: Prompts, query: dict) -> list[dict]:
         prompts.example.format(
             n=n,
             question=case["question"],
-            options="; ".join(f"{letter}. {text}" for letter, text in zip("ABCD", case["options"])),
+            options="; ".join(f"{letter}. {text}" for letter, text in zip(LETTERS, case["options"])),
             answer=case["answer"],
         )
         for n, case in enumerate(query.get("in_context") or [], start=1)

@@ -7,7 +7,7 @@ import threading
 import time
 from collections import Counter
 
-from dataengine.openai_teacher.cache import (
+from dataengine.endpoint.cache import (
     RESTART_HINT,
     CacheDamaged,
     ResponseCache,
@@ -15,11 +15,11 @@ from dataengine.openai_teacher.cache import (
     request_key,
     set_aside,
 )
-from dataengine.openai_teacher.ledger import Ledger, ledger_path
-from dataengine.openai_teacher.prompts import load_prompts, render_messages
-from dataengine.openai_teacher.runner import Outcome, Request, estimate_tokens, stop_on_signals
-from dataengine.openai_teacher.settings import OpenAISettings
-from dataengine.teacher import Generation
+from dataengine.endpoint.ledger import Ledger, ledger_path
+from dataengine.teacher.base import Generation
+from dataengine.teacher.llm.prompts import load_prompts, render_messages
+from dataengine.teacher.llm.runner import Outcome, Request, estimate_tokens, stop_on_signals
+from dataengine.teacher.llm.settings import OpenAISettings
 
 log = logging.getLogger("dataengine")
 
@@ -58,8 +58,8 @@ def generate_openai(queries: list[dict], teacher_cfg: dict, seed: int, step: str
 
     `step` names the output this generation is for (the same across a step's attempts): the ledger's
     lines carry it, and the cost reported sums every attempt's. Without it, this call's alone."""
-    from dataengine.openai_teacher.batch import BatchTeacher
-    from dataengine.openai_teacher.runner import OnlineTeacher
+    from dataengine.teacher.llm.batch import BatchTeacher
+    from dataengine.teacher.llm.runner import OnlineTeacher
 
     start = time.perf_counter()
     settings = OpenAISettings.from_config(teacher_cfg)

@@ -35,7 +35,7 @@ KEY_VERSION = 1  # bump when what a key means changes, so old entries stop match
 CLAIM_TTL_S = 60.0  # a claim whose heartbeat is older belongs to a dead job
 HEARTBEAT_S = 10.0  # how often a job refreshes its claims
 RESTART_HINT = (
-    "set teacher.restart_damaged_cache: true (python -m dataengine.openai_teacher: --restart-damaged-cache) "
+    "set teacher.restart_damaged_cache: true (dataengine teacher: --restart-damaged-cache) "
     "to move it aside and start a new one; the replies it held are then asked, and paid for, again"
 )
 

@@ -26,10 +26,11 @@ from openai.types.chat import ChatCompletion
 from tqdm import tqdm
 
 from dataengine import validate
-from dataengine.openai_teacher.cache import HEARTBEAT_S, CachedReply, ResponseCache
-from dataengine.openai_teacher.ledger import Ledger
-from dataengine.openai_teacher.limiter import Budget, RateLimiter
-from dataengine.openai_teacher.settings import OpenAISettings, openai_client
+from dataengine.endpoint.cache import HEARTBEAT_S, CachedReply, ResponseCache
+from dataengine.endpoint.client import openai_client
+from dataengine.endpoint.ledger import Ledger
+from dataengine.endpoint.limiter import Budget, RateLimiter
+from dataengine.teacher.llm.settings import OpenAISettings
 
 log = logging.getLogger("dataengine")
 

@@ -1,70 +1,21 @@
-"""The openai teacher's settings: the `teacher` config section as a typed object, and which of its
-keys decide the replies (rerun generation when changed) versus only how they are fetched."""
+"""The openai teacher's settings: the `teacher` config section as a typed object, and where its
+prompts and its response cache are."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-# Keys that change how replies are fetched, where they are kept or how they are accounted, never what
-# they are: the generation rule leaves them out of its params, so changing them reruns nothing.
-RUNTIME_KEYS = frozenset(
-    {
-        "api_key_env",
-        "mode",
-        "response_format",
-        "in_flight",
-        "rpm",
-        "tpm",
-        "timeout_s",
-        "max_retries",
-        "content_retries",
-        "cache",
-        "restart_damaged_cache",
-        "prices",
-        "batch",
-    }
-)
-LOCAL_KEY = "EMPTY"
+from dataengine.endpoint.client import read_api_key
+
+REPO = Path(__file__).resolve().parents[3]  # the checkout: the shipped prompts are config/prompts
 # The cache when teacher.cache is null: one per run folder (results/<run>/ is the run's RUN in common.smk).
-DEFAULT_CACHE = "{run_dir}/cache/teacher.sqlite"  # what OpenAI-compatible local servers accept when no key is set
+DEFAULT_CACHE = "{run_dir}/cache/teacher.sqlite"
 
 
 def cache_path(teacher_cfg: dict, run_dir: str) -> str:
     """The configured cache file, else the run's own. A shared path lets runs reuse each other's replies."""
     return teacher_cfg.get("cache") or DEFAULT_CACHE.format(run_dir=run_dir)
-
-
-def result_knobs(teacher_cfg: dict) -> dict:
-    """The knobs that determine the replies (for Snakemake params), of the teacher or of any section
-    naming an endpoint with the same keys (evaluate.extractor)."""
-    return {k: v for k, v in teacher_cfg.items() if k not in RUNTIME_KEYS}
-
-
-def read_api_key(api_key_env: str, base_url: str | None, section: str) -> str:
-    """The key held by the environment variable `api_key_env` names; a local server (`base_url` set)
-    gets a placeholder when it is unset, the OpenAI API an error naming the variable and the config
-    key (`section`.api_key_env). Callers keep the key in memory only, never in params, logs or files."""
-    key = os.environ.get(api_key_env, "")
-    if key:
-        return key
-    if base_url is None:
-        raise ValueError(
-            f"{section}: environment variable {api_key_env} ({section}.api_key_env) is not set; "
-            "the OpenAI API needs a key"
-        )
-    return LOCAL_KEY
-
-
-def openai_client(api_key: str, base_url: str | None, timeout_s: float, max_retries: int):
-    """An `openai.OpenAI` client for an endpoint of the config; `max_retries` are the SDK's own
-    (429/5xx/timeouts/dropped connections, with backoff). openai is imported here, not at the top:
-    the workflow reads this module's settings at parse time."""
-    import openai
-
-    return openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout_s)
 
 
 @dataclass(frozen=True)

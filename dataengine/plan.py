@@ -15,24 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
+from dataengine.config import check_section, deep_merge, defaults
 from dataengine.embedding import Embed, embed_images, top_k_similar
 from dataengine.qtypes import qtype_name
 
-DEFAULTS: dict = {
-    "strategy": "gain",
-    "in_context": 2,  # bad cases per query, as in the paper's prompt
-    "similar_share": 0.5,  # share of queries anchored on an image similar to a bad case's
-    "top_k": 20,  # a similar anchor is drawn among this many nearest unused images
-    "max_boxes": 10,  # the paper skips images with more boxes: too cluttered to describe
-    "gain": {
-        "min_gain": 10.0,  # dev points per 1,000 samples below which a type counts as not learning
-        "floor": 0.1,  # least learnability a stalled type keeps, so it still gets data to measure
-        "smoothing": 0.5,  # weight of the older rounds' gain in the running estimate
-        "min_samples": 100,  # a round judges a type only if it gave it at least this many samples
-        "temperature": 1.0,  # < 1 sharpens the split, > 1 flattens it
-        "max_share": 0.6,  # no type gets more than this share of the budget
-    },
-}
+
+def _knobs(cfg: Mapping) -> dict:
+    """`cfg` over the schema's sampling defaults, checked against the schema: the one source of the
+    knobs' defaults and allowed values (their meaning is in its descriptions)."""
+    knobs = deep_merge(defaults("sampling"), dict(cfg))
+    check_section("sampling", knobs, "sampling knobs")
+    return knobs
 
 
 @dataclass(frozen=True)
@@ -104,7 +97,7 @@ def _gain_weights(dev_acc: dict[int, float], history: list[Round], cfg: Mapping)
     types that learn, or were not given enough data to judge, keep the paper's weight, so the rule
     is the paper's until a type stalls. A cap stops one type taking the whole budget.
     """
-    knobs = {**DEFAULTS["gain"], **cfg.get("gain", {})}
+    knobs = cfg["gain"]
     error = _error_rate_weights(dev_acc, history, cfg)
     gains = gain_per_thousand(dev_acc, history, knobs)
     learn = {qtype: min(max(gains.get(qtype, knobs["min_gain"]) / knobs["min_gain"], knobs["floor"]), 1.0) for qtype in error}
@@ -125,7 +118,7 @@ def type_weights(
     for qtype, acc in dev_acc.items():
         if not 0.0 <= acc <= 100.0:
             raise ValueError(f"dev accuracy of type {qtype} is {acc}; expected a percentage in [0, 100]")
-    return STRATEGIES[strategy](dev_acc, list(history), cfg)
+    return STRATEGIES[strategy](dev_acc, list(history), _knobs(cfg))
 
 
 def exact_quotas(weights: dict[int, float], budget: int) -> dict[int, int]:
@@ -184,9 +177,7 @@ def plan_iteration(
     images for the similar anchors (dataengine/embedding.py); `history` holds the (metrics.json,
     quotas.json) of every earlier iteration, oldest first.
     """
-    cfg = {**DEFAULTS, **cfg}
-    if "budget" not in cfg:
-        raise ValueError("sampling config needs a 'budget' (number of queries to plan)")
+    cfg = _knobs(cfg)
     rounds = [Round(_dev_accuracy(m), {int(k): int(v) for k, v in q["quotas"].items()}) for m, q in history]
     weights = type_weights(_dev_accuracy(metrics), cfg["strategy"], cfg, rounds)
     quotas = exact_quotas(weights, int(cfg["budget"]))
@@ -220,9 +211,7 @@ def plan_queries(
     anchored on a random image. The rng is seeded with (seed, iteration) so iterations of one run
     draw differently while the whole plan stays reproducible.
     """
-    cfg = {**DEFAULTS, **cfg}
-    if not 0.0 <= cfg["similar_share"] <= 1.0:
-        raise ValueError(f"sampling config 'similar_share' must be in [0, 1], got {cfg['similar_share']}")
+    cfg = _knobs(cfg)
     rng = np.random.default_rng([seed, iteration])
     cases_by_type = _bad_cases_by_type(bad_cases, set(quotas))
     candidates = [r for r in _checked_pool(pool) if len(r["objects"]) <= cfg["max_boxes"]]

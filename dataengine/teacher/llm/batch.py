@@ -12,10 +12,10 @@ import json
 import logging
 import threading
 
-from dataengine.openai_teacher.cache import ResponseCache
-from dataengine.openai_teacher.ledger import Ledger
-from dataengine.openai_teacher.runner import RESPONSE_FORMATS, Outcome, Request, TeacherMode, estimate_tokens
-from dataengine.openai_teacher.settings import OpenAISettings
+from dataengine.endpoint.cache import ResponseCache
+from dataengine.endpoint.ledger import Ledger
+from dataengine.teacher.llm.runner import RESPONSE_FORMATS, Outcome, Request, TeacherMode, estimate_tokens
+from dataengine.teacher.llm.settings import OpenAISettings
 
 log = logging.getLogger("dataengine")
 ENDPOINT = "/v1/chat/completions"

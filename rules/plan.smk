@@ -1,7 +1,7 @@
 # Adaptive Bad-case Sampling: iteration i's evaluation plans iteration i+1's data.
 
 
-rule sample:
+rule plan:
     input:
         metrics=evaluation("metrics.json"),
         bad_cases=evaluation("bad_cases.jsonl"),
@@ -16,9 +16,9 @@ rule sample:
         quotas=f"{ARM}/iter_{{i}}/plan/quotas.json",
         queries=f"{ARM}/iter_{{i}}/plan/queries.jsonl",
     log:
-        f"{ARM}/logs/sample_{{i}}.log",
+        f"{ARM}/logs/plan_{{i}}.log",
     benchmark:
-        f"{ARM}/benchmarks/sample_{{i}}.tsv"
+        f"{ARM}/benchmarks/plan_{{i}}.tsv"
     conda:
         "../envs/torch.yaml"  # a CLIP encoder ranks the bad cases' images
     params:
@@ -26,4 +26,4 @@ rule sample:
         retrieval=config["retrieval"],
         seed=run_seed,
     script:
-        "../scripts/sample.py"
+        "../scripts/plan.py"

@@ -1,4 +1,4 @@
-"""Snakemake entry point: Adaptive Bad-case Sampling for the next iteration's data."""
+"""Snakemake entry point: the plan (Adaptive Bad-case Sampling) of the next iteration's data."""
 
 from dataengine import pipeline
 from dataengine.joblog import job_logging

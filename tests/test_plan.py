@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from dataengine.embedding import EMBEDDING_DIM, embed_images, top_k_similar
-from dataengine.sampling import Round, exact_quotas, gain_per_thousand, plan_iteration, type_weights
+from dataengine.plan import Round, exact_quotas, gain_per_thousand, plan_iteration, type_weights
 
 SEED = 7
 

@@ -1,0 +1,109 @@
+"""The library's shape, checked from its source: its imports form no cycle; no stage module imports
+the wiring layer above it (pipeline, cli) or the test doubles (dataengine.testing); no module grows
+past 400 lines. Imports are the ones written (also inside functions), not the packages Python
+initialises on the way to a module."""
+
+import ast
+from pathlib import Path
+
+from dataengine import benchmarks, pools, teacher
+from dataengine.config import allowed, defaults
+from dataengine.embedding import ENCODERS
+from dataengine.evaluate import METHODS
+from dataengine.plan import STRATEGIES
+from dataengine.training import ROUND_KEYS, VIEWS, LoraSettings, TrainConfig
+from tests.conftest import REPO
+
+LIBRARY = REPO / "dataengine"
+WIRING = {"dataengine.pipeline", "dataengine.cli"}
+MAX_LINES = 400
+
+
+def modules() -> dict[str, Path]:
+    """Dotted name -> file of every module of the library (a package is its __init__)."""
+    found = {}
+    for path in sorted(LIBRARY.rglob("*.py")):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def imported(name: str, path: Path, known: set[str]) -> set[str]:
+    """The library modules `name` imports anywhere in its file."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            found |= {f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names}
+    return {module for module in found if module in known and module != name}
+
+
+def graph() -> dict[str, set[str]]:
+    files = modules()
+    return {name: imported(name, path, set(files)) for name, path in files.items()}
+
+
+def test_the_library_imports_form_no_cycle():
+    edges, state, cycles = graph(), {}, []
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = "open"
+        for after in sorted(edges[node]):
+            if state.get(after) == "open":
+                cycles.append(trail[trail.index(after) :] + [after])
+            elif after not in state:
+                visit(after, [*trail, after])
+        state[node] = "done"
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(cycle) for cycle in cycles)
+
+
+def test_stage_modules_import_neither_the_wiring_nor_the_test_doubles():
+    offending = {
+        name: sorted(after for after in imports if after in WIRING or after.startswith("dataengine.testing"))
+        for name, imports in graph().items()
+        if name not in WIRING and not name.startswith("dataengine.testing")
+    }
+    assert not {name: bad for name, bad in offending.items() if bad}
+
+
+def test_no_module_is_over_400_lines():
+    long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert not long
+
+
+def test_the_graph_sees_imports_inside_functions():
+    """The pipeline imports its torch stages inside its jobs; the walk must find those edges."""
+    assert {"dataengine.evaluate", "dataengine.training", "dataengine.plan"} <= graph()["dataengine.pipeline"]
+
+
+def test_the_schema_allows_exactly_what_the_code_implements():
+    """Each enum of the schema names the code's registry of that thing, no more, no less."""
+    assert set(allowed("sampling.strategy")) == set(allowed("experiment.strategies")) == set(STRATEGIES)
+    assert set(allowed("student.scoring")) == set(METHODS)
+    assert set(allowed("teacher.kind")) == set(teacher.TEACHERS)
+    assert set(allowed("retrieval.encoder")) == set(ENCODERS)
+    assert set(allowed("train.views")) == set(VIEWS)
+    assert set(allowed("benchmark.kind")) == {"synthetic", *benchmarks.loaders()}
+    assert set(allowed("pool.kind")) == {"synthetic", *pools.readers()}
+
+
+def test_code_takes_its_defaults_from_the_schema():
+    """The schema is the one source of defaults: TrainConfig's are the train section's, and every
+    key of that section is the optimiser's (TrainConfig) or the round's."""
+    train = defaults("train")
+    config = TrainConfig()
+    for key, value in train.items():
+        if key == "lora":
+            assert {k: getattr(LoraSettings(), k) for k in value} == value
+        elif key not in ROUND_KEYS:
+            assert getattr(config, key) == value, key
+    assert set(train) == {f for f in TrainConfig.__dataclass_fields__ if f in train} | set(ROUND_KEYS)
