@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from dataengine import exchange, pipeline
+from dataengine import exchange
 from dataengine.config import deep_merge, knobs, validate_config
 from dataengine.jsonl import read_jsonl, write_jsonl
 from dataengine.prompt_opt.loop import history, optimize
@@ -108,6 +108,8 @@ def _teacher(args: argparse.Namespace, config: dict) -> None:
         return
     if not (args.out and args.stats):
         raise SystemExit("dataengine teacher generate needs --out and --stats")
+    from dataengine import pipeline
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     pipeline.generate(args.queries, args.out, args.stats, teacher, config["seed"])
 
