@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from tqdm import tqdm
 
 from dataengine.formats import LETTERS
+from dataengine.joblog import progress
 from dataengine.qtypes import QTYPES, qtype_name
 from dataengine.synthetic.questions import make_question
 from dataengine.synthetic.render import draw_unseen_scene
@@ -48,7 +48,7 @@ def build_synthetic_benchmark(
         qtype_name(qtype)
         rng = np.random.default_rng([seed, qtype])
         seen: set[str] = set()
-        for index in tqdm(range(n_dev + n_test), desc=f"benchmark type {qtype}", disable=None):
+        for index in progress(range(n_dev + n_test), desc=f"benchmark type {qtype}"):
             scene, png, _ = draw_unseen_scene(qtype, rng, seen, image_size)
             question = make_question(qtype, scene, rng)
             if question is None:

@@ -74,7 +74,8 @@ def save(folder: Path, fingerprint: str, progress: dict, trained, optimizer, sch
         os.replace(tmp, folder / CHECKPOINT_FILE)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    log.info("checkpoint: step %d/%d -> %s", progress["step"], steps, folder)
+    loss = f", loss {progress['log_rows'][-1]['loss']:.4f}" if progress["log_rows"] else ""
+    log.info("checkpoint: step %d/%d%s -> %s", progress["step"], steps, loss, folder)
 
 
 def resume(folder: Path, fingerprint: str, trained, optimizer, schedule) -> dict | None:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from dataengine.images import open_rgb
+from dataengine.joblog import progress
 
 Embed = Callable[[Sequence[Path]], np.ndarray]
 ENCODERS = ("offline", "clip")
@@ -69,7 +69,7 @@ def clip_encoder(model_path: str | Path, batch_size: int = 64, dtype: str = "flo
         batches = stream(partial(pixel_values, processor), chunks, loader_workers, device)
         rows = []
         with torch.inference_mode():
-            for pixels in tqdm(batches, total=len(chunks), desc="embed", unit="batch", disable=None):
+            for pixels in progress(batches, desc="embed", total=len(chunks), unit="batch"):
                 pixels = pixels.to(device, model.dtype, non_blocking=True)
                 rows.append(model.get_image_features(pixel_values=pixels).pooler_output.float().cpu().numpy())
         width = model.config.projection_dim

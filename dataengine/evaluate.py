@@ -14,11 +14,11 @@ from pathlib import Path
 
 import polars as pl
 import torch
-from tqdm import tqdm
 from transformers import DynamicCache, PreTrainedModel, ProcessorMixin
 
 from dataengine.benchmark import GROUP_COLUMN
 from dataengine.formats import LETTERS, lettered_prompt, question_prompt
+from dataengine.joblog import progress
 from dataengine.streaming import distinct_images, pixel_values, stream
 from dataengine.student import cache_argument, encode_prompts, pad_batch
 
@@ -61,7 +61,8 @@ def score_items(
     scores, extractions = [None] * items.height, [None] * items.height
     loader = stream(build, batches, loader_workers, model.device)
     with torch.inference_mode():
-        for rows, batch in zip(batches, tqdm(loader, total=len(batches), desc=f"score ({method})", unit="batch", disable=None)):
+        scored = progress(loader, desc=f"score ({method})", total=len(batches), unit="batch")
+        for batch, rows in zip(scored, batches, strict=True):  # the bar first: it reaches the end and closes
             batch["pixels"] = batch["pixels"].to(model.device, model.dtype, non_blocking=True)
             batch_scores, batch_extractions = scorer(model, processor, batch)
             for row, row_scores, how in zip(rows, batch_scores, batch_extractions, strict=True):

@@ -5,8 +5,8 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from dataengine.joblog import progress
 from dataengine.jsonl import read_jsonl, write_jsonl
 from dataengine.qtypes import QTYPES, qtype_name
 from dataengine.synthetic.annotations import scene_to_annotation
@@ -36,7 +36,7 @@ def build_synthetic_pool(
     rng = np.random.default_rng([seed, 0x9001])  # a stream apart from the benchmark's (seed, qtype) ones
     seen = set(exclude_sha256)
     records = []
-    for index in tqdm(range(n_images), desc="pool", disable=None):
+    for index in progress(range(n_images), desc="pool"):
         qtype = qtypes[index % len(qtypes)]
         scene, png, sha = draw_unseen_scene(qtype, rng, seen, image_size)
         image_id = f"p{index:06d}"

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from peft import LoraConfig, get_peft_model
-from tqdm import tqdm
 from transformers import PreTrainedModel, ProcessorMixin, get_cosine_schedule_with_warmup
 
 from dataengine import checkpoint, distributed
 from dataengine.config import check_section, defaults
 from dataengine.formats import LETTERS, lettered_prompt, question_prompt
+from dataengine.joblog import progress
 from dataengine.streaming import distinct_images, pixel_values, stream
 from dataengine.student import enable_activation_checkpointing, encode_prompts, pad_batch
 
@@ -59,6 +59,9 @@ class LoraSettings:
     )  # fmt: skip
 
 
+LOSS_ROWS = 50
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     method: str = _DEFAULTS["method"]
@@ -71,11 +74,13 @@ class TrainConfig:
     # them when the estimated peak (training_peak_bytes) fits the GPU. The weights come out the same
     # either way, so a checkpoint resumes across a change of it.
     gradient_checkpointing: bool | str = _DEFAULTS["gradient_checkpointing"]
-    log_every: int = 10
+    log_every: int | None = None  # steps per row of the loss log; None: about LOSS_ROWS rows in all
     lora: LoraSettings = field(default_factory=LoraSettings)
 
     def __post_init__(self):
         """The values the schema allows for the train section; a ConfigError names the bad key."""
+        if self.log_every is None:  # a curve of a few dozen points, however long the run
+            object.__setattr__(self, "log_every", max(1, self.steps // LOSS_ROWS))
         if self.log_every < 1:
             raise ValueError(f"log_every must be positive, got {self.log_every}")
         settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name in _DEFAULTS}
@@ -218,16 +223,16 @@ def fine_tune(
         schedule = get_cosine_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * cfg.steps), cfg.steps)
         # The data order is a function of the seed alone: a resumed run recomputes it and skips ahead.
         order = _shuffled_epochs(len(records), cfg.steps * cfg.batch_size, generator)
-        progress = {"step": 0, "log_rows": [], "window": [], "seconds": 0.0}
+        done = {"step": 0, "log_rows": [], "window": [], "seconds": 0.0}  # a checkpoint's, when resumed
         if checkpoint_dir is not None:
-            progress = checkpoint.resume(Path(checkpoint_dir), fingerprint, trained, optimizer, schedule) or progress
-        resumed_from, log_rows, window = progress["step"], progress["log_rows"], progress["window"]
+            done = checkpoint.resume(Path(checkpoint_dir), fingerprint, trained, optimizer, schedule) or done
+        resumed_from, log_rows, window = done["step"], done["log_rows"], done["window"]
         steps = range(resumed_from, cfg.steps)
         shares = [distributed.shard(order[s * cfg.batch_size : (s + 1) * cfg.batch_size].tolist()) for s in steps]
-        batches = tqdm(stream(build, shares, loader_workers, device), desc=f"train ({cfg.method})", unit="step",
-                       total=cfg.steps, initial=resumed_from, disable=None)  # fmt: skip
-        start = time.perf_counter() - progress["seconds"]
-        for step, batch in zip(steps, batches):
+        batches = progress(stream(build, shares, loader_workers, device), desc=f"train ({cfg.method})", unit="step",
+                           total=cfg.steps, initial=resumed_from)  # fmt: skip
+        start = time.perf_counter() - done["seconds"]
+        for batch, step in zip(batches, steps, strict=True):  # batches first: its bar reaches the end and closes
             labels = batch["labels"].to(device, non_blocking=True)
             # Tokens the whole batch adds to the loss: its mean is over all of them, on any process.
             (loss_tokens,) = distributed.all_sum([float((batch["labels"] != IGNORE_INDEX).sum())])
@@ -248,6 +253,7 @@ def fine_tune(
             window.append(batch_loss)
             if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
                 log_rows.append({"step": step + 1, "loss": float(np.mean(window)), "lr": schedule.get_last_lr()[0]})
+                batches.set_postfix(loss=f"{log_rows[-1]['loss']:.4f}", refresh=False)
                 window = []
             if checkpoint_dir is not None and ((step + 1) % every == 0 or step + 1 == cfg.steps or stops):
                 state = {"step": step + 1, "log_rows": log_rows, "window": window}

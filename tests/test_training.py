@@ -1,5 +1,6 @@
 """Training views, config, and fine-tuning (full and LoRA) of the tiny student."""
 
+import logging
 import re
 
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 from peft import PeftModel
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
+from dataengine import joblog
 from dataengine.formats import LETTER_INSTRUCTION, LETTERS, lettered_prompt, question_prompt
 from dataengine.student import load_student, save_student
 from dataengine.training import (
@@ -116,6 +118,16 @@ def test_full_fine_tune_learns_the_colour_and_logs(tmp_path):
     assert losses[-1] < 0.1 < 1.0 < losses[0]  # from chance over the vocabulary to (nearly) right
     assert log["samples_seen"] == 640 and log["samples_per_s"] > 0
     assert not model.training
+
+
+def test_training_without_a_terminal_logs_its_steps_loss_and_time_left(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(joblog, "LOG_EVERY_S", 0.0)  # a line per step instead of one per 30 s
+    model, processor = tiny_student()
+    with caplog.at_level(logging.INFO, logger="dataengine"):
+        fine_tune(model, processor, colour_records(tmp_path), FAST, seed=0)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("train (full)")]
+    assert re.search(r"\b40/40 \[[0-9:]+<00:00, .*loss=\d\.\d{4}", lines[-1]), lines[-1]  # count, time left, loss
+    assert sum("loss=" in line for line in lines) >= 30
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])

@@ -6,9 +6,9 @@ import hashlib
 import json
 
 import numpy as np
-from tqdm import tqdm
 
 from dataengine.formats import LETTERS
+from dataengine.joblog import progress
 from dataengine.qtypes import QTYPES
 from dataengine.synthetic.annotations import annotation_to_scene, scene_to_annotation
 from dataengine.synthetic.questions import make_question
@@ -68,6 +68,6 @@ def synthetic_queries(n_per_type: int = 10, seed: int = 0) -> list[dict]:
 def generate_oracle(queries: list[dict], teacher_cfg: dict, seed: int, step: str | None) -> Generation:
     responses = [
         {"query_id": q["query_id"], "teacher": "oracle", "content": oracle_reply(q, query_rng(seed, q["query_id"]))}
-        for q in tqdm(queries, desc="oracle teacher", disable=None)
+        for q in progress(queries, desc="oracle teacher")
     ]
     return Generation(responses, {"teacher": "oracle", "queries": len(queries), "calls": 0, "cost_usd": 0.0})

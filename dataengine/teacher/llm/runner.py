@@ -23,19 +23,26 @@ from dataclasses import dataclass, field
 
 import openai
 from openai.types.chat import ChatCompletion
-from tqdm import tqdm
 
 from dataengine import validate
 from dataengine.endpoint.cache import HEARTBEAT_S, CachedReply, ResponseCache
 from dataengine.endpoint.client import openai_client
 from dataengine.endpoint.ledger import Ledger
 from dataengine.endpoint.limiter import Budget, RateLimiter
+from dataengine.joblog import progress
 from dataengine.teacher.llm.settings import OpenAISettings
 
 log = logging.getLogger("dataengine")
 
 # Content failures the teacher detects before the shared validation sees the text.
 TRUNCATED, EMPTY, REFUSED = "truncated", "empty", "refused"
+# Failures of the endpoint, not of a reply (what _call gives up with; "http_<5xx>" besides).
+TRANSPORT_FAILURES = frozenset({"rate_limited", "timeout", "connection", "bad_response"})
+
+
+def is_transport_failure(reason: str | None) -> bool:
+    """Whether a request failed because the endpoint did not answer, after its retries."""
+    return reason in TRANSPORT_FAILURES or str(reason).startswith("http_")
 # What the server is asked to constrain; the reply's full rules (sample.schema.json) are checked after.
 REPLY_SCHEMA = {
     "type": "object",
@@ -214,7 +221,7 @@ class OnlineTeacher(TeacherMode):
             with ThreadPoolExecutor(max_workers=self.settings.in_flight, thread_name_prefix="teacher") as pool:
                 futures = {pool.submit(self._one, r): r.key for r in requests}
                 try:
-                    for future in tqdm(as_completed(futures), total=len(futures), desc="openai teacher", disable=None):
+                    for future in progress(as_completed(futures), desc="openai teacher", total=len(futures)):
                         outcomes[futures[future]] = future.result()
                 except BaseException:  # a fatal error: the queued requests must not be sent
                     self.stop.set()
