@@ -1,53 +1,80 @@
 """The `dataengine` command: work outside the Snakemake DAG.
 
-    dataengine prompt optimize --qtype 5 [--rounds 3] [--samples 20] [--reviewer terminal|file|auto] [--feedback F]
+    dataengine status [RUN]                          where a run stands, from its files
+    dataengine doctor [--configfile F ...]           everything a run needs, checked at once
+    dataengine prompt optimize --qtype 5|Counting [--rounds 3] [--samples 20]
+                               [--reviewer terminal|browser|file|auto] [--feedback F] [--port 8770]
     dataengine prompt history --qtype 5
     dataengine data export --format paper|llava|llava-free accepted.jsonl [...] --out train.json
     dataengine data import paper_release.json --out accepted.jsonl
     dataengine teacher estimate --queries results/<run>/iter_1/plan/queries.jsonl
     dataengine teacher generate --queries Q --out responses.jsonl --stats generation.json
 
-The prompt and teacher commands read `--configfile` (repeatable overlays, merged in order, then
-validated): the `teacher` section says which endpoint, model and prompt folder to use, with the
-overrides of `--iteration`, and the run's response cache (results/<run>/cache/teacher.sqlite unless
-teacher.cache says otherwise), so `estimate` counts only the calls a run would really make;
-`prompt_optimization` holds the correctness target, rounds, samples and where sessions and versions
-are kept. Keys are read from the environment, as in the workflow.
+The commands that read a config take `--configfile` (repeatable overlays, merged in order over
+config/config.yaml's defaults, then validated). The teacher commands use the `teacher` section with
+the overrides of `--iteration` and the run's response cache, so `estimate` counts only the calls a run
+would really make; keys are read from the environment, as in the workflow. A user's mistake (a missing
+file, a bad config key, an unknown type, an endpoint that does not answer) ends a command with one
+line on stderr and exit status 2; doctor exits 1 when it finds an error.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import re
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import yaml
 
 from dataengine import exchange
 from dataengine.config import deep_merge, knobs, validate_config
+from dataengine.endpoint.client import EndpointError
 from dataengine.jsonl import read_jsonl, write_jsonl
-from dataengine.prompt_opt.loop import history, optimize
-from dataengine.prompt_opt.reviewers import AutoReviewer, FileReviewer, TerminalReviewer
-from dataengine.prompt_opt.session import Options
+from dataengine.qtypes import parse_qtype
 from dataengine.teacher.llm.settings import cache_path, resolve_prompts
 
+SEED_SET = re.compile(r"(^|/)iter_0/data/accepted\.jsonl$")
 
-def _config(paths: list[str]) -> dict:
+
+def _config(paths: list[str] | None) -> dict:
     merged: dict = {}
-    for path in paths:
+    for path in paths or ["config/config.yaml"]:
         try:
             merged = deep_merge(merged, yaml.safe_load(Path(path).read_text()) or {})
         except (OSError, yaml.YAMLError) as err:
-            raise SystemExit(f"cannot read config {path}: {err}") from None
-    return validate_config(merged, source=" + ".join(paths))
+            raise ValueError(f"cannot read config {path}: {err}") from None
+    return validate_config(merged, source=" + ".join(paths or ["config/config.yaml"]))
 
 
-def _options(args: argparse.Namespace, config: dict) -> Options:
+def _status(args: argparse.Namespace) -> None:
+    from dataengine.status import status
+
+    run = args.run or _config(args.configfile)["run"]
+    print(status(Path(run) if Path(run).is_dir() else Path("results") / run))
+
+
+def _doctor(args: argparse.Namespace) -> None:
+    from dataengine.doctor import check
+
+    findings = check(_config(args.configfile))
+    print("\n".join(map(str, findings)))
+    if any(finding.level == "error" for finding in findings):
+        sys.exit(1)
+
+
+def _prompt(args: argparse.Namespace) -> None:
+    from dataengine.prompt_opt.loop import history, optimize
+    from dataengine.prompt_opt.session import Options
+
+    config = _config(args.configfile)
     opt = config["prompt_optimization"]
-    return Options(
+    options = Options(
         qtype=args.qtype,
         rounds=getattr(args, "rounds", None) or opt["rounds"],
         samples=getattr(args, "samples", None) or opt["samples"],
@@ -56,28 +83,39 @@ def _options(args: argparse.Namespace, config: dict) -> Options:
         sessions=Path(args.sessions or opt["sessions"]),
         versions=Path(args.versions or opt["versions"]),
     )
-
-
-def _optimize(args: argparse.Namespace, config: dict) -> None:
-    options = _options(args, config)
+    if args.command == "history":
+        print(history(options))
+        return
     teacher = knobs(config, "teacher", 1)
     if teacher["kind"] != "openai":
-        raise SystemExit(f"teacher.kind is {teacher['kind']!r}: prompt optimisation needs the openai teacher")
+        raise ValueError(f"teacher.kind is {teacher['kind']!r}: prompt optimisation needs the openai teacher")
     pool_file = Path(args.pool or f"results/{config['run']}/pool/annotations.jsonl")
     if not pool_file.exists():
-        raise SystemExit(f"no pool at {pool_file}: build one (snakemake --until pool) or pass --pool")
-    if args.reviewer == "file":
-        if not args.feedback:
-            raise SystemExit("--reviewer file needs --feedback FILE")
-        reviewer = FileReviewer(args.feedback)
-    elif args.reviewer == "auto":
-        reviewer = AutoReviewer()
-    else:
-        reviewer = TerminalReviewer(pool_file.parent, editor=os.environ.get("EDITOR", "vi"))
-    session = optimize(options, teacher, resolve_prompts(teacher["prompts"]), read_jsonl(pool_file), reviewer)
-    if session.end:
+        raise ValueError(f"no pool at {pool_file}: build one (snakemake --until build_pool) or pass --pool")
+    with contextlib.ExitStack() as stack:  # the browser reviewer's server stops with the session
+        reviewer = _reviewer(args, pool_file.parent, stack)
+        session = optimize(options, teacher, resolve_prompts(teacher["prompts"]), read_jsonl(pool_file), reviewer)
+    if session.end and session.end["reason"] != "no data":
         chosen = options.versions / session.version
         print(f"session ended ({session.end['reason']}); version {session.version}: set teacher.prompts: {chosen}")
+    elif session.end:
+        print("session ended: no sample of the last round could be judged, so no version is recommended")
+
+
+def _reviewer(args: argparse.Namespace, image_root: Path, stack: contextlib.ExitStack):
+    from dataengine.prompt_opt import reviewers
+
+    if args.reviewer == "file":
+        if not args.feedback:
+            raise ValueError("--reviewer file needs --feedback FILE")
+        return reviewers.FileReviewer(args.feedback)
+    if args.reviewer == "auto":
+        return reviewers.AutoReviewer()
+    if args.reviewer == "browser":
+        from dataengine.prompt_opt.browser import BrowserReviewer
+
+        return stack.enter_context(BrowserReviewer(image_root, port=args.port))
+    return reviewers.TerminalReviewer(image_root, editor=os.environ.get("EDITOR", "vi"))
 
 
 def _data(args: argparse.Namespace) -> None:
@@ -85,20 +123,31 @@ def _data(args: argparse.Namespace) -> None:
     if args.command == "import":
         samples = exchange.import_paper_json(args.inputs[0], source=args.source)
         write_jsonl(args.out, samples)
+        print(f"{len(samples)} samples -> {args.out}")
+        return
+    samples = []
+    for path in args.inputs:
+        if SEED_SET.search(Path(path).as_posix()) and not args.with_seed_set:
+            print(f"{path}: left out, the tiny student's seed set (--with-seed-set keeps it)")
+            continue
+        read = exchange.read_accepted(path)
+        print(f"{path}: {len(read)} samples")
+        samples += read
+    if args.format == "paper":
+        exchange.export_paper_json(samples, args.out, image_prefix=args.image_prefix)
     else:
-        samples = [sample for path in args.inputs for sample in read_jsonl(path)]
-        if args.format == "paper":
-            exchange.export_paper_json(samples, args.out)
-        else:
-            exchange.export_llava_json(samples, args.out, view="free" if args.format == "llava-free" else "lettered")
-    print(f"{len(samples)} samples -> {args.out}")
+        view = "free" if args.format == "llava-free" else "lettered"
+        exchange.export_llava_json(samples, args.out, view=view, image_prefix=args.image_prefix)
+    relative = f"{args.image_prefix}<image>" if args.image_prefix else "relative to the run's pool/ folder"
+    print(f"{len(samples)} samples -> {args.out} (image paths {relative}; --image-prefix puts a folder in front)")
 
 
-def _teacher(args: argparse.Namespace, config: dict) -> None:
+def _teacher(args: argparse.Namespace) -> None:
     """What generating a plan's queries will cost, or the generation itself, outside Snakemake."""
+    config = _config(args.configfile)
     teacher = knobs(config, "teacher", args.iteration)
     if teacher["kind"] != "openai":
-        raise SystemExit(f"teacher.kind is {teacher['kind']!r}, not 'openai'")
+        raise ValueError(f"teacher.kind is {teacher['kind']!r}, not 'openai'")
     teacher["cache"] = cache_path(teacher, f"results/{config['run']}")
     teacher["restart_damaged_cache"] = teacher["restart_damaged_cache"] or args.restart_damaged_cache
     if args.command == "estimate":
@@ -107,84 +156,97 @@ def _teacher(args: argparse.Namespace, config: dict) -> None:
         print(json.dumps(estimate(read_jsonl(args.queries), teacher, config["seed"]), indent=2))
         return
     if not (args.out and args.stats):
-        raise SystemExit("dataengine teacher generate needs --out and --stats")
+        raise ValueError("generate needs --out and --stats")
     from dataengine import pipeline
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     pipeline.generate(args.queries, args.out, args.stats, teacher, config["seed"])
 
 
-def _add_teacher_commands(groups) -> None:
-    teacher = groups.add_parser("teacher", help="the openai teacher's cost estimate, or generation outside Snakemake")
-    commands = teacher.add_subparsers(dest="command", required=True)
-    for name in ("estimate", "generate"):
-        sub = commands.add_parser(name)
-        sub.add_argument("--configfile", action="append", help="config and overlays (default config/config.yaml)")
-        sub.add_argument("--queries", required=True, help="a plan's queries.jsonl")
-        sub.add_argument("--iteration", type=int, default=1, help="whose per_iteration overrides apply")
-        sub.add_argument(
-            "--restart-damaged-cache",
-            action="store_true",
-            help="move an emptied or garbled cache aside and start a new one (teacher.restart_damaged_cache)",
-        )
-        if name == "generate":
-            sub.add_argument("--out", help="responses.jsonl to write")
-            sub.add_argument("--stats", help="generation.json to write")
+def _qtype(text: str) -> int:
+    try:
+        return parse_qtype(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def _add_data_commands(groups) -> None:
-    data = groups.add_parser("data", help="export accepted samples / import the paper's released data")
-    commands = data.add_subparsers(dest="command", required=True)
-    export = commands.add_parser("export", help="accepted.jsonl files -> the paper's JSON or LLaVA JSON")
-    export.add_argument("inputs", nargs="+", help="accepted.jsonl files (e.g. results/demo/iter_*/data/accepted.jsonl)")
-    export.add_argument("--format", choices=["paper", "llava", "llava-free"], default="llava")
-    export.add_argument("--out", required=True)
-    imported = commands.add_parser("import", help="the paper's released JSON -> accepted.jsonl")
-    imported.add_argument("inputs", nargs=1, help="the released JSON (choice_answer or choide_answer)")
-    imported.add_argument("--source", default="paper-release", help="recorded as the samples' teacher")
-    imported.add_argument("--out", required=True)
-
-
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dataengine", description=__doc__.splitlines()[0])
-    groups = parser.add_subparsers(dest="group", required=True)
-    _add_data_commands(groups)
-    _add_teacher_commands(groups)
-    prompt = groups.add_parser("prompt", help="interactive prompt optimisation").add_subparsers(
-        dest="command", required=True
-    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('dataengine')}")
+    groups = parser.add_subparsers(dest="group", metavar="{status,doctor,prompt,data,teacher}")
+    configfile = argparse.ArgumentParser(add_help=False)
+    configfile.add_argument("--configfile", action="append", help="config and overlays (default config/config.yaml)")
+
+    status = groups.add_parser("status", parents=[configfile], help="where a run stands, from its files")
+    status.add_argument("run", nargs="?", help="a run name or folder (default: the config's run)")
+    groups.add_parser("doctor", parents=[configfile], help="check paths, keys, CUDA and disk before a run")
+
+    prompt = groups.add_parser("prompt", help="interactive prompt optimisation")
+    prompt_commands = prompt.add_subparsers(dest="command", required=True)
     for name in ("optimize", "history"):
-        sub = prompt.add_parser(name)
-        sub.add_argument("--configfile", action="append", help="config and overlays (default config/config.yaml)")
-        sub.add_argument("--qtype", type=int, required=True)
+        sub = prompt_commands.add_parser(name, parents=[configfile])
+        sub.add_argument("--qtype", type=_qtype, required=True, help="a type id or name (5, Counting)")
         sub.add_argument("--sessions", help="overrides prompt_optimization.sessions")
         sub.add_argument("--versions", help="overrides prompt_optimization.versions")
         if name == "optimize":
             sub.add_argument("--rounds", type=int)
             sub.add_argument("--samples", type=int)
             sub.add_argument("--pool", help="annotations.jsonl (default results/<run>/pool/annotations.jsonl)")
-            sub.add_argument("--reviewer", choices=["terminal", "file", "auto"], default="terminal")
+            sub.add_argument("--reviewer", choices=["terminal", "browser", "file", "auto"], default="terminal")
             sub.add_argument("--feedback", help="--reviewer file: YAML/JSON {sample_id: {verdict, note}} or JSONL")
+            sub.add_argument("--port", type=int, default=8770, help="--reviewer browser: the page's port on 127.0.0.1")
+
+    data = groups.add_parser("data", help="export accepted samples / import the paper's released data")
+    data_commands = data.add_subparsers(dest="command", required=True)
+    export = data_commands.add_parser("export", help="accepted.jsonl files -> the paper's JSON or LLaVA JSON")
+    export.add_argument("inputs", nargs="+", help="accepted.jsonl files (e.g. results/demo/iter_*/data/accepted.jsonl)")
+    export.add_argument("--format", choices=["paper", "llava", "llava-free"], default="llava")
+    export.add_argument("--out", required=True)
+    export.add_argument("--image-prefix", default="", help="put in front of every image path (e.g. results/demo/pool/)")
+    export.add_argument("--with-seed-set", action="store_true", help="keep iteration 0's seed set (left out by default)")
+    imported = data_commands.add_parser("import", help="the paper's released JSON -> accepted.jsonl")
+    imported.add_argument("inputs", nargs=1, help="the released JSON (choice_answer or choide_answer)")
+    imported.add_argument("--source", default="paper-release", help="recorded as the samples' teacher")
+    imported.add_argument("--out", required=True)
+
+    teacher = groups.add_parser("teacher", help="the openai teacher's cost estimate, or generation outside Snakemake")
+    teacher_commands = teacher.add_subparsers(dest="command", required=True)
+    for name in ("estimate", "generate"):
+        sub = teacher_commands.add_parser(name, parents=[configfile])
+        sub.add_argument("--queries", required=True, help="a plan's queries.jsonl")
+        sub.add_argument("--iteration", type=int, default=1, help="whose per_iteration overrides apply")
+        sub.add_argument("--restart-damaged-cache", action="store_true",
+                         help="move an emptied or garbled cache aside and start a new one")  # fmt: skip
+        if name == "generate":
+            sub.add_argument("--out", help="responses.jsonl to write")
+            sub.add_argument("--stats", help="generation.json to write")
+    return parser
+
+
+COMMANDS = {"status": _status, "doctor": _doctor, "prompt": _prompt, "data": _data, "teacher": _teacher}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
     args = parser.parse_args(argv)
-    if args.group == "data":
-        try:
-            _data(args)
-        except ValueError as err:
-            sys.exit(f"dataengine data {args.command}: {err}")
-        return
-    config = _config(args.configfile or ["config/config.yaml"])
-    if args.group == "teacher":
-        _teacher(args, config)
-        return
+    if args.group is None:
+        parser.print_help(sys.stderr)
+        sys.exit(2)
+    name = " ".join(filter(None, ["dataengine", args.group, getattr(args, "command", None)]))
     try:
-        if args.command == "optimize":
-            _optimize(args, config)
-        else:
-            print(history(_options(args, config)))
-    except ValueError as err:
-        sys.exit(f"dataengine prompt {args.command}: {err}")
-    except KeyboardInterrupt:  # every verdict is already on disk
-        sys.exit("interrupted; run the same command to resume")
+        COMMANDS[args.group](args)
+    except KeyboardInterrupt:  # a prompt session has every verdict on disk already
+        sys.exit(f"{name}: interrupted; run the same command to resume")
+    except (ValueError, OSError, EndpointError) as err:
+        print(f"{name}: {_message(err)}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _message(err: Exception) -> str:
+    """One line: an OSError's reason and file, or the error's own text."""
+    if isinstance(err, OSError) and err.filename:
+        return f"{err.strerror or err}: {err.filename}"
+    return str(err)
 
 
 if __name__ == "__main__":

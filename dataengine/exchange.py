@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from dataengine.formats import lettered_prompt, question_prompt
+from dataengine.jsonl import read_jsonl
 from dataengine.validate import sample_validator
 
 PAPER_KEYS = ("instruction", "answer", "short_answer", "options", "choice_answer", "image", "qtype")
@@ -47,14 +48,30 @@ def import_paper_json(path: str | Path, source: str = "paper-release") -> list[d
     return samples
 
 
-def export_paper_json(samples: list[dict], path: str | Path) -> None:
-    """Our samples in the paper's JSON (its keys only, `choice_answer` spelt correctly)."""
-    _write(path, [{key: sample[key] for key in PAPER_KEYS} for sample in samples])
+def read_accepted(path: str | Path) -> list[dict]:
+    """The samples of an accepted.jsonl file, each checked against the sample schema: a file of
+    something else (responses.jsonl, rejected.jsonl) is named with its first bad line."""
+    validator = sample_validator()
+    samples = read_jsonl(path)
+    for line, sample in enumerate(samples, start=1):
+        error = next(iter(validator.iter_errors(sample)), None)
+        if error is not None:
+            where = "/".join(map(str, error.absolute_path)) or "the record"
+            raise ValueError(f"{path}:{line}: not an accepted sample ({where}: {error.message}); "
+                             "export reads the accepted.jsonl files of a run's iterations")  # fmt: skip
+    return samples
 
 
-def export_llava_json(samples: list[dict], path: str | Path, view: str = "lettered") -> None:
+def export_paper_json(samples: list[dict], path: str | Path, image_prefix: str = "") -> None:
+    """Our samples in the paper's JSON (its keys only, `choice_answer` spelt correctly); each image
+    path gets `image_prefix` in front (samples name them relative to the run's pool/)."""
+    _write(path, [{key: sample[key] for key in PAPER_KEYS} | {"image": image_prefix + sample["image"]} for sample in samples])
+
+
+def export_llava_json(samples: list[dict], path: str | Path, view: str = "lettered", image_prefix: str = "") -> None:
     """LLaVA's conversation JSON: `lettered` asks with options A-D and answers the letter (the paper's
-    multiple-choice view), `free` asks the question and answers the full answer."""
+    multiple-choice view), `free` asks the question and answers the full answer; each image path gets
+    `image_prefix` in front."""
     if view not in LLAVA_VIEWS:
         raise ValueError(f"unknown LLaVA export view {view!r}; known: {LLAVA_VIEWS}")
     records = []
@@ -66,7 +83,7 @@ def export_llava_json(samples: list[dict], path: str | Path, view: str = "letter
         records.append(
             {
                 "id": sample["id"],
-                "image": sample["image"],
+                "image": image_prefix + sample["image"],
                 "conversations": [{"from": "human", "value": human}, {"from": "gpt", "value": gpt}],
             }
         )

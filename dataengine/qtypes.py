@@ -22,3 +22,17 @@ def qtype_name(qtype: int) -> str:
         return QTYPES[int(qtype)]
     except KeyError:
         raise ValueError(f"unknown question type {qtype!r}; known ids: {sorted(QTYPES)}") from None
+
+
+def parse_qtype(text: str) -> int:
+    """A type given by id ("5") or by name, whole or any unique part of it, in any case ("Counting")."""
+    text = str(text).strip()
+    if text.isdigit():
+        qtype_name(int(text))
+        return int(text)
+    hits = [qtype for qtype, name in QTYPES.items() if text.lower() in name.lower()]
+    if len(hits) != 1:
+        known = ", ".join(f"{qtype} {name}" for qtype, name in QTYPES.items())
+        what = "matches several types" if hits else "is no type"
+        raise ValueError(f"{text!r} {what}; give an id or a name: {known}")
+    return hits[0]

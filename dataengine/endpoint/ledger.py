@@ -84,22 +84,14 @@ class Ledger:
 
     def paid(self) -> dict:
         """What this step has paid over every attempt (this job's alone when there is no step)."""
-        mine, batch_replies = [], set()
-        for r in self.records():
-            if r.get("event") != "reply" or (r["step"] != self.step if self.step else r["attempt"] != self.attempt):
-                continue
-            if r.get("batch"):
-                if (r["batch"], r["key"]) in batch_replies:
-                    continue
-                batch_replies.add((r["batch"], r["key"]))
-            mine.append(r)
-        return {
-            "replies": len(mine),
-            "prompt_tokens": sum(r["prompt_tokens"] for r in mine),
-            "completion_tokens": sum(r["completion_tokens"] for r in mine),
-            "cost_usd": round(sum(r["cost_usd"] for r in mine), 6),
-            "attempts": len({r["attempt"] for r in mine}),
-        }
+        if self.step:
+            return _paid(r for r in self.records() if r.get("step") == self.step)
+        return _paid(r for r in self.records() if r.get("attempt") == self.attempt)
+
+    def paid_under(self, folder: str) -> dict:
+        """What the steps writing under `folder` (a run's) have paid: a shared ledger holds other runs'."""
+        prefix = folder.rstrip("/") + "/"
+        return _paid(r for r in self.records() if str(r.get("step") or "").startswith(prefix))
 
     def cached_replies(self) -> int:
         """Replies recorded as validated (so cached) since the cache was last started afresh."""
@@ -110,3 +102,24 @@ class Ledger:
             elif record.get("event") == "reply" and record.get("outcome") == "ok":
                 count += 1
         return count
+
+
+def _paid(records) -> dict:
+    """Replies, tokens, USD and attempts of reply records; a batch's reply counts once however many
+    jobs collected it."""
+    mine, batch_replies = [], set()
+    for r in records:
+        if r.get("event") != "reply":
+            continue
+        if r.get("batch"):
+            if (r["batch"], r["key"]) in batch_replies:
+                continue
+            batch_replies.add((r["batch"], r["key"]))
+        mine.append(r)
+    return {
+        "replies": len(mine),
+        "prompt_tokens": sum(r["prompt_tokens"] for r in mine),
+        "completion_tokens": sum(r["completion_tokens"] for r in mine),
+        "cost_usd": round(sum(r["cost_usd"] for r in mine), 6),
+        "attempts": len({r["attempt"] for r in mine}),
+    }
