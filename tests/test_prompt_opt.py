@@ -116,6 +116,17 @@ def test_the_session_stops_at_the_target(setup, server):
     assert server.stats()["ok"] == 5  # no revision asked
 
 
+def test_a_version_no_sample_could_judge_is_never_recommended(setup, server, capsys):
+    path = setup["tmp"] / "feedback.yaml"
+    path.write_text(yaml.safe_dump({f"r1-s{i:03d}": {"verdict": "skip"} for i in range(3)}))
+    args = ["prompt", "optimize", *setup["configs"], "--qtype", "5", "--rounds", "1", "--samples", "3"]
+    cli.main([*args, "--pool", str(setup["pool"]), "--reviewer", "file", "--feedback", str(path)])
+    session, rounds = _rounds(setup["tmp"])
+    assert rounds[0]["correctness"] is None and session.end["reason"] == "no data"
+    out = capsys.readouterr().out
+    assert "no version is recommended" in out and "set teacher.prompts" not in out
+
+
 def _corrupt(reply: dict, annotation: dict, qtype: int, kind: int) -> tuple[dict, int]:
     """A deliberately wrong sample: the fake server's wrong answer, a letter off, a contradicting
     answer sentence, or a type the image cannot carry."""
@@ -179,31 +190,31 @@ def test_the_terminal_flow_resumes_after_an_interruption(setup):
     ]
 
     child = pexpect.spawn(DATAENGINE, args, env=env, encoding="utf-8", timeout=60, cwd=str(setup["tmp"]))
-    child.expect(r"=== r1-s000")
+    child.expect(r"=== sample 1 of 3: r1-s000")
     child.expect(r"image: .*pool/images/\S+\.png")
     child.expect(r"Q: How many objects are there\?")
     child.expect(r"\[q\]uit > ")
     child.sendline("c")
-    child.expect(r"=== r1-s001.*\[q\]uit > ")
+    child.expect(r"=== sample 2 of 3: r1-s001.*\[q\]uit > ")
     child.sendline("n")
     child.expect("note: ")
     child.sendline("miscounted the small ones")
     child.expect(r"\[q\]uit > ")
     child.sendline("w")
-    child.expect(r"=== r1-s002.*\[q\]uit > ")
+    child.expect(r"=== sample 3 of 3: r1-s002.*\[q\]uit > ")
     child.sendline("q")
     child.expect("run the same command to resume")
     child.expect(pexpect.EOF)
 
     child = pexpect.spawn(DATAENGINE, args, env=env, encoding="utf-8", timeout=60, cwd=str(setup["tmp"]))
     child.expect("resuming the session")
-    child.expect(r"=== r1-s002.*\[q\]uit > ")  # not s000 again
+    child.expect(r"=== sample 3 of 3: r1-s002.*\[q\]uit > ")  # not s000 again
     child.sendline("c")
     child.expect(r"\+Rule: miscounted the small ones")
     child.expect(r"\[a\]ccept \[e\]dit \[r\]eject > ")
     child.sendline("e")
     for i in range(3):
-        child.expect(rf"=== r2-s{i:03d}.*\[q\]uit > ")
+        child.expect(rf"=== sample {i + 1} of 3: r2-s{i:03d}.*\[q\]uit > ")
         child.sendline("c")
     child.expect(r"session ended \(target\)")
     child.expect(pexpect.EOF)

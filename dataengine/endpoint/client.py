@@ -28,6 +28,11 @@ RUNTIME_KEYS = frozenset(
 LOCAL_KEY = "EMPTY"  # what OpenAI-compatible local servers accept when no key is set
 
 
+class EndpointError(RuntimeError):
+    """The endpoint did not answer (connection refused, time-outs, server errors) after its retries:
+    nothing to judge a prompt or a reply by, so the work stops rather than count it as a failure."""
+
+
 def result_knobs(teacher_cfg: dict) -> dict:
     """The knobs that determine the replies (for Snakemake params), of the teacher or of any section
     naming an endpoint with the same keys (evaluate.extractor)."""

@@ -9,8 +9,9 @@ import re
 from pathlib import Path
 
 import numpy as np
+import openai
 
-from dataengine.endpoint.client import openai_client
+from dataengine.endpoint.client import EndpointError, openai_client
 from dataengine.prompt_opt.reviewers import Reviewer, check_sample
 from dataengine.prompt_opt.session import (
     VERDICTS,
@@ -24,7 +25,9 @@ from dataengine.prompt_opt.session import (
 )
 from dataengine.prompt_opt.versions import save_version, version_diff
 from dataengine.qtypes import qtype_name
+from dataengine.teacher.llm.generation import generate_openai
 from dataengine.teacher.llm.prompts import load_prompts, prompt_annotation
+from dataengine.teacher.llm.runner import is_transport_failure
 from dataengine.teacher.llm.settings import OpenAISettings
 from dataengine.validate import check_reply
 
@@ -59,10 +62,17 @@ def round_queries(pool: list[dict], qtype: int, k: int, seed: int, round_no: int
 
 def generate_samples(queries: list[dict], teacher_cfg: dict, prompts: Path, cache: Path, seed: int) -> list[dict]:
     """The teacher's sample per query with the given prompt folder; a reply the teacher gave up on
-    keeps its failure reason (the round counts it wrong without asking the reviewer)."""
-    from dataengine.teacher.llm.generation import generate_openai
-
+    keeps its failure reason (the round counts it wrong without asking the reviewer). An endpoint that
+    did not answer is an EndpointError: nothing was written by the prompt, so nothing is judged."""
     generation = generate_openai(queries, {**teacher_cfg, "prompts": str(prompts), "cache": str(cache)}, seed)
+    unanswered = [(q["query_id"], r["failure"]) for q, r in zip(queries, generation.responses) if is_transport_failure(r.get("failure"))]
+    if unanswered:
+        where = teacher_cfg.get("base_url") or "the OpenAI API"
+        raise EndpointError(
+            f"the teacher's endpoint ({teacher_cfg['model']} at {where}) did not answer {len(unanswered)} of "
+            f"{len(queries)} requests (first: {unanswered[0][0]}, {unanswered[0][1]}, after its retries); "
+            "nothing was judged: run the same command again once it answers"
+        )
     samples = []
     for query, response in zip(queries, generation.responses):
         reply, reason = (
@@ -88,12 +98,16 @@ def request_revision(settings: OpenAISettings, qtype: int, definition: str, fail
         f"<notes>\n{chr(10).join(f'- {n}' for n in notes)}\n</notes>"
     )
     client = openai_client(settings.api_key(), settings.base_url, settings.timeout_s, settings.max_retries)
-    completion = client.chat.completions.create(
-        model=settings.model,
-        messages=[{"role": "system", "content": REVISION_SYSTEM}, {"role": "user", "content": user}],
-        temperature=settings.temperature,
-        max_tokens=max(settings.max_tokens, 1000),
-    )
+    try:
+        completion = client.chat.completions.create(
+            model=settings.model,
+            messages=[{"role": "system", "content": REVISION_SYSTEM}, {"role": "user", "content": user}],
+            temperature=settings.temperature,
+            max_tokens=max(settings.max_tokens, 1000),
+        )
+    except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as err:
+        where = settings.base_url or "the OpenAI API"
+        raise EndpointError(f"the revision request to {settings.model} at {where} failed after its retries: {err}") from None
     content = completion.choices[0].message.content or ""
     match = _PROMPT_TAG.search(content)
     if not match or not match[1]:
@@ -137,10 +151,10 @@ def optimize(
                 queries, teacher_cfg, options.versions / version, path.parent / "teacher.sqlite", start["seed"]
             )
             append_event(path, {"event": "samples", "round": n, "version": version, "samples": state.samples})
-        for sample in state.samples:
+        for k, sample in enumerate(state.samples, start=1):
             if sample["sample_id"] in state.verdicts:
                 continue
-            verdict = check_sample(sample) if "failure" in sample else reviewer.review(sample)
+            verdict = check_sample(sample) if "failure" in sample else reviewer.review(sample, (k, len(state.samples)))
             if verdict is None:
                 log(f"stopped at {sample['sample_id']}; run the same command to resume")
                 return session
@@ -158,8 +172,10 @@ def optimize(
             }
             append_event(path, state.summary)
             log(f"round {n}: {counts['correct']}/{judged} correct with {version}")
-        if (state.summary["correctness"] or 0.0) >= start["target"] or n == start["rounds"]:
-            reason = "target" if (state.summary["correctness"] or 0.0) >= start["target"] else "rounds"
+        correctness = state.summary["correctness"]
+        if (correctness or 0.0) >= start["target"] or n == start["rounds"]:
+            # a version no sample of its last round could judge is not recommended
+            reason = "no data" if correctness is None else "target" if correctness >= start["target"] else "rounds"
             session.end = {"event": "end", "reason": reason, "version": version}
             append_event(path, session.end)
             return session

@@ -7,11 +7,13 @@ import json
 import re
 import shlex
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Protocol
 
 import yaml
+from PIL import Image
 
 from dataengine.formats import LETTERS
 from dataengine.jsonl import read_jsonl
@@ -23,8 +25,9 @@ from dataengine.validate import normalise
 
 
 class Reviewer(Protocol):
-    def review(self, sample: dict) -> Verdict | None:
-        """The verdict on one sample; None stops the session (it resumes at this sample)."""
+    def review(self, sample: dict, position: tuple[int, int]) -> Verdict | None:
+        """The verdict on sample k of a round's n (`position`); None stops the session (it resumes
+        at this sample)."""
 
     def decide(self, proposal: Proposal) -> str | None:
         """The definition to adopt (the proposal, or an edit of it); None rejects the proposal."""
@@ -66,7 +69,7 @@ def check_sample(sample: dict) -> Verdict:
 class AutoReviewer:
     """Verdicts from the annotation (check_sample); every proposed revision is adopted."""
 
-    def review(self, sample: dict) -> Verdict:
+    def review(self, sample: dict, position: tuple[int, int] | None = None) -> Verdict:
         return check_sample(sample)
 
     def decide(self, proposal: Proposal) -> str:
@@ -84,7 +87,7 @@ class FileReviewer:
         else:
             self.verdicts = {str(k): v for k, v in (yaml.safe_load(self.path.read_text()) or {}).items()}
 
-    def review(self, sample: dict) -> Verdict:
+    def review(self, sample: dict, position: tuple[int, int] | None = None) -> Verdict:
         entry = self.verdicts.get(sample["sample_id"])
         if not isinstance(entry, dict) or "verdict" not in entry:
             raise ValueError(f"feedback file {self.path}: no verdict for sample {sample['sample_id']}")
@@ -99,10 +102,12 @@ class FileReviewer:
 
 class TerminalReviewer:
     """A person at the keyboard: c(orrect) / w(rong) / n(ote) / s(kip) / q(uit) per sample, and
-    a(ccept) / e(dit in $EDITOR) / r(eject) per revision. Reads lines, so it works over any terminal."""
+    a(ccept) / e(dit in $EDITOR) / r(eject) per revision. Reads lines, so it works over any terminal;
+    on a colour terminal (`colour`, default: stdout is one) the image is drawn too, small."""
 
-    def __init__(self, image_root: Path, ask=input, say=print, editor: str = "vi"):
+    def __init__(self, image_root: Path, ask=input, say=print, editor: str = "vi", colour: bool | None = None):
         self.image_root, self.ask, self.say, self.editor = image_root, ask, say, editor
+        self.colour = sys.stdout.isatty() if colour is None else colour
 
     def _key(self, prompt: str, keys: str) -> str:
         while True:
@@ -114,10 +119,13 @@ class TerminalReviewer:
                 return key
             self.say(f"  one of {', '.join(keys)} please")
 
-    def review(self, sample: dict) -> Verdict | None:
+    def review(self, sample: dict, position: tuple[int, int] | None = None) -> Verdict | None:
         reply = sample["reply"]
-        self.say(f"\n=== {sample['sample_id']}  type {sample['qtype']} ({qtype_name(int(sample['qtype']))})")
+        of = f"sample {position[0]} of {position[1]}: " if position else ""
+        self.say(f"\n=== {of}{sample['sample_id']}  type {sample['qtype']} ({qtype_name(int(sample['qtype']))})")
         self.say(f"image: {self.image_root / sample['image']}")
+        if self.colour:
+            self.say(thumbnail(self.image_root / sample["image"]))
         self.say(f"annotation: {json.dumps(sample['annotation'], sort_keys=True)}")
         self.say(f"Q: {reply['instruction']}")
         for letter, option in zip(LETTERS, reply["options"]):
@@ -147,3 +155,16 @@ class TerminalReviewer:
             return Path(tmp.name).read_text().strip()
         finally:
             Path(tmp.name).unlink()
+
+
+def thumbnail(path: Path, width: int = 32) -> str:
+    """The image in a colour terminal: each character a half block, its foreground the upper pixel
+    and its background the lower one (24-bit ANSI colours)."""
+    with Image.open(path) as image:
+        small = image.convert("RGB").resize((width, width * image.height // image.width // 2 * 2 or 2))
+    pixels = small.load()
+    rows = []
+    for y in range(0, small.height, 2):
+        cells = [f"\x1b[38;2;{';'.join(map(str, pixels[x, y]))};48;2;{';'.join(map(str, pixels[x, y + 1]))}m\u2580" for x in range(small.width)]
+        rows.append("".join(cells) + "\x1b[0m")
+    return "\n".join(rows)
