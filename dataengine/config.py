@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
+
+from dataengine.jsonl import atomic_writer
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 PER_ITERATION_SECTIONS = ("sampling", "teacher", "train")
@@ -108,6 +112,55 @@ def _normalise_keys(config: dict) -> dict:
     return config
 
 
+def _coerce(value: Any, schema: dict, defs: dict) -> Any:
+    """`value` with each string that the schema wants as a number, a boolean or null read as YAML:
+    Snakemake passes the values nested in `--config key={...}` as strings ('500', 'true')."""
+    if "$ref" in schema:
+        schema = defs[schema["$ref"].rsplit("/", 1)[-1]]
+    if isinstance(value, dict):
+        return {key: _coerce(item, _property_schema(schema, str(key)), defs) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_coerce(item, schema.get("items", {}), defs) for item in value]
+    if not isinstance(value, str):
+        return value
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    enum = schema.get("enum")
+    if ("string" in types and not enum) or (enum and value in enum) or not (types or enum):
+        return value
+    for parse in (int, float, yaml.safe_load):  # float before YAML, which reads 1e-4 as a string
+        try:
+            parsed = parse(value)
+        except (ValueError, yaml.YAMLError):
+            continue
+        if not isinstance(parsed, str):
+            return parsed
+    return value
+
+
+def _property_schema(schema: dict, key: str) -> dict:
+    """The schema of `key` inside an object schema (properties, then patterns, then the rest)."""
+    if key in schema.get("properties", {}):
+        return schema["properties"][key]
+    for pattern, sub in schema.get("patternProperties", {}).items():
+        if re.search(pattern, key):
+            return sub
+    extra = schema.get("additionalProperties")
+    return extra if isinstance(extra, dict) else {}
+
+
+def _typed(config: dict, schema: dict) -> dict:
+    """The config with command-line strings typed (_coerce); a per-iteration override is typed by the
+    schema of the section it overrides."""
+    defs = schema.get("$defs", {})
+    config = _coerce(config, schema, defs)
+    for override in (config.get("per_iteration") or {}).values():
+        if isinstance(override, dict):
+            for section, value in override.items():
+                override[section] = _coerce(value, schema["properties"].get(section, {}), defs)
+    return config
+
+
 def deep_merge(base: dict, override: dict) -> dict:
     """`override` on top of `base`, recursively for nested mappings; neither is modified."""
     merged = copy.deepcopy(base)
@@ -126,8 +179,14 @@ def validate_config(config: dict, source: str = "config") -> dict:
     is held to exactly the same rules as the global value it replaces.
     """
     schema = _schema()
-    config = _normalise_keys(config or {})
+    config = _typed(_normalise_keys(config or {}), schema)
     _check(config, schema, source)
+    beyond = sorted((k for k in config["per_iteration"] if int(k) > config["iterations"]), key=int)
+    if beyond:
+        raise ConfigError(
+            f"invalid config ({source}):\n  per_iteration: overrides of iterations {beyond}, but the run has "
+            f"{config['iterations']} (iterations), so they would never apply"
+        )
     for iteration, override in config["per_iteration"].items():
         merged = deep_merge({k: v for k, v in config.items() if k != "per_iteration"}, override)
         merged["per_iteration"] = {}
@@ -172,6 +231,97 @@ def runtime_knobs(config: dict, key: str, iteration: int | None = None) -> Any:
     for part in rest:
         value = value[part]
     return copy.deepcopy(value)
+
+
+def knob_params(section: Mapping, name: str) -> dict[str, tuple[str, Any]]:
+    """A config section as Snakemake params, one per knob, named `<name>__<path>`, each holding
+    (dotted key, value): Snakemake's dry run then names the knobs that changed ("before:
+    ('budget', 1000) now: ('budget', 500)"), not two whole dicts. `knobs_from_params` undoes it."""
+    params = {}
+    for path, value in _leaves(section):
+        params["__".join([name, *path])] = (".".join(path), value)
+    return params
+
+
+def knobs_from_params(params: Mapping, name: str) -> dict:
+    """The section `knob_params(section, name)` made params of, from a job's params."""
+    section: dict = {}
+    for param, knob in params.items():
+        if param.startswith(f"{name}__"):
+            key, value = knob
+            *parents, leaf = key.split(".")
+            node = section
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = copy.deepcopy(value)
+    return section
+
+
+def _leaves(mapping: Mapping, path: tuple[str, ...] = ()):
+    """(path, value) of every knob: nested mappings whose keys are all identifiers (the schema's
+    sections) are walked; anything else (a free-form mapping such as qtype_map) is one knob."""
+    for key, value in mapping.items():
+        if isinstance(value, Mapping) and value and all(str(k).isidentifier() for k in value):
+            yield from _leaves(value, (*path, str(key)))
+        else:
+            yield (*path, str(key)), value
+
+
+# What decides a run's benchmark, pool and iteration 0: a run started from another one's (base_run)
+# must agree on these; the teacher only matters where it writes the tiny student's seed set.
+BASE_RUN_KEYS = ("seed", "qtypes", "benchmark", "pool", "retrieval", "student", "evaluate", "train.views")
+
+
+def save_resolved(path: str | Path, config: dict) -> None:
+    """The validated config (defaults filled in) as YAML in the run folder, for people and for runs
+    started from this one; rewritten only when it changes, so its time says when the config did."""
+    text = yaml.safe_dump(config, sort_keys=True, allow_unicode=True)
+    path = Path(path)
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return
+    with atomic_writer(path) as out:
+        out.write(text)
+
+
+def check_base_run(config: dict, base_dir: str | Path, seed_teacher: Callable[[dict], dict] | None) -> None:
+    """A ConfigError unless the run `config.base_run` (its folder `base_dir`) made its benchmark, pool
+    and iteration 0 with this run's settings; the error lists every knob that differs."""
+    path, what = Path(base_dir) / "config.yaml", f"base_run {config['base_run']}"
+    try:
+        base = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{what}: no {path}; run that run first (a dry run of it writes the file)") from None
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{what}: cannot read {path}: {err}") from None
+    conflicts = base_run_conflicts(base, config, seed_teacher)
+    if conflicts:
+        raise ConfigError(
+            f"{what}: its benchmark, pool or iteration 0 were made with other settings "
+            "(its value -> this run's):\n  " + "\n  ".join(conflicts)
+        )
+
+
+def base_run_conflicts(base: dict, config: dict, seed_teacher: Callable[[dict], dict] | None) -> list[str]:
+    """The knobs deciding the shared benchmark, pool and iteration 0 on which `config` and the base
+    run's resolved config `base` differ, as "key: base's value -> this run's"; `seed_teacher` picks
+    from a config the teacher knobs that decide its replies, when a teacher writes a seed set."""
+    mine, theirs = _decisive(config, seed_teacher), _decisive(base, seed_teacher)
+    return [
+        f"{key}: {theirs.get(key, '<unset>')!r} -> {mine.get(key, '<unset>')!r}"
+        for key in sorted(set(mine) | set(theirs))
+        if mine.get(key) != theirs.get(key)
+    ]
+
+
+def _decisive(config: dict, seed_teacher: Callable[[dict], dict] | None) -> dict:
+    picked = {}
+    for key in BASE_RUN_KEYS:
+        section, _, leaf = key.partition(".")
+        value = config.get(section, {}).get(leaf) if leaf else config.get(section)
+        picked.update({".".join(path): v for path, v in _leaves({key: value})})
+    if seed_teacher is not None:
+        picked.update({".".join(path): v for path, v in _leaves({"teacher": seed_teacher(config.get("teacher", {}))})})
+    return picked
 
 
 def strip_volatile(config: dict) -> dict[str, Any]:

@@ -17,10 +17,10 @@ rule seed_set:
     conda:
         "../envs/generation.yaml"
     params:
+        **section_params("teacher", result_knobs(config["teacher"])),
         per_type=config["student"]["tiny"]["seed_set"]["per_type"],
         qtypes=config["qtypes"],
-        teacher=result_knobs(config["teacher"]),
-        cache=TEACHER_CACHE,
+        cache=SEED_SET_CACHE,
         seed=run_seed,
     script:
         "../scripts/seed_set.py"
@@ -43,9 +43,9 @@ rule base_model:
         "../envs/torch.yaml"
     threads: TORCH_CPUS
     params:
-        tiny=config["student"]["tiny"],
+        **section_params("tiny", config["student"]["tiny"]),
         image_size=config["benchmark"]["image_size"],
-        train=config["train"],
+        views=config["train"]["views"],
         seed=run_seed,
     script:
         "../scripts/base_model.py"

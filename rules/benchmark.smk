@@ -6,13 +6,13 @@ rule build_benchmark:
         table=f"{BENCHMARK}/items.parquet",
         images=directory(f"{BENCHMARK}/images"),
     log:
-        f"{RUN}/logs/benchmark.log",
+        f"{SHARED}/logs/benchmark.log",
     benchmark:
-        f"{RUN}/benchmarks/benchmark.tsv"
+        f"{SHARED}/benchmarks/benchmark.tsv"
     conda:
         "../envs/data.yaml"
     params:
-        benchmark=config["benchmark"],
+        **section_params("benchmark", config["benchmark"]),
         qtypes=config["qtypes"],
         seed=config["seed"],
     script:

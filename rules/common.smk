@@ -13,8 +13,15 @@ os.environ.update(
 )
 
 from dataengine import benchmarks, pools
-from dataengine.config import knobs, strip_volatile, validate_config
-from dataengine.report import config_hash
+from dataengine.config import (
+    check_base_run,
+    knob_params,
+    knobs,
+    save_resolved,
+    strip_volatile,
+    validate_config,
+)
+from dataengine.report.summary import config_hash
 from dataengine.plan import STRATEGIES
 from dataengine.sources import require_present, write_manifest
 from dataengine.teacher.llm.prompts import PROMPT_FILES
@@ -28,8 +35,10 @@ config.clear()
 config.update(_validated)
 
 RUN = f"results/{config['run']}"
-BENCHMARK = f"{RUN}/benchmark"
-POOL = f"{RUN}/pool"
+# The benchmark, the pool and iteration 0 come from another run with `base_run` (same settings).
+SHARED = f"results/{config['base_run']}" if config["base_run"] else RUN
+BENCHMARK = f"{SHARED}/benchmark"
+POOL = f"{SHARED}/pool"
 LAST = config["iterations"]
 TINY = config["student"]["base"] == "tiny"
 # CPUs of a torch step: its torch threads and the loader workers that read its images.
@@ -37,6 +46,8 @@ TORCH_CPUS = config["threads"] + config["loader_workers"]
 # The teacher's runtime knobs (concurrency, rate limits, ...) do not change results, nor the hash.
 RESULT_CONFIG = strip_volatile({**config, "teacher": result_knobs(config["teacher"])})
 TEACHER_CACHE = cache_path(config["teacher"], RUN)
+# The seed set is iteration 0's, which a run started from another (base_run) shares, cache included.
+SEED_SET_CACHE = cache_path(config["teacher"], SHARED)
 CONTAMINATION = {
     **config["contamination"],
     "benchmark_kind": config["benchmark"]["kind"],
@@ -51,11 +62,17 @@ MODEL_SOURCES = [] if TINY else [("student.base", config["student"]["base"])]
 if config["retrieval"]["encoder"] == "clip" and config["retrieval"].get("model"):
     MODEL_SOURCES.append(("retrieval.model", config["retrieval"]["model"]))
 require_present(SOURCES["benchmark"] + SOURCES["pool"] + MODEL_SOURCES)
+if config["base_run"]:
+    check_base_run(config, SHARED, seed_teacher=result_knobs if TINY else None)
+# The run's own config, resolved (defaults filled in), once it checked out: for people, for
+# `dataengine status` and for runs started from this one (base_run).
+if workflow.is_main_process:
+    save_resolved(f"{RUN}/config.yaml", config)
 # An experiment runs one arm per (seed, sampling strategy), every arm of a seed starting from that
 # seed's base model (iteration 0 lives in BASE); a plain run is a single arm, BASE = ARM = RUN.
 # The benchmark and the pool are shared by all arms.
 EXPERIMENT = config["experiment"]
-BASE = f"{RUN}/seed_{{seed}}" if EXPERIMENT else RUN
+BASE = f"{SHARED}/seed_{{seed}}" if EXPERIMENT else SHARED
 ARM = f"{BASE}/{{strategy}}" if EXPERIMENT else RUN
 
 
@@ -76,7 +93,7 @@ def source_manifest(name):
     follows rerun. Jobs started on cluster nodes use the one the main process wrote."""
     if not SOURCES[name]:
         return []
-    manifest = f"{RUN}/sources/{name}.tsv"
+    manifest = f"{SHARED}/sources/{name}.tsv"
     if workflow.is_main_process:
         write_manifest(manifest, source_paths(name))
     return [manifest]
@@ -93,7 +110,7 @@ def iter_dir(wildcards, i):
 
 
 def plan_dir(wildcards, i):
-    """The plan made from iteration i's evaluation: each arm's own, iteration 0's included."""
+    """The plan of iteration i's data (i >= 1), made from iteration i-1's evaluation: each arm's own."""
     return f"{fill(ARM, wildcards)}/iter_{i}/plan"
 
 
@@ -147,29 +164,33 @@ def previous_model(wildcards):
 
 
 def evaluation(name):
-    """An evaluation file of the iteration a plan is made from."""
-    return lambda wildcards: f"{iter_dir(wildcards, wildcards.i)}/eval/{name}"
+    """An evaluation file of the iteration a plan is made from: the one before the plan's."""
+    return lambda wildcards: f"{iter_dir(wildcards, int(wildcards.i) - 1)}/eval/{name}"
 
 
 def earlier_metrics(wildcards):
+    """The evaluations before the one a plan is made from (the gain rule's history)."""
     return [
-        f"{iter_dir(wildcards, j)}/eval/metrics.json" for j in range(int(wildcards.i))
+        f"{iter_dir(wildcards, j)}/eval/metrics.json"
+        for j in range(int(wildcards.i) - 1)
     ]
 
 
 def earlier_quotas(wildcards):
-    return [f"{plan_dir(wildcards, j)}/quotas.json" for j in range(int(wildcards.i))]
+    """The quotas of the plans before this one, made from those evaluations."""
+    return [f"{plan_dir(wildcards, j)}/quotas.json" for j in range(1, int(wildcards.i))]
 
 
-def previous_queries(wildcards):
-    return f"{plan_dir(wildcards, int(wildcards.i) - 1)}/queries.jsonl"
+def plan_queries(wildcards):
+    """The queries of the plan of iteration i's data: what generate and validate work through."""
+    return f"{plan_dir(wildcards, wildcards.i)}/queries.jsonl"
 
 
 def earlier_queries(wildcards):
     """Queries of every earlier plan and the tiny student's seed set: their images are not used again."""
     seed = [f"{iter_dir(wildcards, 0)}/data/queries.jsonl"] if TINY else []
     return seed + [
-        f"{plan_dir(wildcards, j)}/queries.jsonl" for j in range(int(wildcards.i))
+        f"{plan_dir(wildcards, j)}/queries.jsonl" for j in range(1, int(wildcards.i))
     ]
 
 
@@ -183,6 +204,22 @@ def replay_sources(wildcards):
     ]
 
 
+# Iterations with teacher data: the tiny student's seed set is iteration 0's.
+DATA_ITERATIONS = range(0 if TINY else 1, LAST + 1)
+
+
+def run_models(wildcards):
+    """Every iteration's model folder (its train_log.json tells the report about the training)."""
+    return [model_dir(wildcards, i) for i in range(LAST + 1)]
+
+
+def timing_folders(wildcards):
+    """Where Snakemake's benchmark files of an arm's jobs are: its own, and its base's."""
+    return sorted(
+        {f"{fill(BASE, wildcards)}/benchmarks", f"{fill(ARM, wildcards)}/benchmarks"}
+    )
+
+
 def run_files(template, iterations):
     """One file per iteration of an arm (for the report)."""
     return lambda wildcards: [
@@ -194,10 +231,25 @@ def run_files(template, iterations):
 # ---- params functions: the knobs of the iteration a job produces ----
 
 
+def section_params(name, section, per_job=None):
+    """A config section as one param per knob (dataengine.config.knob_params), so that the dry run
+    names the knobs that changed; scripts get the section back with knobs_from_params. `per_job`
+    (wildcards -> section) gives a job its own values (per-iteration overrides) of those knobs.
+    """
+    params = knob_params(section, name)
+    if per_job is None:
+        return params
+    return {
+        param: (
+            lambda wildcards, param=param: knob_params(per_job(wildcards), name)[param]
+        )
+        for param in params
+    }
+
+
 def sampling_knobs(wildcards):
-    """The plan made from iteration i's evaluation produces iteration i+1's data; an experiment's
-    arm fixes the strategy."""
-    sampling = knobs(config, "sampling", int(wildcards.i) + 1)
+    """The sampling knobs of iteration i's plan; an experiment's arm fixes the strategy."""
+    sampling = knobs(config, "sampling", int(wildcards.i))
     return {**sampling, "strategy": wildcards.strategy} if EXPERIMENT else sampling
 
 

@@ -9,7 +9,12 @@ rule evaluate:
         images=rules.build_benchmark.output.images,
     output:
         predictions=f"{ARM}/iter_{{i}}/eval/predictions.parquet",
-        metrics=f"{ARM}/iter_{{i}}/eval/metrics.json",
+        metrics=report(
+            f"{ARM}/iter_{{i}}/eval/metrics.json",
+            caption="../report/iteration.rst",
+            category="Iteration {i}",
+            subcategory="evaluation",
+        ),
         bad_cases=f"{ARM}/iter_{{i}}/eval/bad_cases.jsonl",
     log:
         f"{ARM}/logs/evaluate_{{i}}.log",
@@ -22,13 +27,13 @@ rule evaluate:
     conda:
         "../envs/torch.yaml"
     threads: TORCH_CPUS
+    # The knobs that decide the LLM choice extractor's answers are params; its key's variable,
+    # timeout and retries are read by the job from the config, so changing them reruns nothing.
     params:
+        **section_params("extractor", result_knobs(config["evaluate"]["extractor"])),
         scoring=config["student"]["scoring"],
         batch_size=config["evaluate"]["batch_size"],
         dtype=config["student"]["dtype"],
-        # The knobs that decide the LLM choice extractor's answers; its key's variable, timeout and
-        # retries are read by the job from the config, so changing them reruns nothing.
-        extractor=result_knobs(config["evaluate"]["extractor"]),
     script:
         "../scripts/evaluate.py"
 
@@ -36,7 +41,12 @@ rule evaluate:
 use rule evaluate as evaluate_base with:
     output:
         predictions=f"{BASE}/iter_0/eval/predictions.parquet",
-        metrics=f"{BASE}/iter_0/eval/metrics.json",
+        metrics=report(
+            f"{BASE}/iter_0/eval/metrics.json",
+            caption="../report/iteration.rst",
+            category="Iteration 0",
+            subcategory="evaluation",
+        ),
         bad_cases=f"{BASE}/iter_0/eval/bad_cases.jsonl",
     log:
         f"{BASE}/logs/evaluate_0.log",

@@ -1,6 +1,6 @@
 rule generate:
     input:
-        queries=previous_queries,
+        queries=plan_queries,
         prompts=teacher_prompts,
     output:
         responses=f"{ARM}/iter_{{i}}/data/responses.jsonl",
@@ -14,7 +14,7 @@ rule generate:
     conda:
         "../envs/generation.yaml"
     params:
-        teacher=teacher_knobs,
+        **section_params("teacher", result_knobs(config["teacher"]), teacher_knobs),
         cache=TEACHER_CACHE,
         seed=run_seed,
     script:

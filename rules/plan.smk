@@ -1,4 +1,4 @@
-# Adaptive Bad-case Sampling: iteration i's evaluation plans iteration i+1's data.
+# Adaptive Bad-case Sampling: the plan of iteration i's data, from iteration i-1's evaluation.
 
 
 rule plan:
@@ -13,17 +13,24 @@ rule plan:
         benchmark_images=rules.build_benchmark.output.images,
         used=earlier_queries,
     output:
-        quotas=f"{ARM}/iter_{{i}}/plan/quotas.json",
+        quotas=report(
+            f"{ARM}/iter_{{i}}/plan/quotas.json",
+            caption="../report/iteration.rst",
+            category="Iteration {i}",
+            subcategory="plan",
+        ),
         queries=f"{ARM}/iter_{{i}}/plan/queries.jsonl",
     log:
         f"{ARM}/logs/plan_{{i}}.log",
     benchmark:
         f"{ARM}/benchmarks/plan_{{i}}.tsv"
+    wildcard_constraints:
+        i=r"[1-9]\d*",
     conda:
         "../envs/torch.yaml"  # a CLIP encoder ranks the bad cases' images
     params:
-        sampling=sampling_knobs,
-        retrieval=config["retrieval"],
+        **section_params("sampling", config["sampling"], sampling_knobs),
+        **section_params("retrieval", config["retrieval"]),
         seed=run_seed,
     script:
         "../scripts/plan.py"

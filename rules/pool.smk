@@ -7,13 +7,13 @@ rule build_pool:
         annotations=f"{POOL}/annotations.jsonl",
         images=directory(f"{POOL}/images"),
     log:
-        f"{RUN}/logs/pool.log",
+        f"{SHARED}/logs/pool.log",
     benchmark:
-        f"{RUN}/benchmarks/pool.tsv"
+        f"{SHARED}/benchmarks/pool.tsv"
     conda:
         "../envs/data.yaml"
     params:
-        pool=config["pool"],
+        **section_params("pool", config["pool"]),
         qtypes=config["qtypes"],
         image_size=config["benchmark"]["image_size"],
         seed=config["seed"],
@@ -28,13 +28,13 @@ rule embed_pool:
     output:
         embeddings=f"{POOL}/embeddings.npz",
     log:
-        f"{RUN}/logs/embed_pool.log",
+        f"{SHARED}/logs/embed_pool.log",
     benchmark:
-        f"{RUN}/benchmarks/embed_pool.tsv"
+        f"{SHARED}/benchmarks/embed_pool.tsv"
     conda:
         "../envs/torch.yaml"
     threads: TORCH_CPUS
     params:
-        retrieval=config["retrieval"],
+        **section_params("retrieval", config["retrieval"]),
     script:
         "../scripts/embed_pool.py"

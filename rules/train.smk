@@ -20,7 +20,7 @@ rule train:
         "../envs/torch.yaml"
     threads: TORCH_CPUS
     params:
-        train=train_knobs,
+        **section_params("train", config["train"], train_knobs),
         dtype=config["student"]["dtype"],
         seed=run_seed,
     script:

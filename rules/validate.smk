@@ -1,11 +1,21 @@
 rule validate:
     input:
         responses=rules.generate.output.responses,
-        queries=previous_queries,
+        queries=plan_queries,
         benchmark=rules.build_benchmark.output.table,
     output:
-        accepted=f"{ARM}/iter_{{i}}/data/accepted.jsonl",
-        rejected=f"{ARM}/iter_{{i}}/data/rejected.jsonl",
+        accepted=report(
+            f"{ARM}/iter_{{i}}/data/accepted.jsonl",
+            caption="../report/iteration.rst",
+            category="Iteration {i}",
+            subcategory="data",
+        ),
+        rejected=report(
+            f"{ARM}/iter_{{i}}/data/rejected.jsonl",
+            caption="../report/iteration.rst",
+            category="Iteration {i}",
+            subcategory="data",
+        ),
     log:
         f"{ARM}/logs/validate_{{i}}.log",
     benchmark:
@@ -15,7 +25,7 @@ rule validate:
     conda:
         "../envs/data.yaml"
     params:
-        teacher=teacher_knobs,
-        contamination=CONTAMINATION,
+        **section_params("teacher", result_knobs(config["teacher"]), teacher_knobs),
+        **section_params("contamination", CONTAMINATION),
     script:
         "../scripts/validate.py"

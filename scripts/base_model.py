@@ -1,7 +1,7 @@
 """Snakemake entry point: build and pre-train the tiny student (iteration 0)."""
 
 from dataengine import pipeline
-from dataengine.config import runtime_knobs
+from dataengine.config import knobs_from_params, runtime_knobs
 from dataengine.joblog import job_logging
 
 with job_logging(snakemake.log[0]):
@@ -9,9 +9,9 @@ with job_logging(snakemake.log[0]):
         pool_annotations=snakemake.input.pool,
         seed_set=snakemake.input.seed_set,
         out_dir=snakemake.output.model,
-        tiny=snakemake.params.tiny,
+        tiny=knobs_from_params(snakemake.params, "tiny"),
         image_size=snakemake.params.image_size,
-        train=snakemake.params.train,
+        views=snakemake.params.views,
         seed=snakemake.params.seed,
         threads=snakemake.threads,
         loader_workers=runtime_knobs(snakemake.config, "loader_workers"),

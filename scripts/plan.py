@@ -1,6 +1,7 @@
 """Snakemake entry point: the plan (Adaptive Bad-case Sampling) of the next iteration's data."""
 
 from dataengine import pipeline
+from dataengine.config import knobs_from_params
 from dataengine.joblog import job_logging
 
 with job_logging(snakemake.log[0]):
@@ -13,10 +14,10 @@ with job_logging(snakemake.log[0]):
         out_quotas=snakemake.output.quotas,
         out_queries=snakemake.output.queries,
         iteration=int(snakemake.wildcards.i),
-        cfg=snakemake.params.sampling,
+        cfg=knobs_from_params(snakemake.params, "sampling"),
         seed=snakemake.params.seed,
         pool_embeddings=snakemake.input.embeddings,
-        retrieval=snakemake.params.retrieval,
+        retrieval=knobs_from_params(snakemake.params, "retrieval"),
         earlier_metrics=snakemake.input.earlier_metrics,
         earlier_quotas=snakemake.input.earlier_quotas,
     )

@@ -1,6 +1,7 @@
 """Snakemake entry point: build the generation image pool, disjoint from the benchmark."""
 
 from dataengine import pipeline
+from dataengine.config import knobs_from_params
 from dataengine.joblog import job_logging
 
 with job_logging(snakemake.log[0]):
@@ -8,7 +9,7 @@ with job_logging(snakemake.log[0]):
         benchmark_items=snakemake.input.benchmark,
         out_annotations=snakemake.output.annotations,
         qtypes=snakemake.params.qtypes,
-        cfg=snakemake.params.pool,
+        cfg=knobs_from_params(snakemake.params, "pool"),
         image_size=snakemake.params.image_size,
         seed=snakemake.params.seed,
     )

@@ -1,7 +1,7 @@
 """Snakemake entry point: fine-tune the previous model on this iteration's data plus replay."""
 
 from dataengine import pipeline
-from dataengine.config import runtime_knobs
+from dataengine.config import knobs_from_params, runtime_knobs
 from dataengine.joblog import job_logging
 
 with job_logging(snakemake.log.job):
@@ -12,7 +12,7 @@ with job_logging(snakemake.log.job):
         pool_images=snakemake.input.pool_images,
         out_dir=snakemake.output.model,
         iteration=int(snakemake.wildcards.i),
-        cfg=snakemake.params.train,
+        cfg=knobs_from_params(snakemake.params, "train"),
         seed=snakemake.params.seed,
         threads=snakemake.threads,
         dtype=snakemake.params.dtype,

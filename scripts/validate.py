@@ -1,6 +1,7 @@
 """Snakemake entry point: validate teacher responses into accepted and rejected samples."""
 
 from dataengine import pipeline
+from dataengine.config import knobs_from_params
 from dataengine.joblog import job_logging
 
 with job_logging(snakemake.log[0]):
@@ -10,7 +11,7 @@ with job_logging(snakemake.log[0]):
         out_accepted=snakemake.output.accepted,
         out_rejected=snakemake.output.rejected,
         iteration=int(snakemake.wildcards.i),
-        teacher=snakemake.params.teacher,
+        teacher=knobs_from_params(snakemake.params, "teacher"),
         benchmark_items=snakemake.input.benchmark,
-        contamination_cfg=snakemake.params.contamination,
+        contamination_cfg=knobs_from_params(snakemake.params, "contamination"),
     )

@@ -30,7 +30,7 @@ def test_loop_with_the_openai_teacher_runs_offline_and_reruns_only_what_a_prompt
         run = workdir / "results" / "small-openai"
         for i in (1, 2):
             stats = json.loads((run / f"iter_{i}" / "data" / "generation.json").read_text())
-            queries = (run / f"iter_{i - 1}" / "plan" / "queries.jsonl").read_text().splitlines()
+            queries = (run / f"iter_{i}" / "plan" / "queries.jsonl").read_text().splitlines()
             accepted = [json.loads(line) for line in (run / f"iter_{i}" / "data" / "accepted.jsonl").read_text().splitlines()]
             assert stats["teacher"] == "openai" and stats["queries"] == len(queries) and stats["calls"] > 0
             assert stats["cost_usd"] > 0 and stats["failures"] == {}

@@ -94,7 +94,7 @@ def test_end_to_end_summary_follows_the_contract(finished_run):
     for row in rows[1:]:
         accepted = (run / f"iter_{row['iteration']}" / "data" / "accepted.jsonl").read_text().splitlines()
         assert row["samples_added"] == len(accepted) > 0
-    for name in ("summary.md", "accuracy.png", "gallery.html"):
+    for name in ("summary.json", "summary.md", "accuracy.png", "index.html"):
         assert (run / "report" / name).stat().st_size > 0
 
 
@@ -117,6 +117,33 @@ def test_generation_knob_of_iteration_2_reruns_only_2_and_later(finished_run, tm
     assert jobs == {"generate": 1, "validate": 1, "train": 1, "evaluate": 1, "report": 1, "all": 1}
     wildcards = set(re.findall(r"wildcards: i=(\d+)", text))
     assert wildcards == {"2"}
+
+
+@pytest.mark.slow
+def test_a_sampling_knob_of_iteration_2_from_the_command_line(finished_run):
+    """Typed from Snakemake's strings, it reruns iteration 2's plan and what follows it, and the
+    reason names the knob that changed, not two whole sections."""
+    override = "per_iteration={2: {sampling: {budget: 30}}}"
+    result = snakemake(finished_run, "-n", "--config", override)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout + result.stderr
+    assert "before: ('budget', 24) now: ('budget', 30)" in text and "('strategy'" not in text
+    assert re.search(r"rule plan:\n(?:    .*\n)*?    output: results/small/iter_2/plan/quotas.json", text)
+    assert set(re.findall(r"wildcards: i=(\d+)", text)) == {"2"}
+    refused = snakemake(finished_run, "-n", "--config", "per_iteration={7: {sampling: {budget: 30}}}")
+    assert refused.returncode != 0
+    assert "overrides of iterations ['7'], but the run has 2" in refused.stdout + refused.stderr
+
+
+@pytest.mark.slow
+def test_a_variant_starts_from_the_run_s_iteration_0(finished_run):
+    variant = snakemake(finished_run, "-n", "--quiet", "rules", "--config", "run=variant", "base_run=small", "seed=0")
+    assert variant.returncode == 0, variant.stderr
+    assert planned_jobs(variant) == {"plan": 2, "generate": 2, "validate": 2, "train": 2, "evaluate": 2, "report": 1, "all": 1}
+    other = snakemake(finished_run, "-n", "--config", "run=variant", "base_run=small", "seed=3")
+    text = other.stdout + other.stderr
+    assert other.returncode != 0 and "base_run small: its benchmark, pool or iteration 0 were made with other" in text
+    assert "seed: 0 -> 3" in text
 
 
 @pytest.mark.slow
