@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,slurm]'
 	touch $@
 
+# The offline loop with its teacher behind the local OpenAI-compatible server (some faults on), so its
+# report shows cost and rejections: results/demo/report/index.html.
 demo: venv
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/python tools/demo.py --cores $(CORES)
 
 test: venv
 	$(BIN)/pytest -q

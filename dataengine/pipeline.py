@@ -24,7 +24,6 @@ import dataengine.embedding
 import dataengine.experiment
 import dataengine.plan
 import dataengine.pool
-import dataengine.report
 import dataengine.teacher
 import dataengine.validate
 from dataengine.jsonl import read_json, read_jsonl, write_json, write_jsonl
@@ -140,7 +139,7 @@ def base_model(
     out_dir: str,
     tiny: dict,
     image_size: int,
-    train: dict,
+    views: list[str],
     seed: int,
     threads: int,
     loader_workers: int = 0,
@@ -155,7 +154,7 @@ def base_model(
         out_dir=Path(out_dir),
         tiny=tiny,
         image_size=image_size,
-        views=train["views"],
+        views=views,
         seed=seed,
         loader_workers=loader_workers,
     )
@@ -226,9 +225,10 @@ def plan(
     earlier_metrics: list[str],
     earlier_quotas: list[str],
 ) -> None:
-    """Plan from iteration `iteration`'s evaluation the queries of iteration `iteration + 1`'s data;
-    similar images are ranked by the `retrieval` encoder, the pool's rows read from its cache. The
-    earlier iterations' metrics and quotas (oldest first) show the gain rule what each type's data bought."""
+    """Plan iteration `iteration`'s data from the evaluation of the iteration before (`metrics`,
+    `bad_cases`); similar images are ranked by the `retrieval` encoder, the pool's rows read from its
+    cache. The earlier evaluations and the quotas planned from them (oldest first) show the gain rule
+    what each type's data bought."""
     used = {q["image_id"] for path in used_queries for q in read_jsonl(path)}
     encoder = dataengine.embedding.image_encoder(retrieval)
     embed = dataengine.embedding.cached(encoder, Path(pool_embeddings), Path(pool_annotations).parent)
@@ -239,7 +239,7 @@ def plan(
         benchmark_dir=Path(benchmark_images).parent,
         pool_dir=Path(pool_annotations).parent,
         used_image_ids=used,
-        iteration=iteration + 1,
+        iteration=iteration,
         cfg=cfg,
         seed=seed,
         embed=embed,
@@ -356,33 +356,38 @@ def report(
     run: str,
     config_hash: str,
     metrics: list[str],
-    quotas: list[str],
+    bad_cases: list[str],
+    plans: list[str],
+    queries: list[str],
     accepted: list[str],
     rejected: list[str],
     generation: list[str],
-    seed_set_generation: list[str],
+    models: list[str],
     pool_images: str,
+    benchmark_images: str,
+    timings: list[str],
+    config_file: str,
     out_summary_json: str,
     out_summary_md: str,
     out_plot: str,
-    out_gallery: str,
+    out_page: str,
 ) -> None:
-    metrics_per_iter = [read_json(path) for path in metrics]
-    quotas_per_iter = [read_json(path) for path in quotas] + [None]
-    samples = [read_jsonl(path) for path in accepted]
-    summary = dataengine.report.summarize(
-        run, config_hash, metrics_per_iter, quotas_per_iter, [0] + [len(s) for s in samples]
-    )
-    write_json(out_summary_json, summary)
-    dataengine.report.write_summary_md(
-        summary,
-        metrics_per_iter,
-        Path(out_summary_md),
-        teacher_stats=dict(
-            [("seed set", read_json(path)) for path in seed_set_generation]
-            + [(str(i), read_json(path)) for i, path in enumerate(generation, start=1)]
-        ),
-        rejected=[read_jsonl(path) for path in rejected],
-    )
-    dataengine.report.plot_accuracy(summary, Path(out_plot))
-    dataengine.report.write_gallery([s for batch in samples for s in batch], Path(pool_images).parent, Path(out_gallery), per_type=6)
+    """summary.json, summary.md, accuracy.png and index.html from the run's files (`timings`: the
+    folders of Snakemake's benchmark files; `config_file`: the run's resolved config)."""
+    from dataengine.report import figures, page, summary
+    from dataengine.report.run import load_run
+
+    loaded = load_run(run, config_hash, metrics, bad_cases, plans, queries, accepted, rejected, generation, models,
+                      Path(pool_images).parent, Path(benchmark_images).parent, timings)  # fmt: skip
+    iterations = loaded.iterations
+    metrics_per_iter = [it.metrics for it in iterations]
+    plan_files = [it.plan for it in iterations[1:]]
+    result = summary.summarize(run, config_hash, metrics_per_iter, [*plan_files, None],
+                               [0] + [len(it.accepted) for it in iterations[1:]])  # fmt: skip
+    write_json(out_summary_json, result)
+    teacher = {("seed set" if it.number == 0 else str(it.number)): it.generation for it in iterations if it.generation}
+    summary.write_summary_md(result, metrics_per_iter, Path(out_summary_md), teacher_stats=teacher,
+                             rejected=[it.rejected for it in iterations[1:]], plans=plan_files)  # fmt: skip
+    figures.plot_accuracy(result, metrics_per_iter, Path(out_plot))
+    config_text = Path(config_file).read_text(encoding="utf-8") if Path(config_file).is_file() else ""
+    page.write_page(loaded, result, Path(out_plot), Path(out_page), config_text)

@@ -1,4 +1,4 @@
-"""Snakemake entry point: summary.json, summary.md, the accuracy plot and the sample gallery."""
+"""Snakemake entry point: summary.json, summary.md, the accuracy plot and the run's page."""
 
 from dataengine import pipeline
 from dataengine.joblog import job_logging
@@ -8,14 +8,19 @@ with job_logging(snakemake.log[0]):
         run=snakemake.params.run,
         config_hash=snakemake.params.config_hash,
         metrics=snakemake.input.metrics,
-        quotas=snakemake.input.quotas,
+        bad_cases=snakemake.input.bad_cases,
+        plans=snakemake.input.plans,
+        queries=[*snakemake.input.seed_queries, *snakemake.input.queries],
         accepted=snakemake.input.accepted,
         rejected=snakemake.input.rejected,
         generation=snakemake.input.generation,
-        seed_set_generation=snakemake.input.seed_set_generation,
+        models=snakemake.input.models,
         pool_images=snakemake.input.pool_images,
+        benchmark_images=snakemake.input.benchmark_images,
+        timings=snakemake.params.timings,
+        config_file=snakemake.params.config_file,
         out_summary_json=snakemake.output.summary_json,
         out_summary_md=snakemake.output.summary_md,
         out_plot=snakemake.output.plot,
-        out_gallery=snakemake.output.gallery,
+        out_page=snakemake.output.page,
     )

@@ -394,7 +394,7 @@ def test_the_key_is_sent_but_never_written(tmp_path, monkeypatch):
 
 
 def test_report_shows_the_teachers_calls_tokens_and_cost(tmp_path):
-    from dataengine.report import summarize, write_summary_md
+    from dataengine.report.summary import summarize, write_summary_md
     from tests.test_report import METRICS, QUOTAS
 
     stats = {"teacher": "openai", "model": "gpt-4o-mini", "calls": 120, "cache_hits": 3, "prompt_tokens": 90000,

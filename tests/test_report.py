@@ -1,4 +1,4 @@
-"""The report: summary.json's exact structure and numbers, summary.md, accuracy.png, the gallery."""
+"""The report: summary.json's exact structure and numbers, summary.md, accuracy.png and the run's page."""
 
 import hashlib
 import json
@@ -6,7 +6,10 @@ import json
 import pytest
 from PIL import Image
 
-from dataengine.report import config_hash, plot_accuracy, summarize, write_gallery, write_summary_md
+from dataengine.report.figures import plot_accuracy
+from dataengine.report.page import write_page
+from dataengine.report.run import Iteration, Run
+from dataengine.report.summary import config_hash, summarize, write_summary_md
 
 
 def _split(overall: tuple, per_type: dict[str, tuple]) -> dict:
@@ -94,11 +97,11 @@ def test_circular_eval_is_reported_beside_plain_accuracy(tmp_path):
     write_summary_md(summary, CIRCULAR, path)
     text = path.read_text(encoding="utf-8")
     plain_part, circular_part = text.split("## CircularEval")
-    assert "| **overall** | **50.0** | **62.5** | **+12.5** | 55.6–68.9 |" in plain_part
+    assert "| **overall** | **50.0 (43–57)** | **62.5 (56–69)** | **+12.5** |" in plain_part
     assert "over 50 questions, each asked once per rotation" in circular_part
-    assert "| Scene Understanding | 40.0 | 52.0 | +12.0 | 33.5–69.9 |" in circular_part
-    assert "| Instance Attributes | 20.0 | 36.0 | +16.0 | 20.2–55.5 |" in circular_part
-    assert "| **overall** | **30.0** | **44.0** | **+14.0** | 31.2–57.7 |" in circular_part
+    assert "| Scene Understanding | 40.0 (23–59) | 52.0 (34–70) | +12.0 |" in circular_part
+    assert "| Instance Attributes | 20.0 (9–39) | 36.0 (20–56) | +16.0 |" in circular_part
+    assert "| **overall** | **30.0 (19–44)** | **44.0 (31–58)** | **+14.0** |" in circular_part
     write_summary_md(plain, METRICS, path)
     assert "CircularEval" not in path.read_text(encoding="utf-8")
 
@@ -119,13 +122,15 @@ def test_config_hash_is_canonical_sha256_prefix():
 def test_summary_md_has_the_accuracy_quota_and_sample_tables(tmp_path):
     summary = summarize("demo", "abc123def456", METRICS, QUOTAS, [0, 9])
     path = tmp_path / "summary.md"
-    write_summary_md(summary, METRICS, path)
+    write_summary_md(summary, METRICS, path, plans=[QUOTAS[0]])
     text = path.read_text(encoding="utf-8")
-    assert "| type | iter 0 | iter 1 | change | 95 % CI |" in text
-    assert "| Scene Understanding | 60.0 | 70.0 | +10.0 | 60.4–78.1 |" in text
-    assert "| Instance Attributes | 40.0 | 55.0 | +15.0 | 45.2–64.4 |" in text
-    assert "| **overall** | **50.0** | **62.5** | **+12.5** | 55.6–68.9 |" in text
-    assert "| Instance Attributes | 6 |" in text
+    assert "| type | iter 0 | iter 1 | change |" in text
+    assert "| Scene Understanding | 60.0 (50–69) | 70.0 (60–78) | +10.0 |" in text
+    assert "| Instance Attributes | 40.0 (31–50) | 55.0 (45–64) | +15.0 |" in text
+    assert "| **overall** | **50.0 (43–57)** | **62.5 (56–69)** | **+12.5** |" in text
+    assert "Iteration 1 (paper, 10 samples), from iteration 0's dev split:" in text
+    assert "| Scene Understanding | 10.0 (n 25) | 0.40 | 4 |" in text  # dev accuracy, not test
+    assert "| Instance Attributes | 10.0 (n 25) | 0.60 | 6 |" in text
     assert "| 1 | 9 |" in text
     assert text.index("Scene Understanding") < text.index("Instance Attributes")  # type-table order
 
@@ -144,49 +149,67 @@ def test_summary_md_counts_rejections_by_reason_per_iteration(tmp_path):
 
 def test_accuracy_png_is_written(tmp_path):
     path = tmp_path / "accuracy.png"
-    plot_accuracy(summarize("demo", "x", METRICS, QUOTAS, [0, 9]), path)
+    plot_accuracy(summarize("demo", "x", METRICS, QUOTAS, [0, 9]), METRICS, path)
     with Image.open(path) as image:
         assert image.format == "PNG"
         assert image.width > 600 and image.height > 300
         assert len(set(image.convert("L").getdata())) > 10  # lines and text, not a blank canvas
 
 
-def test_gallery_embeds_images_and_marks_the_correct_option(tmp_path):
-    pool_dir = tmp_path / "pool"
-    (pool_dir / "images").mkdir(parents=True)
-    Image.new("RGB", (32, 32), (255, 0, 0)).save(pool_dir / "images" / "p1.png")
-
-    def sample(n, qtype, instruction):
-        return {
-            "id": f"s{n}",
-            "qtype": qtype,
-            "image": "images/p1.png",
-            "instruction": instruction,
-            "options": ["red", "green", "blue", "grey"],
-            "choice_answer": "C",
-        }
-
-    samples = [sample(0, 3, "What colour <is> it?"), sample(1, 3, "second of type 3"), sample(2, 3, "third")]
-    samples.append(sample(3, 9, "What does the sign say?"))
-    path = tmp_path / "gallery.html"
-    write_gallery(samples, pool_dir, path, per_type=2)
+def test_a_drop_beyond_a_point_is_named_with_whether_the_intervals_overlap(tmp_path):
+    fell = _split((45.0, 200, 38.3, 51.9), {"3": (30.0, 100, 21.9, 39.6), "1": (60.0, 100, 50.2, 69.1)})
+    metrics = [METRICS[0], {**METRICS[1], "splits": {**METRICS[1]["splits"], "test": fell}}]
+    summary = summarize("demo", "x", metrics, QUOTAS, [0, 9])
+    path = tmp_path / "summary.md"
+    write_summary_md(summary, metrics, path)
     text = path.read_text(encoding="utf-8")
-    assert "What colour &lt;is&gt; it?" in text and "second of type 3" in text
-    assert "third" not in text  # two per type
-    assert "What does the sign say?" in text
-    assert "<h2>Instance Attributes</h2>" in text and "<h2>Text Understanding</h2>" in text
-    assert text.count("data:image/png;base64,") == 3
-    assert text.count('<li class="correct">blue &#10003;</li>') == 3
+    assert "- **Instance Attributes** fell from 40.0 to 30.0 between iterations 0 and 1 (the intervals overlap" in text
+    assert "Scene Understanding** fell" not in text  # 60.0 -> 60.0
 
 
-def test_gallery_names_a_missing_image(tmp_path):
-    sample = {
-        "id": "s9",
-        "qtype": 1,
-        "image": "images/none.png",
-        "instruction": "?",
-        "options": list("abcd"),
-        "choice_answer": "A",
-    }
-    with pytest.raises(ValueError, match="none.png of sample 's9'"):
-        write_gallery([sample], tmp_path, tmp_path / "g.html", per_type=1)
+def _run(tmp_path) -> Run:
+    """Two iterations: a plan from iteration 0's dev split, one query anchored on a bad case, its
+    accepted sample and a rejected twin, and a training loss curve."""
+    for folder, colour in (("pool", (255, 0, 0)), ("benchmark", (0, 0, 255))):
+        (tmp_path / folder / "images").mkdir(parents=True)
+        Image.new("RGB", (32, 32), colour).save(tmp_path / folder / "images" / "a.png")
+    case = {"image": "images/a.png", "question": "What <colour> is it?", "options": ["red", "green", "blue", "grey"],
+            "answer": "C", "qtype": 3}  # fmt: skip
+    bad_cases = [{**case, "prediction": "A"}]
+    queries = [
+        {"query_id": "q1", "qtype": 3, "image": "images/a.png", "anchor": "neighbour", "in_context": [case]},
+        {"query_id": "q2", "qtype": 3, "image": "images/missing.png", "anchor": "random", "in_context": [case]},
+    ]
+    accepted = [{"query_id": "q1", "instruction": "Which colour is the square?", "options": ["red", "blue", "green", "grey"],
+                 "choice_answer": "A", "answer": "It is red."}]  # fmt: skip
+    rejected = [{"query_id": "q2", "reason": "wrong_answer", "content": "The answer is <b>D</b>."}]
+    generation = {"teacher": "openai", "model": "gpt-x", "calls": 2, "prompt_tokens": 90, "completion_tokens": 30,
+                  "cost_usd": 0.0125}  # fmt: skip
+    train_log = {"new_samples": 1, "replay_samples": 0, "records": 1, "loss": [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}]}
+    iterations = [
+        Iteration(0, METRICS[0], bad_cases),
+        Iteration(1, METRICS[1], [], plan=QUOTAS[0], queries=queries, accepted=accepted, rejected=rejected,
+                  generation=generation, train_log=train_log),  # fmt: skip
+    ]
+    timings = [{"job": "train_1", "seconds": 12.0, "max_rss_mb": 800.0}]
+    return Run("demo", "abc123def456", iterations, tmp_path / "pool", tmp_path / "benchmark", timings)
+
+
+def test_the_page_tells_each_iteration_from_plan_to_evaluation(tmp_path):
+    run = _run(tmp_path)
+    summary = summarize("demo", "abc123def456", METRICS, QUOTAS, [0, 1])
+    plot_accuracy(summary, METRICS, tmp_path / "accuracy.png")
+    write_page(run, summary, tmp_path / "accuracy.png", tmp_path / "index.html", config_text="budget: 10\n")
+    text = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "<h3>The plan (paper, 10 samples) from iteration 0's dev split</h3>" in text
+    plan = text[text.index('<table class="plan">') :]
+    assert '<tr><td>Instance Attributes</td><td>10.0 <span class="ci">n 25</span></td><td>0.60</td><td>6</td></tr>' in plan
+    assert "What &lt;colour&gt; is it?" in text  # the bad case, escaped
+    assert '<li class="answer">blue</li>' in text and '<li class="predicted">red</li>' in text
+    assert "Which colour is the square?" in text and '<p class="accepted">accepted</p>' in text
+    assert '<span class="reason">wrong_answer</span>' in text and "The answer is &lt;b&gt;D&lt;/b&gt;." in text
+    assert "(image images/missing.png is missing)" in text  # a missing image is named, the page still written
+    assert text.count('<svg class="loss"') == 1
+    assert "The teacher: 0.0125 USD in all" in text and "<td>train</td><td>1</td><td>12</td>" in text
+    assert text.count("data:image/png;base64,") == 3  # the plot, the bad case's image and the sample's
+    assert "budget: 10" in text

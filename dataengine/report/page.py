@@ -1,0 +1,285 @@
+"""index.html: the story of a run on one self-contained page (images inlined, no script: it opens from
+disk, in Snakemake's report, or as a mail attachment). First what the loop did: test accuracy with its
+intervals and the drops, where the budget went, what the teacher cost, how long each step took. Then
+each iteration as it happened: the dev accuracies and weights that gave the quotas, bad cases beside
+the samples the teacher made for them (image, anchor, question, options, free answer, verdict), the
+rejections by reason with examples, the training loss, and the evaluation."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from PIL import Image
+
+from dataengine.formats import LETTERS
+from dataengine.qtypes import qtype_name
+from dataengine.report.figures import CHANCE, loss_svg
+from dataengine.report.run import Iteration, Run
+from dataengine.report.summary import DROP_FLAGGED, by_type_id, drops, test_split
+
+THUMBNAIL = 112  # pixels, the longer side of an image shown
+STORIES_PER_ITERATION = 4  # types whose bad cases and samples are shown
+SAMPLES_PER_STORY = 3
+EXAMPLES_PER_REASON = 2
+
+STYLE = """
+body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2430;background:#f5f6f8}
+header{background:#1d2430;color:#fff;padding:14px 24px} main{padding:8px 24px 40px;max-width:1200px}
+section{background:#fff;border-radius:8px;padding:4px 18px 14px;margin:16px 0;box-shadow:0 1px 3px #0002}
+table{border-collapse:collapse;margin:8px 0} td,th{padding:3px 10px;border-bottom:1px solid #e3e6ea;text-align:right}
+td:first-child,th:first-child{text-align:left} .ci{color:#778;font-size:12px}
+.drop{color:#a3191b;font-weight:600} .cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{width:250px;border:1px solid #e3e6ea;border-radius:6px;padding:8px;font-size:13px}
+.card img{width:112px;image-rendering:pixelated;float:right;margin:0 0 4px 6px;border:1px solid #ccd}
+.bad-case{background:#fff5f5} .tag{display:inline-block;border-radius:3px;padding:0 5px;font-size:11px;background:#e5e8ee}
+.accepted{color:#0a6b2b;font-weight:600} .rejected{color:#a3191b;font-weight:600}
+li.answer{font-weight:600;color:#0a6b2b} li.predicted{text-decoration:line-through;color:#a3191b}
+.story{border-left:3px solid #d7dce3;padding-left:12px;margin:10px 0} pre{white-space:pre-wrap;font-size:12px;background:#f0f2f5;padding:6px}
+"""
+
+
+def write_page(run: Run, summary: dict, figure: Path, path: Path, config_text: str = "") -> None:
+    """Write the run's page to `path`; `figure` is accuracy.png, `config_text` the resolved config."""
+    images = _Images(run)
+    parts = [
+        "<!DOCTYPE html>",
+        f'<html lang="en"><head><meta charset="utf-8"><title>Run {_e(run.name)}</title><style>{STYLE}</style></head><body>',
+        f"<header><h1>Run {_e(run.name)}</h1>config {_e(run.config_hash)}, {len(run.iterations) - 1} iterations</header><main>",
+        _overview(run, summary, figure, config_text),
+        *(_iteration(run, it, run.iterations[it.number - 1] if it.number else None, images) for it in run.iterations),
+        "</main></body></html>",
+    ]
+    Path(path).write_text("\n".join(parts) + "\n", encoding="utf-8")
+
+
+def _overview(run: Run, summary: dict, figure: Path, config_text: str) -> str:
+    tests = [test_split(it.metrics, it.number) for it in run.iterations]
+    flagged = drops(summary["iterations"], tests)
+    drop_list = "".join(
+        f'<li class="drop">{_e(d["type"])}: {d["before"]["acc"]:.1f} &rarr; {d["after"]["acc"]:.1f} between iterations '
+        f'{d["from"]} and {d["to"]} ({"the intervals overlap: maybe noise" if d["overlap"] else "beyond the intervals"})</li>'
+        for d in flagged
+    )  # fmt: skip
+    parts = [
+        '<section id="overview"><h2>What the loop did</h2>',
+        f"<p>Test-split accuracy (%) with Wilson's 95 % interval; chance is {CHANCE:.0f} %.</p>",
+        _accuracy_table(tests, [it.number for it in run.iterations]),
+        f'<ul class="drops">{drop_list}</ul>' if flagged else f"<p>No type lost more than {DROP_FLAGGED:.0f} point from one iteration to the next.</p>",
+        f'<img class="accuracy" alt="accuracy per type and where the budget went" style="max-width:100%" src="{_data_uri(figure.read_bytes(), "image/png")}">',
+        _teacher_table(run),
+        _timing_table(run),
+    ]
+    if config_text:
+        parts.append(f"<details><summary>The run's config (resolved)</summary><pre>{_e(config_text)}</pre></details>")
+    return "\n".join(parts) + "</section>"
+
+
+def _accuracy_table(blocks: list[dict], numbers: list[int]) -> str:
+    types = sorted({int(t) for block in blocks for t in block["per_type"]})
+    head = "".join(f"<th>iter {n}</th>" for n in numbers)
+    rows = []
+    for qtype in [*types, None]:
+        cells = []
+        for block in blocks:
+            entry = block["overall"] if qtype is None else block["per_type"].get(str(qtype))
+            cells.append(_acc_cell(entry))
+        name = "<b>overall</b>" if qtype is None else _e(qtype_name(qtype))
+        rows.append(f"<tr><td>{name}</td>{''.join(cells)}</tr>")
+    return f'<table class="accuracy"><tr><th>type</th>{head}</tr>{"".join(rows)}</table>'
+
+
+def _acc_cell(entry: dict | None) -> str:
+    if entry is None:
+        return "<td>&ndash;</td>"
+    return f'<td>{entry["acc"]:.1f} <span class="ci">{entry["ci_low"]:.0f}&ndash;{entry["ci_high"]:.0f}</span></td>'
+
+
+def _teacher_table(run: Run) -> str:
+    rows = [
+        f"<tr><td>{'seed set' if it.number == 0 else it.number}</td><td>{_e(str(g.get('model', g['teacher'])))}</td>"
+        f"<td>{g['calls']}</td><td>{g.get('prompt_tokens', 0) + g.get('completion_tokens', 0)}</td><td>{g['cost_usd']:.4f}</td></tr>"
+        for it in run.iterations
+        if (g := it.generation)
+    ]  # fmt: skip
+    total = sum(it.generation["cost_usd"] for it in run.iterations if it.generation)
+    return (
+        f'<h3>The teacher: {total:.4f} USD in all</h3><table class="teacher"><tr><th>step</th><th>teacher</th>'
+        f"<th>calls</th><th>tokens</th><th>USD</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _timing_table(run: Run) -> str:
+    if not run.timings:
+        return ""
+    by_stage: dict[str, list[float]] = defaultdict(list)
+    for timing in run.timings:
+        stage = timing["job"].rstrip("0123456789").rstrip("_")
+        by_stage[stage].append(timing["seconds"])
+    rows = "".join(
+        f"<tr><td>{_e(stage)}</td><td>{len(times)}</td><td>{sum(times):.0f}</td></tr>"
+        for stage, times in sorted(by_stage.items(), key=lambda kv: -sum(kv[1]))
+    )
+    return f'<h3>Time per stage (Snakemake\'s benchmark files)</h3><table class="timing"><tr><th>stage</th><th>jobs</th><th>seconds</th></tr>{rows}</table>'
+
+
+def _iteration(run: Run, it: Iteration, previous: Iteration | None, images: _Images) -> str:
+    title = f"Iteration {it.number}" if it.number else "Iteration 0: the base model"
+    parts = [f'<section class="iteration" id="iteration-{it.number}"><h2>{title}</h2>']
+    if it.plan is not None and previous is not None:
+        parts.append(_plan(it.plan, previous))
+        parts.append(_stories(it, previous, images))
+    elif it.queries:
+        counts = Counter(int(q["qtype"]) for q in it.queries)
+        listed = ", ".join(f"{qtype_name(t)} {n}" for t, n in sorted(counts.items()))
+        parts.append(f"<p>The seed set: {len(it.accepted)} accepted of {len(it.queries)} queries ({_e(listed)}), "
+                     "deliberately imbalanced so that some types start weak.</p>")  # fmt: skip
+    if it.queries:
+        parts.append(_rejections(it))
+    parts.append(_training(it))
+    parts.append(_evaluation(it, previous))
+    return "\n".join(parts) + "</section>"
+
+
+def _plan(plan: dict, previous: Iteration) -> str:
+    dev = previous.metrics.get("splits", {}).get("dev", {}).get("per_type", {})
+    total = sum(plan["weights"].values()) or 1.0
+    rows = "".join(
+        f"<tr><td>{_e(qtype_name(qtype))}</td><td>{_acc(dev.get(str(qtype)))}</td>"
+        f"<td>{plan['weights'].get(str(qtype), 0.0) / total:.2f}</td><td>{quota}</td></tr>"
+        for qtype, quota in by_type_id(plan["quotas"])
+    )
+    return (
+        f"<h3>The plan ({_e(plan['strategy'])}, {plan['budget']} samples) from iteration {previous.number}'s dev split</h3>"
+        f'<table class="plan"><tr><th>type</th><th>dev accuracy</th><th>weight</th><th>quota</th></tr>{rows}</table>'
+    )
+
+
+def _acc(entry: dict | None) -> str:
+    return "&ndash;" if entry is None else f"{entry['acc']:.1f} <span class=\"ci\">n {entry['n']}</span>"
+
+
+def _stories(it: Iteration, previous: Iteration, images: _Images) -> str:
+    """For the types that got most data: a bad case the teacher was shown, and samples made with it."""
+    verdicts = {s["query_id"]: ("accepted", s) for s in it.accepted}
+    verdicts |= {r["query_id"]: (r["reason"], r) for r in it.rejected}
+    predicted = {(b["image"], b["question"]): b.get("prediction") for b in previous.bad_cases}
+    by_type: dict[int, list[dict]] = defaultdict(list)
+    for query in it.queries:
+        by_type[int(query["qtype"])].append(query)
+    top = sorted(by_type, key=lambda t: -len(by_type[t]))[:STORIES_PER_ITERATION]
+    parts = ["<h3>Bad cases and the samples made for them</h3>"]
+    for qtype in top:
+        queries = [q for q in by_type[qtype] if q.get("in_context")]
+        if not queries:
+            parts.append(f"<p>{_e(qtype_name(qtype))}: no bad case of this type on the dev split; random images.</p>")
+            continue
+        case = queries[0]["in_context"][0]
+        made = [q for q in queries if q["in_context"] and q["in_context"][0] == case][:SAMPLES_PER_STORY]
+        cards = [_bad_case_card(case, predicted.get((case["image"], case["question"])), images)]
+        cards += [_sample_card(q, *verdicts.get(q["query_id"], ("no reply", {})), images) for q in made]
+        parts.append(f'<div class="story"><h4>{_e(qtype_name(qtype))}</h4><div class="cards">{"".join(cards)}</div></div>')
+    return "\n".join(parts)
+
+
+def _bad_case_card(case: dict, prediction: str | None, images: _Images) -> str:
+    options = "".join(
+        f'<li class="{"answer" if letter == case["answer"] else "predicted" if letter == prediction else ""}">{_e(option)}</li>'
+        for letter, option in zip(LETTERS, case["options"])
+    )
+    return (
+        f'<div class="card bad-case">{images.tag(case["image"], benchmark=True)}<span class="tag">bad case</span>'
+        f"<p>{_e(case['question'])}</p><ol type=\"A\">{options}</ol></div>"
+    )
+
+
+def _sample_card(query: dict, verdict: str, record: dict, images: _Images) -> str:
+    anchor = f'<span class="tag">{_e(query.get("anchor", "random"))} image</span>'
+    if verdict == "accepted":
+        options = "".join(
+            f'<li class="{"answer" if letter == record["choice_answer"] else ""}">{_e(option)}</li>'
+            for letter, option in zip(LETTERS, record["options"])
+        )
+        body = (f"<p>{_e(record['instruction'])}</p><ol type=\"A\">{options}</ol><p>{_e(record['answer'])}</p>"
+                '<p class="accepted">accepted</p>')  # fmt: skip
+    else:
+        content = str(record.get("content", ""))[:300]
+        body = f'<pre>{_e(content)}</pre><p class="rejected">rejected: <span class="reason">{_e(verdict)}</span></p>'
+    return f'<div class="card sample">{images.tag(query["image"])}{anchor}{body}</div>'
+
+
+def _rejections(it: Iteration) -> str:
+    if not it.rejected:
+        return f"<h3>Validation</h3><p>All {len(it.accepted)} replies accepted.</p>"
+    by_reason: dict[str, list[dict]] = defaultdict(list)
+    for record in it.rejected:
+        by_reason[record["reason"]].append(record)
+    items = []
+    for reason, records in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
+        examples = "".join(f"<pre>{_e(str(r.get('content', ''))[:300])}</pre>" for r in records[:EXAMPLES_PER_REASON])
+        items.append(f'<li class="rejection"><span class="reason">{_e(reason)}</span>: {len(records)}{examples}</li>')
+    return (f"<h3>Validation: {len(it.accepted)} accepted, {len(it.rejected)} rejected</h3>"
+            f'<ul class="rejections">{"".join(items)}</ul>')  # fmt: skip
+
+
+def _training(it: Iteration) -> str:
+    log = it.train_log
+    if not log:
+        return "<h3>Training</h3><p>No training (a model from disk).</p>"
+    stages = {name: stage for name, stage in log.items() if isinstance(stage, dict) and "loss" in stage} or {"": log}
+    parts = ["<h3>Training</h3>"]
+    if "new_samples" in log:
+        parts.append(f"<p>{log['new_samples']} new and {log['replay_samples']} replayed samples, {log['records']} sequences"
+                     + (f", {log['steps']} steps of {log['batch_size']} in {log['seconds']:.0f} s" if "steps" in log else "")
+                     + ".</p>")  # fmt: skip
+    for name, stage in stages.items():
+        points = [(row["step"], row["loss"]) for row in stage.get("loss", [])]
+        parts.append(f"<div>{loss_svg(points, label=f'{name} loss'.strip())}</div>")
+    return "\n".join(parts)
+
+
+def _evaluation(it: Iteration, previous: Iteration | None) -> str:
+    test = test_split(it.metrics, it.number)
+    before = test_split(previous.metrics, previous.number)["per_type"] if previous else {}
+    rows = []
+    for qtype, entry in by_type_id(test["per_type"]):
+        old = before.get(str(qtype))
+        change = "" if old is None else f"{entry['acc'] - old['acc']:+.1f}"
+        flag = ' class="drop"' if old is not None and old["acc"] - entry["acc"] > DROP_FLAGGED else ""
+        rows.append(f"<tr{flag}><td>{_e(qtype_name(qtype))}</td>{_acc_cell(entry)}<td>{change}</td></tr>")
+    rows.append(f"<tr><td><b>overall</b></td>{_acc_cell(test['overall'])}<td></td></tr>")
+    return (f"<h3>Evaluation on the test split</h3><table class=\"evaluation\"><tr><th>type</th><th>accuracy</th>"
+            f"<th>change</th></tr>{''.join(rows)}</table>")  # fmt: skip
+
+
+class _Images:
+    """Thumbnails of the run's images as data URIs, each made once."""
+
+    def __init__(self, run: Run):
+        self.run, self.cache = run, {}
+
+    def tag(self, image: str, benchmark: bool = False) -> str:
+        path = (self.run.benchmark_dir if benchmark else self.run.pool_dir) / image
+        if path not in self.cache:
+            try:
+                with Image.open(path) as picture:
+                    thumb = picture.convert("RGB")
+                    thumb.thumbnail((THUMBNAIL, THUMBNAIL))
+                    buffer = io.BytesIO()
+                    thumb.save(buffer, format="PNG")
+                self.cache[path] = _data_uri(buffer.getvalue(), "image/png")
+            except OSError:
+                self.cache[path] = None
+        uri = self.cache[path]
+        return f'<img alt="{_e(image)}" src="{uri}">' if uri else f"<p>(image {_e(image)} is missing)</p>"
+
+
+def _data_uri(data: bytes, kind: str) -> str:
+    return f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _e(text: str) -> str:
+    return html.escape(str(text))

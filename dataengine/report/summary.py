@@ -1,0 +1,249 @@
+"""summary.json (a public contract) and summary.md: accuracies per type across iterations with their
+intervals, the drops, the plans with the dev accuracies and weights they came from, the teacher's cost
+and validation's rejections.
+
+Reported accuracies are the test split's: the loop chose its data from the dev split, so the test split
+is the one that says whether the loop helped.
+"""
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+
+from dataengine.qtypes import QTYPES, qtype_name
+
+DROP_FLAGGED = 1.0  # points a type's test accuracy may lose from one iteration to the next unflagged
+
+
+def config_hash(config: dict) -> str:
+    """First 12 hex digits of the sha256 of the config as canonical JSON (sorted keys)."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
+def summarize(
+    run: str,
+    config_hash: str,
+    metrics_per_iter: list[dict],
+    quotas_per_iter: list[dict | None],
+    samples_added: list[int],
+) -> dict:
+    """summary.json (docs/contracts.md): per iteration, test accuracies by type name, quotas, samples.
+
+    `quotas_per_iter[i]` is the quotas.json planned from iteration i's evaluation (None for the last
+    iteration, which plans nothing); `samples_added[i]` counts samples trained into model i.
+    """
+    if not len(metrics_per_iter) == len(quotas_per_iter) == len(samples_added):
+        raise ValueError(
+            f"summarize: {len(metrics_per_iter)} metrics, {len(quotas_per_iter)} quotas and "
+            f"{len(samples_added)} sample counts; expected one of each per iteration"
+        )
+    iterations = []
+    for iteration, (metrics, plan, added) in enumerate(zip(metrics_per_iter, quotas_per_iter, samples_added)):
+        test = test_split(metrics, iteration)
+        row = {
+            "iteration": iteration,
+            **_accuracies(test),
+            "samples_added": int(added),
+            "quotas": {} if plan is None else {qtype_name(t): int(q) for t, q in by_type_id(plan["quotas"])},
+        }
+        if "circular" in test:
+            row["circular"] = _accuracies(test["circular"])
+        iterations.append(row)
+    return {"run": run, "config_hash": config_hash, "iterations": iterations}
+
+
+def _accuracies(block: Mapping) -> dict:
+    """overall, per_type (by name) and n_eval of a metrics block (a split, or its CircularEval)."""
+    return {
+        "overall": float(block["overall"]["acc"]),
+        "per_type": {qtype_name(t): float(entry["acc"]) for t, entry in by_type_id(block["per_type"])},
+        "n_eval": int(block["overall"]["n"]),
+    }
+
+
+def write_summary_md(
+    summary: dict,
+    metrics_per_iter: list[dict],
+    path: Path,
+    teacher_stats: Mapping[str, dict] | None = None,
+    rejected: list[list[dict]] = (),
+    plans: list[dict] = (),
+) -> None:
+    """A readable summary.md: test accuracy per type and iteration with its 95 % interval, the drops
+    from one iteration to the next (the same for CircularEval where the benchmark has circular
+    copies), each iteration's plan with the dev accuracies and weights it came from (`plans`, the
+    quotas.json of iterations 1..), the samples trained in, the teacher's calls, tokens and cost
+    (`teacher_stats`: generation.json by step), and what validation dropped and why (`rejected`)."""
+    iterations = summary["iterations"]
+    tests = [test_split(m, i) for i, m in enumerate(metrics_per_iter)]
+    lines = [
+        f"# Run `{summary['run']}` (config `{summary['config_hash']}`)",
+        "",
+        f"Test-split accuracy (%) with Wilson's 95 % interval, {iterations[-1]['n_eval']} test items; change is "
+        "from iteration 0.",
+        "",
+        *_accuracy_table(iterations, tests),
+        *_drops(iterations, tests),
+    ]
+    if "circular" in iterations[-1]:
+        lines += [
+            "",
+            "## CircularEval",
+            "",
+            f"Test-split accuracy (%) over {iterations[-1]['circular']['n_eval']} questions, each asked once per "
+            "rotation of its options and counted right only when every rotation is (MMBench's CircularEval).",
+            "",
+            *_accuracy_table([it["circular"] for it in iterations], [t["circular"] for t in tests]),
+        ]
+    lines += _plan_tables(plans, metrics_per_iter)
+    lines += ["", "## Samples added", ""]
+    lines.append(_table_row(["iteration", "accepted samples trained in"]))
+    lines.append(_table_row(["---:", "---:"]))
+    lines += [_table_row([str(it["iteration"]), str(it["samples_added"])]) for it in iterations]
+    if teacher_stats:
+        lines += _teacher_table(teacher_stats)
+    if rejected:
+        lines += _rejection_table(rejected)
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _accuracy_table(rows: list[dict], blocks: list[Mapping]) -> list[str]:
+    """Type x iteration table of `rows` (summary accuracies per iteration) with each iteration's
+    interval from `blocks` (its metrics block), and the change from the first iteration."""
+    intervals = [{qtype_name(t): entry for t, entry in by_type_id(block["per_type"])} for block in blocks]
+    lines = [
+        _table_row(["type", *(f"iter {i}" for i in range(len(rows))), "change"]),
+        _table_row(["---"] + ["---:"] * (len(rows) + 1)),
+    ]
+    for name in type_names(rows):
+        accs = [row["per_type"].get(name) for row in rows]
+        cells = [_with_interval(acc, by_name.get(name)) for acc, by_name in zip(accs, intervals)]
+        lines.append(_table_row([name, *cells, _change(accs[0], accs[-1])]))
+    overall = [f"**{_with_interval(row['overall'], block['overall'])}**" for row, block in zip(rows, blocks)]
+    lines.append(_table_row(["**overall**", *overall, f"**{_change(rows[0]['overall'], rows[-1]['overall'])}**"]))
+    return lines
+
+
+def drops(rows: list[dict], blocks: list[Mapping]) -> list[dict]:
+    """Every type whose test accuracy fell by more than DROP_FLAGGED points from one iteration to the
+    next: {type, from, to, before, after, overlap} (overlap: whether the two 95 % intervals do, i.e.
+    whether the drop may be noise)."""
+    found = []
+    for i in range(1, len(rows)):
+        before, after = (
+            {qtype_name(t): e for t, e in by_type_id(blocks[k]["per_type"])} for k in (i - 1, i)
+        )
+        for name in type_names(rows[i - 1 : i + 1]):
+            if name in before and name in after and before[name]["acc"] - after[name]["acc"] > DROP_FLAGGED:
+                overlap = after[name]["ci_high"] >= before[name]["ci_low"]
+                found.append({"type": name, "from": i - 1, "to": i, "before": before[name], "after": after[name],
+                              "overlap": overlap})  # fmt: skip
+    return found
+
+
+def _drops(rows: list[dict], blocks: list[Mapping]) -> list[str]:
+    flagged = drops(rows, blocks)
+    if not flagged:
+        return ["", f"No type lost more than {DROP_FLAGGED:.0f} point from one iteration to the next."]
+    lines = ["", "## Drops", ""]
+    for drop in flagged:
+        noise = "the intervals overlap: it may be noise" if drop["overlap"] else "the intervals do not overlap"
+        lines.append(f"- **{drop['type']}** fell from {drop['before']['acc']:.1f} to {drop['after']['acc']:.1f} "
+                     f"between iterations {drop['from']} and {drop['to']} ({noise}).")  # fmt: skip
+    return lines
+
+
+def _plan_tables(plans: list[dict], metrics_per_iter: list[dict]) -> list[str]:
+    """Per iteration i >= 1: its plan's strategy and, per type, the dev accuracy of iteration i-1 it
+    was made from, the weight that gave, and the quota."""
+    lines = ["", "## Plans", ""]
+    if not plans:
+        return lines + ["No iteration planned new samples."]
+    for i, plan in enumerate(plans, start=1):
+        dev = {str(t): e for t, e in metrics_per_iter[i - 1].get("splits", {}).get("dev", {}).get("per_type", {}).items()}
+        total = sum(plan["weights"].values()) or 1.0
+        lines += [f"Iteration {i} ({plan['strategy']}, {plan['budget']} samples), from iteration {i - 1}'s dev split:",
+                  "", _table_row(["type", "dev accuracy", "weight", "quota"]), _table_row(["---", "---:", "---:", "---:"])]  # fmt: skip
+        for qtype, quota in by_type_id(plan["quotas"]):
+            entry = dev.get(str(qtype))
+            acc = f"{entry['acc']:.1f} (n {entry['n']})" if entry else "–"
+            weight = plan["weights"].get(str(qtype), 0.0) / total
+            lines.append(_table_row([qtype_name(qtype), acc, f"{weight:.2f}", str(quota)]))
+        lines.append("")
+    return lines[:-1]
+
+
+def _teacher_table(teacher_stats: Mapping[str, dict]) -> list[str]:
+    """Per generation step (the seed set, then each iteration): the last job's calls and cache hits,
+    and what the step paid over all its jobs (tokens, cost, jobs that paid), and final failures."""
+    header = ["step", "teacher", "calls", "cache hits", "prompt tokens", "completion tokens", "cost (USD)", "jobs paid",
+              "failures"]  # fmt: skip
+    lines = ["", "## Teacher", "", _table_row(header), _table_row(["---", "---"] + ["---:"] * 6 + ["---"])]
+    for step, stats in teacher_stats.items():
+        failures = ", ".join(f"{k} {v}" for k, v in stats.get("failures", {}).items()) or "–"
+        lines.append(
+            _table_row(
+                [step, stats.get("model", stats["teacher"]), str(stats["calls"]), str(stats.get("cache_hits", 0)),
+                 str(stats.get("prompt_tokens", 0)), str(stats.get("completion_tokens", 0)), f"{stats['cost_usd']:.4f}",
+                 str(stats.get("attempts", 0)), failures]
+            )
+        )  # fmt: skip
+    total = sum(stats["cost_usd"] for stats in teacher_stats.values())
+    ledgers = sorted({stats["ledger"] for stats in teacher_stats.values() if "ledger" in stats})
+    source = f" (from the ledger {', '.join(ledgers)})" if ledgers else ""
+    return lines + [
+        "",
+        f"Teacher cost of the run: {total:.4f} USD{source}: every reply paid for, interrupted jobs' and reruns' "
+        "included; cached replies cost nothing.",
+    ]
+
+
+def _rejection_table(rejected: list[list[dict]]) -> list[str]:
+    """Rejected teacher replies per generated iteration, by reason (contamination drops included)."""
+    counts = [Counter(record["reason"] for record in batch) for batch in rejected]
+    reasons = sorted(set().union(*counts))
+    lines = ["", "## Rejected by validation", ""]
+    if not reasons:
+        return lines + ["Validation rejected nothing."]
+    lines.append(_table_row(["reason", *(f"iter {i}" for i in range(1, len(counts) + 1))]))
+    lines.append(_table_row(["---"] + ["---:"] * len(counts)))
+    lines += [_table_row([reason, *(str(c[reason]) for c in counts)]) for reason in reasons]
+    return lines + ["", "Each rejection is kept with its reason (and detail) in `iter_<i>/data/rejected.jsonl`."]
+
+
+def test_split(metrics: Mapping, iteration: int) -> Mapping:
+    test = metrics.get("splits", {}).get("test", {})
+    if "per_type" not in test or not {"acc", "n"} <= set(test.get("overall", {})):
+        raise ValueError(
+            f"metrics of iteration {iteration} lack splits/test/overall (acc, n) or splits/test/per_type "
+            "(see docs/contracts.md, metrics.json)"
+        )
+    return test
+
+
+def by_type_id(by_key: Mapping) -> list[tuple[int, object]]:
+    """(type id, value) pairs of a dict keyed by type ids as strings, in type-id order."""
+    return sorted(((int(key), value) for key, value in by_key.items()), key=lambda pair: pair[0])
+
+
+def type_names(iterations: list[dict], key: str = "per_type") -> list[str]:
+    """Type names appearing in any iteration, in the type table's order."""
+    present = {name for it in iterations for name in it[key]}
+    return [name for name in QTYPES.values() if name in present]
+
+
+def _table_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _with_interval(acc: float | None, entry: Mapping | None) -> str:
+    if acc is None:
+        return "–"
+    return f"{acc:.1f} ({entry['ci_low']:.0f}–{entry['ci_high']:.0f})" if entry else f"{acc:.1f}"
+
+
+def _change(before: float | None, after: float | None) -> str:
+    return "–" if before is None or after is None else f"{after - before:+.1f}"
