@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 CORES   ?= 2
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-data bench-gpu clean
+.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-data bench-gpu bench-extraction clean
 
 venv: $(STAMP)
 
@@ -66,6 +66,11 @@ bench-data: venv
 # results/bench/gpu.json. Needs a CUDA build of torch (README, "On GPU nodes").
 bench-gpu: venv
 	$(BIN)/python bench/gpu.py
+
+# Choice extraction on the labelled replies of tests/data/ against the project's earlier rules and
+# VLMEvalKit's can_infer: results/bench/extraction.json (seconds).
+bench-extraction: venv
+	$(BIN)/python bench/extraction.py
 
 clean:
 	rm -rf results/demo .snakemake

@@ -7,8 +7,7 @@ are also reported circularly: a group counts as right only when every rotation i
 """
 
 import math
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch
 from transformers import DynamicCache, PreTrainedModel, ProcessorMixin
 
 from dataengine.benchmark import GROUP_COLUMN
+from dataengine.choices import Extractor, extract_choice
 from dataengine.formats import LETTERS, lettered_prompt, question_prompt
 from dataengine.joblog import progress
 from dataengine.streaming import distinct_images, pixel_values, stream
@@ -26,14 +26,6 @@ METHODS = ("option_text", "letter", "generate")
 ITEM_COLUMNS = ("id", "image", "qtype", "question", "options", "answer", "split")
 MAX_NEW_TOKENS = 16
 WILSON_Z = 1.959963984540054  # two-sided 95 %
-
-_LONE_LETTER = re.compile(r"\(?([A-Da-d])\)?[.:]?")  # the whole reply is a letter: "B", "(b)", "C."
-# An LLM that reads the choice from a reply when the rules cannot: (question, options, reply) -> letter
-# or None. The last fall-back of `generate` scoring, as in MMBench's evaluation (dataengine.extractor).
-Extractor = Callable[[str, Sequence[str], str], str | None]
-
-_LEADING_LETTER = re.compile(r"\(?([A-D])[.):](?:\s|$)")  # "B. red", "(C) two"; upper case only,
-# so that the article "a" opening a sentence is not read as a choice
 
 
 def score_items(
@@ -245,33 +237,6 @@ def _generate_replies(model, processor, batch) -> list[str]:
         do_sample=False,
     )
     return tokenizer.batch_decode(generated[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-
-
-def extract_choice(
-    reply: str, options: Sequence[str], question: str = "", extractor: Extractor | None = None
-) -> tuple[str | None, str]:
-    """(letter, rule) read from a generated reply: a letter first, then a unique option text, then the
-    LLM `extractor` when one is given; rule 'none' when all fail."""
-    text = reply.strip()
-    for match in (_LONE_LETTER.fullmatch(text), _LEADING_LETTER.match(text)):
-        if match and match[1].upper() in LETTERS[: len(options)]:
-            return match[1].upper(), "letter"
-    normalised = _normalise(text)
-    words = [_normalise(option) for option in options]
-    exact = [i for i, option in enumerate(words) if option == normalised]
-    contained = [i for i, option in enumerate(words) if option and re.search(rf"\b{re.escape(option)}\b", normalised)]
-    for hits in (exact, contained):
-        if len(hits) == 1:
-            return LETTERS[hits[0]], "option_text"
-    if extractor is not None:
-        letter = extractor(question, options, reply)
-        if letter in tuple(LETTERS[: len(options)]):  # a tuple: None, "" or "AB" are no letter
-            return letter, "llm"
-    return None, "none"
-
-
-def _normalise(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
 
 
 def wilson_interval(correct: int, n: int, z: float = WILSON_Z) -> tuple[float, float]:

@@ -1,7 +1,7 @@
 """The LLM choice extractor: the last fall-back of `generate` scoring, as in MMBench's evaluation.
 
 When neither a letter nor a unique option text can be read from a generated reply
-(`dataengine.evaluate.extract_choice`), an LLM behind any OpenAI-compatible endpoint is shown the
+(`dataengine.choices.extract_choice`), an LLM behind any OpenAI-compatible endpoint is shown the
 question, the lettered options and the reply, and asked which option the reply chose: one letter, or
 Z when it matches none (temperature 0). Its answer is parsed strictly, a lone letter among the item's
 options, so anything else (Z, prose, an empty or cut reply) leaves the item `none`: unread, wrong.
