@@ -29,6 +29,9 @@ ITEM_SCHEMA = {
 # Optional: items scored together (MMBench's CircularEval: the rotations of one question).
 GROUP_COLUMN = "group"
 GROUP_DTYPE = pl.Int64
+# Optional: the benchmark's own taxonomy, reported beside the qtypes (MMBench's category and l2-category).
+CATEGORY_COLUMNS = ("category", "l2_category")
+OPTIONAL_SCHEMA = {GROUP_COLUMN: GROUP_DTYPE, **dict.fromkeys(CATEGORY_COLUMNS, pl.String)}
 
 
 def build_synthetic_benchmark(
@@ -71,10 +74,9 @@ def build_synthetic_benchmark(
 
 
 def write_items(out_dir: Path, rows: Sequence[dict]) -> pl.DataFrame:
-    """Write out_dir/items.parquet atomically (a `group` key in the rows becomes the optional column)."""
-    schema = dict(ITEM_SCHEMA)
-    if rows and GROUP_COLUMN in rows[0]:
-        schema[GROUP_COLUMN] = GROUP_DTYPE
+    """Write out_dir/items.parquet atomically (`group`, `category`, `l2_category` keys in the rows become
+    the optional columns)."""
+    schema = dict(ITEM_SCHEMA) | {key: dtype for key, dtype in OPTIONAL_SCHEMA.items() if rows and key in rows[0]}
     items = pl.DataFrame(list(rows), schema=schema)
     tmp = Path(out_dir) / ".items.parquet.tmp"
     items.write_parquet(tmp)

@@ -15,7 +15,7 @@ import polars as pl
 import torch
 from transformers import DynamicCache, PreTrainedModel, ProcessorMixin
 
-from dataengine.benchmark import GROUP_COLUMN
+from dataengine.benchmark import CATEGORY_COLUMNS, GROUP_COLUMN, OPTIONAL_SCHEMA
 from dataengine.choices import Extractor, extract_choice
 from dataengine.formats import LETTERS, lettered_prompt, question_prompt
 from dataengine.joblog import progress
@@ -39,8 +39,8 @@ def score_items(
     loader_workers: int = 0,
 ) -> pl.DataFrame:
     """One prediction per item (predictions.parquet's columns; 'generate' adds `extraction`, saying
-    which rule read the choice from the reply: letter, option_text, llm (`extractor`) or none; items
-    with a `group` keep it). Images are read batch by batch by `loader_workers` processes."""
+    which rule read the choice from the reply: letter, option_text, llm (`extractor`) or none; items'
+    `group`, `category` and `l2_category` are kept). Images are read batch by batch by `loader_workers` processes."""
     if method not in METHODS:
         raise ValueError(f"unknown scoring method {method!r}; known: {METHODS}")
     _check_items(items)
@@ -68,8 +68,7 @@ def score_items(
     )
     out = out.with_columns(correct=(pl.col("prediction") == pl.col("answer")).fill_null(False))
     out = out.select("id", "qtype", "split", "answer", "prediction", "correct", "scores")
-    if GROUP_COLUMN in items.columns:
-        out = out.with_columns(items[GROUP_COLUMN])
+    out = out.hstack(items.select(c for c in OPTIONAL_SCHEMA if c in items.columns))
     return out.with_columns(extraction=pl.Series(extractions, dtype=pl.String)) if method == "generate" else out
 
 
@@ -256,16 +255,19 @@ def _accuracy(correct: int, n: int) -> dict:
 
 
 def metrics(predictions: pl.DataFrame, scoring: str) -> dict:
-    """metrics.json: accuracy (%) with Wilson 95 % bounds per split, overall and per type id; with a
-    `group` column also `circular`, the same over groups, a group right only if all its items are;
-    with an `extraction` column (`generate` scoring) also `extraction`, the items each rule decided
-    (letter, option_text, llm, none; a rule that decided none is absent), overall and per split."""
+    """metrics.json: accuracy (%) with Wilson 95 % bounds per split, overall and per type id, and per
+    the benchmark's own `category` and `l2_category` where the items have them (`per_category`,
+    `per_l2_category`); with a `group` column also `circular`, the same over groups, a group right
+    only if all its items are; with an `extraction` column (`generate` scoring) also `extraction`, the
+    items each rule decided (letter, option_text, llm, none; a rule that decided none is absent),
+    overall and per split."""
     splits = {}
     for split in sorted(predictions["split"].unique()):
         rows = predictions.filter(pl.col("split") == split)
         splits[split] = _split_accuracy(rows)
         if GROUP_COLUMN in rows.columns:
-            groups = rows.group_by(GROUP_COLUMN).agg(pl.col("qtype").first(), pl.col("correct").all())
+            kinds = [c for c in ("qtype", *CATEGORY_COLUMNS) if c in rows.columns]
+            groups = rows.group_by(GROUP_COLUMN).agg(pl.col(kinds).first(), pl.col("correct").all())
             splits[split]["circular"] = _split_accuracy(groups)
         if "extraction" in rows.columns:
             splits[split]["extraction"] = _extraction_counts(rows)
@@ -280,11 +282,16 @@ def _extraction_counts(rows: pl.DataFrame) -> dict[str, int]:
 
 
 def _split_accuracy(rows: pl.DataFrame) -> dict:
-    per_type = rows.group_by("qtype").agg(correct=pl.col("correct").sum(), n=pl.len()).sort("qtype")
-    return {
-        "overall": _accuracy(int(rows["correct"].sum()), rows.height),
-        "per_type": {str(r["qtype"]): _accuracy(r["correct"], r["n"]) for r in per_type.iter_rows(named=True)},
-    }
+    result = {"overall": _accuracy(int(rows["correct"].sum()), rows.height), "per_type": _accuracy_by(rows, "qtype")}
+    for column in CATEGORY_COLUMNS:
+        if column in rows.columns and rows[column].is_not_null().any():
+            result[f"per_{column}"] = _accuracy_by(rows.filter(pl.col(column).is_not_null()), column)
+    return result
+
+
+def _accuracy_by(rows: pl.DataFrame, column: str) -> dict:
+    counts = rows.group_by(column).agg(correct=pl.col("correct").sum(), n=pl.len()).sort(column)
+    return {str(r[column]): _accuracy(r["correct"], r["n"]) for r in counts.iter_rows(named=True)}
 
 
 def bad_cases(predictions: pl.DataFrame, items: pl.DataFrame) -> list[dict]:

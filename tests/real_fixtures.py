@@ -43,7 +43,7 @@ MMBENCH_COLUMNS = ["index", "question", "hint", "A", "B", "C", "D", "answer", "c
 def mmbench_rows() -> list[dict]:
     """Two questions in two circular rotations each (copies name their base image by index) and one
     two-option question without copies."""
-    rows = []
+    rows, l2 = [], "finegrained_perception (instance-level)"
     for base, colour, category in ((0, "red", "object_localization"), (1, "green", "attribute_recognition")):
         image = base64.b64encode(png(colour)).decode()
         options = ["red", "green", "blue", "yellow"]
@@ -51,10 +51,10 @@ def mmbench_rows() -> list[dict]:
             rotated = options[turn:] + options[:turn]
             rows.append({"index": base + turn * 1_000_000, "question": "Which colour?", "hint": "nan" if turn else "Look.",
                          "A": rotated[0], "B": rotated[1], "C": rotated[2], "D": rotated[3],
-                         "answer": "ABCD"[rotated.index(colour)], "category": category, "l2-category": "x",
+                         "answer": "ABCD"[rotated.index(colour)], "category": category, "l2-category": l2,
                          "image": image if turn == 0 else str(base)})  # fmt: skip
     rows.append({"index": 2, "question": "Is it blue?", "hint": "", "A": "yes", "B": "no", "C": "nan", "D": "nan",
-                 "answer": "A", "category": "attribute_recognition", "l2-category": "x",
+                 "answer": "A", "category": "attribute_recognition", "l2-category": l2,
                  "image": base64.b64encode(png("blue")).decode()})  # fmt: skip
     return rows
 

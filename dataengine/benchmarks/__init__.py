@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from types import ModuleType
 
-from dataengine.benchmark import load_items, split_of, write_items
+from dataengine.benchmark import OPTIONAL_SCHEMA, load_items, split_of, write_items
 from dataengine.benchmarks.items import SourceItem
 from dataengine.sources import SourceCheck, configured_paths
 from dataengine.staging import link_or_copy
@@ -57,7 +57,7 @@ def build_real_benchmark(kind: str, out_dir: Path, cfg: dict, qtypes: list[int],
     images = out_dir / "images"
     images.mkdir(parents=True, exist_ok=True)
     staged, rows = set(), []
-    has_groups = any(item.group is not None for item in items)
+    optional = [key for key in OPTIONAL_SCHEMA if any(getattr(item, key) is not None for item in items)]
     for item in items:
         if item.image_name not in staged:
             _stage(item, images / item.image_name)
@@ -71,7 +71,7 @@ def build_real_benchmark(kind: str, out_dir: Path, cfg: dict, qtypes: list[int],
             "answer": item.answer,
             "split": split_of(item.group if item.group is not None else item.image_name, cfg["dev_share"], seed),
         }
-        rows.append(row | ({"group": item.group} if has_groups else {}))
+        rows.append(row | {key: getattr(item, key) for key in optional})
     write_items(out_dir, rows)
     log.info("benchmark %s: %d items, %d images", kind, len(rows), len(staged))
     return load_items(out_dir / "items.parquet")

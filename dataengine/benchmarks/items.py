@@ -24,6 +24,8 @@ class SourceItem:
     image_name: str  # file name under images/; items may share one
     where: str  # the file and row it was read from, with the benchmark's own id, for errors
     group: int | None = None  # CircularEval group (MMBench): scored together, split together
+    category: str | None = None  # the benchmark's own taxonomy (MMBench's category and l2-category)
+    l2_category: str | None = None
 
 
 def keep_item(item: SourceItem, items: list[SourceItem], check: SourceCheck) -> None:

@@ -3,15 +3,19 @@
 CircularEval: the rotations of one question share `index % 1_000_000`, kept as the item's `group`
 so that evaluation can count a question right only when all its rotations are. A circular copy
 may carry the base item's index instead of the image itself (VLMEvalKit's files do), which is
-resolved here. Options may be 2-4; the hint, when there is one, precedes the question as in
-LLaVA's MMBench evaluation. `benchmark.qtype_map` maps `category` (or `benchmark.qtype_field`)
-onto qtype ids.
+resolved here. A question whose base copy (index < 1,000,000) is not in the file is kept and scored
+over the rotations present (VLMEvalKit drops it); the log counts such questions. Options may be 2-4;
+the hint, when there is one, precedes the question as in LLaVA's MMBench evaluation.
+`benchmark.qtype_map` maps `category` (or `benchmark.qtype_field`) onto qtype ids; `category` and
+`l2-category` are also kept as they are (items' `category`, `l2_category`), for the benchmark's own
+per-category report.
 """
 
 import base64
 import binascii
 import csv
 import io
+import logging
 import sys
 from pathlib import Path
 
@@ -20,6 +24,8 @@ from PIL import Image, UnidentifiedImageError
 from dataengine.benchmarks.items import SourceItem, keep_item, kept_qtype
 from dataengine.formats import LETTERS
 from dataengine.sources import SourceCheck, SourceError, require_keys
+
+log = logging.getLogger("dataengine")
 
 SOURCE_KEYS = ("path",)
 CIRCULAR = 1_000_000
@@ -41,7 +47,7 @@ def read(cfg: dict, qtypes: list[int], check: SourceCheck) -> list[SourceItem]:
         if not _blank(row["image"]) and not row["image"].strip().isdigit()
     }
     decoded: dict[str, tuple[bytes, str] | None] = {}
-    items, indexes = [], set()
+    items, indexes, bases = [], set(), set()  # bases: the groups whose base copy is kept
     for line, row in rows:
         where = f"{path}: line {line} (index {row['index']!r})"
         if None in row or None in row.values():
@@ -75,7 +81,9 @@ def read(cfg: dict, qtypes: list[int], check: SourceCheck) -> list[SourceItem]:
         if decoded[owner] is None:
             continue  # the row holding the image is reported
         image, suffix = decoded[owner]
-        hint = "" if _blank(row.get("hint")) else row["hint"].strip()
+        hint = _text(row.get("hint")) or ""
+        if index < CIRCULAR:
+            bases.add(index)
         keep_item(
             SourceItem(
                 id=f"mmb-{index}",
@@ -87,11 +95,22 @@ def read(cfg: dict, qtypes: list[int], check: SourceCheck) -> list[SourceItem]:
                 image_name=f"mmb-{int(owner) % CIRCULAR}.{suffix}",
                 where=where,
                 group=index % CIRCULAR,
+                category=_text(row.get("category")),
+                l2_category=_text(row.get("l2-category")),
             ),
             items,
             check,
         )
+    without_base = {item.group for item in items} - bases
+    if without_base:
+        log.warning("benchmark mmbench: %d questions have no base copy (index < %d) in %s; they are scored over "
+                    "the rotations present (VLMEvalKit drops them): groups %s", len(without_base), CIRCULAR, path,
+                    sorted(without_base)[:10])  # fmt: skip
     return items
+
+
+def _text(value: str | None) -> str | None:
+    return None if _blank(value) else value.strip()
 
 
 def _rows(path: Path, field: str) -> list[tuple[int, dict]]:

@@ -1,5 +1,5 @@
 """summary.json (a public contract) and summary.md: accuracies per type across iterations with their
-intervals, the drops, the plans with the dev accuracies and weights they came from, the teacher's cost
+intervals (and per the benchmark's own categories where it has them, MMBench), the drops, the plans with the dev accuracies and weights they came from, the teacher's cost
 and validation's rejections.
 
 Reported accuracies are the test split's: the loop chose its data from the dev split, so the test split
@@ -15,6 +15,7 @@ from pathlib import Path
 from dataengine.qtypes import QTYPES, qtype_name
 
 DROP_FLAGGED = 1.0  # points a type's test accuracy may lose from one iteration to the next unflagged
+CATEGORY_KEYS = ("per_category", "per_l2_category")  # the benchmark's own taxonomy (metrics.json)
 
 
 def config_hash(config: dict) -> str:
@@ -56,11 +57,13 @@ def summarize(
 
 
 def _accuracies(block: Mapping) -> dict:
-    """overall, per_type (by name) and n_eval of a metrics block (a split, or its CircularEval)."""
+    """overall, per_type (by name) and n_eval of a metrics block (a split, or its CircularEval), and
+    the benchmark's own per_category and per_l2_category where it has them."""
     return {
         "overall": float(block["overall"]["acc"]),
         "per_type": {qtype_name(t): float(entry["acc"]) for t, entry in by_type_id(block["per_type"])},
         "n_eval": int(block["overall"]["n"]),
+        **{key: {name: float(e["acc"]) for name, e in block[key].items()} for key in CATEGORY_KEYS if key in block},
     }
 
 
@@ -74,9 +77,10 @@ def write_summary_md(
 ) -> None:
     """A readable summary.md: test accuracy per type and iteration with its 95 % interval, the drops
     from one iteration to the next (the same for CircularEval where the benchmark has circular
-    copies), each iteration's plan with the dev accuracies and weights it came from (`plans`, the
-    quotas.json of iterations 1..), the samples trained in, the teacher's calls, tokens and cost
-    (`teacher_stats`: generation.json by step), and what validation dropped and why (`rejected`)."""
+    copies), the same per the benchmark's own categories where the items have them (MMBench), each
+    iteration's plan with the dev accuracies and weights it came from (`plans`, the quotas.json of
+    iterations 1..), the samples trained in, the teacher's calls, tokens and cost (`teacher_stats`:
+    generation.json by step), and what validation dropped and why (`rejected`)."""
     iterations = summary["iterations"]
     tests = [test_split(m, i) for i, m in enumerate(metrics_per_iter)]
     lines = [
@@ -94,10 +98,14 @@ def write_summary_md(
             "## CircularEval",
             "",
             f"Test-split accuracy (%) over {iterations[-1]['circular']['n_eval']} questions, each asked once per "
-            "rotation of its options and counted right only when every rotation is (MMBench's CircularEval).",
+            "rotation of its options and counted right only when every rotation is (MMBench's CircularEval). A "
+            "question whose base copy (index < 1,000,000) is missing from the benchmark file counts over the "
+            "rotations present; VLMEvalKit drops it (the benchmark log counts such questions).",
             "",
             *_accuracy_table([it["circular"] for it in iterations], [t["circular"] for t in tests]),
         ]
+    if "per_category" in iterations[-1]:
+        lines += category_table(iterations, tests)
     lines += _plan_tables(plans, metrics_per_iter)
     lines += ["", "## Samples added", ""]
     lines.append(_table_row(["iteration", "accepted samples trained in"]))
@@ -174,6 +182,31 @@ def _plan_tables(plans: list[dict], metrics_per_iter: list[dict]) -> list[str]:
             lines.append(_table_row([qtype_name(qtype), acc, f"{weight:.2f}", str(quota)]))
         lines.append("")
     return lines[:-1]
+
+
+def category_table(iterations: list[dict], tests: list[Mapping]) -> list[str]:
+    """The benchmark's own categories (MMBench: l2-categories in bold, then categories) x iteration, each
+    cell with its 95 % interval: plain accuracy over items and, where there are circular copies,
+    CircularEval over questions; the counts are the last iteration's (`tests`: each iteration's
+    test-split metrics block)."""
+    blocks = [("", iterations, tests)]
+    if "circular" in tests[-1]:
+        blocks.append(("circular ", [it["circular"] for it in iterations], [t["circular"] for t in tests]))
+    header = ["l2-category / category"]
+    for prefix, _, _ in blocks:
+        header += ["questions" if prefix else "items", *(f"{prefix}iter {it['iteration']}" for it in iterations)]
+    lines = ["", "## Per category", "", "Test-split accuracy (%) with Wilson's 95 % interval per category as the "
+             "benchmark defines them (MMBench's `l2-category` in bold, then `category`), beside the question types "
+             "above.", "", _table_row(header), _table_row(["---"] + ["---:"] * (len(header) - 1))]  # fmt: skip
+    for key in ("per_l2_category", "per_category"):
+        for name in sorted(tests[-1].get(key, {})):
+            cells = [f"**{name}**" if key == "per_l2_category" else name]
+            for _, rows, metrics_blocks in blocks:
+                cells.append(str(metrics_blocks[-1][key][name]["n"]))
+                cells += [_with_interval(row.get(key, {}).get(name), block.get(key, {}).get(name))
+                          for row, block in zip(rows, metrics_blocks)]  # fmt: skip
+            lines.append(_table_row(cells))
+    return lines
 
 
 def _teacher_table(teacher_stats: Mapping[str, dict]) -> list[str]:
