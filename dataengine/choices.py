@@ -31,7 +31,7 @@ from dataengine.formats import LETTERS
 Extractor = Callable[[str, Sequence[str], str], str | None]
 
 _MARKUP = re.compile(r"\*+|`+|#+|\$|</?answer>|\\boxed\{([A-Za-z])\}", re.IGNORECASE)
-_LETTER = r"[\(\[]?(?P<letter>[A-Da-d])[\)\]]?"
+_LETTER = r"(?<![\w'’])[\(\[]?(?P<letter>[A-Da-d])[\)\]]?(?![\w'’])"  # a letter, not a word's first or last
 _PREFIX = r"(?:(?:the\s+)?(?:final\s+|correct\s+|best\s+)?(?:answer|option|choice)\s*(?:is\s*)?[:：-]?\s*)?"
 _WHOLE = re.compile(rf"\s*{_PREFIX}{_LETTER}\s*[.:)]?\s*", re.IGNORECASE)
 # An answer statement: a cue, then the letter (checked by _stated_letter); case-insensitive cues.
