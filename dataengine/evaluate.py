@@ -39,8 +39,9 @@ def score_items(
     loader_workers: int = 0,
 ) -> pl.DataFrame:
     """One prediction per item (predictions.parquet's columns; 'generate' adds `extraction`, saying
-    which rule read the choice from the reply: letter, option_text, llm (`extractor`) or none; items'
-    `group`, `category` and `l2_category` are kept). Images are read batch by batch by `loader_workers` processes."""
+    which rule read the choice from the reply: letter, option_text, llm (`extractor`) or none; the
+    items' `group`, `category` and `l2_category` are kept). Images are read batch by batch by
+    `loader_workers` processes."""
     if method not in METHODS:
         raise ValueError(f"unknown scoring method {method!r}; known: {METHODS}")
     _check_items(items)
