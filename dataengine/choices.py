@@ -7,7 +7,7 @@ reply names several options, none, or refuses. In order, the first that reads a 
 
 1. the reply (its first line) is a letter, maybe after "Answer:", "Option" or in brackets: "b", "(C).";
 2. an answer statement anywhere: "answer is X", "Answer: X", "correct option is X", "I choose X",
-   "X is correct", "so X." (several statements naming different letters: nothing is read);
+   "X is correct", "so X." (statements naming different letters, rule 1's included: nothing is read);
 3. a letter opening the reply before a delimiter: "B. red", "(C) two", "d) golf", "D - a train";
 4. one capital letter standing alone in the reply ("Not A; it is C.": a negated letter does not count);
 5. the text of exactly one option (rule `option_text`), word-bounded, number words read as digits, an
@@ -86,14 +86,14 @@ def read_letter(reply: str, options: Sequence[str]) -> str | None | bool:
     text = _MARKUP.sub(lambda m: f"answer: {m[1]}" if m[1] else "", reply).strip()
     valid = LETTERS[: len(options)]
     first_line = text.split("\n", 1)[0]
-    if (whole := _WHOLE.fullmatch(first_line)) and whole["letter"].upper() in valid:
-        return whole["letter"].upper()
     stated = {
         letter
         for pattern in (_CUE, _LETTER_FIRST, _CONCLUSION)
         for match in pattern.finditer(text)
         if (letter := _stated_letter(text, match, options, after_cue=pattern is _CUE))
     }
+    if (whole := _WHOLE.fullmatch(first_line)) and whole["letter"].upper() in valid:
+        stated.add(whole["letter"].upper())  # a later statement of another letter ("Answer: A\nAnswer: B") disagrees
     if len(stated) > 1:
         return False
     if stated:

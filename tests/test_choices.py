@@ -76,7 +76,7 @@ def test_option_text_without_article_or_substring_false_positives(reply, options
     [
         "A or C", "Both B and D could be right.", "A, D", "Neither A nor B.", "red or green", "",
         "I'm sorry, I cannot tell from the image.", "N/A", "A. red\nB. green\nC. blue\nD. yellow",
-        "The answer is B. Wait, the answer is C.", "reddish", "Option A or option C",
+        "The answer is B. Wait, the answer is C.", "Answer: A\nAnswer: B", "reddish", "Option A or option C",
     ],
 )  # fmt: skip
 def test_several_choices_none_or_a_refusal_read_as_nothing(reply):
