@@ -37,7 +37,9 @@ def write_seedbench(root: Path) -> dict:
     return {"kind": "seedbench", "path": str(path), "image_dir": str(images)}
 
 
-MMBENCH_COLUMNS = ["index", "question", "hint", "A", "B", "C", "D", "answer", "category", "l2-category", "image"]
+# The header of MMBench's released dev TSV (mmbench_dev_20230712.tsv); the loader reads columns by name.
+MMBENCH_COLUMNS = ["index", "question", "hint", "A", "B", "C", "D", "answer", "category", "image", "source",
+                   "l2-category", "comment", "split"]  # fmt: skip
 
 
 def mmbench_rows() -> list[dict]:
@@ -65,7 +67,8 @@ def write_mmbench(root: Path, rows: list[dict] | None = None) -> dict:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, MMBENCH_COLUMNS, delimiter="\t")
         writer.writeheader()
-        writer.writerows(rows if rows is not None else mmbench_rows())
+        extra = {"source": "MMBench", "comment": "nan", "split": "dev"}  # columns the loader does not read
+        writer.writerows(extra | row for row in (rows if rows is not None else mmbench_rows()))
     qtype_map = {"object_localization": 4, "attribute_recognition": 3}
     return {"kind": "mmbench", "path": str(path), "qtype_map": qtype_map}
 

@@ -37,8 +37,12 @@ def scene_and_style(tmp_path):
     return build_real_benchmark("mmbench", tmp_path / "bench", cfg, [1], seed=0)
 
 
-def test_mmbench_categories_are_kept_in_the_items(tmp_path):
+@pytest.mark.parametrize("l2_header", ["l2-category", "L2-category"])  # MMBench's TSV; the Hugging Face copies
+def test_mmbench_categories_are_kept_in_the_items(tmp_path, l2_header):
     cfg = write_mmbench(tmp_path) | {"dev_share": 0.5}
+    path = tmp_path / "MMBench_DEV_EN.tsv"
+    header, rest = path.read_text().split("\n", 1)
+    path.write_text(header.replace("l2-category", l2_header) + "\n" + rest)
     items = build_real_benchmark("mmbench", tmp_path / "bench", cfg, [3, 4], seed=0)
     assert items["category"].to_list() == ["object_localization"] * 2 + ["attribute_recognition"] * 3
     assert set(items["l2_category"]) == {"finegrained_perception (instance-level)"}

@@ -7,8 +7,8 @@ resolved here. A question whose base copy (index < 1,000,000) is not in the file
 over the rotations present (VLMEvalKit drops it); the log counts such questions. Options may be 2-4;
 the hint, when there is one, precedes the question as in LLaVA's MMBench evaluation.
 `benchmark.qtype_map` maps `category` (or `benchmark.qtype_field`) onto qtype ids; `category` and
-`l2-category` are also kept as they are (items' `category`, `l2_category`), for the benchmark's own
-per-category report.
+`l2-category` (`L2-category` in the Hugging Face copies, lmms-lab/MMBench) are also kept as they are
+(items' `category`, `l2_category`), for the benchmark's own per-category report.
 """
 
 import base64
@@ -96,7 +96,7 @@ def read(cfg: dict, qtypes: list[int], check: SourceCheck) -> list[SourceItem]:
                 where=where,
                 group=index % CIRCULAR,
                 category=_text(row.get("category")),
-                l2_category=_text(row.get("l2-category")),
+                l2_category=_text(row.get("l2-category", row.get("L2-category"))),
             ),
             items,
             check,
