@@ -213,3 +213,17 @@ def test_the_page_tells_each_iteration_from_plan_to_evaluation(tmp_path):
     assert "The teacher: 0.0125 USD in all" in text and "<td>train</td><td>1</td><td>12</td>" in text
     assert text.count("data:image/png;base64,") == 3  # the plot, the bad case's image and the sample's
     assert "budget: 10" in text
+
+
+def test_the_page_shows_circular_eval_beside_plain_accuracy(tmp_path):
+    run = _run(tmp_path)
+    run.iterations[0].metrics, run.iterations[1].metrics = CIRCULAR
+    summary = summarize("mmb", "abc123def456", CIRCULAR, QUOTAS, [0, 1])
+    plot_accuracy(summary, CIRCULAR, tmp_path / "accuracy.png")
+    write_page(run, summary, tmp_path / "accuracy.png", tmp_path / "index.html")
+    text = (tmp_path / "index.html").read_text(encoding="utf-8")
+    circular = text[text.index("<h3>CircularEval: 50 questions") :]
+    assert '<tr><td><b>overall</b></td><td>30.0 <span class="ci">19&ndash;44</span></td>' in circular
+    assert "<td>52.0 <span class=\"ci\">34&ndash;70</span></td>" in circular
+    assert text[: text.index("<h3>CircularEval")].count('<table class="accuracy">') == 1  # the plain one, first
+

@@ -68,6 +68,7 @@ def _overview(run: Run, summary: dict, figure: Path, config_text: str) -> str:
         '<section id="overview"><h2>What the loop did</h2>',
         f"<p>Test-split accuracy (%) with Wilson's 95 % interval; chance is {CHANCE:.0f} %.</p>",
         _accuracy_table(tests, [it.number for it in run.iterations]),
+        *_circular(tests, [it.number for it in run.iterations]),
         f'<ul class="drops">{drop_list}</ul>' if flagged else f"<p>No type lost more than {DROP_FLAGGED:.0f} point from one iteration to the next.</p>",
         f'<img class="accuracy" alt="accuracy per type and where the budget went" style="max-width:100%" src="{_data_uri(figure.read_bytes(), "image/png")}">',
         _teacher_table(run),
@@ -76,6 +77,17 @@ def _overview(run: Run, summary: dict, figure: Path, config_text: str) -> str:
     if config_text:
         parts.append(f"<details><summary>The run's config (resolved)</summary><pre>{_e(config_text)}</pre></details>")
     return "\n".join(parts) + "</section>"
+
+
+def _circular(tests: list[dict], numbers: list[int]) -> list[str]:
+    """MMBench's CircularEval beside plain accuracy, where the benchmark has circular copies."""
+    if "circular" not in tests[-1]:
+        return []
+    return [
+        f"<h3>CircularEval: {tests[-1]['circular']['overall']['n']} questions, each right only when every rotation "
+        "of its options is</h3>",
+        _accuracy_table([t["circular"] for t in tests], numbers),
+    ]
 
 
 def _accuracy_table(blocks: list[dict], numbers: list[int]) -> str:
