@@ -71,6 +71,13 @@ def normalise(text: str) -> str:
     return " ".join(text.lower().split()).rstrip(".?!")
 
 
+def question_words(text: str) -> str:
+    """A question's words: case, spacing and punctuation anywhere ("Where is the square ?", "where is
+    the square") do not make two questions different, so a re-cased or re-punctuated question is still
+    checked against its template, and still a duplicate of its twin."""
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
 def strip_coordinates(text: str) -> str:
     """Remove bracketed 4-number coordinates such as "[0.1, 0.2, 0.3, 0.4]" from a text."""
     return " ".join(_COORDINATES.sub("", text).split())
@@ -103,7 +110,7 @@ def _verify(reply: dict, query: dict) -> str | None:
     variants = question_variants(qtype, annotation_to_scene(annotation))
     if not variants:
         return UNSUPPORTED
-    asked = [v for v in variants if normalise(v.question) == normalise(reply["instruction"])]
+    asked = [v for v in variants if question_words(v.question) == question_words(reply["instruction"])]
     if asked and all(normalise(v.answer) != normalise(reply["short_answer"]) for v in asked):
         return WRONG_ANSWER
     return None
@@ -164,7 +171,7 @@ def validate(
         else:
             reply, reason = check_reply(content, query)
         if reply is not None:
-            key = (query["image_id"], normalise(reply["instruction"]))
+            key = (query["image_id"], question_words(reply["instruction"]))
             if key in seen:
                 reply, reason = None, DUPLICATE
             seen.add(key)

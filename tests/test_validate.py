@@ -118,3 +118,44 @@ def test_coordinates_are_stripped_and_free_phrasing_is_accepted():
     accepted, rejected = _one(content)
     assert rejected == [] and accepted[0]["instruction"] == "Which scene do you see?"
     assert strip_coordinates("a dog (12, 30, 55.5, 80) runs") == "a dog runs"
+
+
+# A teacher may re-case, re-space or re-punctuate the template's question; it is still that question.
+PARAPHRASES = {
+    "upper case": str.upper,
+    "no question mark": lambda q: q.rstrip("?"),
+    "space before the mark": lambda q: q[:-1] + " ?",
+    "spacing": lambda q: "  " + q.replace(" ", " \t "),
+    "a comma": lambda q: q.replace(" ", ", ", 1),
+    "other marks": lambda q: q.replace("?", "?!"),
+}
+
+
+def _oracle_reply(query) -> dict:
+    return json.loads(generate([query], {"kind": "oracle"}, seed=0)[0]["content"])
+
+
+@pytest.mark.parametrize("paraphrase", PARAPHRASES.values(), ids=PARAPHRASES.keys())
+def test_a_paraphrased_question_is_still_checked_against_its_annotation(paraphrase):
+    """Every type's question, paraphrased: with the annotation's answer it is accepted, with another
+    option as the answer it is rejected as wrong (unchecked, the wrong answer would be trained on)."""
+    for query in QUERIES[::4]:  # one query per type
+        reply = _oracle_reply(query)
+        asked = {**reply, "instruction": paraphrase(reply["instruction"])}
+        wrong = next(i for i, option in enumerate(reply["options"]) if option != reply["short_answer"])
+        wrong_reply = {**asked, "short_answer": reply["options"][wrong], "choice_answer": "ABCD"[wrong]}
+        assert _one(json.dumps(asked), query)[1] == [], (query["qtype"], asked["instruction"])
+        rejected = _one(json.dumps(wrong_reply), query)[1]
+        assert [r["reason"] for r in rejected] == ["wrong_answer"], (query["qtype"], asked["instruction"])
+
+
+def test_a_paraphrased_question_on_the_same_image_is_a_duplicate():
+    query = SCENE_QUERY
+    twin = {**query, "query_id": "twin"}
+    responses = [
+        {"query_id": query["query_id"], "teacher": "t", "content": _good_reply(query)},
+        {"query_id": "twin", "teacher": "t", "content": _good_reply(query, instruction="what KIND of scene, is this ?")},
+    ]
+    accepted, rejected = validate(responses, [query, twin], iteration=1, prompt_version="v1")
+    assert [a["query_id"] for a in accepted] == [query["query_id"]]
+    assert [(r["query_id"], r["reason"]) for r in rejected] == [("twin", "duplicate")]
