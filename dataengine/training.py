@@ -7,6 +7,7 @@ import math
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -127,7 +128,8 @@ def train_round(
     rng = np.random.default_rng([seed, iteration])
     replay = [earlier[i] for i in sorted(rng.choice(len(earlier), min(cfg["replay"], len(earlier)), replace=False))]
     records = [r for s in new + replay for r in sample_views(s, image_root, cfg["views"], rng)]
-    train_log = {"new_samples": len(new), "replay_samples": len(replay), "records": len(records)}
+    train_log = {"new_samples": len(new), "replay_samples": len(replay), "records": len(records),
+                 "replayed_from": _count_by_iteration(replay)}  # fmt: skip
     if not records:
         return model, train_log
     settings = TrainConfig.from_config(cfg)
@@ -138,6 +140,12 @@ def train_round(
         adapter_dir=adapter_dir, loader_workers=loader_workers,
     )  # fmt: skip
     return model, {**train_log, **fit_log}
+
+
+def _count_by_iteration(samples: list[dict]) -> dict[str, int]:
+    """How many of the samples each iteration accepted (their provenance field), oldest first."""
+    counts = Counter(sample["iteration"] for sample in samples)
+    return {str(iteration): counts[iteration] for iteration in sorted(counts)}
 
 
 def sample_views(sample: dict, image_root: Path, views: Sequence[str], rng: np.random.Generator) -> list[TrainRecord]:

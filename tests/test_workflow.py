@@ -155,3 +155,17 @@ def test_every_output_is_readable_by_the_group(finished_run):
     modes = {oct(stat.S_IMODE(p.stat().st_mode)) for p in paths if p.is_file()}
     assert modes == {"0o644"}
     assert (finished_run / "results" / "small" / "iter_2" / "model" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_each_round_replays_the_earlier_iterations_data(finished_run):
+    """Iteration i trains on its accepted samples plus `train.replay` drawn from iterations 0..i-1
+    (iteration 0: the tiny student's seed set)."""
+    replay = yaml.safe_load((CONFIGS / "small.yaml").read_text())["train"]["replay"]
+    run = finished_run / "results" / "small"
+    for i in (1, 2):
+        log = json.loads((run / f"iter_{i}" / "model" / "train_log.json").read_text())
+        accepted = (run / f"iter_{i}" / "data" / "accepted.jsonl").read_text().splitlines()
+        assert (log["new_samples"], log["replay_samples"]) == (len(accepted), replay)
+        assert sum(log["replayed_from"].values()) == replay and set(log["replayed_from"]) <= {str(j) for j in range(i)}
+
