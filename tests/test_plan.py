@@ -198,6 +198,13 @@ def test_plan_quotas_follow_the_error_rates(scene):
     assert [q["qtype"] for q in queries] == [1] * 4 + [3] * 2 + [9] * 6
 
 
+def test_plan_quotas_follow_the_dev_split_not_the_test_split(scene):
+    """The test split is what the report shows; were it to steer sampling, the loop would fit it."""
+    dev, test = _metrics({1: 90.0, 3: 10.0})["splits"]["dev"], _metrics({1: 10.0, 3: 90.0})["splits"]["test"]
+    plan, _ = plan_iteration(**{**scene, "metrics": {"splits": {"dev": dev, "test": test}}})
+    assert plan["weights"] == pytest.approx({"1": 0.1, "3": 0.9}) and plan["quotas"] == {"1": 1, "3": 11}
+
+
 def test_plan_uses_each_image_once_never_a_used_or_cluttered_one(scene):
     _, queries = plan_iteration(**scene)
     image_ids = [q["image_id"] for q in queries]

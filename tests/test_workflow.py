@@ -7,9 +7,11 @@ import json
 import re
 import stat
 
+import polars as pl
 import pytest
 import yaml
 
+from dataengine.jsonl import read_jsonl
 from dataengine.qtypes import qtype_name
 from tests.conftest import CONFIGS, snakemake
 
@@ -169,3 +171,14 @@ def test_each_round_replays_the_earlier_iterations_data(finished_run):
         assert (log["new_samples"], log["replay_samples"]) == (len(accepted), replay)
         assert sum(log["replayed_from"].values()) == replay and set(log["replayed_from"]) <= {str(j) for j in range(i)}
 
+
+@pytest.mark.slow
+def test_the_loop_plans_from_dev_items_only(finished_run):
+    """The test split is what the report shows: none of its items may become an in-context example or
+    the anchor a similar image is sought for (both come from bad cases)."""
+    run = finished_run / "results" / "small"
+    items = pl.read_parquet(run / "benchmark" / "items.parquet")
+    split_of = dict(zip(items["image"], items["split"]))
+    examples = [example for path in sorted(run.rglob("queries.jsonl")) for query in read_jsonl(path)
+                for example in query["in_context"]]  # fmt: skip
+    assert examples and {split_of[example["image"]] for example in examples} == {"dev"}
