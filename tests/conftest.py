@@ -17,6 +17,15 @@ from tests.tiny import COLOURS, colour_images, colour_sample, tiny_student
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = Path(__file__).resolve().parent / "configs"
+# The local fake server answers in milliseconds past its set latency, but on a loaded 2-core machine
+# any process can stall for seconds: a client gives a reply this long past that latency before it
+# calls it timed out, so only an injected hang times out.
+STALL_S = 5.0
+
+
+def client_timeout(latency_s: float = 0.0) -> float:
+    """The timeout for a client of a local server that takes `latency_s` per reply."""
+    return latency_s + STALL_S
 
 
 def _snakemake(workdir: Path, args: tuple[str, ...], configfiles: list[Path] | None) -> tuple[list[str], dict]:

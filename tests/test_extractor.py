@@ -19,6 +19,7 @@ from dataengine.evaluate import extract_choice
 from dataengine.extractor import ExtractorError, build_extractor, extraction_messages, parse_letter
 from dataengine.student import save_student
 from dataengine.testing.fake_openai import FakeOpenAI, FakeSettings
+from tests.conftest import client_timeout
 from tests.tiny import COLOURS, colour_images, tiny_student
 
 KEY_ENV = "DATAENGINE_TEST_EXTRACTOR_KEY"
@@ -70,7 +71,7 @@ def scripted_replies(monkeypatch):
 
 def extractor_cfg(base_url: str | None, **knobs) -> dict:
     section = {"kind": "openai", "model": "fake-extractor", "base_url": base_url, "api_key_env": KEY_ENV,
-               "timeout_s": 2.0, "max_retries": 0, **knobs}  # fmt: skip
+               "timeout_s": client_timeout(), "max_retries": 0, **knobs}  # fmt: skip
     return validate_config({"evaluate": {"extractor": section}})["evaluate"]["extractor"]
 
 
