@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 CORES   ?= 2
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-data bench-gpu bench-extraction clean
+.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-data bench-gpu bench-extraction bench-render bench-guard clean
 
 venv: $(STAMP)
 
@@ -61,6 +61,15 @@ bench-teacher: venv
 # Host memory and speed of the streaming data path over 2k, 8k and 32k images: results/bench/data.json.
 bench-data: venv
 	$(BIN)/python bench/data.py --threads $(CORES)
+
+# Scenes per second drawn and PNG-encoded, per type (a wall-clock figure: printed, not asserted in a test).
+bench-render: venv
+	$(BIN)/python bench/render.py
+
+# The quality guard's loop over eight seeds: the margins tests/test_quality_guard.py asserts are set
+# from these figures (results/bench/quality_guard.json, ~15 min on 2 cores).
+bench-guard: venv
+	$(BIN)/python bench/quality_guard.py
 
 # The 7B-shaped stand-in through evaluation and LoRA training on a GPU (a tiny shape on a CPU):
 # results/bench/gpu.json. Needs a CUDA build of torch (README, "On GPU nodes").
