@@ -129,7 +129,7 @@ def train_round(
     replay = [earlier[i] for i in sorted(rng.choice(len(earlier), min(cfg["replay"], len(earlier)), replace=False))]
     records = [r for s in new + replay for r in sample_views(s, image_root, cfg["views"], rng)]
     train_log = {"new_samples": len(new), "replay_samples": len(replay), "records": len(records),
-                 "replayed_from": _count_by_iteration(replay)}  # fmt: skip
+                 "replayed_from": {str(i): n for i, n in sorted(Counter(s["iteration"] for s in replay).items())}}  # fmt: skip
     if not records:
         return model, train_log
     settings = TrainConfig.from_config(cfg)
@@ -140,12 +140,6 @@ def train_round(
         adapter_dir=adapter_dir, loader_workers=loader_workers,
     )  # fmt: skip
     return model, {**train_log, **fit_log}
-
-
-def _count_by_iteration(samples: list[dict]) -> dict[str, int]:
-    """How many of the samples each iteration accepted (their provenance field), oldest first."""
-    counts = Counter(sample["iteration"] for sample in samples)
-    return {str(iteration): counts[iteration] for iteration in sorted(counts)}
 
 
 def sample_views(sample: dict, image_root: Path, views: Sequence[str], rng: np.random.Generator) -> list[TrainRecord]:
