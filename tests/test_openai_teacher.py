@@ -162,7 +162,9 @@ def test_a_bad_key_stops_the_step_with_the_servers_message_and_no_key(tmp_path, 
     with FakeOpenAI(FakeSettings(api_key="sk-right")) as server:
         with pytest.raises(TeacherError, match="401 - Incorrect API key") as err:
             generate_openai(make_queries(n_per_type=5), teacher_cfg(server, tmp_path / "c.sqlite", in_flight=2), seed=0)
-        assert 1 <= server.stats()["refused"] < 10  # the other queued requests are never sent
+        # Only the requests in flight when the first 401 came back were sent: none queued behind them
+        # (on a loaded machine the caller can see the error late; the workers stop at once).
+        assert 1 <= server.stats()["refused"] <= 2
     assert "sk-wrong-0123456789" not in str(err.value)
 
 

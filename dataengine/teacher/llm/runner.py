@@ -323,6 +323,7 @@ class OnlineTeacher(TeacherMode):
                 if self._unsupported_format(err, response_format):
                     continue  # not a failure of the request: ask again in json_object mode
                 if err.status_code not in (408, 409) and err.status_code < 500:
+                    self.stop.set()  # at once: the other workers send nothing more, however late the caller sees it
                     raise TeacherError(self._describe(err)) from None
                 reason = f"http_{err.status_code}"
                 time.sleep(retry_after(err) or self._backoff(attempt))
