@@ -271,8 +271,9 @@ def test_sigkill_pays_again_only_for_the_calls_in_flight(tmp_path):
 
 def test_two_jobs_sharing_a_cache_pay_each_distinct_request_once(tmp_path):
     queries = make_queries(n_per_type=8)
-    with FakeOpenAI(FakeSettings(latency_s=0.2)) as server:
-        # One at a time, the first job pays for 14 s: the second starts (seconds, on a loaded machine) in that time
+    with FakeOpenAI(FakeSettings(latency_s=0.5)) as server:
+        # One at a time, the first job would pay for 36 s: the second starts in that time even on a loaded
+        # machine (a 14 s window was missed once with four test suites on two cores), then pays 4 at a time
         first = subprocess.Popen(generate_command(tmp_path, server, queries, "a", in_flight=1), cwd=REPO,
                                  stderr=subprocess.PIPE, text=True)  # fmt: skip
         wait_for(server, 4, first)  # the first job is paying when the second starts
