@@ -10,8 +10,8 @@
     dataengine teacher estimate --queries results/<run>/iter_1/plan/queries.jsonl
     dataengine teacher generate --queries Q --out responses.jsonl --stats generation.json
 
-The commands that read a config take `--configfile` (repeatable overlays, merged in order over
-config/config.yaml's defaults, then validated). The teacher commands use the `teacher` section with
+The commands that read a config take `--configfile` (repeatable, merged in order, then validated:
+the schema fills in every default; without it, config/config.yaml). The teacher commands use the `teacher` section with
 the overrides of `--iteration` and the run's response cache, so `estimate` counts only the calls a run
 would really make; keys are read from the environment, as in the workflow. A user's mistake (a missing
 file, a bad config key, an unknown type, an endpoint that does not answer) ends a command with one
