@@ -42,7 +42,7 @@ def fingerprint(
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "gradient_checkpointing"}  # same weights
     digest = hashlib.sha256(json.dumps([settings, seed, processes], sort_keys=True).encode())
     for record in records:
-        digest.update(json.dumps([str(record.image), record.prompt, record.target]).encode())
+        digest.update(json.dumps([str(record.image), record.prompt, record.target, record.follow_ups]).encode())
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().flatten()[:64].float().cpu().numpy().tobytes())

@@ -101,6 +101,19 @@ def _check(config: dict, schema: dict, source: str) -> None:
         raise ConfigError(f"invalid config ({source}):\n" + "\n".join(lines))
 
 
+def _check_pairs(config: dict, source: str) -> None:
+    """Keys that only mean something together: a start model to assemble and the base data of the
+    from_start regime, each set exactly when the other key asks for it."""
+    student, train = config["student"], config["train"]
+    errors = []
+    if (student["base"] == "assembled") != (student["assemble"] is not None):
+        errors.append("student.assemble: set it exactly when student.base is `assembled` (the model it builds)")
+    if (train["regime"] == "from_start") != (train["base_data"] is not None):
+        errors.append("train.base_data: set it exactly when train.regime is from_start (which trains on it)")
+    if errors:
+        raise ConfigError(f"invalid config ({source}):\n" + "\n".join(f"  {line}" for line in errors))
+
+
 def _normalise_keys(config: dict) -> dict:
     """YAML reads `per_iteration: {2: ...}` with int keys; the schema (JSON) needs strings."""
     config = copy.deepcopy(config)
@@ -181,6 +194,7 @@ def validate_config(config: dict, source: str = "config") -> dict:
     schema = _schema()
     config = _typed(_normalise_keys(config or {}), schema)
     _check(config, schema, source)
+    _check_pairs(config, source)
     beyond = sorted((k for k in config["per_iteration"] if int(k) > config["iterations"]), key=int)
     if beyond:
         raise ConfigError(
@@ -192,6 +206,7 @@ def validate_config(config: dict, source: str = "config") -> dict:
         merged["per_iteration"] = {}
         try:
             _check(merged, schema, source)
+            _check_pairs(merged, source)
         except ConfigError as err:
             raise ConfigError(str(err).replace("\n  ", f"\n  per_iteration.{iteration} -> ", )) from None
     return config

@@ -46,8 +46,30 @@ def chat_prompt(processor, prompt: str) -> str:
     when the processor has no template (the tiny student is trained on the bare prompts)."""
     if not getattr(processor, "chat_template", None):
         return prompt
+    return processor.apply_chat_template([_user_turn(prompt)], add_generation_prompt=True, tokenize=False)
+
+
+def follow_up_prompt(processor, history: Sequence[tuple[str, str]], prompt: str) -> str:
+    """A later user turn of a conversation: the text the chat template puts between the reply that ends
+    `history` ((prompt, reply) pairs) and the next reply. Training appends EOS to every reply itself,
+    as LLaVA's conversation format does ("... ASSISTANT: reply</s>USER: ..."). Without a template
+    it is the bare prompt."""
+    if not getattr(processor, "chat_template", None):
+        return prompt
+    messages = []
+    for earlier, reply in history:
+        messages += [_user_turn(earlier), {"role": "assistant", "content": [{"type": "text", "text": reply}]}]
+    before = processor.apply_chat_template(messages, tokenize=False)
+    after = processor.apply_chat_template([*messages, _user_turn(prompt)], add_generation_prompt=True, tokenize=False)
+    if not after.startswith(before):
+        raise ValueError("the processor's chat template does not render a conversation turn by turn "
+                         "(a longer conversation does not start with the shorter one's text)")  # fmt: skip
+    return after[len(before) :]
+
+
+def _user_turn(prompt: str) -> dict:
+    """A user message of the chat template: the image placeholder (when the prompt starts with one)
+    as an image entry, then the text."""
     has_image = prompt.startswith(IMAGE_TOKEN)
     text = prompt.removeprefix(IMAGE_TOKEN).lstrip("\n") if has_image else prompt
-    content = [{"type": "image"}] * has_image + [{"type": "text", "text": text}]
-    messages = [{"role": "user", "content": content}]
-    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return {"role": "user", "content": [{"type": "image"}] * has_image + [{"type": "text", "text": text}]}

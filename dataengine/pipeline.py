@@ -304,7 +304,7 @@ def validate(
 
 def train(
     model_dir: str,
-    accepted: str,
+    accepted: str | None,
     replay_sources: list[str],
     pool_images: str,
     out_dir: str,
@@ -315,9 +315,13 @@ def train(
     dtype: str = "float32",
     workers_log: str | None = None,
     loader_workers: int = 0,
+    base_records: str | None = None,
+    base_images: str | None = None,
 ) -> None:
-    """Fine-tune the previous model on this iteration's accepted samples plus replay from the earlier
-    iterations' (dataengine.training.train_round). A LoRA run also keeps its adapter in
+    """Fine-tune `model_dir` on this iteration's accepted samples plus replay from the earlier
+    iterations' (dataengine.training.train_round); in the from_start regime on the base data's
+    records (`base_records`, images under `base_images`) and every engine sample so far. A LoRA run
+    also keeps its adapter in
     `<model>/adapter` beside the merged model. With `processes` > 1 this job runs in that many
     processes, one per GPU (dataengine.distributed), sharing the `threads`, with their output in
     `workers_log` (default `<out_dir>.workers.log`); rank 0 writes the model."""
@@ -329,6 +333,7 @@ def train(
         return
     _set_threads(threads // distributed.world_size(), loader_workers)
     from dataengine.checkpoint import checkpoint_dir_for
+    from dataengine.conversations import RecordFile
     from dataengine.student import load_student, save_student, umask_modes
     from dataengine.training import train_round
 
@@ -337,9 +342,10 @@ def train(
     if distributed.is_main():
         shutil.rmtree(adapter, ignore_errors=True)
     model, train_log = train_round(
-        model, processor, new=read_jsonl(accepted), earlier=[s for path in replay_sources for s in read_jsonl(path)],
+        model, processor, new=read_jsonl(accepted) if accepted else [], earlier=[s for path in replay_sources for s in read_jsonl(path)],
         image_root=Path(pool_images).parent, cfg=cfg, iteration=iteration, seed=seed,
         checkpoint_dir=checkpoint_dir_for(out_dir), adapter_dir=adapter, loader_workers=loader_workers,
+        base=RecordFile(base_records, base_images) if base_records else (),
     )  # fmt: skip
     if not distributed.is_main():
         return
@@ -348,8 +354,8 @@ def train(
         umask_modes(adapter)
         os.replace(adapter, Path(out_dir) / "adapter")
     shutil.rmtree(checkpoint_dir_for(out_dir), ignore_errors=True)  # only once the model is in place
-    log.info("train %d: %d new + %d replayed samples, %d records", iteration, train_log["new_samples"],
-             train_log["replay_samples"], train_log["records"])  # fmt: skip
+    log.info("train %d: %d base records + %d new and %d replayed samples, %d records", iteration,
+             train_log["base_records"], train_log["new_samples"], train_log["replay_samples"], train_log["records"])  # fmt: skip
 
 
 def report(

@@ -199,15 +199,18 @@ def load_student(path: Path | str, dtype: str = "float32") -> tuple[PreTrainedMo
     return model.eval(), processor
 
 
-def encode_prompts(processor: ProcessorMixin, prompts: Sequence[str], pixels: torch.Tensor) -> list[list[int]]:
-    """Token ids of prompts (BOS first) with the one image placeholder expanded to the image's tokens,
-    as the processor would, without processing the image again for every prompt."""
+def encode_prompts(
+    processor: ProcessorMixin, prompts: Sequence[str], pixels: torch.Tensor | None
+) -> list[list[int]]:
+    """Token ids of prompts (BOS first) with the image placeholder expanded to the image's tokens, as
+    the processor would, without processing the image again for every prompt. A prompt holds one
+    placeholder, or none for text-only data (`pixels` is then None when no prompt has one)."""
     image_token = processor.image_token
     for prompt in prompts:
-        if prompt.count(image_token) != 1:
-            raise ValueError(f"a prompt must hold exactly one {image_token!r}: {prompt!r}")
+        if prompt.count(image_token) > 1 or (pixels is None and image_token in prompt):
+            raise ValueError(f"a prompt must hold one {image_token!r} (none without an image): {prompt!r}")
     # The processor reads the image's size through numpy, which has no bfloat16.
-    expanded = processor.replace_image_token({"pixel_values": pixels[:1].float()}, 0)
+    expanded = image_token if pixels is None else processor.replace_image_token({"pixel_values": pixels[:1].float()}, 0)
     texts = [chat_prompt(processor, prompt).replace(image_token, expanded) for prompt in prompts]
     return processor.tokenizer(texts, add_special_tokens=True)["input_ids"]
 

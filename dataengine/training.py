@@ -2,13 +2,14 @@
 iteration's round (new samples plus replay), the training loop with its streamed batches, and the
 memory a step needs. Checkpoints that let a killed run resume are in dataengine.checkpoint."""
 
+import bisect
 import logging
 import math
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from transformers import PreTrainedModel, ProcessorMixin, get_cosine_schedule_wi
 
 from dataengine import checkpoint, distributed
 from dataengine.config import check_section, defaults
-from dataengine.formats import LETTERS, lettered_prompt, question_prompt
+from dataengine.formats import LETTERS, follow_up_prompt, lettered_prompt, question_prompt
 from dataengine.joblog import progress
 from dataengine.streaming import distinct_images, pixel_values, stream
 from dataengine.student import enable_activation_checkpointing, encode_prompts, pad_batch
@@ -35,17 +36,20 @@ log = logging.getLogger("dataengine")
 
 @dataclass(frozen=True)
 class TrainRecord:
-    """One training sequence: the image, the prompt shown with it, the text the model must write."""
+    """One training sequence: the image (None for text-only data), the prompt shown with it and the
+    text the model must write, then the further (prompt, reply) turns of a conversation. The loss is
+    on the replies only."""
 
-    image: Path
+    image: Path | None
     prompt: str
     target: str
+    follow_ups: tuple[tuple[str, str], ...] = ()
 
 
 # The schema is the one source of defaults and allowed values (dataengine.config).
 _DEFAULTS = defaults("train")
 # Keys of the train section that a round (train_round) reads; the rest configure the optimisation.
-ROUND_KEYS = ("views", "replay", "epochs", "processes")
+ROUND_KEYS = ("views", "replay", "epochs", "processes", "regime", "base_data")
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class TrainConfig:
     # them when the estimated peak (training_peak_bytes) fits the GPU. The weights come out the same
     # either way, so a checkpoint resumes across a change of it.
     gradient_checkpointing: bool | str = _DEFAULTS["gradient_checkpointing"]
+    max_length: int | None = _DEFAULTS["max_length"]  # tokens kept of a sequence, image tokens included
     log_every: int | None = None  # steps per row of the loss log; None: about LOSS_ROWS rows in all
     lora: LoraSettings = field(default_factory=LoraSettings)
 
@@ -120,15 +125,22 @@ def train_round(
     checkpoint_dir: Path | None = None,
     adapter_dir: Path | None = None,
     loader_workers: int = 0,
+    base: Sequence[TrainRecord] = (),
 ) -> tuple[PreTrainedModel, dict]:
-    """One iteration's fine-tuning: its accepted samples (`new`) plus `replay` samples drawn from the
-    earlier iterations' (`earlier`), each in the paper's `views`, for `steps`, or `epochs` over the
-    records when set (the paper's recipe is one epoch). Returns the model and the train log (how many
-    new, replayed and record sequences; fine_tune's log)."""
+    """One iteration's fine-tuning on the engine's samples, each in the paper's `views`, for `steps`,
+    or `epochs` over the records when set (the paper's recipe is one epoch). `regime` incremental:
+    this iteration's accepted samples (`new`) plus `replay` drawn from the earlier iterations'
+    (`earlier`); from_start: the `base` records (LLaVA's instruction data) then every engine sample so
+    far, new and earlier, as the paper's v2 did. Returns the model and the train log (how many new,
+    replayed, base and record sequences; fine_tune's log)."""
     rng = np.random.default_rng([seed, iteration])
-    replay = [earlier[i] for i in sorted(rng.choice(len(earlier), min(cfg["replay"], len(earlier)), replace=False))]
-    records = [r for s in new + replay for r in sample_views(s, image_root, cfg["views"], rng)]
-    train_log = {"new_samples": len(new), "replay_samples": len(replay), "records": len(records),
+    if cfg.get("regime", "incremental") == "from_start":
+        new, earlier, n_replay = [*earlier, *new], [], 0
+    else:
+        n_replay = min(cfg["replay"], len(earlier))
+    replay = [earlier[i] for i in sorted(rng.choice(len(earlier), n_replay, replace=False))]
+    records = Chained([base, [r for s in new + replay for r in sample_views(s, image_root, cfg["views"], rng)]])
+    train_log = {"new_samples": len(new), "replay_samples": len(replay), "base_records": len(base), "records": len(records),
                  "replayed_from": {str(i): n for i, n in sorted(Counter(s["iteration"] for s in replay).items())}}  # fmt: skip
     if not records:
         return model, train_log
@@ -140,6 +152,30 @@ def train_round(
         adapter_dir=adapter_dir, loader_workers=loader_workers,
     )  # fmt: skip
     return model, {**train_log, **fit_log}
+
+
+class Chained(Sequence[TrainRecord]):
+    """Several record sequences read as one (the base data, then the engine data's views)."""
+
+    def __init__(self, parts: Sequence[Sequence[TrainRecord]]):
+        self.parts = [part for part in parts if len(part)]
+        self.ends = np.cumsum([len(part) for part in self.parts]).tolist()
+
+    def __len__(self) -> int:
+        return self.ends[-1] if self.ends else 0
+
+    def __getitem__(self, row):
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        if not -len(self) <= row < len(self):
+            raise IndexError(row)
+        row %= len(self)
+        part = bisect.bisect_right(self.ends, row)
+        return self.parts[part][row - (self.ends[part - 1] if part else 0)]
+
+    def __iter__(self) -> Iterator[TrainRecord]:
+        for part in self.parts:
+            yield from part
 
 
 def sample_views(sample: dict, image_root: Path, views: Sequence[str], rng: np.random.Generator) -> list[TrainRecord]:
@@ -206,7 +242,7 @@ def fine_tune(
     every = checkpoint_every or max(1, cfg.steps // 10)
     fingerprint = checkpoint.fingerprint(model, records, cfg, seed, world)
     device = model.device
-    build = _TrainBatch(processor, records)
+    build = _TrainBatch(processor, records, cfg.max_length)
     checkpointing = _checkpointing_wanted(model, build, cfg)
     if checkpointing:
         enable_activation_checkpointing(model)
@@ -242,9 +278,9 @@ def fine_tune(
                 loss = replica(  # this process's share of the batch's mean loss
                     input_ids=batch["input_ids"].to(device, non_blocking=True),
                     attention_mask=batch["attention_mask"].to(device, non_blocking=True),
-                    pixel_values=batch["pixels"].to(device, model.dtype, non_blocking=True)[batch["slots"].to(device)],
+                    pixel_values=_on_device(batch, device, model.dtype),
                     labels=labels,
-                    num_items_in_batch=int(loss_tokens),
+                    num_items_in_batch=max(1, int(loss_tokens)),  # a batch cut to prompts alone adds nothing
                 ).loss
             optimizer.zero_grad(set_to_none=True)
             (loss * world).backward()  # the processes' gradients are averaged: this makes them add up
@@ -288,16 +324,16 @@ def fine_tune(
 
 class _TrainBatch:
     """A step's share of records as padded tensors, made in a loader worker: the pixels of its distinct
-    images (float32) and each row's `slots` among them, token ids of prompt + target + EOS (right
-    padding) and labels that hide the prompt from the loss."""
+    images (float32; None when no row has an image) and each image row's `slots` among them, token ids
+    of the conversation (right padding) and labels that show the loss the replies only."""
 
-    def __init__(self, processor: ProcessorMixin, records: Sequence[TrainRecord]):
-        self.processor, self.records = processor, records
+    def __init__(self, processor: ProcessorMixin, records: Sequence[TrainRecord], max_length: int | None = None):
+        self.processor, self.records, self.max_length = processor, records, max_length
 
     def __call__(self, rows: list[int]) -> dict:
         records = [self.records[row] for row in rows]
-        paths, slots = distinct_images([record.image for record in records])
-        pixels = pixel_values(self.processor.image_processor, paths)
+        paths, slots = distinct_images([record.image for record in records if record.image is not None])
+        pixels = pixel_values(self.processor.image_processor, paths) if paths else None
         sequences, labels = self.encode(records, pixels)
         batch = pad_batch(sequences, self.processor.tokenizer.pad_token_id, "right")
         return {
@@ -308,17 +344,39 @@ class _TrainBatch:
             "labels": pad_batch(labels, IGNORE_INDEX, "right")["input_ids"],
         }
 
-    def encode(self, records: Sequence[TrainRecord], pixels: torch.Tensor) -> tuple[list[list[int]], list[list[int]]]:
-        """Token ids of prompt + target + EOS, and labels that hide the prompt from the loss."""
+    def encode(
+        self, records: Sequence[TrainRecord], pixels: torch.Tensor | None
+    ) -> tuple[list[list[int]], list[list[int]]]:
+        """Token ids of every turn (prompt, reply + EOS) cut to `max_length`, and labels that hide the
+        prompts from the loss."""
         tokenizer = self.processor.tokenizer
         prompts = encode_prompts(self.processor, [record.prompt for record in records], pixels)
         targets = tokenizer([record.target for record in records], add_special_tokens=False)["input_ids"]
         sequences, labels = [], []
-        for prompt, target in zip(prompts, targets):
-            answer = [*target, tokenizer.eos_token_id]
-            sequences.append(prompt + answer)
-            labels.append([IGNORE_INDEX] * len(prompt) + answer)
+        for record, prompt, target in zip(records, prompts, targets):
+            if self.max_length is not None and record.image is not None and len(prompt) > self.max_length:
+                raise ValueError(f"max_length {self.max_length} cuts into the image tokens of a prompt of "
+                                 f"{len(prompt)} tokens: {record.prompt[:80]!r}")  # fmt: skip
+            sequence, label = [], []
+            turns = [(record.prompt, record.target), *record.follow_ups]
+            for turn, (asked, reply) in enumerate(turns):
+                asked_ids = prompt if turn == 0 else self.ids(follow_up_prompt(self.processor, turns[:turn], asked))
+                answer = [*(target if turn == 0 else self.ids(reply)), tokenizer.eos_token_id]
+                sequence += asked_ids + answer
+                label += [IGNORE_INDEX] * len(asked_ids) + answer
+            sequences.append(sequence[: self.max_length])
+            labels.append(label[: self.max_length])
         return sequences, labels
+
+    def ids(self, text: str) -> list[int]:
+        return self.processor.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def _on_device(batch: dict, device: torch.device, dtype: torch.dtype) -> torch.Tensor | None:
+    """The pixels of every image row of a batch, on the device in the model's dtype (None: no images)."""
+    if batch["pixels"] is None:
+        return None
+    return batch["pixels"].to(device, dtype, non_blocking=True)[batch["slots"].to(device)]
 
 
 def _checkpointing_wanted(model: PreTrainedModel, build: _TrainBatch, cfg: TrainConfig) -> bool:
@@ -328,8 +386,10 @@ def _checkpointing_wanted(model: PreTrainedModel, build: _TrainBatch, cfg: Train
         return cfg.gradient_checkpointing
     if model.device.type != "cuda":
         return False
-    sample = build.records[:: max(1, len(build.records) // LENGTH_SAMPLE)][:LENGTH_SAMPLE]
-    pixels = pixel_values(build.processor.image_processor, [sample[0].image])
+    every = max(1, len(build.records) // LENGTH_SAMPLE)
+    sample = [build.records[row] for row in range(0, len(build.records), every)][:LENGTH_SAMPLE]
+    image = next((record.image for record in sample if record.image is not None), None)
+    pixels = None if image is None else pixel_values(build.processor.image_processor, [image])
     longest = max(map(len, build.encode(sample, pixels)[0]))
     tokens = math.ceil(cfg.batch_size / distributed.world_size()) * longest
     needed = training_peak_bytes(model, tokens, cfg)

@@ -1,5 +1,6 @@
-# Iteration 0: the seed instruction set and the tiny student trained on it. A real base model
-# (student.base = a folder) skips base_model; common.model_dir points at the folder instead.
+# The start model: the tiny student trained on a seed instruction set, or LLaVA's stage-1 parts
+# assembled into one model (student.base: assembled). A real model folder (student.base = a path)
+# is used as is; common.start_model points at it instead.
 
 
 rule seed_set:
@@ -32,7 +33,7 @@ rule base_model:
         pool_images=rules.build_pool.output.images,
         seed_set=rules.seed_set.output.accepted,
     output:
-        model=directory(f"{BASE}/iter_0/model"),
+        model=directory(TINY_MODEL),
     log:
         f"{BASE}/logs/base_model.log",
     benchmark:
@@ -49,3 +50,26 @@ rule base_model:
         seed=run_seed,
     script:
         "../scripts/base_model.py"
+
+
+if ASSEMBLED:
+
+    rule assemble_model:
+        input:
+            language_model=config["student"]["assemble"]["language_model"],
+            vision_tower=config["student"]["assemble"]["vision_tower"],
+            projector=config["student"]["assemble"]["projector"],
+        output:
+            model=directory(ASSEMBLED_MODEL),
+        log:
+            f"{SHARED}/logs/assemble_model.log",
+        benchmark:
+            f"{SHARED}/benchmarks/assemble_model.tsv"
+        conda:
+            "../envs/torch.yaml"
+        threads: TORCH_CPUS
+        params:
+            vision_feature_layer=config["student"]["assemble"]["vision_feature_layer"],
+            dtype=config["student"]["dtype"],
+        script:
+            "../scripts/assemble_model.py"

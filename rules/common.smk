@@ -41,6 +41,10 @@ BENCHMARK = f"{SHARED}/benchmark"
 POOL = f"{SHARED}/pool"
 LAST = config["iterations"]
 TINY = config["student"]["base"] == "tiny"
+ASSEMBLED = config["student"]["base"] == "assembled"
+# The paper's v2 regime: every iteration trains the start model again on base data + engine data.
+FROM_START = config["train"]["regime"] == "from_start"
+BASE_DATA = config["train"]["base_data"] or {}
 # CPUs of a torch step: its torch threads and the loader workers that read its images.
 TORCH_CPUS = config["threads"] + config["loader_workers"]
 # The teacher's runtime knobs (concurrency, rate limits, ...) do not change results, nor the hash.
@@ -58,7 +62,20 @@ SOURCES = {
     "benchmark": benchmarks.source_paths(config["benchmark"]),
     "pool": pools.source_paths(config["pool"]),
 }
-MODEL_SOURCES = [] if TINY else [("student.base", config["student"]["base"])]
+if TINY:
+    MODEL_SOURCES = []
+elif ASSEMBLED:
+    MODEL_SOURCES = [
+        (f"student.assemble.{part}", config["student"]["assemble"][part])
+        for part in ("language_model", "vision_tower", "projector")
+    ]
+else:
+    MODEL_SOURCES = [("student.base", config["student"]["base"])]
+MODEL_SOURCES += [
+    (f"train.base_data.{key}", BASE_DATA[key])
+    for key in BASE_DATA
+    if key in ("path", "image_dir")
+]
 if config["retrieval"]["encoder"] == "clip" and config["retrieval"].get("model"):
     MODEL_SOURCES.append(("retrieval.model", config["retrieval"]["model"]))
 require_present(SOURCES["benchmark"] + SOURCES["pool"] + MODEL_SOURCES)
@@ -74,6 +91,11 @@ if workflow.is_main_process:
 EXPERIMENT = config["experiment"]
 BASE = f"{SHARED}/seed_{{seed}}" if EXPERIMENT else SHARED
 ARM = f"{BASE}/{{strategy}}" if EXPERIMENT else RUN
+# The built tiny student: iteration 0's model, or in the from_start regime the start of every
+# iteration's training (iteration 0 is then the start trained on the base data alone).
+TINY_MODEL = f"{BASE}/start_model" if FROM_START else f"{BASE}/iter_0/model"
+ASSEMBLED_MODEL = f"{SHARED}/start_model"
+BASE_DATA_RECORDS = [f"{SHARED}/base_data/records.jsonl"] if FROM_START else []
 
 
 wildcard_constraints:
@@ -114,10 +136,18 @@ def plan_dir(wildcards, i):
     return f"{fill(ARM, wildcards)}/iter_{i}/plan"
 
 
+def start_model(wildcards):
+    """The model the loop starts from: the built tiny student, the assembled one or the configured
+    folder as is."""
+    if TINY:
+        return fill(TINY_MODEL, wildcards)
+    return ASSEMBLED_MODEL if ASSEMBLED else config["student"]["base"]
+
+
 def model_dir(wildcards, i):
-    """Iteration 0 is the built tiny student or, for a real model, the configured folder as is."""
-    if int(i) == 0 and not TINY:
-        return config["student"]["base"]
+    """Iteration i's model; iteration 0's is the start model, except from_start, which trains it."""
+    if int(i) == 0 and not FROM_START:
+        return start_model(wildcards)
     return f"{iter_dir(wildcards, i)}/model"
 
 
@@ -160,6 +190,9 @@ def model_to_evaluate(wildcards):
 
 
 def previous_model(wildcards):
+    """What iteration i's training starts from: the previous model, or from_start the start model."""
+    if FROM_START:
+        return start_model(wildcards)
     return model_dir(wildcards, int(wildcards.i) - 1)
 
 
@@ -196,8 +229,9 @@ def earlier_queries(wildcards):
 
 def replay_sources(wildcards):
     """Accepted samples of every earlier iteration (iteration 0 holds the tiny student's seed set; a
-    real base model has none)."""
-    first = 0 if TINY else 1
+    real base model has none). from_start trains on all of them, the seed set aside: the start model
+    learnt it already."""
+    first = 0 if TINY and not FROM_START else 1
     return [
         f"{iter_dir(wildcards, j)}/data/accepted.jsonl"
         for j in range(first, int(wildcards.i))

@@ -4,6 +4,7 @@ rule train:
         accepted=rules.validate.output.accepted,
         replay=replay_sources,
         pool_images=rules.build_pool.output.images,
+        base_records=BASE_DATA_RECORDS,
     output:
         model=directory(f"{ARM}/iter_{{i}}/model"),
     log:
@@ -23,5 +24,29 @@ rule train:
         **section_params("train", config["train"], train_knobs),
         dtype=config["student"]["dtype"],
         seed=run_seed,
+        base_images=BASE_DATA.get("image_dir"),
     script:
         "../scripts/train.py"
+
+
+if FROM_START:
+
+    # Iteration 0 of the from_start regime: the start model trained on the base data alone (LLaVA-1.5
+    # itself, for the paper's recipe), the baseline every later iteration's model is compared with.
+    use rule train as train_start with:
+        input:
+            model=start_model,
+            pool_images=rules.build_pool.output.images,
+            base_records=BASE_DATA_RECORDS,
+        output:
+            model=directory(f"{BASE}/iter_0/model"),
+        log:
+            job=f"{BASE}/logs/train_0.log",
+            workers=f"{BASE}/logs/train_0.workers.log",
+        benchmark:
+            f"{BASE}/benchmarks/train_0.tsv"
+        params:
+            **section_params("train", knobs(config, "train", 0)),
+            dtype=config["student"]["dtype"],
+            seed=run_seed,
+            base_images=BASE_DATA.get("image_dir"),

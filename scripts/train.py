@@ -7,15 +7,17 @@ from dataengine.joblog import job_logging
 with job_logging(snakemake.log.job):
     pipeline.train(
         model_dir=snakemake.input.model,
-        accepted=snakemake.input.accepted,
-        replay_sources=snakemake.input.replay,
+        accepted=snakemake.input.get("accepted"),  # none for from_start's iteration 0
+        replay_sources=snakemake.input.get("replay", []),
         pool_images=snakemake.input.pool_images,
         out_dir=snakemake.output.model,
-        iteration=int(snakemake.wildcards.i),
+        iteration=int(snakemake.wildcards.get("i", 0)),
         cfg=knobs_from_params(snakemake.params, "train"),
         seed=snakemake.params.seed,
         threads=snakemake.threads,
         dtype=snakemake.params.dtype,
         workers_log=snakemake.log.workers,
         loader_workers=runtime_knobs(snakemake.config, "loader_workers"),
+        base_records=next(iter(snakemake.input.base_records), None),  # a list: empty unless from_start
+        base_images=snakemake.params.base_images,
     )

@@ -70,3 +70,28 @@ def test_run_names_that_would_leave_results_are_refused_with_what_a_name_may_hol
 @pytest.mark.parametrize("run", ["demo", "small-openai", "v1.2_b", "7b"])
 def test_ordinary_run_names_pass(run):
     assert validate_config({"run": run})["run"] == run
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({"train": {"regime": "from_start"}}, "train.base_data: set it exactly when"),
+        ({"train": {"base_data": {"path": "d.json", "image_dir": "img"}}}, "train.base_data: set it exactly when"),
+        ({"student": {"base": "assembled"}}, "student.assemble: set it exactly when"),
+        ({"student": {"assemble": {"language_model": "l", "vision_tower": "v", "projector": "p.bin"}}},
+         "student.assemble: set it exactly when"),
+        ({"per_iteration": {1: {"train": {"regime": "from_start"}}}}, "per_iteration.1 -> train.base_data"),
+    ],
+)  # fmt: skip
+def test_keys_that_only_mean_something_together(config, named):
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        validate_config({"iterations": 2, **config})
+
+
+def test_report_benchmarks_are_checked_like_the_benchmark():
+    config = validate_config({"report_benchmarks": {"mmbench_dev": {"kind": "mmbench", "path": "dev.tsv", "dev_share": 0}}})
+    assert config["report_benchmarks"]["mmbench_dev"]["qtype_field"] == "category"  # the benchmark's defaults
+    with pytest.raises(ConfigError, match=r"report_benchmarks\.mm\.kind: 'mmbnch' is not one of"):
+        validate_config({"report_benchmarks": {"mm": {"kind": "mmbnch"}}})
+    with pytest.raises(ConfigError, match="report_benchmarks"):
+        validate_config({"report_benchmarks": {"MM Bench": {"kind": "mmbench"}}})

@@ -130,8 +130,13 @@ def test_encode_prompts_matches_the_processor(tmp_path):
     assert torch.equal(pixels, expected["pixel_values"])
     # pixels already cast for a bfloat16 model (numpy, which the processor reads them with, has none)
     assert encode_prompts(processor, [prompt], pixels.bfloat16()) == expected["input_ids"].tolist()
-    with pytest.raises(ValueError, match="exactly one"):
-        encode_prompts(processor, [COLOUR_QUESTION], pixels)
+    # A text-only prompt (LLaVA's instruction data has them) beside an image's, or alone.
+    assert encode_prompts(processor, [COLOUR_QUESTION], None) == processor.tokenizer([COLOUR_QUESTION])["input_ids"]
+    assert encode_prompts(processor, [COLOUR_QUESTION, prompt], pixels)[1] == expected["input_ids"][0].tolist()
+    with pytest.raises(ValueError, match="none without an image"):
+        encode_prompts(processor, [prompt], None)
+    with pytest.raises(ValueError, match="must hold one"):
+        encode_prompts(processor, [prompt + prompt], pixels)
     with pytest.raises(FileNotFoundError, match="missing.png"):
         pixel_values(processor.image_processor, [tmp_path / "missing.png"])
 
