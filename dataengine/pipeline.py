@@ -377,9 +377,11 @@ def report(
     out_summary_md: str,
     out_plot: str,
     out_page: str,
+    reported: dict[str, list[str]] | None = None,
 ) -> None:
     """summary.json, summary.md, accuracy.png and index.html from the run's files (`timings`: the
-    folders of Snakemake's benchmark files; `config_file`: the run's resolved config)."""
+    folders of Snakemake's benchmark files; `config_file`: the run's resolved config; `reported`: each
+    report benchmark's metrics.json per iteration)."""
     from dataengine.report import figures, page, summary
     from dataengine.report.run import load_run
 
@@ -388,12 +390,14 @@ def report(
     iterations = loaded.iterations
     metrics_per_iter = [it.metrics for it in iterations]
     plan_files = [it.plan for it in iterations[1:]]
+    reported_metrics = {name: [read_json(path) for path in paths] for name, paths in (reported or {}).items()}
     result = summary.summarize(run, config_hash, metrics_per_iter, [*plan_files, None],
-                               [0] + [len(it.accepted) for it in iterations[1:]])  # fmt: skip
+                               [0] + [len(it.accepted) for it in iterations[1:]], reported_metrics)  # fmt: skip
     write_json(out_summary_json, result)
     teacher = {("seed set" if it.number == 0 else str(it.number)): it.generation for it in iterations if it.generation}
     summary.write_summary_md(result, metrics_per_iter, Path(out_summary_md), teacher_stats=teacher,
-                             rejected=[it.rejected for it in iterations[1:]], plans=plan_files)  # fmt: skip
+                             rejected=[it.rejected for it in iterations[1:]], plans=plan_files,
+                             reported=reported_metrics)  # fmt: skip
     figures.plot_accuracy(result, metrics_per_iter, Path(out_plot))
     config_text = Path(config_file).read_text(encoding="utf-8") if Path(config_file).is_file() else ""
     page.write_page(loaded, result, Path(out_plot), Path(out_page), config_text)

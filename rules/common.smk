@@ -58,9 +58,17 @@ CONTAMINATION = {
 }
 # What the benchmark and the pool are read from: (config key, path) of each file and folder. Every
 # one must exist, and so must a real base model and a CLIP folder; all missing ones are named at once.
+# Benchmarks every model is also evaluated on and reported, never sampled from (by name).
+REPORT_BENCHMARKS = config["report_benchmarks"]
 SOURCES = {
     "benchmark": benchmarks.source_paths(config["benchmark"]),
     "pool": pools.source_paths(config["pool"]),
+    **{
+        f"report_benchmark_{name}": benchmarks.source_paths(
+            section, f"report_benchmarks.{name}"
+        )
+        for name, section in REPORT_BENCHMARKS.items()
+    },
 }
 if TINY:
     MODEL_SOURCES = []
@@ -78,7 +86,7 @@ MODEL_SOURCES += [
 ]
 if config["retrieval"]["encoder"] == "clip" and config["retrieval"].get("model"):
     MODEL_SOURCES.append(("retrieval.model", config["retrieval"]["model"]))
-require_present(SOURCES["benchmark"] + SOURCES["pool"] + MODEL_SOURCES)
+require_present([path for paths in SOURCES.values() for path in paths] + MODEL_SOURCES)
 if config["base_run"]:
     check_base_run(config, SHARED, seed_teacher=result_knobs if TINY else None)
 # The run's own config, resolved (defaults filled in), once it checked out: for people, for
@@ -102,6 +110,7 @@ wildcard_constraints:
     i=r"0|[1-9]\d*",
     seed=r"\d+",
     strategy="|".join(STRATEGIES),
+    bench="|".join(REPORT_BENCHMARKS) or "(?!)",  # (?!) matches nothing
 
 
 def source_paths(name):
@@ -119,6 +128,23 @@ def source_manifest(name):
     if workflow.is_main_process:
         write_manifest(manifest, source_paths(name))
     return [manifest]
+
+
+def report_benchmark_sources(wildcards):
+    return source_paths(f"report_benchmark_{wildcards.bench}")
+
+
+def report_benchmark_manifest(wildcards):
+    return source_manifest(f"report_benchmark_{wildcards.bench}")
+
+
+def reported_metrics(wildcards):
+    """Every report benchmark's metrics.json of every iteration, benchmark by benchmark."""
+    return [
+        f"{iter_dir(wildcards, i)}/eval_{name}/metrics.json"
+        for name in REPORT_BENCHMARKS
+        for i in range(LAST + 1)
+    ]
 
 
 def fill(template, wildcards):

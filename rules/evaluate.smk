@@ -52,3 +52,30 @@ use rule evaluate as evaluate_base with:
         f"{BASE}/logs/evaluate_0.log",
     benchmark:
         f"{BASE}/benchmarks/evaluate_0.tsv"
+
+
+# Every iteration's model on each report benchmark (report_benchmarks): reported, never sampled from.
+use rule evaluate as evaluate_report with:
+    input:
+        model=model_to_evaluate,
+        benchmark=rules.build_report_benchmark.output.table,
+        images=rules.build_report_benchmark.output.images,
+    output:
+        predictions=f"{ARM}/iter_{{i}}/eval_{{bench}}/predictions.parquet",
+        metrics=f"{ARM}/iter_{{i}}/eval_{{bench}}/metrics.json",
+        bad_cases=f"{ARM}/iter_{{i}}/eval_{{bench}}/bad_cases.jsonl",
+    log:
+        f"{ARM}/logs/evaluate_{{bench}}_{{i}}.log",
+    benchmark:
+        f"{ARM}/benchmarks/evaluate_{{bench}}_{{i}}.tsv"
+
+
+use rule evaluate_report as evaluate_report_base with:
+    output:
+        predictions=f"{BASE}/iter_0/eval_{{bench}}/predictions.parquet",
+        metrics=f"{BASE}/iter_0/eval_{{bench}}/metrics.json",
+        bad_cases=f"{BASE}/iter_0/eval_{{bench}}/bad_cases.jsonl",
+    log:
+        f"{BASE}/logs/evaluate_{{bench}}_0.log",
+    benchmark:
+        f"{BASE}/benchmarks/evaluate_{{bench}}_0.tsv"

@@ -16,6 +16,7 @@ rule report:
         models=run_models,
         pool_images=rules.build_pool.output.images,
         benchmark_images=rules.build_benchmark.output.images,
+        reported=reported_metrics,
     output:
         summary_json=f"{ARM}/report/summary.json",
         summary_md=f"{ARM}/report/summary.md",
@@ -40,5 +41,6 @@ rule report:
         config_hash=arm_config_hash,
         timings=timing_folders,
         config_file=f"{RUN}/config.yaml",
+        report_benchmarks=list(REPORT_BENCHMARKS),
     script:
         "../scripts/report.py"

@@ -3,6 +3,10 @@
 from dataengine import pipeline
 from dataengine.joblog import job_logging
 
+# The report benchmarks' metrics come benchmark by benchmark, one file per iteration.
+names, files = snakemake.params.report_benchmarks, list(snakemake.input.reported)
+per_name = len(files) // max(1, len(names))
+
 with job_logging(snakemake.log[0]):
     pipeline.report(
         run=snakemake.params.run,
@@ -23,4 +27,5 @@ with job_logging(snakemake.log[0]):
         out_summary_md=snakemake.output.summary_md,
         out_plot=snakemake.output.plot,
         out_page=snakemake.output.page,
+        reported={name: files[k * per_name : (k + 1) * per_name] for k, name in enumerate(names)},
     )

@@ -12,15 +12,18 @@ import yaml
 
 from dataengine.jsonl import read_jsonl
 from tests.conftest import CONFIGS, snakemake
+from tests.real_fixtures import write_mmbench
 from tests.test_workflow import planned_jobs
 
 LLAVA = Path(__file__).parent / "data" / "llava"
 
 
 def from_start_overlay(tmp_path: Path, iterations: int) -> Path:
+    """The v2 regime on the tiny student, reported on an MMBench dev file too (all of it: dev_share 0)."""
     overlay = tmp_path / "from_start.yaml"
     base_data = {"path": str(LLAVA / "llava_fixture.json"), "image_dir": str(LLAVA / "images"), "missing_images": "skip"}
-    overlay.write_text(yaml.safe_dump({"run": "v2", "iterations": iterations,
+    mmbench = write_mmbench(tmp_path / "mmbench") | {"dev_share": 0}
+    overlay.write_text(yaml.safe_dump({"run": "v2", "iterations": iterations, "report_benchmarks": {"mmbench_dev": mmbench},
                                        "train": {"regime": "from_start", "base_data": base_data}}))  # fmt: skip
     return overlay
 
@@ -34,6 +37,7 @@ def test_dry_run_plans_the_start_model_base_data_and_every_retraining(workdir, t
         "build_benchmark": 1, "build_pool": 1, "embed_pool": 1, "seed_set": 1, "base_model": 1,
         "prepare_base_data": 1, "train_start": 1, "evaluate_base": 1,
         "evaluate": k, "plan": k, "generate": k, "validate": k, "train": k, "report": 1, "all": 1,
+        "build_report_benchmark": 1, "evaluate_report_base": 1, "evaluate_report": k,
     }  # fmt: skip
 
 
@@ -65,3 +69,9 @@ def test_llava_data_trains_end_to_end_from_the_start_model(workdir, tmp_path):
     assert iter1["records"] == 6 + 3 * len(accepted)
     summary = json.loads((run / "report" / "summary.json").read_text())
     assert [it["iteration"] for it in summary["iterations"]] == [0, 1]
+
+    # Both evaluations, as the paper reports them: the main benchmark and MMBench dev with CircularEval.
+    reported = summary["reported"]["mmbench_dev"]
+    assert [(it["iteration"], it["n_eval"], it["circular"]["n_eval"]) for it in reported] == [(0, 5, 3), (1, 5, 3)]
+    text = (run / "report" / "summary.md").read_text()
+    assert "## Reported on `mmbench_dev`" in text and "### CircularEval" in text

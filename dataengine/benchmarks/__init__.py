@@ -30,11 +30,12 @@ def loaders() -> dict[str, ModuleType]:
     return {"seedbench": seedbench, "mmbench": mmbench, "aokvqa": aokvqa}
 
 
-def source_paths(cfg: dict) -> list[tuple[str, str]]:
-    """(config key, path) of every file and folder the configured benchmark reads; none for synthetic."""
+def source_paths(cfg: dict, section: str = "benchmark") -> list[tuple[str, str]]:
+    """(config key, path) of every file and folder the benchmark configured at `section` reads; none
+    for synthetic."""
     if cfg["kind"] == "synthetic":
         return []
-    return configured_paths("benchmark", cfg, _loader(cfg["kind"]).SOURCE_KEYS)
+    return configured_paths(section, cfg, _loader(cfg["kind"]).SOURCE_KEYS)
 
 
 def _loader(kind: str) -> ModuleType:

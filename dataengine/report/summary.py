@@ -30,11 +30,13 @@ def summarize(
     metrics_per_iter: list[dict],
     quotas_per_iter: list[dict | None],
     samples_added: list[int],
+    reported: Mapping[str, list[dict]] | None = None,
 ) -> dict:
     """summary.json (docs/contracts.md): per iteration, test accuracies by type name, quotas, samples.
 
     `quotas_per_iter[i]` is the quotas.json planned from iteration i's evaluation (None for the last
-    iteration, which plans nothing); `samples_added[i]` counts samples trained into model i.
+    iteration, which plans nothing); `samples_added[i]` counts samples trained into model i;
+    `reported` holds each report benchmark's metrics.json per iteration (`reported` in the summary).
     """
     if not len(metrics_per_iter) == len(quotas_per_iter) == len(samples_added):
         raise ValueError(
@@ -50,10 +52,20 @@ def summarize(
             "samples_added": int(added),
             "quotas": {} if plan is None else {qtype_name(t): int(q) for t, q in by_type_id(plan["quotas"])},
         }
-        if "circular" in test:
-            row["circular"] = _accuracies(test["circular"])
-        iterations.append(row)
-    return {"run": run, "config_hash": config_hash, "iterations": iterations}
+        iterations.append(row | _test_accuracies(test))
+    result = {"run": run, "config_hash": config_hash, "iterations": iterations}
+    if reported:
+        result["reported"] = {
+            name: [{"iteration": i, **_accuracies(test_split(m, i)), **_test_accuracies(test_split(m, i))}
+                   for i, m in enumerate(per_iter)]
+            for name, per_iter in reported.items()
+        }  # fmt: skip
+    return result
+
+
+def _test_accuracies(test: Mapping) -> dict:
+    """The CircularEval accuracies of a test split where its benchmark has circular copies."""
+    return {"circular": _accuracies(test["circular"])} if "circular" in test else {}
 
 
 def _accuracies(block: Mapping) -> dict:
@@ -74,13 +86,15 @@ def write_summary_md(
     teacher_stats: Mapping[str, dict] | None = None,
     rejected: list[list[dict]] = (),
     plans: list[dict] = (),
+    reported: Mapping[str, list[dict]] | None = None,
 ) -> None:
     """A readable summary.md: test accuracy per type and iteration with its 95 % interval, the drops
     from one iteration to the next (the same for CircularEval where the benchmark has circular
     copies), the same per the benchmark's own categories where the items have them (MMBench), each
     iteration's plan with the dev accuracies and weights it came from (`plans`, the quotas.json of
     iterations 1..), the samples trained in, the teacher's calls, tokens and cost (`teacher_stats`:
-    generation.json by step), and what validation dropped and why (`rejected`)."""
+    generation.json by step), and what validation dropped and why (`rejected`); then the same
+    accuracy tables for each report benchmark (`reported`: its metrics.json per iteration)."""
     iterations = summary["iterations"]
     tests = [test_split(m, i) for i, m in enumerate(metrics_per_iter)]
     lines = [
@@ -92,20 +106,15 @@ def write_summary_md(
         *_accuracy_table(iterations, tests),
         *_drops(iterations, tests),
     ]
-    if "circular" in iterations[-1]:
-        lines += [
-            "",
-            "## CircularEval",
-            "",
-            f"Test-split accuracy (%) over {iterations[-1]['circular']['n_eval']} questions, each asked once per "
-            "rotation of its options and counted right only when every rotation is (MMBench's CircularEval). A "
-            "question whose base copy (index < 1,000,000) is missing from the benchmark file counts over the "
-            "rotations present; VLMEvalKit drops it (the benchmark log counts such questions).",
-            "",
-            *_accuracy_table([it["circular"] for it in iterations], [t["circular"] for t in tests]),
-        ]
+    lines += _circular_tables(iterations, tests, "##")
     if "per_category" in iterations[-1]:
         lines += category_table(iterations, tests)
+    for name, per_iter in (reported or {}).items():
+        rows, blocks = summary["reported"][name], [test_split(m, i) for i, m in enumerate(per_iter)]
+        lines += ["", f"## Reported on `{name}`", "",
+                  f"Every iteration's model on the report benchmark `{name}` ({rows[-1]['n_eval']} test items), which "
+                  "the loop never samples from: test-split accuracy (%) with Wilson's 95 % interval.", "",
+                  *_accuracy_table(rows, blocks), *_circular_tables(rows, blocks, "###")]  # fmt: skip
     lines += _plan_tables(plans, metrics_per_iter)
     lines += ["", "## Samples added", ""]
     lines.append(_table_row(["iteration", "accepted samples trained in"]))
@@ -116,6 +125,23 @@ def write_summary_md(
     if rejected:
         lines += _rejection_table(rejected)
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _circular_tables(rows: list[dict], blocks: list[Mapping], heading: str) -> list[str]:
+    """The CircularEval table of a benchmark with circular copies (nothing without)."""
+    if "circular" not in rows[-1]:
+        return []
+    return [
+        "",
+        f"{heading} CircularEval",
+        "",
+        f"Test-split accuracy (%) over {rows[-1]['circular']['n_eval']} questions, each asked once per "
+        "rotation of its options and counted right only when every rotation is (MMBench's CircularEval). A "
+        "question whose base copy (index < 1,000,000) is missing from the benchmark file counts over the "
+        "rotations present; VLMEvalKit drops it (the benchmark log counts such questions).",
+        "",
+        *_accuracy_table([row["circular"] for row in rows], [block["circular"] for block in blocks]),
+    ]
 
 
 def _accuracy_table(rows: list[dict], blocks: list[Mapping]) -> list[str]:
