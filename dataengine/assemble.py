@@ -5,7 +5,8 @@ language model (vicuna-7b-v1.5), the CLIP vision tower (clip-vit-large-patch14-3
 LLaVA pre-trained between them (`mm_projector.bin`, mlp2x_gelu). `assemble` puts them into the kind of
 folder llava-hf/llava-1.5-7b-hf is (`LlavaForConditionalGeneration`, its processor, `<image>` and
 `<pad>` tokens, LLaVA-1.5's chat template), so `dataengine.student.load_student` reads it like any
-other model. The parts are loaded once each and moved into the model, never copied.
+other model. The parts are loaded once each and moved into the model; only the embeddings are copied,
+to grow them (measured: assembling peaks at the memory of loading the language model alone).
 """
 
 from __future__ import annotations
