@@ -2,6 +2,7 @@
 Vicuna-like tokenizer (no <image>, no pad), a CLIP folder with OpenAI's preprocessor_config.json, and
 LLaVA's mm_projector.bin."""
 
+import importlib.util
 import json
 
 import pytest
@@ -171,3 +172,13 @@ def test_parts_in_the_wrong_places_are_named(parts):
         assemble(root / "vicuna", root / "vicuna", root / "mm_projector.bin", root / "assembled")
     with pytest.raises(ValueError, match="cannot read the projector"):
         assemble(root / "vicuna", root / "clip", root / "vicuna" / "config.json", root / "assembled")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sentencepiece") is not None, reason="sentencepiece reads it")
+def test_a_sentencepiece_tokenizer_without_its_package_is_named(parts):
+    root = parts[0]
+    (root / "vicuna" / "tokenizer.json").unlink()
+    (root / "vicuna" / "tokenizer.model").write_bytes(b"not read")  # vicuna-7b-v1.5 ships only this
+    with pytest.raises(ValueError, match="needs the sentencepiece package") as error:
+        assemble(root / "vicuna", root / "clip", root / "mm_projector.bin", root / "assembled")
+    assert str(root / "vicuna" / "tokenizer.model") in str(error.value)
