@@ -9,6 +9,7 @@
     dataengine data import paper_release.json --out accepted.jsonl
     dataengine teacher estimate --queries results/<run>/iter_1/plan/queries.jsonl
     dataengine teacher generate --queries Q --out responses.jsonl --stats generation.json
+    dataengine plan-cost [--configfile F ...] [--json] [--base-samples N] [--eval-items N]
 
 The commands that read a config take `--configfile` (repeatable, merged in order, then validated:
 the schema fills in every default; without it, config/config.yaml). The teacher commands use the `teacher` section with
@@ -163,6 +164,15 @@ def _teacher(args: argparse.Namespace) -> None:
     pipeline.generate(args.queries, args.out, args.stats, teacher, config["seed"])
 
 
+def _plan_cost(args: argparse.Namespace) -> None:
+    """Teacher dollars, training and evaluation GPU hours per iteration, from the config alone."""
+    from dataengine.cost import plan_cost, render
+
+    cost = plan_cost(_config(args.configfile), base_samples=args.base_samples, eval_count=args.eval_items,
+                     gpu_file=Path(args.gpu_rates))  # fmt: skip
+    print(json.dumps(cost, indent=1) if args.json else render(cost))
+
+
 def _qtype(text: str) -> int:
     try:
         return parse_qtype(text)
@@ -173,7 +183,7 @@ def _qtype(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dataengine", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('dataengine')}")
-    groups = parser.add_subparsers(dest="group", metavar="{status,doctor,prompt,data,teacher}")
+    groups = parser.add_subparsers(dest="group", metavar="{status,doctor,prompt,data,teacher,plan-cost}")
     configfile = argparse.ArgumentParser(add_help=False)
     configfile.add_argument("--configfile", action="append", help="config and overlays (default config/config.yaml)")
 
@@ -220,10 +230,18 @@ def _parser() -> argparse.ArgumentParser:
         if name == "generate":
             sub.add_argument("--out", help="responses.jsonl to write")
             sub.add_argument("--stats", help="generation.json to write")
+
+    cost = groups.add_parser("plan-cost", parents=[configfile], help="a run's teacher dollars and GPU hours, before it starts")
+    cost.add_argument("--json", action="store_true", help="the figures and their sources as JSON")
+    cost.add_argument("--base-samples", type=int, help="entries of train.base_data (default: counted in the file, else mix665k's 665,298)")
+    cost.add_argument("--eval-items", type=int, help="items one evaluation scores (default: the built benchmark, else the config's sizes)")
+    cost.add_argument("--gpu-rates", default="results/bench/gpu.json",
+                      help="make bench-gpu's rates (default results/bench/gpu.json; else the H200 notes' figures)")  # fmt: skip
     return parser
 
 
-COMMANDS = {"status": _status, "doctor": _doctor, "prompt": _prompt, "data": _data, "teacher": _teacher}
+COMMANDS = {"status": _status, "doctor": _doctor, "prompt": _prompt, "data": _data, "teacher": _teacher,
+            "plan-cost": _plan_cost}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

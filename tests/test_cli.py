@@ -60,6 +60,22 @@ def test_mistakes_are_one_line_and_exit_2(tmp_path, args, message):
     assert message in one_line_error(run(*args, cwd=tmp_path))
 
 
+def test_plan_cost_prints_the_table_or_json_and_names_a_garbled_base_data(tmp_path):
+    experiment = str(REPO / "config" / "experiments" / "llava15-7b-lora.yaml")
+    table = run("plan-cost", "--configfile", experiment, cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert "40,000" in table.stdout and "gpu-h200.md" in table.stdout
+    cost = json.loads(run("plan-cost", "--configfile", experiment, "--json", cwd=tmp_path).stdout)
+    assert cost["total"]["requests"] == 40_000 and cost["total"]["eval_items"] == 3 * 14_233
+
+    (tmp_path / "mix.json").write_text("[{")
+    overlay = tmp_path / "v2.yaml"
+    overlay.write_text(yaml.safe_dump({"train": {"regime": "from_start", "base_data": {"path": "mix.json", "image_dir": "."}}}))
+    assert "mix.json: cannot read train.base_data" in one_line_error(
+        run("plan-cost", "--configfile", experiment, "--configfile", str(overlay), cwd=tmp_path)
+    )
+
+
 def test_a_type_is_taken_by_name(tmp_path):
     result = run("prompt", "history", "--qtype", "counting", "--sessions", str(tmp_path), cwd=REPO)
     assert f"no prompt session for type 5 in {tmp_path}/5/session.jsonl" in one_line_error(result)

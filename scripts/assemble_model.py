@@ -1,0 +1,14 @@
+"""Snakemake entry point: the v2 start model from LLaVA's three parts (student.assemble)."""
+
+from dataengine.assemble import assemble
+from dataengine.joblog import job_logging
+
+with job_logging(snakemake.log[0]):
+    assemble(
+        language_model=snakemake.input.language_model,
+        vision_tower=snakemake.input.vision_tower,
+        projector=snakemake.input.projector,
+        out_dir=snakemake.output.model,
+        vision_feature_layer=snakemake.params.vision_feature_layer,
+        dtype=snakemake.params.dtype,
+    )
