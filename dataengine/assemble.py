@@ -11,7 +11,6 @@ to grow them (measured: assembling peaks at the memory of loading the language m
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from itertools import chain
 from pathlib import Path
@@ -102,10 +101,6 @@ def _language_model(folder: Path, dtype: torch.dtype) -> tuple[LlamaForCausalLM,
     """The Llama LM and its tokenizer, with `<image>` (and `<pad>` where it has none) added and the
     embeddings grown to match; the new rows are drawn around the old ones' mean, as llava-hf's were."""
     _model_type(folder, ("llama",), "language model (a LlamaForCausalLM folder, e.g. vicuna-7b-v1.5)")
-    spm = folder / "tokenizer.model"
-    if spm.is_file() and not (folder / "tokenizer.json").is_file() and importlib.util.find_spec("sentencepiece") is None:
-        # as vicuna-7b-v1.5 ships it; transformers would otherwise say it needs tiktoken
-        raise ValueError(f"{spm}: a SentencePiece tokenizer without tokenizer.json needs the sentencepiece package")
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError, ImportError) as err:

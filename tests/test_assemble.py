@@ -2,10 +2,11 @@
 Vicuna-like tokenizer (no <image>, no pad), a CLIP folder with OpenAI's preprocessor_config.json, and
 LLaVA's mm_projector.bin."""
 
-import importlib.util
+import io
 import json
 
 import pytest
+import sentencepiece
 import torch
 from PIL import Image
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
@@ -29,20 +30,38 @@ TEXT_HIDDEN = 48
 WORDS = ["<unk>", "<s>", "</s>", "user", ":", "assistant", "what", "colour", "is", "it", "?", "red"]
 
 
-def vicuna_like(folder):
-    """A tiny LlamaForCausalLM and a tokenizer that, like Vicuna's, has neither <image> nor a pad token."""
-    backend = Tokenizer(models.WordLevel({word: i for i, word in enumerate(WORDS)}, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
-    config = LlamaConfig(vocab_size=len(WORDS), hidden_size=TEXT_HIDDEN, intermediate_size=96, num_hidden_layers=2,
+def vicuna_like(folder, sentencepiece: bool = False):
+    """A tiny LlamaForCausalLM and a tokenizer that, like Vicuna's, has neither <image> nor a pad token:
+    a tokenizer.json, or (`sentencepiece`) only a SentencePiece tokenizer.model, as vicuna-7b-v1.5 ships it."""
+    if sentencepiece:
+        vocab_size = sentencepiece_tokenizer(folder)
+    else:
+        backend = Tokenizer(models.WordLevel({word: i for i, word in enumerate(WORDS)}, unk_token="<unk>"))
+        backend.pre_tokenizer = pre_tokenizers.Whitespace()
+        backend.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+        PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>").save_pretrained(folder)
+        vocab_size = len(WORDS)
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=TEXT_HIDDEN, intermediate_size=96, num_hidden_layers=2,
                          num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=128,
                          bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)  # fmt: skip
     torch.manual_seed(0)
     model = LlamaForCausalLM(config)
     model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
     return model
+
+
+def sentencepiece_tokenizer(folder) -> int:
+    """A SentencePiece BPE model trained here, saved as Llama's tokenizer.model + tokenizer_config.json
+    (no tokenizer.json); returns its vocabulary size."""
+    model = io.BytesIO()
+    sentences = ["USER: what colour is it? ASSISTANT: red", "A chat between a curious user and an assistant."] * 20
+    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=model, vocab_size=48,
+                                             model_type="bpe", unk_id=0, bos_id=1, eos_id=2, pad_id=-1)  # fmt: skip
+    (folder / "tokenizer.model").write_bytes(model.getvalue())
+    (folder / "tokenizer_config.json").write_text(json.dumps({  # vicuna-7b-v1.5's keys
+        "tokenizer_class": "LlamaTokenizer", "add_bos_token": True, "add_eos_token": False, "bos_token": "<s>",
+        "eos_token": "</s>", "unk_token": "<unk>", "pad_token": None, "legacy": False, "model_max_length": 4096}))  # fmt: skip
+    return 48
 
 
 def clip_folder(folder, whole: bool):
@@ -174,11 +193,14 @@ def test_parts_in_the_wrong_places_are_named(parts):
         assemble(root / "vicuna", root / "clip", root / "vicuna" / "config.json", root / "assembled")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("sentencepiece") is not None, reason="sentencepiece reads it")
-def test_a_sentencepiece_tokenizer_without_its_package_is_named(parts):
-    root = parts[0]
-    (root / "vicuna" / "tokenizer.json").unlink()
-    (root / "vicuna" / "tokenizer.model").write_bytes(b"not read")  # vicuna-7b-v1.5 ships only this
-    with pytest.raises(ValueError, match="needs the sentencepiece package") as error:
-        assemble(root / "vicuna", root / "clip", root / "mm_projector.bin", root / "assembled")
-    assert str(root / "vicuna" / "tokenizer.model") in str(error.value)
+def test_vicunas_sentencepiece_tokenizer_is_read(tmp_path):
+    for part in ("vicuna", "clip"):
+        (tmp_path / part).mkdir()
+    vicuna_like(tmp_path / "vicuna", sentencepiece=True)
+    clip_folder(tmp_path / "clip", whole=True)
+    projector_file(tmp_path / "mm_projector.bin")
+    out = assemble(tmp_path / "vicuna", tmp_path / "clip", tmp_path / "mm_projector.bin", tmp_path / "assembled")
+    model, processor = load_student(out, dtype="bfloat16")
+    assert model.config.image_token_id == processor.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN) == 48
+    ids = processor.tokenizer("what colour is it?")["input_ids"]
+    assert ids[0] == 1 and processor.tokenizer.decode(ids[1:]) == "what colour is it?"
