@@ -78,21 +78,31 @@ def base_data_size(config: dict, base_samples: int | None) -> tuple[int, float |
 
 
 def eval_items(config: dict, results: Path, given: int | None) -> tuple[int | None, str]:
-    """Items one evaluation scores, with the source: the run's built benchmark when there is one, else
-    the synthetic benchmark's sizes or SEED-Bench's published counts; MMBench and A-OKVQA not yet built
-    need `given`."""
-    if given is not None:
-        return given, "--eval-items"
-    items = results / (config["base_run"] or config["run"]) / "benchmark" / "items.parquet"
+    """Items one iteration's evaluations score, with the source: the main benchmark (`given`, else as
+    `_benchmark_items` finds it) plus each report benchmark that can be counted (the others are named
+    as not counted)."""
+    shared = results / (config["base_run"] or config["run"])
+    n, source = (given, "--eval-items") if given is not None else _benchmark_items(config["benchmark"], shared / "benchmark", config)
+    sources = [source]
+    for name, section in config["report_benchmarks"].items():
+        extra, extra_source = _benchmark_items(section, shared / "report_benchmarks" / name, config)
+        sources.append(f"{name}: {extra_source}" + ("" if extra is not None else ", not counted"))
+        n = n + extra if n is not None and extra is not None else n
+    return n, "; ".join(sources)
+
+
+def _benchmark_items(bench: dict, built: Path, config: dict) -> tuple[int | None, str]:
+    """Items of one benchmark: counted where it is built, else the synthetic benchmark's sizes or
+    SEED-Bench's published counts; MMBench and A-OKVQA are counted once built."""
+    items = built / "items.parquet"
     if items.is_file():
         return pl.scan_parquet(items).select(pl.len()).collect().item(), f"counted in {items}"
-    bench = config["benchmark"]
     if bench["kind"] == "synthetic":
         n = (bench["dev_per_type"] + bench["test_per_type"]) * len(config["qtypes"])
         return n, "benchmark.dev_per_type + test_per_type, per type"
     if bench["kind"] == "seedbench" and not bench.get("qtype_map"):
         return sum(SEED_BENCH_ITEMS[t] for t in config["qtypes"]), "SEED-Bench v1's image questions of the qtypes"
-    return None, f"{items} not built yet: pass --eval-items"
+    return None, f"{items} not built yet (--eval-items gives the main benchmark's count)"
 
 
 def _teacher(config: dict, iteration: int, samples: int) -> dict:

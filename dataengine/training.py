@@ -57,6 +57,7 @@ class LoraSettings:
     r: int = _DEFAULTS["lora"]["r"]
     alpha: int = _DEFAULTS["lora"]["alpha"]
     dropout: float = _DEFAULTS["lora"]["dropout"]
+    projector: str = _DEFAULTS["lora"]["projector"]  # "adapt" (LoRA on its layers) or "full"
     # Leaf names of the linear layers to adapt; only those of the language model and the projector
     # are chosen (the vision tower's names overlap), as in LLaVA's LoRA recipe.
     target_modules: tuple[str, ...] = (
@@ -80,6 +81,7 @@ class TrainConfig:
     # either way, so a checkpoint resumes across a change of it.
     gradient_checkpointing: bool | str = _DEFAULTS["gradient_checkpointing"]
     max_length: int | None = _DEFAULTS["max_length"]  # tokens kept of a sequence, image tokens included
+    projector_lr: float | None = _DEFAULTS["projector_lr"]  # None: lr
     log_every: int | None = None  # steps per row of the loss log; None: about LOSS_ROWS rows in all
     lora: LoraSettings = field(default_factory=LoraSettings)
 
@@ -257,7 +259,7 @@ def fine_tune(
         if world > 1:  # the same start everywhere, then dropout masks that differ between processes
             torch.manual_seed(int(np.random.SeedSequence([seed, distributed.rank()]).generate_state(1)[0]))
         replica = distributed.wrap(trained)
-        optimizer = torch.optim.AdamW(_param_groups(trained, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98))
+        optimizer = torch.optim.AdamW(_param_groups(trained, cfg), lr=cfg.lr, betas=(0.9, 0.98))
         schedule = get_cosine_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * cfg.steps), cfg.steps)
         # The data order is a function of the seed alone: a resumed run recomputes it and skips ahead.
         order = _shuffled_epochs(len(records), cfg.steps * cfg.batch_size, generator)
@@ -433,23 +435,33 @@ def _shuffled_epochs(n_records: int, n_draws: int, generator: torch.Generator) -
 
 
 def _lora_target(lora: LoraSettings) -> re.Pattern:
-    """The linear layers LoRA adapts: those named in `target_modules` inside the language model and
-    the projector (the vision tower's names overlap), as in LLaVA's LoRA recipe."""
+    """The linear layers LoRA adapts: those named in `target_modules` inside the language model and,
+    unless it is trained in full, the projector (the vision tower's names overlap)."""
     names = "|".join(map(re.escape, lora.target_modules))
-    return re.compile(rf".*\b(?:language_model|multi_modal_projector)\b.*\.(?:{names})")
+    modules = "language_model" if lora.projector == "full" else "language_model|multi_modal_projector"
+    return re.compile(rf".*\b(?:{modules})\b.*\.(?:{names})")
 
 
 def _with_lora(model: PreTrainedModel, lora: LoraSettings) -> PreTrainedModel:
+    """The model with LoRA adapters; with `projector: full` the projector's own weights train beside
+    them (peft's modules_to_save), as LLaVA-1.5's LoRA recipe does."""
     config = LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=_lora_target(lora).pattern
-    )
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=_lora_target(lora).pattern,
+        modules_to_save=["multi_modal_projector"] if lora.projector == "full" else None,
+    )  # fmt: skip
     return get_peft_model(model, config)
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on matrices only, not on biases and norm scales (the usual AdamW practice)."""
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    return [
-        {"params": [p for p in trainable if p.ndim >= 2], "weight_decay": weight_decay},
-        {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0},
-    ]
+def _param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
+    """Weight decay on matrices only, not on biases and norm scales (the usual AdamW practice); the
+    projector's weights at `projector_lr` when set (LLaVA's mm_projector_lr), the rest at `lr`."""
+    groups = []
+    for projector in (False, True):
+        lr = cfg.projector_lr if projector and cfg.projector_lr is not None else cfg.lr
+        trainable = [p for name, p in model.named_parameters()
+                     if p.requires_grad and ("multi_modal_projector" in name) == projector]  # fmt: skip
+        groups += [
+            {"params": [p for p in trainable if p.ndim >= 2], "weight_decay": cfg.weight_decay, "lr": lr},
+            {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0, "lr": lr},
+        ]
+    return [group for group in groups if group["params"]]

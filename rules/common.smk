@@ -102,7 +102,7 @@ ARM = f"{BASE}/{{strategy}}" if EXPERIMENT else RUN
 # The built tiny student: iteration 0's model, or in the from_start regime the start of every
 # iteration's training (iteration 0 is then the start trained on the base data alone).
 TINY_MODEL = f"{BASE}/start_model" if FROM_START else f"{BASE}/iter_0/model"
-ASSEMBLED_MODEL = f"{SHARED}/start_model"
+ASSEMBLED_MODEL = f"{SHARED}/assembled_model"
 BASE_DATA_RECORDS = [f"{SHARED}/base_data/records.jsonl"] if FROM_START else []
 
 

@@ -2,6 +2,7 @@
 
 import json
 
+import polars as pl
 import pytest
 import yaml
 
@@ -119,3 +120,14 @@ def test_a_budget_the_plan_would_exceed_is_named(tmp_path, gpu_file):
     cost = plan_cost(incremental(teacher={"budget_usd": 1.0}), gpu_file=gpu_file, results=tmp_path)
     assert len(cost["warnings"]) == 2 and "iteration 1: teacher.budget_usd 1.0" in cost["warnings"][0]
     assert "warning: iteration 2" in render(cost)
+
+
+def test_report_benchmarks_add_their_items_to_each_evaluation(tmp_path, gpu_file):
+    reported = {"small": {"dev_per_type": 100, "test_per_type": 200}, "mmbench_dev": {"kind": "mmbench", "path": "x.tsv"}}
+    cost = plan_cost(incremental(report_benchmarks=reported), gpu_file=gpu_file, results=tmp_path)
+    assert cost["iterations"][0]["evaluate"]["items"] == 10_800 + 600  # (100 + 200) x 2 types
+    assert "mmbench_dev: " in cost["sources"]["eval_items"] and "not counted" in cost["sources"]["eval_items"]
+    built = tmp_path / "hand" / "report_benchmarks" / "mmbench_dev" / "items.parquet"
+    built.parent.mkdir(parents=True)
+    pl.DataFrame({"id": range(40)}).write_parquet(built)
+    assert plan_cost(incremental(report_benchmarks=reported), gpu_file=gpu_file, results=tmp_path)["iterations"][0]["evaluate"]["items"] == 11_440

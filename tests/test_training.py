@@ -18,6 +18,8 @@ from dataengine.training import (
     LoraSettings,
     TrainConfig,
     TrainRecord,
+    _param_groups,
+    _with_lora,
     fine_tune,
     sample_views,
     training_peak_bytes,
@@ -149,6 +151,26 @@ def test_fine_tune_saves_a_plain_loadable_hf_folder(tmp_path, method):
     reloaded, _ = load_student(folder)
     for key, value in model.state_dict().items():
         assert torch.equal(reloaded.state_dict()[key], value), key
+
+
+def test_lora_with_the_projector_in_full_trains_it_at_its_own_lr(tmp_path):
+    """LLaVA-1.5's LoRA recipe: adapters on the LLM, the projector's own weights at mm_projector_lr."""
+    model, processor = tiny_student()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = TrainConfig(method="lora", steps=4, batch_size=4, lr=1e-3, projector_lr=2e-5, log_every=2,
+                      lora=LoraSettings(r=4, alpha=8, projector="full"))  # fmt: skip
+    trained = _with_lora(tiny_student()[0], cfg.lora)
+    names = [name for name, p in trained.named_parameters() if p.requires_grad]
+    assert not any("lora_" in name for name in names if "multi_modal_projector" in name)
+    assert any("multi_modal_projector" in name and "lora_" not in name for name in names)
+    groups = _param_groups(trained, cfg)
+    projector = {id(p) for name, p in trained.named_parameters() if "multi_modal_projector" in name and p.requires_grad}
+    assert {(g["lr"], all(id(p) in projector for p in g["params"])) for g in groups} == {(1e-3, False), (2e-5, True)}
+
+    model, _ = fine_tune(model, processor, colour_records(tmp_path), cfg, seed=0)
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert {"model.multi_modal_projector.linear_1.bias", "model.multi_modal_projector.linear_2.bias"} <= changed  # in full
+    assert all("language_model" in k or "multi_modal_projector" in k for k in changed)
 
 
 def test_same_seed_same_weights_and_callers_rng_untouched(tmp_path):
