@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from dataengine.formats import IMAGE_TOKEN
-from dataengine.jsonl import write_json, write_jsonl
+from dataengine.jsonl import read_json_list, write_json, write_jsonl
 from dataengine.training import TrainRecord
 
 HUMAN, GPT = "human", "gpt"
@@ -34,12 +34,7 @@ def prepare(path: str | Path, image_dir: str | Path, out: str | Path, stats_out:
     An entry whose image is not on disk stops the job naming it (`missing_images: error`) or is left
     out and counted (`skip`)."""
     path, image_dir = Path(path), Path(image_dir)
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"cannot read LLaVA conversation data {path}: {error}") from None
-    if not isinstance(entries, list):
-        raise ValueError(f"{path}: expected a JSON list of conversations, got {type(entries).__name__}")
+    entries = read_json_list(path, "conversations")
     records, missing = [], []
     for index, entry in enumerate(entries):
         record = parse_entry(entry, f"{path}: entry {index}")

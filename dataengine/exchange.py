@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from dataengine.formats import lettered_prompt, question_prompt
-from dataengine.jsonl import read_jsonl
+from dataengine.jsonl import read_json_list, read_jsonl
 from dataengine.validate import sample_validator
 
 PAPER_KEYS = ("instruction", "answer", "short_answer", "options", "choice_answer", "image", "qtype")
@@ -21,12 +21,7 @@ def import_paper_json(path: str | Path, source: str = "paper-release") -> list[d
     """The paper's samples as accepted.jsonl records (provenance: `source` as teacher, iteration 0),
     each checked against the sample schema; a bad row stops the import naming it."""
     path = Path(path)
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"cannot read {path}: {error}") from None
-    if not isinstance(rows, list):
-        raise ValueError(f"{path}: expected a JSON list of samples")
+    rows = read_json_list(path, "samples")
     validator, samples = sample_validator(), []
     for row_no, row in enumerate(rows):
         if not isinstance(row, dict):

@@ -65,3 +65,12 @@ def write_json(path: str | Path, data) -> None:
     with atomic_writer(path) as out:
         json.dump(data, out, indent=2, sort_keys=True)
         out.write("\n")
+
+
+def read_json_list(path: str | Path, what: str) -> list:
+    """A JSON file holding a list (of `what`, for the message); an unreadable file or another shape
+    raises naming the file."""
+    data = read_json(path)
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON list of {what}, got {type(data).__name__}")
+    return data
