@@ -1,7 +1,8 @@
 """Data-parallel training inside one pipeline job: `launch` starts N copies of a stage function on this
 machine with torchrun (one process per GPU) and waits; in each copy the helpers below tell its rank,
-split a batch, average gradients and gather state. In a single process they do nothing, so one code path
-serves both. `on_sigterm` turns SIGTERM into an orderly stop, for the launcher and the training loop."""
+split a batch, average gradients (a replica per process, or the weights sharded over them:
+dataengine.sharding) and gather state. In a single process they do nothing, so one code path serves
+both. `on_sigterm` turns SIGTERM into an orderly stop, for the launcher and the training loop."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ import torch
 import torch.distributed as dist
 from torch.distributed.elastic.multiprocessing.errors import record
 from torch.nn.parallel import DistributedDataParallel
+
+from dataengine import sharding
 
 log = logging.getLogger("dataengine")
 
@@ -89,14 +92,24 @@ def shard(rows: list[int]) -> list[int]:
     return rows[start : start + size + (rank() < extra)]
 
 
-def wrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The model under DistributedDataParallel, which averages the gradients over the processes during
-    backward. The graph is the same every step (`static_graph`), which lets parameters that get no
+def wrap(model: torch.nn.Module, how: str = "ddp") -> torch.nn.Module:
+    """The model made data-parallel over the processes (`train.sharding`): `ddp`, a replica per process
+    under DistributedDataParallel, which averages the gradients during backward; `fsdp`, sharded
+    over them (dataengine.sharding), with gradients averaged as they are reduced to their shards.
+    Under DDP the graph is the same every step (`static_graph`), which lets parameters that get no
     gradient (LLaVA leaves the vision tower's last layers unused) stay without one, as in one process."""
     if world_size() == 1:
         return model
+    if how == "fsdp":
+        return sharding.shard(model)
     device = next(model.parameters()).device
     return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None, static_graph=True)
+
+
+def whole(model: torch.nn.Module) -> torch.nn.Module | None:
+    """The trained model, whole: as it is, unless sharded; then gathered on rank 0 (a collective call)
+    and None on the other processes."""
+    return sharding.unsharded(model) if sharding.is_sharded(model) else model
 
 
 def all_sum(values: list[float]) -> list[float]:
