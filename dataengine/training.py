@@ -49,7 +49,7 @@ class TrainRecord:
 # The schema is the one source of defaults and allowed values (dataengine.config).
 _DEFAULTS = defaults("train")
 # Keys of the train section that a round (train_round) reads; the rest configure the optimisation.
-ROUND_KEYS = ("views", "replay", "epochs", "processes", "regime", "base_data")
+ROUND_KEYS = ("views", "replay", "epochs", "processes", "nodes", "regime", "base_data")
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,16 @@
 """Training in several processes inside one job (torchrun; gloo on CPU) takes the steps of one
 process: the same losses and weights up to the order of floating-point sums, with a replica per process
-(DDP) or the model sharded over them (FSDP2); one model folder written by rank 0, a worker's failure
-named with its log, and a SIGTERM-ed run that resumes on rerun, from a sharded checkpoint too."""
+(DDP) or the model sharded over them (FSDP2), on one node or on two (two torchruns meeting on loopback
+as the nodes of a SLURM allocation do); one model folder written by rank 0, a worker's failure named
+with its log, and a SIGTERM-ed run that resumes on rerun, from a sharded checkpoint too."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dataengine import pipeline
+from dataengine import distributed, pipeline
 from dataengine.checkpoint import CHECKPOINT_FILE
 from dataengine.config import ConfigError, knobs, validate_config
 from dataengine.student import load_student
@@ -77,6 +80,46 @@ def test_sharded_processes_take_the_steps_of_one(colour_task, method):
     assert_same_training(colour_task, "one", "sharded", atol=1e-5)
     written = sorted(path.name for path in colour_task.iterdir() if "sharded" in path.name)
     assert written == ["sharded", "sharded.workers.log"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_launchers_on_loopback_take_the_steps_of_one(colour_task):
+    """Two torchruns, one process each, stand for two nodes: they meet at the c10d rendezvous on
+    127.0.0.1 as across_allocation makes the nodes of an allocation meet at the first one."""
+    pipeline.train(**train_args(colour_task, "one", processes=1))
+    args = train_args(colour_task, "two", processes=1, nodes=2, sharding="fsdp")
+    command = distributed.torchrun(1, pipeline.train, args, nodes=2, endpoint=f"127.0.0.1:{free_port()}", run_id="t")
+    logs = [colour_task / f"node{n}.log" for n in range(2)]
+    nodes = [subprocess.Popen(command, cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT) for log in logs]
+    assert [node.wait(timeout=300) for node in nodes] == [0, 0], "\n".join(log.read_text()[-2000:] for log in logs)
+    assert_same_training(colour_task, "one", "two", atol=1e-5)
+    assert json.loads((colour_task / "two" / "train_log.json").read_text())["processes"] == 2
+
+
+def test_several_nodes_meet_at_the_first_node_of_the_slurm_allocation(colour_task, tmp_path, monkeypatch):
+    scontrol = tmp_path / "bin" / "scontrol"  # SLURM's own expansion of a node list, faked
+    scontrol.parent.mkdir()
+    scontrol.write_text('#!/bin/sh\n[ "$*" = "show hostnames gpu[07-08]" ] && printf "gpu07\\ngpu08\\n"\n')
+    scontrol.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{scontrol.parent}{os.pathsep}{os.environ['PATH']}")
+    allocation = {"SLURM_JOB_ID": "4711", "SLURM_JOB_NODELIST": "gpu[07-08]"}
+    command = distributed.across_allocation(2, 8, pipeline.train, {}, allocation)
+    assert command[:6] == ["srun", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1", "--overlap", "--kill-on-bad-exit=1"]
+    run = command[command.index("torch.distributed.run") + 1 :]
+    assert run[:5] == ["--nnodes=2", "--rdzv-backend=c10d", "--rdzv-endpoint=gpu07:30211", "--rdzv-id=4711",
+                       "--nproc-per-node=8"]  # fmt: skip
+    command = distributed.across_allocation(2, 8, pipeline.train, {}, allocation | {distributed.RENDEZVOUS_PORT: "6000"})
+    assert "--rdzv-endpoint=gpu07:6000" in command
+    with pytest.raises(ValueError, match=r"train\.nodes is 3 but SLURM job 4711 has 2 node\(s\) \(gpu\[07-08\]\)"):
+        distributed.across_allocation(3, 8, pipeline.train, {}, allocation)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    with pytest.raises(ValueError, match=r"train\.nodes is 2: the train job must run in a SLURM allocation"):
+        pipeline.train(**train_args(colour_task, "two", processes=1, nodes=2))
 
 
 def test_a_failing_worker_is_named_with_its_log(colour_task):
