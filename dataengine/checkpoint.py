@@ -1,6 +1,8 @@
 """Training checkpoints, so that a run killed by preemption or a time limit resumes instead of
 starting over: the trainable weights, optimizer, schedule, progress and every process's random state,
-saved atomically, and matched to the run they belong to by a fingerprint."""
+saved atomically, and matched to the run they belong to by a fingerprint. A sharded model
+(dataengine.sharding) keeps its weights and optimizer state as shards in a folder beside the file,
+which names that folder: the file, replaced last, is what commits a checkpoint."""
 
 from __future__ import annotations
 
@@ -9,15 +11,17 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from dataengine import distributed
+from dataengine import distributed, sharding
 
 CHECKPOINT_FILE = "state.pt"
+SHARDS = "shards-"  # + the step: the folder of a sharded model's weights and optimizer state
 
 log = logging.getLogger("dataengine")
 
@@ -52,20 +56,20 @@ def fingerprint(
 def save(folder: Path, fingerprint: str, progress: dict, trained, optimizer, schedule, steps: int) -> None:
     """Trainable weights (for LoRA only the adapters), optimizer, schedule, progress and every process's
     RNG state, written by rank 0 to a temp file and renamed into place so a kill during the save leaves
-    the previous checkpoint. Every process calls it: they hand their RNG state to rank 0."""
+    the previous checkpoint. Every process calls it: they hand their RNG state to rank 0, and a sharded
+    model's processes each write their shards first, to a new folder that the file then names."""
     rng = distributed.gather(
         {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None}
     )
+    state = {"fingerprint": fingerprint, "progress": progress, "schedule": schedule.state_dict(), "rng": rng}
+    if sharding.is_sharded(trained):
+        state["shards"] = f"{SHARDS}{progress['step']:07d}"
+        sharding.save(folder / state["shards"], trained, optimizer)
+    elif distributed.is_main():
+        state["weights"] = {name: p.detach().cpu() for name, p in trained.named_parameters() if p.requires_grad}
+        state["optimizer"] = optimizer.state_dict()
     if not distributed.is_main():
         return
-    state = {
-        "fingerprint": fingerprint,
-        "progress": progress,
-        "weights": {name: p.detach().cpu() for name, p in trained.named_parameters() if p.requires_grad},
-        "optimizer": optimizer.state_dict(),
-        "schedule": schedule.state_dict(),
-        "rng": rng,
-    }
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{CHECKPOINT_FILE}.", suffix=".tmp")
     os.close(fd)
@@ -74,6 +78,9 @@ def save(folder: Path, fingerprint: str, progress: dict, trained, optimizer, sch
         os.replace(tmp, folder / CHECKPOINT_FILE)
     finally:
         Path(tmp).unlink(missing_ok=True)
+    for old in folder.glob(f"{SHARDS}*"):  # earlier checkpoints' shards, and any a kill left half written
+        if old.name != state.get("shards"):
+            shutil.rmtree(old)
     loss = f", loss {progress['log_rows'][-1]['loss']:.4f}" if progress["log_rows"] else ""
     log.info("checkpoint: step %d/%d%s -> %s", progress["step"], steps, loss, folder)
 
@@ -92,11 +99,14 @@ def resume(folder: Path, fingerprint: str, trained, optimizer, schedule) -> dict
     if state.get("fingerprint") != fingerprint:
         log.warning("ignoring the checkpoint %s: it belongs to another run (model, data, config or seed differ)", path)
         return None
-    params = {name: p for name, p in trained.named_parameters() if p.requires_grad}
-    with torch.no_grad():
-        for name, value in state["weights"].items():
-            params[name].copy_(value)
-    optimizer.load_state_dict(state["optimizer"])
+    if "shards" in state:
+        sharding.load(folder / state["shards"], trained, optimizer)
+    else:
+        params = {name: p for name, p in trained.named_parameters() if p.requires_grad}
+        with torch.no_grad():
+            for name, value in state["weights"].items():
+                params[name].copy_(value)
+        optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
     rng = state["rng"][distributed.rank()]
     torch.set_rng_state(rng["cpu"])

@@ -321,17 +321,18 @@ def train(
     """Fine-tune `model_dir` on this iteration's accepted samples plus replay from the earlier
     iterations' (dataengine.training.train_round); in the from_start regime on the base data's
     records (`base_records`, images under `base_images`) and every engine sample so far. A LoRA run
-    also keeps its adapter in
-    `<model>/adapter` beside the merged model. With `processes` > 1 this job runs in that many
-    processes, one per GPU (dataengine.distributed), sharing the `threads`, with their output in
-    `workers_log` (default `<out_dir>.workers.log`); rank 0 writes the model."""
+    also keeps its adapter in `<model>/adapter` beside the merged model. With `processes` > 1 this job
+    runs in that many processes, one per GPU (dataengine.distributed), sharing the `threads`, on each
+    of `nodes` nodes of its SLURM allocation, with their output in `workers_log` (default
+    `<out_dir>.workers.log`); rank 0 writes the model."""
     from dataengine import distributed
 
-    if cfg.get("processes", 1) > 1 and not distributed.started():
-        job = {key: value for key, value in locals().items() if key not in ("distributed", "workers_log")}  # the arguments
-        distributed.launch(cfg["processes"], train, job, workers_log or f"{out_dir}.workers.log")
+    processes, nodes = cfg.get("processes", 1), cfg.get("nodes", 1)
+    if processes * nodes > 1 and not distributed.started():
+        job = {key: value for key, value in locals().items() if key not in ("distributed", "workers_log", "processes", "nodes")}  # the arguments
+        distributed.launch(processes, train, job, workers_log or f"{out_dir}.workers.log", nodes)
         return
-    _set_threads(threads // distributed.world_size(), loader_workers)
+    _set_threads(threads // processes, loader_workers)  # the node's threads, shared by its processes
     from dataengine.checkpoint import checkpoint_dir_for
     from dataengine.conversations import RecordFile
     from dataengine.student import load_student, save_student, umask_modes

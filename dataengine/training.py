@@ -49,7 +49,7 @@ class TrainRecord:
 # The schema is the one source of defaults and allowed values (dataengine.config).
 _DEFAULTS = defaults("train")
 # Keys of the train section that a round (train_round) reads; the rest configure the optimisation.
-ROUND_KEYS = ("views", "replay", "epochs", "processes", "regime", "base_data")
+ROUND_KEYS = ("views", "replay", "epochs", "processes", "nodes", "regime", "base_data")
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ class TrainConfig:
     max_length: int | None = _DEFAULTS["max_length"]  # tokens kept of a sequence, image tokens included
     projector_lr: float | None = _DEFAULTS["projector_lr"]  # None: lr
     log_every: int | None = None  # steps per row of the loss log; None: about LOSS_ROWS rows in all
+    sharding: str = _DEFAULTS["sharding"]  # with several processes: a replica each (ddp) or shards (fsdp)
     lora: LoraSettings = field(default_factory=LoraSettings)
 
     def __post_init__(self):
@@ -218,7 +219,7 @@ def fine_tune(
     checkpoint_every: int | None = None,
     adapter_dir: Path | None = None,
     loader_workers: int = 0,
-) -> tuple[PreTrainedModel, dict]:
+) -> tuple[PreTrainedModel | None, dict]:
     """Train `model` in place on the records (loss on target tokens + EOS only) and return it as a plain
     HF model (LoRA merged back) with a log of the loss per logging step and the speed.
     Same seed -> same weights; records are drawn in seeded shuffled epochs, and each step's images are
@@ -235,7 +236,8 @@ def fine_tune(
 
     Inside a process group (dataengine.distributed.launch) each process computes its share of every
     batch and the gradients are averaged, so the steps are those of one process up to floating-point
-    order; rank 0 alone writes checkpoints and the adapter, and every process returns the model."""
+    order; rank 0 alone writes checkpoints and the adapter, and every process returns the model, except
+    under `sharding: fsdp`, where it is gathered on rank 0 (on its CPU) and the others return None."""
     if not records:
         raise ValueError("fine_tune got no training records")
     world = distributed.world_size()
@@ -258,7 +260,7 @@ def fine_tune(
         trained.train()
         if world > 1:  # the same start everywhere, then dropout masks that differ between processes
             torch.manual_seed(int(np.random.SeedSequence([seed, distributed.rank()]).generate_state(1)[0]))
-        replica = distributed.wrap(trained)
+        replica = distributed.wrap(trained, cfg.sharding)
         optimizer = torch.optim.AdamW(_param_groups(trained, cfg), lr=cfg.lr, betas=(0.9, 0.98))
         schedule = get_cosine_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * cfg.steps), cfg.steps)
         # The data order is a function of the seed alone: a resumed run recomputes it and skips ahead.
@@ -303,7 +305,8 @@ def fine_tune(
                 where = f"; resume from {checkpoint_dir}" if checkpoint_dir is not None else ""
                 raise checkpoint.TrainingInterrupted(f"SIGTERM after step {step + 1} of {cfg.steps}{where}")
         seconds = time.perf_counter() - start
-    if cfg.method == "lora":
+    trained = distributed.whole(trained)  # sharded: rank 0 alone gets the model, the others None
+    if cfg.method == "lora" and trained is not None:
         if adapter_dir is not None and distributed.is_main():  # the adapter alone, for serving or stacking
             trained.save_pretrained(adapter_dir)
         trained = trained.merge_and_unload()
@@ -321,7 +324,7 @@ def fine_tune(
         "samples_per_s": round(cfg.steps * cfg.batch_size / seconds, 1),
         "loss": log_rows,
     }
-    return trained.eval(), fit_log
+    return None if trained is None else trained.eval(), fit_log
 
 
 class _TrainBatch:

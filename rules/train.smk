@@ -9,7 +9,7 @@ rule train:
         model=directory(f"{ARM}/iter_{{i}}/model"),
     log:
         job=f"{ARM}/logs/train_{{i}}.log",
-        # With train.processes > 1: the output of the training processes (torchrun) this job starts.
+        # With train.processes or train.nodes > 1: the output of the training processes it starts.
         workers=f"{ARM}/logs/train_{{i}}.workers.log",
     benchmark:
         f"{ARM}/benchmarks/train_{{i}}.tsv"
