@@ -127,7 +127,8 @@ def child(args: argparse.Namespace) -> None:
             done = len(images)
         else:
             from dataengine.formats import question_prompt
-            from dataengine.training import TrainConfig, TrainRecord, fine_tune
+            from dataengine.records import TrainRecord
+            from dataengine.training import TrainConfig, fine_tune
 
             records = [TrainRecord(args.folder / image, question_prompt(QUESTION), WORDS[i % 8]) for i, image in enumerate(images)]
             cfg = TrainConfig(steps=50, batch_size=32, lr=1e-3, log_every=10)

@@ -37,9 +37,10 @@ from PIL import Image
 
 from dataengine.evaluate import score_items
 from dataengine.formats import LETTERS, LLAVA_15_CHAT_TEMPLATE, chat_prompt, lettered_prompt
+from dataengine.records import sample_views
 from dataengine.streaming import pixel_values
 from dataengine.student import build_tiny_student, encode_prompts, load_student, save_student, train_tokenizer
-from dataengine.training import LoraSettings, TrainConfig, fine_tune, sample_views
+from dataengine.training import LoraSettings, TrainConfig, fine_tune
 
 REPO = Path(__file__).resolve().parent.parent
 SHAPES = {

@@ -16,8 +16,9 @@ from PIL import Image
 
 from dataengine.evaluate import score_items
 from dataengine.formats import LETTERS
+from dataengine.records import VIEWS, sample_views
 from dataengine.student import build_tiny_student, train_tokenizer
-from dataengine.training import VIEWS, TrainConfig, fine_tune, sample_views
+from dataengine.training import TrainConfig, fine_tune
 
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]
 QUESTION = "what is the colour of the large circle in the top left part of the picture , next to the small square ?"

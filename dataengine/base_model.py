@@ -16,9 +16,10 @@ import numpy as np
 
 from dataengine.checkpoint import checkpoint_dir_for
 from dataengine.formats import CAPTION_QUESTION, question_prompt
+from dataengine.records import TrainRecord, sample_views
 from dataengine.student import build_tiny_student, save_student, train_tokenizer
 from dataengine.synthetic.captions import corpus
-from dataengine.training import TrainConfig, TrainRecord, fine_tune, sample_views
+from dataengine.training import TrainConfig, fine_tune
 
 log = logging.getLogger("dataengine")
 

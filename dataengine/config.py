@@ -68,9 +68,11 @@ def defaults(section: str) -> dict:
 
 def allowed(key: str) -> list:
     """The values the schema allows for a dotted key (its enum; a list's items' enum)."""
-    node = _cached_schema()
+    schema = node = _cached_schema()
     for part in key.split("."):
         node = node["properties"][part]
+        if "$ref" in node:  # a section defined once in $defs (benchmark, for report_benchmarks too)
+            node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
     return list(node.get("items", node)["enum"])
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from dataengine.formats import IMAGE_TOKEN
 from dataengine.jsonl import read_json_list, write_json, write_jsonl
-from dataengine.training import TrainRecord
+from dataengine.records import TrainRecord
 
 HUMAN, GPT = "human", "gpt"
 SHOWN_MISSING = 5  # missing images a message names

@@ -318,13 +318,11 @@ def train(
     base_records: str | None = None,
     base_images: str | None = None,
 ) -> None:
-    """Fine-tune `model_dir` on this iteration's accepted samples plus replay from the earlier
-    iterations' (dataengine.training.train_round); in the from_start regime on the base data's
-    records (`base_records`, images under `base_images`) and every engine sample so far. A LoRA run
-    also keeps its adapter in `<model>/adapter` beside the merged model. With `processes` > 1 this job
-    runs in that many processes, one per GPU (dataengine.distributed), sharing the `threads`, on each
-    of `nodes` nodes of its SLURM allocation, with their output in `workers_log` (default
-    `<out_dir>.workers.log`); rank 0 writes the model."""
+    """Fine-tune `model_dir` (dataengine.training.train_round): incremental, on this iteration's accepted
+    samples plus replay of earlier ones; from_start, on the base data's records (`base_records`, images
+    under `base_images`) and every engine sample so far. A LoRA run keeps its adapter in
+    `<model>/adapter`. `processes` per node x `nodes` > 1 run as that many processes
+    (dataengine.distributed), their output in `workers_log` (default `<out_dir>.workers.log`)."""
     from dataengine import distributed
 
     processes, nodes = cfg.get("processes", 1), cfg.get("nodes", 1)
@@ -380,9 +378,8 @@ def report(
     out_page: str,
     reported: dict[str, list[str]] | None = None,
 ) -> None:
-    """summary.json, summary.md, accuracy.png and index.html from the run's files (`timings`: the
-    folders of Snakemake's benchmark files; `config_file`: the run's resolved config; `reported`: each
-    report benchmark's metrics.json per iteration)."""
+    """summary.json, summary.md, accuracy.png and index.html from the run's files (`timings`: Snakemake's
+    benchmark folders; `config_file`: the resolved config; `reported`: metrics.json by report benchmark)."""
     from dataengine.report import figures, page, summary
     from dataengine.report.run import load_run
 
@@ -396,9 +393,8 @@ def report(
                                [0] + [len(it.accepted) for it in iterations[1:]], reported_metrics)  # fmt: skip
     write_json(out_summary_json, result)
     teacher = {("seed set" if it.number == 0 else str(it.number)): it.generation for it in iterations if it.generation}
-    summary.write_summary_md(result, metrics_per_iter, Path(out_summary_md), teacher_stats=teacher,
-                             rejected=[it.rejected for it in iterations[1:]], plans=plan_files,
-                             reported=reported_metrics)  # fmt: skip
+    summary.write_summary_md(result, metrics_per_iter, Path(out_summary_md), teacher_stats=teacher, plans=plan_files,
+                             rejected=[it.rejected for it in iterations[1:]], reported=reported_metrics)  # fmt: skip
     figures.plot_accuracy(result, metrics_per_iter, Path(out_plot))
     config_text = Path(config_file).read_text(encoding="utf-8") if Path(config_file).is_file() else ""
     page.write_page(loaded, result, Path(out_plot), Path(out_page), config_text)

@@ -1,15 +1,15 @@
-"""Fine-tuning the student on samples shown in the paper's three views (full or LoRA): one
-iteration's round (new samples plus replay), the training loop with its streamed batches, and the
-memory a step needs. Checkpoints that let a killed run resume are in dataengine.checkpoint."""
+"""Fine-tuning the student (full or LoRA): one iteration's round (new samples plus replay, or the
+base data plus every engine sample), the training loop with its streamed batches, and the memory a
+step needs. What a record is and how it becomes tokens is in dataengine.records; checkpoints that
+let a killed run resume are in dataengine.checkpoint."""
 
-import bisect
 import logging
 import math
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -20,30 +20,16 @@ from transformers import PreTrainedModel, ProcessorMixin, get_cosine_schedule_wi
 
 from dataengine import checkpoint, distributed
 from dataengine.config import check_section, defaults
-from dataengine.formats import LETTERS, follow_up_prompt, lettered_prompt, question_prompt
 from dataengine.joblog import progress
-from dataengine.streaming import distinct_images, pixel_values, stream
-from dataengine.student import enable_activation_checkpointing, encode_prompts, pad_batch
+from dataengine.records import IGNORE_INDEX, Chained, TrainBatch, TrainRecord, sample_views
+from dataengine.streaming import pixel_values, stream
+from dataengine.student import enable_activation_checkpointing
 
-VIEWS = ("free", "lettered", "shuffled")
-IGNORE_INDEX = -100  # label value the HF loss skips
 HALF_PRECISION = (torch.bfloat16, torch.float16)
 LENGTH_SAMPLE = 512  # records tokenized to find the longest sequence, for gradient_checkpointing "auto"
 AUTO_CHECKPOINTING_SHARE = 0.85  # "auto" keeps activations when the estimated peak is below this share of the GPU
 
 log = logging.getLogger("dataengine")
-
-
-@dataclass(frozen=True)
-class TrainRecord:
-    """One training sequence: the image (None for text-only data), the prompt shown with it and the
-    text the model must write, then the further (prompt, reply) turns of a conversation. The loss is
-    on the replies only."""
-
-    image: Path | None
-    prompt: str
-    target: str
-    follow_ups: tuple[tuple[str, str], ...] = ()
 
 
 # The schema is the one source of defaults and allowed values (dataengine.config).
@@ -157,58 +143,6 @@ def train_round(
     return model, {**train_log, **fit_log}
 
 
-class Chained(Sequence[TrainRecord]):
-    """Several record sequences read as one (the base data, then the engine data's views)."""
-
-    def __init__(self, parts: Sequence[Sequence[TrainRecord]]):
-        self.parts = [part for part in parts if len(part)]
-        self.ends = np.cumsum([len(part) for part in self.parts]).tolist()
-
-    def __len__(self) -> int:
-        return self.ends[-1] if self.ends else 0
-
-    def __getitem__(self, row):
-        if isinstance(row, slice):
-            return [self[i] for i in range(*row.indices(len(self)))]
-        if not -len(self) <= row < len(self):
-            raise IndexError(row)
-        row %= len(self)
-        part = bisect.bisect_right(self.ends, row)
-        return self.parts[part][row - (self.ends[part - 1] if part else 0)]
-
-    def __iter__(self) -> Iterator[TrainRecord]:
-        for part in self.parts:
-            yield from part
-
-
-def sample_views(sample: dict, image_root: Path, views: Sequence[str], rng: np.random.Generator) -> list[TrainRecord]:
-    """The paper's views of one accepted sample: 'free' (question -> short answer), 'lettered'
-    (question + options A-D -> letter) and 'shuffled' (options in a new random order -> new letter)."""
-    try:
-        question, short_answer = sample["instruction"], sample["short_answer"]
-        options, letter = list(sample["options"]), sample["choice_answer"]
-        image = Path(image_root) / sample["image"]
-    except KeyError as error:
-        raise KeyError(f"sample {sample.get('id', '?')!r} lacks the field {error}") from None
-    if len(options) != len(LETTERS) or letter not in LETTERS:
-        raise ValueError(f"sample {sample.get('id', '?')!r}: need {len(LETTERS)} options and a letter, "
-                         f"got {options!r} / {letter!r}")  # fmt: skip
-    records = []
-    for view in views:
-        if view == "free":
-            records.append(TrainRecord(image, question_prompt(question), short_answer))
-        elif view == "lettered":
-            records.append(TrainRecord(image, lettered_prompt(question, options), letter))
-        elif view == "shuffled":
-            order = rng.permutation(len(options))
-            shuffled = [options[i] for i in order]
-            new_letter = LETTERS[int(np.flatnonzero(order == LETTERS.index(letter))[0])]
-            records.append(TrainRecord(image, lettered_prompt(question, shuffled), new_letter))
-        else:
-            raise ValueError(f"unknown view {view!r}; known: {VIEWS}")
-    return records
-
-
 def fine_tune(
     model: PreTrainedModel,
     processor: ProcessorMixin,
@@ -246,7 +180,7 @@ def fine_tune(
     every = checkpoint_every or max(1, cfg.steps // 10)
     fingerprint = checkpoint.fingerprint(model, records, cfg, seed, world)
     device = model.device
-    build = _TrainBatch(processor, records, cfg.max_length)
+    build = TrainBatch(processor, records, cfg.max_length)
     checkpointing = _checkpointing_wanted(model, build, cfg)
     if checkpointing:
         enable_activation_checkpointing(model)
@@ -327,56 +261,6 @@ def fine_tune(
     return None if trained is None else trained.eval(), fit_log
 
 
-class _TrainBatch:
-    """A step's share of records as padded tensors, made in a loader worker: the pixels of its distinct
-    images (float32; None when no row has an image) and each image row's `slots` among them, token ids
-    of the conversation (right padding) and labels that show the loss the replies only."""
-
-    def __init__(self, processor: ProcessorMixin, records: Sequence[TrainRecord], max_length: int | None = None):
-        self.processor, self.records, self.max_length = processor, records, max_length
-
-    def __call__(self, rows: list[int]) -> dict:
-        records = [self.records[row] for row in rows]
-        paths, slots = distinct_images([record.image for record in records if record.image is not None])
-        pixels = pixel_values(self.processor.image_processor, paths) if paths else None
-        sequences, labels = self.encode(records, pixels)
-        batch = pad_batch(sequences, self.processor.tokenizer.pad_token_id, "right")
-        return {
-            "pixels": pixels,
-            "slots": slots,
-            "input_ids": batch["input_ids"],
-            "attention_mask": batch["attention_mask"],
-            "labels": pad_batch(labels, IGNORE_INDEX, "right")["input_ids"],
-        }
-
-    def encode(
-        self, records: Sequence[TrainRecord], pixels: torch.Tensor | None
-    ) -> tuple[list[list[int]], list[list[int]]]:
-        """Token ids of every turn (prompt, reply + EOS) cut to `max_length`, and labels that hide the
-        prompts from the loss."""
-        tokenizer = self.processor.tokenizer
-        prompts = encode_prompts(self.processor, [record.prompt for record in records], pixels)
-        targets = tokenizer([record.target for record in records], add_special_tokens=False)["input_ids"]
-        sequences, labels = [], []
-        for record, prompt, target in zip(records, prompts, targets):
-            if self.max_length is not None and record.image is not None and len(prompt) > self.max_length:
-                raise ValueError(f"max_length {self.max_length} cuts into the image tokens of a prompt of "
-                                 f"{len(prompt)} tokens: {record.prompt[:80]!r}")  # fmt: skip
-            sequence, label = [], []
-            turns = [(record.prompt, record.target), *record.follow_ups]
-            for turn, (asked, reply) in enumerate(turns):
-                asked_ids = prompt if turn == 0 else self.ids(follow_up_prompt(self.processor, turns[:turn], asked))
-                answer = [*(target if turn == 0 else self.ids(reply)), tokenizer.eos_token_id]
-                sequence += asked_ids + answer
-                label += [IGNORE_INDEX] * len(asked_ids) + answer
-            sequences.append(sequence[: self.max_length])
-            labels.append(label[: self.max_length])
-        return sequences, labels
-
-    def ids(self, text: str) -> list[int]:
-        return self.processor.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-
 def _on_device(batch: dict, device: torch.device, dtype: torch.dtype) -> torch.Tensor | None:
     """The pixels of every image row of a batch, on the device in the model's dtype (None: no images)."""
     if batch["pixels"] is None:
@@ -384,7 +268,7 @@ def _on_device(batch: dict, device: torch.device, dtype: torch.dtype) -> torch.T
     return batch["pixels"].to(device, dtype, non_blocking=True)[batch["slots"].to(device)]
 
 
-def _checkpointing_wanted(model: PreTrainedModel, build: _TrainBatch, cfg: TrainConfig) -> bool:
+def _checkpointing_wanted(model: PreTrainedModel, build: TrainBatch, cfg: TrainConfig) -> bool:
     """cfg.gradient_checkpointing, with "auto" decided from the longest sequence of a sample of the
     records against the GPU's memory (never on a CPU, where host memory is the limit)."""
     if cfg.gradient_checkpointing != "auto":

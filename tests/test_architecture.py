@@ -11,7 +11,8 @@ from dataengine.config import allowed, defaults
 from dataengine.embedding import ENCODERS
 from dataengine.evaluate import METHODS
 from dataengine.plan import STRATEGIES
-from dataengine.training import ROUND_KEYS, VIEWS, LoraSettings, TrainConfig
+from dataengine.records import VIEWS
+from dataengine.training import ROUND_KEYS, LoraSettings, TrainConfig
 from tests.conftest import REPO
 
 LIBRARY = REPO / "dataengine"

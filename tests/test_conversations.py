@@ -12,7 +12,8 @@ import torch
 
 from dataengine.conversations import RecordFile, parse_entry, prepare
 from dataengine.formats import IMAGE_TOKEN, LLAVA_15_CHAT_TEMPLATE, follow_up_prompt
-from dataengine.training import IGNORE_INDEX, Chained, TrainConfig, TrainRecord, _TrainBatch, fine_tune
+from dataengine.records import IGNORE_INDEX, Chained, TrainBatch, TrainRecord
+from dataengine.training import TrainConfig, fine_tune
 from tests.tiny import tiny_student
 
 FIXTURE = Path(__file__).parent / "data" / "llava"
@@ -112,7 +113,7 @@ def test_a_malformed_entry_stops_preparation_and_writes_nothing(tmp_path):
 
 def test_the_loss_sees_every_reply_and_no_prompt(records):
     model, processor = tiny_student()
-    build = _TrainBatch(processor, records)
+    build = TrainBatch(processor, records)
     batch = build([2, 5])  # three turns with an image; two turns, text only
     tokenizer = processor.tokenizer
     assert batch["pixels"].shape[0] == 1 and batch["slots"].tolist() == [0]
@@ -131,11 +132,11 @@ def test_the_loss_sees_every_reply_and_no_prompt(records):
 
 def test_max_length_cuts_a_conversation_at_its_end(records):
     _, processor = tiny_student()
-    whole = _TrainBatch(processor, records)([2])["input_ids"].shape[1]
-    cut = _TrainBatch(processor, records, max_length=whole - 3)([2])
+    whole = TrainBatch(processor, records)([2])["input_ids"].shape[1]
+    cut = TrainBatch(processor, records, max_length=whole - 3)([2])
     assert cut["input_ids"].shape[1] == whole - 3
     with pytest.raises(ValueError, match="cuts into the image tokens"):
-        _TrainBatch(processor, records, max_length=3)([2])
+        TrainBatch(processor, records, max_length=3)([2])
 
 
 def test_follow_up_turns_in_llavas_chat_template():

@@ -13,9 +13,10 @@ from PIL import Image
 from dataengine.config import validate_config
 from dataengine.evaluate import METHODS, score_items
 from dataengine.formats import LETTERS, lettered_prompt, question_prompt
+from dataengine.records import TrainRecord, sample_views
 from dataengine.streaming import distinct_images, pixel_values, stream
 from dataengine.student import encode_prompts, load_student, save_student
-from dataengine.training import TrainConfig, TrainRecord, fine_tune, sample_views
+from dataengine.training import TrainConfig, fine_tune
 from tests.tiny import COLOURS, colour_images, colour_sample, tiny_student, trained_colour_student
 
 

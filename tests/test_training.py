@@ -11,17 +11,15 @@ from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForCon
 
 from dataengine import joblog
 from dataengine.formats import LETTER_INSTRUCTION, LETTERS, lettered_prompt, question_prompt
+from dataengine.records import VIEWS, TrainRecord, sample_views
 from dataengine.student import load_student, save_student
 from dataengine.training import (
     AUTO_CHECKPOINTING_SHARE,
-    VIEWS,
     LoraSettings,
     TrainConfig,
-    TrainRecord,
     _param_groups,
     _with_lora,
     fine_tune,
-    sample_views,
     training_peak_bytes,
 )
 from tests.tiny import COLOUR_QUESTION, COLOURS, colour_images, colour_sample, tiny_student

@@ -7,8 +7,9 @@ import polars as pl
 from PIL import Image
 
 from dataengine.formats import LETTERS, lettered_prompt
+from dataengine.records import TrainRecord, sample_views
 from dataengine.student import build_tiny_student, train_tokenizer
-from dataengine.training import TrainConfig, TrainRecord, fine_tune, sample_views
+from dataengine.training import TrainConfig, fine_tune
 
 TINY_ARCH = {
     "vision_hidden": 32, "vision_mlp": 64, "vision_layers": 1, "vision_heads": 2,
