@@ -152,9 +152,9 @@ def _train(config: dict, iteration: int, new: int, earlier: int, base: tuple[int
         "engine_records": engine_records,
         "sequences": sequences,
         "tokens": round(tokens),
-        "processes": train["processes"],
+        "processes": train["processes"] * train["nodes"],  # one per GPU
         "gpu_hours": _round(gpu_hours),
-        "wall_hours": _round(gpu_hours / train["processes"] if gpu_hours is not None else None),
+        "wall_hours": _round(gpu_hours / (train["processes"] * train["nodes"]) if gpu_hours is not None else None),
     }
 
 

@@ -131,3 +131,8 @@ def test_report_benchmarks_add_their_items_to_each_evaluation(tmp_path, gpu_file
     built.parent.mkdir(parents=True)
     pl.DataFrame({"id": range(40)}).write_parquet(built)
     assert plan_cost(incremental(report_benchmarks=reported), gpu_file=gpu_file, results=tmp_path)["iterations"][0]["evaluate"]["items"] == 11_440
+
+
+def test_wall_hours_share_the_gpu_hours_over_every_node(tmp_path, gpu_file):
+    two_nodes = plan_cost(incremental(train={"nodes": 2}), gpu_file=gpu_file, results=tmp_path)["iterations"][1]["train"]
+    assert (two_nodes["gpu_hours"], two_nodes["wall_hours"], two_nodes["processes"]) == (1.0, 0.25, 4)
