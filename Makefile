@@ -31,7 +31,7 @@ test: venv
 # (transformers 5.17 is what the GPU machines run), in a second venv: .venv-oldest/.
 OLDEST       := .venv-oldest
 MODEL_TESTS  := tests/test_student.py tests/test_evaluate.py tests/test_training.py tests/test_checkpoint.py \
-                tests/test_real_model.py tests/test_bfloat16.py tests/test_streaming.py tests/test_bench_gpu.py
+                tests/test_real_model.py tests/test_bfloat16.py tests/test_streaming.py tests/test_bench_gpu.py tests/test_assemble.py tests/test_conversations.py
 $(OLDEST)/.installed: pyproject.toml
 	$(PY) -m venv $(OLDEST)
 	$(OLDEST)/bin/pip install --quiet --upgrade pip

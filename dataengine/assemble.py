@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from transformers import (
     AddedToken,
-    AutoImageProcessor,
     AutoTokenizer,
+    CLIPImageProcessorPil,
     CLIPVisionModel,
     GenerationConfig,
     LlamaForCausalLM,
@@ -122,9 +122,11 @@ def _vision_tower(folder: Path, dtype: torch.dtype) -> CLIPVisionModel:
     return CLIPVisionModel.from_pretrained(folder, local_files_only=True, dtype=dtype)
 
 
-def _image_processor(folder: Path):
+def _image_processor(folder: Path) -> CLIPImageProcessorPil:
+    """CLIP's image processor from the tower's folder, the PIL one: transformers 5.17's
+    AutoImageProcessor wants torchvision for CLIP, which the project does not install."""
     try:
-        return AutoImageProcessor.from_pretrained(folder, local_files_only=True)
+        return CLIPImageProcessorPil.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError) as err:
         raise ValueError(f"{folder}: no CLIP image processor (preprocessor_config.json): {err}") from None
 
