@@ -136,21 +136,21 @@ def plot(result: Mapping, path: Path) -> None:
     each budget that went to the weak types."""
     figure = Figure(figsize=(17, 4.2), layout="constrained")
     weak_axes, overall_axes, paired_axes, budget_axes = figure.subplots(1, 4)
-    for name, entry in result["strategies"].items():
+    for n, (name, entry) in enumerate(result["strategies"].items()):
+        color = f"C{n}"
         for axes, runs in ((weak_axes, entry["weak_acc"]), (overall_axes, entry["overall"])):
             steps = range(len(runs[0]))
             columns = list(zip(*runs))
-            line = axes.plot(steps, [statistics.fmean(c) for c in columns], marker="o", label=name)[0]
-            axes.fill_between(steps, [min(c) for c in columns], [max(c) for c in columns], color=line.get_color(), alpha=0.15)
-        budget_axes.plot(range(len(entry["budget"])), _weak_share(entry["budget"], result), marker="o", label=name)
+            axes.plot(steps, [statistics.fmean(c) for c in columns], marker="o", color=color, label=name)
+            axes.fill_between(steps, [min(c) for c in columns], [max(c) for c in columns], color=color, alpha=0.15)
+        budget_axes.plot(range(len(entry["budget"])), _weak_share(entry["budget"], result), marker="o", color=color)
         if name == result["default"]:
-            paired_axes.plot([], [])  # keeps each arm's colour that of the other panels
             continue
         for key, style, shift in (("weak_acc", "-", -0.05), ("overall", "--", 0.05)):
             pair = entry["paired"][key]
             steps = [i + shift for i in range(len(pair["mean"]))]
             paired_axes.errorbar(
-                steps, pair["mean"], yerr=_error_bars(pair), linestyle=style, marker="o", capsize=3,
+                steps, pair["mean"], yerr=_error_bars(pair), linestyle=style, marker="o", capsize=3, color=color,
                 label=f"vs {name}, {MEASURES[key]}",
             )  # fmt: skip
     for axes, title in ((weak_axes, "weak types"), (overall_axes, "overall")):
