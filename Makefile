@@ -50,7 +50,8 @@ lint: venv
 bench-loop: venv
 	$(BIN)/python bench/loop.py --cores $(CORES)
 
-# Sampling strategies over three seeds at equal budget: results/bench/targeting.json (~18 min on 2 cores).
+# Sampling strategies at equal budget in two worlds (default; small_text, with a type that cannot be learned),
+# five seeds, paired by seed: results/bench/targeting.json (~107 CPU-minutes of jobs, about 55 min on 2 free cores).
 bench-targeting: venv
 	$(BIN)/python bench/targeting.py --cores $(CORES)
 

@@ -1,11 +1,14 @@
-"""`make bench-targeting`: sampling strategies compared over seeds at equal budget, from nothing.
+"""`make bench-targeting`: sampling strategies compared over seeds at equal budget, in two worlds, from nothing.
 
-Runs the experiment of config/experiments/targeting.yaml (the offline default loop for each
-strategy and seed, the arms of a seed sharing its base model) under results/bench-targeting/
-(removed first unless --resume), then writes results/bench/targeting.json:
-{"seconds", "seeds", "default", "weak_types", "strategies": {name: {"weak_acc", "overall", "budget"}}}
-where weak_acc[seed][iteration] is the mean test accuracy over the types below 60 % at iteration 0,
-and prints the figures the targeting claim rests on.
+Runs the experiments of WORLDS one after the other (each the offline loop for each arm and seed,
+the arms of a seed sharing its base model) under results/<run>/ (removed first unless --resume),
+then writes results/bench/targeting.json:
+{"seconds", "worlds": [{"world", "config", "seconds", "seeds", "default", "weak_types",
+"strategies": {arm: {"weak_acc", "overall", "budget", "paired"}}, "probe"?}]}
+where weak_acc[seed][iteration] is the mean test accuracy over the types below 60 % at iteration 0
+and paired[measure] the default arm minus this one on the same seed, with its mean and 95 % interval
+over seeds. The `small_text` world also records its `probe`: the unlearnable type's test accuracy
+and the samples of it each arm had planned before each iteration. Prints the figures the claims rest on.
 """
 
 from __future__ import annotations
@@ -13,65 +16,117 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parent.parent
-CONFIG = REPO / "config" / "experiments" / "targeting.yaml"
-RUN = "bench-targeting"
+EXPERIMENTS = REPO / "config" / "experiments"
+# world -> (config, the type that world makes unlearnable, or None)
+WORLDS = {
+    "default": (EXPERIMENTS / "targeting.yaml", None),
+    "small_text": (EXPERIMENTS / "targeting-small-text.yaml", "Text Understanding"),
+}
+KEEP = ("weak_acc", "overall", "budget", "paired")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--resume", action="store_true", help="keep finished arms (the time is then partial)")
+    parser.add_argument("--worlds", nargs="+", choices=list(WORLDS), default=list(WORLDS))
     parser.add_argument("--out", type=Path, default=REPO / "results" / "bench" / "targeting.json")
     args = parser.parse_args()
 
-    run_dir = REPO / "results" / RUN
-    if not args.resume:
+    records = [run_world(world, args.cores, args.resume) for world in args.worlds]
+    result = {"seconds": round(sum(r["seconds"] for r in records), 1), "worlds": records}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"seconds      {result['seconds']:.1f}{' (resumed)' if args.resume else ''}")
+    for record in records:
+        show(record)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def run_world(world: str, cores: int, resume: bool) -> dict:
+    """Run one world's experiment from nothing; its comparison as the bench records it."""
+    config, unlearnable = WORLDS[world]
+    run = _run_name(config)
+    run_dir = REPO / "results" / run
+    if not resume:
         shutil.rmtree(run_dir, ignore_errors=True)
     snakemake = Path(sys.executable).parent / "snakemake"
     start = time.perf_counter()
-    subprocess.run(
-        [str(snakemake), "--cores", str(args.cores), "--configfile", str(CONFIG), "--config", f"run={RUN}"],
-        cwd=REPO,
-        check=True,
-    )
+    subprocess.run([str(snakemake), "--cores", str(cores), "--configfile", str(config)], cwd=REPO, check=True)
     seconds = time.perf_counter() - start
 
     comparison = json.loads((run_dir / "report" / "experiment.json").read_text())
-    keep = ("weak_acc", "overall", "budget")
-    result = {
+    record = {
+        "world": world,
+        "config": str(config.relative_to(REPO)),
         "seconds": round(seconds, 1),
         "seeds": comparison["seeds"],
         "default": comparison["default"],
         "weak_types": comparison["weak_types"],
-        "strategies": {name: {k: e[k] for k in keep} for name, e in comparison["strategies"].items()},
+        "strategies": {name: {k: e[k] for k in KEEP} for name, e in comparison["strategies"].items()},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    if unlearnable:
+        record["probe"] = probe(run_dir, comparison, unlearnable)
+    return record
 
-    default = comparison["default"]
-    strategies = comparison["strategies"]
-    print(f"seconds      {seconds:.1f}{' (resumed)' if args.resume else ''}")
-    for seed, names in comparison["weak_types"].items():
+
+def probe(run_dir: Path, comparison: dict, qtype: str) -> dict:
+    """Per arm and seed, the type's test accuracy per iteration and the samples of it planned before
+    each iteration (the seed set's not counted): does data move it?"""
+    arms = {}
+    for name in comparison["strategies"]:
+        acc, samples = [], []
+        for seed in comparison["seeds"]:
+            summary = json.loads((run_dir / f"seed_{seed}" / name / "report" / "summary.json").read_text())
+            iterations = summary["iterations"]
+            acc.append([it["per_type"][qtype] for it in iterations])
+            planned = [0]
+            for it in iterations[:-1]:
+                planned.append(planned[-1] + it["quotas"].get(qtype, 0))
+            samples.append(planned)
+        arms[name] = {"acc": acc, "samples": samples}
+    return {"type": qtype, "arms": arms}
+
+
+def show(record: dict) -> None:
+    """The world's figures: accuracy per arm and the default's paired lead over each other arm."""
+    default, strategies = record["default"], record["strategies"]
+    print(f"\n== world {record['world']} ({record['config']}, {record['seconds']:.0f} s)")
+    for seed, names in record["weak_types"].items():
         print(f"weak types   seed {seed}: {', '.join(names)}")
     for name, entry in strategies.items():
-        print(f"{name:<12} weak " + "  ".join(f"{m:5.1f}" for m in entry["weak_mean"])
-              + "   overall " + "  ".join(f"{m:5.1f}" for m in entry["overall_mean"]))
+        for key in ("weak_acc", "overall"):
+            means = [sum(column) / len(column) for column in zip(*entry[key])]
+            print(f"{name:<13} {key:<9}" + "  ".join(f"{m:5.1f}" for m in means))
     for name, entry in strategies.items():
         if name == default:
             continue
-        leads = entry["default_minus_this"]
-        per_iteration = [statistics.fmean(column) for column in zip(*leads)]
-        print(f"{default} - {name:<8} weak, mean per iteration " + "  ".join(f"{d:+5.1f}" for d in per_iteration))
-        print(f"{'':<{len(default) + 11}} at iteration 1 per seed " + "  ".join(f"{diffs[1]:+5.1f}" for diffs in leads))
-    print(f"wrote {args.out}")
-    return 0
+        for key, pair in entry["paired"].items():
+            cells = [f"{m:+5.1f}" + (f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else "")
+                     for m, ci in zip(pair["mean"], pair["ci95"])]  # fmt: skip
+            print(f"{default} - {name:<12} {key:<9}" + "  ".join(cells))
+    if "probe" in record:
+        print(f"probe: {record['probe']['type']}, test accuracy per iteration / samples planned before it")
+        for name, arm in record["probe"]["arms"].items():
+            for acc, samples in zip(arm["acc"], arm["samples"]):
+                print(f"  {name:<12}" + "  ".join(f"{a:5.1f}/{n:<5d}" for a, n in zip(acc, samples)))
+
+
+def _run_name(config: Path) -> str:
+    """The `run:` a config file names (the experiment's folder under results/)."""
+    run = (yaml.safe_load(config.read_text()) or {}).get("run")
+    if not run:
+        raise ValueError(f"{config}: no top-level `run:` key; the bench needs it to find the results")
+    return run
 
 
 if __name__ == "__main__":

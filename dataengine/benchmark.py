@@ -35,13 +35,19 @@ OPTIONAL_SCHEMA = {GROUP_COLUMN: GROUP_DTYPE, **dict.fromkeys(CATEGORY_COLUMNS, 
 
 
 def build_synthetic_benchmark(
-    out_dir: Path, qtypes: list[int], n_dev: int, n_test: int, seed: int, image_size: int = 64
+    out_dir: Path,
+    qtypes: list[int],
+    n_dev: int,
+    n_test: int,
+    seed: int,
+    image_size: int = 64,
+    world: str = "default",
 ) -> pl.DataFrame:
     """Write out_dir/items.parquet and out_dir/images/: per type n_dev dev then n_test test items.
 
     Each type draws from its own stream (seed, qtype), so adding or dropping a type leaves the items
     of the others unchanged; ids are `b<qtype>-<index>`. No image repeats within a type, so dev and
-    test never share one.
+    test never share one. `world` is the synthetic world drawn (dataengine.synthetic.world.WORLDS).
     """
     out_dir = Path(out_dir)
     images_dir = out_dir / "images"
@@ -52,7 +58,7 @@ def build_synthetic_benchmark(
         rng = np.random.default_rng([seed, qtype])
         seen: set[str] = set()
         for index in progress(range(n_dev + n_test), desc=f"benchmark type {qtype}"):
-            scene, png, _ = draw_unseen_scene(qtype, rng, seen, image_size)
+            scene, png, _ = draw_unseen_scene(qtype, rng, seen, image_size, world)
             question = make_question(qtype, scene, rng)
             if question is None:
                 raise RuntimeError(f"scene family of type {qtype} drew a scene that does not support it: {scene}")

@@ -190,8 +190,8 @@ def deep_merge(base: dict, override: dict) -> dict:
 def validate_config(config: dict, source: str = "config") -> dict:
     """Return the config with defaults filled in, or raise ConfigError naming every bad key.
 
-    Each per-iteration override is checked by validating the config it produces, so an override
-    is held to exactly the same rules as the global value it replaces.
+    Each per-iteration override and each experiment variant is checked by validating the config it
+    produces, so it is held to exactly the same rules as the global value it replaces.
     """
     schema = _schema()
     config = _typed(_normalise_keys(config or {}), schema)
@@ -203,6 +203,11 @@ def validate_config(config: dict, source: str = "config") -> dict:
             f"invalid config ({source}):\n  per_iteration: overrides of iterations {beyond}, but the run has "
             f"{config['iterations']} (iterations), so they would never apply"
         )
+    for name, variant in (config["experiment"] or {}).get("variants", {}).items():
+        try:
+            _check({**config, "sampling": deep_merge(config["sampling"], variant)}, schema, source)
+        except ConfigError as err:
+            raise ConfigError(str(err).replace("\n  ", f"\n  experiment.variants.{name} -> ")) from None
     for iteration, override in config["per_iteration"].items():
         merged = deep_merge({k: v for k, v in config.items() if k != "per_iteration"}, override)
         merged["per_iteration"] = {}

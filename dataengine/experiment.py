@@ -1,9 +1,11 @@
 """Comparing sampling strategies: did data aimed at the weak types beat the same amount spread evenly?
 
-Reads the summary.json of every arm (one per seed and strategy, the arms of a seed sharing its base
-model) and puts them side by side: the mean test accuracy over the seed's weak types (below
-`WEAK_BELOW` % at iteration 0) and overall, per iteration, with mean and spread over seeds, the
-per-seed difference of the default strategy to each other one, and where each budget went.
+Reads the summary.json of every arm (one per seed and strategy or variant, the arms of a seed sharing
+its base model) and puts them side by side: the mean test accuracy over the seed's weak types (below
+`WEAK_BELOW` % at iteration 0) and overall, per iteration, with mean and spread over seeds, and where
+each budget went. Arms are compared paired by seed: the default's accuracy minus another arm's on the
+same base model, per seed, then the mean with a 95 % t interval over seeds. Pairing removes what the
+seeds' base models differ by, which is most of the spread between seeds.
 """
 
 import statistics
@@ -15,6 +17,10 @@ from matplotlib.figure import Figure
 from dataengine.qtypes import QTYPES
 
 WEAK_BELOW = 60.0  # a type is weak when its base-model test accuracy is below this (percent)
+MEASURES = {"weak_acc": "weak types", "overall": "overall"}  # what arms are compared on
+# Two-sided 95 % quantiles of Student's t by degrees of freedom; beyond the table, the last (conservative).
+T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+       2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 
 
 def weak_types(base: Mapping) -> list[str]:
@@ -42,21 +48,37 @@ def compare(arms: list[dict], default: str) -> dict:
             "overall": [[it["overall"] for it in run] for run in runs],
             "budget": _mean_budget(runs),
         }
+    mine = result["strategies"][default]
     for entry in result["strategies"].values():
         entry["weak_mean"] = _column_stat(entry["weak_acc"], statistics.fmean)
         entry["weak_sd"] = _column_stat(entry["weak_acc"], _sd)
         entry["overall_mean"] = _column_stat(entry["overall"], statistics.fmean)
-        default_weak = result["strategies"][default]["weak_acc"]
-        entry["default_minus_this"] = [
-            [round(d - o, 3) for d, o in zip(mine, theirs)] for mine, theirs in zip(default_weak, entry["weak_acc"])
-        ]
+        entry["paired"] = {key: paired(mine[key], entry[key]) for key in ("weak_acc", "overall")}
     return result
 
 
+def paired(mine: list[list[float]], theirs: list[list[float]]) -> dict:
+    """mine - theirs per seed (rows) and iteration (columns), and per iteration the mean difference
+    with its 95 % t interval over seeds ([low, high]; null with one seed)."""
+    diff = [[round(m - t, 3) for m, t in zip(row_m, row_t)] for row_m, row_t in zip(mine, theirs)]
+    columns = list(zip(*diff))
+    means = [statistics.fmean(c) for c in columns]
+    if len(diff) < 2:
+        return {"diff": diff, "mean": [round(m, 3) for m in means], "ci95": [None] * len(columns)}
+    t = T95[min(len(diff) - 1, len(T95)) - 1]
+    half = [t * statistics.stdev(c) / len(c) ** 0.5 for c in columns]
+    return {
+        "diff": diff,
+        "mean": [round(m, 3) for m in means],
+        "ci95": [[round(m - h, 3), round(m + h, 3)] for m, h in zip(means, half)],
+    }
+
+
 def write_markdown(result: Mapping, path: Path) -> None:
-    """experiment.md: weak-type and overall accuracy per strategy and iteration, the per-seed lead
-    of the default strategy, and the budget per type."""
+    """experiment.md: weak-type and overall accuracy per arm and iteration, the default's lead over
+    each other arm paired by seed (mean with its interval, and per seed), and the budget per type."""
     strategies = result["strategies"]
+    others = {name: e for name, e in strategies.items() if name != result["default"]}
     iterations = range(len(next(iter(strategies.values()))["weak_mean"]))
     head = ["strategy", *(f"iter {i}" for i in iterations)]
     lines = [
@@ -73,15 +95,26 @@ def write_markdown(result: Mapping, path: Path) -> None:
         "",
         *_table(head, [[name, *(f"{v:.1f}" for v in e["overall_mean"])] for name, e in strategies.items()]),
         "",
-        f"## Lead of `{result['default']}` on weak types, per seed",
+        f"## `{result['default']}` minus each other arm, paired by seed: mean [95 % interval] over seeds",
         "",
         *_table(
-            ["against", "seed", *(f"iter {i}" for i in iterations)],
+            ["against", "measure", *(f"iter {i}" for i in iterations)],
             [
-                [name, str(seed), *(f"{d:+.1f}" for d in diffs)]
-                for name, e in strategies.items()
-                if name != result["default"]
-                for seed, diffs in zip(result["seeds"], e["default_minus_this"])
+                [name, MEASURES[key], *map(_interval, e["paired"][key]["mean"], e["paired"][key]["ci95"])]
+                for name, e in others.items()
+                for key in MEASURES
+            ],
+        ),
+        "",
+        f"## `{result['default']}` minus each other arm, per seed",
+        "",
+        *_table(
+            ["against", "measure", "seed", *(f"iter {i}" for i in iterations)],
+            [
+                [name, MEASURES[key], str(seed), *(f"{d:+.1f}" for d in diffs)]
+                for name, e in others.items()
+                for key in MEASURES
+                for seed, diffs in zip(result["seeds"], e["paired"][key]["diff"])
             ],
         ),
         "",
@@ -98,22 +131,39 @@ def write_markdown(result: Mapping, path: Path) -> None:
 
 
 def plot(result: Mapping, path: Path) -> None:
-    """experiment.png: weak-type and overall accuracy per strategy (mean, band = min..max over
-    seeds) and the share of each budget that went to the weak types."""
-    figure = Figure(figsize=(13, 4.2), layout="constrained")
-    weak_axes, overall_axes, budget_axes = figure.subplots(1, 3)
-    for name, entry in result["strategies"].items():
+    """experiment.png: weak-type and overall accuracy per arm (mean, band = min..max over seeds), the
+    default's lead over each other arm paired by seed (mean, bars = 95 % interval), and the share of
+    each budget that went to the weak types."""
+    figure = Figure(figsize=(17, 4.2), layout="constrained")
+    weak_axes, overall_axes, paired_axes, budget_axes = figure.subplots(1, 4)
+    for n, (name, entry) in enumerate(result["strategies"].items()):
+        color = f"C{n}"
         for axes, runs in ((weak_axes, entry["weak_acc"]), (overall_axes, entry["overall"])):
             steps = range(len(runs[0]))
             columns = list(zip(*runs))
-            line = axes.plot(steps, [statistics.fmean(c) for c in columns], marker="o", label=name)[0]
-            axes.fill_between(steps, [min(c) for c in columns], [max(c) for c in columns], color=line.get_color(), alpha=0.15)
-        budget_axes.plot(range(len(entry["budget"])), _weak_share(entry["budget"], result), marker="o", label=name)
+            axes.plot(steps, [statistics.fmean(c) for c in columns], marker="o", color=color, label=name)
+            axes.fill_between(steps, [min(c) for c in columns], [max(c) for c in columns], color=color, alpha=0.15)
+        budget_axes.plot(range(len(entry["budget"])), _weak_share(entry["budget"], result), marker="o", color=color)
+        if name == result["default"]:
+            continue
+        for key, style, shift in (("weak_acc", "-", -0.05), ("overall", "--", 0.05)):
+            pair = entry["paired"][key]
+            steps = [i + shift for i in range(len(pair["mean"]))]
+            paired_axes.errorbar(
+                steps, pair["mean"], yerr=_error_bars(pair), linestyle=style, marker="o", capsize=3, color=color,
+                label=f"vs {name}, {MEASURES[key]}",
+            )  # fmt: skip
     for axes, title in ((weak_axes, "weak types"), (overall_axes, "overall")):
         axes.set_title(f"test accuracy, {title} (band: seeds' min-max)")
         axes.set_xlabel("iteration")
         axes.set_ylabel("accuracy (%)")
         axes.grid(alpha=0.3)
+    paired_axes.axhline(0, color="black", linewidth=0.8)
+    paired_axes.set_title(f"{result['default']} minus other arm, paired (bars: 95 % CI)")
+    paired_axes.set_xlabel("iteration")
+    paired_axes.set_ylabel("points")
+    paired_axes.grid(alpha=0.3)
+    paired_axes.legend(frameon=False, fontsize="small")
     budget_axes.set_title("share of the budget on weak types")
     budget_axes.set_xlabel("plan made from iteration")
     budget_axes.set_ylim(0, 1)
@@ -152,6 +202,18 @@ def _sd(values) -> float:
 
 def _mean_sd(means: list, sds: list) -> list[str]:
     return ["–" if m is None else f"{m:.1f} ± {s:.1f}" for m, s in zip(means, sds)]
+
+
+def _error_bars(pair: Mapping) -> list[list[float]] | None:
+    """matplotlib's yerr (below, above each mean) from the 95 % intervals; None with one seed."""
+    if None in pair["ci95"]:
+        return None
+    below = [m - lo for m, (lo, _) in zip(pair["mean"], pair["ci95"])]
+    return [below, [hi - m for m, (_, hi) in zip(pair["mean"], pair["ci95"])]]
+
+
+def _interval(mean: float, ci95: list | None) -> str:
+    return f"{mean:+.1f}" if ci95 is None else f"{mean:+.1f} [{ci95[0]:+.1f}, {ci95[1]:+.1f}]"
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:

@@ -51,12 +51,19 @@ def build_benchmark(out_items: str, qtypes: list[int], cfg: dict, seed: int) -> 
         n_test=cfg["test_per_type"],
         seed=seed,
         image_size=cfg["image_size"],
+        world=cfg["world"],
     )
     log.info("benchmark: %d items over %d types", items.height, len(qtypes))
 
 
 def build_pool(
-    benchmark_items: str, out_annotations: str, qtypes: list[int], cfg: dict, image_size: int, seed: int
+    benchmark_items: str,
+    out_annotations: str,
+    qtypes: list[int],
+    cfg: dict,
+    image_size: int,
+    seed: int,
+    world: str = "default",
 ) -> None:
     benchmark_dir = Path(benchmark_items).parent
     items = dataengine.benchmark.load_items(benchmark_items)
@@ -78,6 +85,7 @@ def build_pool(
         qtypes=qtypes,
         exclude_sha256=exclude,
         image_size=image_size,
+        world=world,
     )
     log.info("pool: %d images, none of the benchmark's %d", len(records), len(exclude))
 

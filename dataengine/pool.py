@@ -22,11 +22,17 @@ def image_sha256(path: str | Path) -> str:
 
 
 def build_synthetic_pool(
-    out_dir: Path, n_images: int, seed: int, qtypes: list[int], exclude_sha256: set[str], image_size: int = 64
+    out_dir: Path,
+    n_images: int,
+    seed: int,
+    qtypes: list[int],
+    exclude_sha256: set[str],
+    image_size: int = 64,
+    world: str = "default",
 ) -> list[dict]:
     """Write out_dir/annotations.jsonl and out_dir/images/: image i comes from the scene family of
     qtypes[i % len(qtypes)], so families are spread evenly; an image whose hash is excluded (the
-    benchmark's) or already in the pool is redrawn."""
+    benchmark's) or already in the pool is redrawn. `world` must be the benchmark's."""
     if not qtypes:
         raise ValueError("build_synthetic_pool needs at least one question type")
     for qtype in qtypes:
@@ -38,7 +44,7 @@ def build_synthetic_pool(
     records = []
     for index in progress(range(n_images), desc="pool"):
         qtype = qtypes[index % len(qtypes)]
-        scene, png, sha = draw_unseen_scene(qtype, rng, seen, image_size)
+        scene, png, sha = draw_unseen_scene(qtype, rng, seen, image_size, world)
         image_id = f"p{index:06d}"
         image = f"images/{image_id}.png"
         (out_dir / image).write_bytes(png)

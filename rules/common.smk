@@ -15,6 +15,7 @@ os.environ.update(
 from dataengine import benchmarks, pools
 from dataengine.config import (
     check_base_run,
+    deep_merge,
     knob_params,
     knobs,
     save_resolved,
@@ -93,12 +94,14 @@ if config["base_run"]:
 # `dataengine status` and for runs started from this one (base_run).
 if workflow.is_main_process:
     save_resolved(f"{RUN}/config.yaml", config)
-# An experiment runs one arm per (seed, sampling strategy), every arm of a seed starting from that
-# seed's base model (iteration 0 lives in BASE); a plain run is a single arm, BASE = ARM = RUN.
-# The benchmark and the pool are shared by all arms.
+# An experiment runs one arm per (seed, sampling strategy or variant), every arm of a seed starting
+# from that seed's base model (iteration 0 lives in BASE); a plain run is a single arm, BASE = ARM = RUN.
+# The benchmark and the pool are shared by all arms. The {strategy} wildcard names the arm: a
+# strategy, or a variant (its sampling knobs over the config's).
 EXPERIMENT = config["experiment"]
 BASE = f"{SHARED}/seed_{{seed}}" if EXPERIMENT else SHARED
 ARM = f"{BASE}/{{strategy}}" if EXPERIMENT else RUN
+VARIANTS = EXPERIMENT["variants"] if EXPERIMENT else {}
 # The built tiny student: iteration 0's model, or in the from_start regime the start of every
 # iteration's training (iteration 0 is then the start trained on the base data alone).
 TINY_MODEL = f"{BASE}/start_model" if FROM_START else f"{BASE}/iter_0/model"
@@ -109,7 +112,7 @@ BASE_DATA_RECORDS = [f"{SHARED}/base_data/records.jsonl"] if FROM_START else []
 wildcard_constraints:
     i=r"0|[1-9]\d*",
     seed=r"\d+",
-    strategy="|".join(STRATEGIES),
+    strategy="|".join([*STRATEGIES, *VARIANTS]),
     bench="|".join(REPORT_BENCHMARKS) or "(?!)",  # (?!) matches nothing
 
 
@@ -182,24 +185,31 @@ def arm_name(wildcards):
 
 
 def experiment_arms():
-    """(seed, strategy) of every arm, seeds outer; none outside an experiment."""
+    """(seed, strategy or variant) of every arm, seeds outer; none outside an experiment."""
     if not EXPERIMENT:
         return []
     return [
         {"seed": seed, "strategy": strategy}
         for seed in EXPERIMENT["seeds"]
-        for strategy in EXPERIMENT["strategies"]
+        for strategy in [*EXPERIMENT["strategies"], *VARIANTS]
     ]
+
+
+def arm_sampling(sampling, arm):
+    """The sampling knobs of an arm: a strategy's name sets the strategy, a variant its knobs."""
+    if arm in VARIANTS:
+        return deep_merge(sampling, VARIANTS[arm])
+    return {**sampling, "strategy": arm}
 
 
 def arm_config_hash(wildcards):
     """The report's config hash: an arm's is that of the plain run it amounts to (its seed and
-    strategy in place of the experiment block), so adding arms leaves finished reports alone.
+    sampling knobs in place of the experiment block), so adding arms leaves finished reports alone.
     """
     arm = {**RESULT_CONFIG, "experiment": None}
     if EXPERIMENT:
         arm["seed"] = run_seed(wildcards)
-        arm["sampling"] = {**arm["sampling"], "strategy": wildcards.strategy}
+        arm["sampling"] = arm_sampling(arm["sampling"], wildcards.strategy)
     return config_hash(arm)
 
 
@@ -308,9 +318,9 @@ def section_params(name, section, per_job=None):
 
 
 def sampling_knobs(wildcards):
-    """The sampling knobs of iteration i's plan; an experiment's arm fixes the strategy."""
+    """The sampling knobs of iteration i's plan; an experiment's arm sets its own."""
     sampling = knobs(config, "sampling", int(wildcards.i))
-    return {**sampling, "strategy": wildcards.strategy} if EXPERIMENT else sampling
+    return arm_sampling(sampling, wildcards.strategy) if EXPERIMENT else sampling
 
 
 def teacher_knobs(wildcards):

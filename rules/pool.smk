@@ -16,6 +16,7 @@ rule build_pool:
         **section_params("pool", config["pool"]),
         qtypes=config["qtypes"],
         image_size=config["benchmark"]["image_size"],
+        world=config["benchmark"]["world"],
         seed=config["seed"],
     script:
         "../scripts/pool.py"

@@ -12,4 +12,5 @@ with job_logging(snakemake.log[0]):
         cfg=knobs_from_params(snakemake.params, "pool"),
         image_size=snakemake.params.image_size,
         seed=snakemake.params.seed,
+        world=snakemake.params.world,
     )

@@ -44,6 +44,17 @@ def test_unreadable_yaml_names_the_file(tmp_path):
         load_config(path)
 
 
+def test_experiment_variant_is_validated_like_the_sampling_it_changes():
+    experiment = {"strategies": ["gain"], "seeds": [0], "variants": {"gain_random": {"similar_share": 0}}}
+    assert validate_config({"experiment": experiment})["experiment"]["variants"] == {"gain_random": {"similar_share": 0}}
+    experiment["variants"] = {"wide": {"similar_share": 2}}
+    with pytest.raises(ConfigError, match=r"experiment.variants.wide -> sampling.similar_share: 2 is greater than"):
+        validate_config({"experiment": experiment})
+    experiment["variants"] = {"paper": {"similar_share": 0}}  # would share the paper arm's folder
+    with pytest.raises(ConfigError, match="experiment.variants"):
+        validate_config({"experiment": experiment})
+
+
 def test_per_iteration_override_applies_to_that_iteration_only():
     config = validate_config({"sampling": {"budget": 100}, "per_iteration": {2: {"sampling": {"budget": 7}}}})
     assert knobs(config, "sampling", 1)["budget"] == 100

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dataengine.experiment import compare, plot, weak_types, write_markdown
+from dataengine.experiment import compare, paired, plot, weak_types, write_markdown
 
 
 def _summary(per_type_by_iteration: list[dict], quotas: list[dict]) -> dict:
@@ -43,9 +43,24 @@ def test_compare_averages_each_seeds_own_weak_types():
     gain, uniform = result["strategies"]["gain"], result["strategies"]["uniform"]
     assert gain["weak_acc"] == [[40.0, 60.0], [40.0, 60.0]]
     assert uniform["weak_acc"] == [[40.0, 48.0], [40.0, 52.0]]
-    assert uniform["default_minus_this"] == [[0.0, 12.0], [0.0, 8.0]]
+    assert uniform["paired"]["weak_acc"]["diff"] == [[0.0, 12.0], [0.0, 8.0]]
+    # overall: seed 0 70.0 - 62.667, seed 1 72.667 - 71.333; t(1 df) = 12.706, sd 4.243 over 2 seeds
+    assert uniform["paired"]["overall"]["mean"] == pytest.approx([0.0, 4.333], abs=1e-3)
+    assert uniform["paired"]["overall"]["ci95"][1] == pytest.approx([4.333 - 38.12, 4.333 + 38.12], abs=0.01)
+    assert gain["paired"]["weak_acc"]["diff"] == [[0.0, 0.0], [0.0, 0.0]]
     assert gain["weak_mean"] == [40.0, 60.0] and uniform["weak_sd"] == pytest.approx([0.0, 2.8284], abs=1e-3)
     assert gain["budget"] == [{"B": 7.0, "C": 3.0}]
+
+
+def test_paired_difference_has_the_t_interval_over_seeds():
+    mine = [[50.0, 60.0 + d] for d in (1, 2, 3, 4, 5)]
+    theirs = [[50.0, 60.0]] * 5
+    result = paired(mine, theirs)
+    assert result["diff"] == [[0.0, float(d)] for d in (1, 2, 3, 4, 5)]
+    assert result["mean"] == [0.0, 3.0]
+    assert result["ci95"][0] == [0.0, 0.0]
+    assert result["ci95"][1] == pytest.approx([1.037, 4.963], abs=1e-3)  # R: t.test(1:5)$conf.int
+    assert paired([[1.0, 2.0]], [[0.0, 0.0]]) == {"diff": [[1.0, 2.0]], "mean": [1.0, 2.0], "ci95": [None, None]}
 
 
 def test_compare_names_missing_arms_and_an_absent_default():
@@ -60,7 +75,9 @@ def test_markdown_and_plot_show_the_comparison(tmp_path):
     write_markdown(result, tmp_path / "experiment.md")
     text = (tmp_path / "experiment.md").read_text()
     assert "| gain | 40.0 ± 0.0 | 60.0 ± 0.0 |" in text
-    assert "| uniform | 0 | +0.0 | +12.0 |" in text
+    assert "| uniform | weak types | +0.0 [+0.0, +0.0] | +10.0 [-15.4, +35.4] |" in text
+    assert "| uniform | weak types | 0 | +0.0 | +12.0 |" in text
+    assert "| uniform | overall | 1 | +0.0 | +1.3 |" in text
     assert "| gain, from iter 0 | 0 | 7 | 3 |" in text
     plot(result, tmp_path / "experiment.png")
     assert (tmp_path / "experiment.png").read_bytes()[:4] == b"\x89PNG"

@@ -152,15 +152,26 @@ def test_gain_rule_stops_feeding_a_type_that_did_not_improve():
     assert sum(quotas.values()) == 1000
 
 
-def test_gain_rule_keeps_the_papers_split_while_every_type_learns():
-    learning = {1: 98.0, 2: 45.0, 4: 60.0, 5: 46.0}
-    assert type_weights(learning, "gain", {}, [Round(BEFORE, PLANNED)]) == type_weights(learning, "paper", {})
+def test_gain_rule_favours_the_faster_learners_when_every_type_learns():
+    learning = {1: 98.0, 2: 45.0, 4: 60.0, 5: 46.0}  # per 1,000: 33.3, 100.6, 51.5; their median 51.5
+    weights = type_weights(learning, "gain", {}, [Round(BEFORE, PLANNED)])
+    assert weights == pytest.approx({1: 0.02, 2: 0.55 * (11000 / 330) / (17000 / 330), 4: 0.40, 5: 0.54})
+    paper = exact_quotas(type_weights(learning, "paper", {}), 1000)
+    quotas = exact_quotas(weights, 1000)
+    assert quotas[4] > paper[4] and quotas[2] < paper[2]  # location learns fastest, shape slowest
 
 
-def test_gain_rule_scales_a_slow_type_by_its_gain_over_min_gain():
-    slow = {1: 98.0, 2: 34.0 + 1.65, 4: 60.0, 5: 46.0}  # +1.65 on 330 samples: 5 points per 1,000
-    weights = type_weights(slow, "gain", {"gain": {"min_gain": 10.0}}, [Round(BEFORE, PLANNED)])
-    assert weights[2] == pytest.approx((100 - 35.65) / 100 * 0.5)
+def test_gain_rule_scales_by_gain_over_the_judged_types_median_and_at_least_min_gain():
+    slow = {1: 98.0, 2: 34.0 + 3.3, 4: 60.0, 5: 46.0}  # +3.3 on 330 samples: 10 points per 1,000
+    weights = type_weights(slow, "gain", {}, [Round(BEFORE, PLANNED)])
+    assert weights[2] == pytest.approx((100 - 37.3) / 100 * 10.0 / (17000 / 330))
+    # One type done fast does not make the others look slow: the median, not the mean, is the bar.
+    fast = {1: 98.0, 2: 34.0 + 3.3, 4: 100.0, 5: 46.0}  # location +74 on 338: 219 per 1,000
+    assert type_weights(fast, "gain", {"gain": {"max_share": 1.0}}, [Round(BEFORE, PLANNED)])[5] == pytest.approx(0.54)
+    # Where every type gains little, the reference is min_gain: 5 points per 1,000 keep half the weight.
+    crawling = {1: 98.0, 2: 35.65, 4: 27.69, 5: 30.65}
+    weights = type_weights(crawling, "gain", {"gain": {"min_gain": 10.0}}, [Round(BEFORE, PLANNED)])
+    assert weights[2] == pytest.approx((100 - 35.65) / 100 * 0.5) and weights[5] == pytest.approx((100 - 30.65) / 100 * 0.5)
 
 
 def test_gain_rule_caps_the_share_of_one_type_and_hands_on_the_rest():

@@ -34,6 +34,15 @@ def test_unknown_strategy_in_an_experiment_is_named(workdir, tmp_path):
     assert "experiment.strategies.1: 'greedy' is not one of ['gain', 'paper', 'uniform']" in result.stderr + result.stdout
 
 
+def test_a_variant_runs_as_one_more_arm_per_seed(workdir, tmp_path):
+    overlay = tmp_path / "variant.yaml"
+    experiment = {"strategies": ["gain", "uniform"], "seeds": [0, 1], "variants": {"gain_random": {"similar_share": 0}}}
+    overlay.write_text(yaml.safe_dump({"experiment": experiment}))
+    jobs = planned_jobs(snakemake(workdir, "-n", "--quiet", "rules", configfiles=[*CONFIGS_USED, overlay]))
+    arms, k = 2 * 3, 2
+    assert jobs["plan"] == arms * k and jobs["report"] == arms and jobs["base_model"] == 2
+
+
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("experiment")

@@ -1,3 +1,4 @@
+import dataclasses
 import re
 
 import numpy as np
@@ -152,3 +153,30 @@ def test_draw_unseen_scene_skips_seen_images():
     scene, png, sha = render.draw_unseen_scene(4, np.random.default_rng(9), seen)
     assert scene != first_scene and sha != first_sha and seen == {first_sha, sha}
     assert png == render.render_png(scene)
+
+
+def test_small_text_world_prints_letters_no_pixel_can_tell_apart():
+    """In `small_text` the letter is a blot of its colour: every letter gives the same image, so
+    Text Understanding cannot be learned; in the default world every letter looks different."""
+    rng = np.random.default_rng(4)
+    for _ in range(40):
+        scene = scenes.scene_for_type(9, rng, "small_text")
+        images = {_pixels(dataclasses.replace(scene, text=letter)).tobytes() for letter in world.GLYPHS}
+        assert len(images) == 1
+        assert _mask(_pixels(scene), world.text_color(scene)).sum() >= 1  # the blot is drawn
+    default = scenes.scene_for_type(9, np.random.default_rng(4))
+    assert len({_pixels(dataclasses.replace(default, text=letter)).tobytes() for letter in world.GLYPHS}) == 6
+
+
+def test_worlds_differ_only_in_the_letters_size():
+    for qtype in QTYPES:
+        rngs = np.random.default_rng([1, qtype]), np.random.default_rng([1, qtype])
+        first, second = (scenes.scene_for_type(qtype, rng, name) for rng, name in zip(rngs, world.WORLDS))
+        if qtype == 9:
+            side = first.text_box[2] - first.text_box[0], second.text_box[2] - second.text_box[0]
+            assert side[0] >= 0.6 and side[1] <= 0.03
+            assert dataclasses.replace(first, text_box=None) == dataclasses.replace(second, text_box=None)
+        else:
+            assert first == second
+    with pytest.raises(ValueError, match="unknown synthetic world 'tiny'; known: \\['default', 'small_text'\\]"):
+        scenes.scene_for_type(9, np.random.default_rng(0), "tiny")

@@ -38,6 +38,9 @@ def _draw_letter(draw: ImageDraw.ImageDraw, scene: Scene, size: int) -> None:
     inset = width / 2
     ix0, iy0, ix1, iy1 = x0 + inset, y0 + inset, x1 - inset, y1 - inset
     fill = COLORS[text_color(scene)]
+    if width >= min(x1 - x0, y1 - y0):  # strokes as wide as the letter cover its box: a blot
+        draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=fill)
+        return
     if scene.text == "O":
         draw.ellipse((ix0, iy0, ix1, iy1), outline=fill, width=width)
     for stroke in GLYPH_STROKES[scene.text]:
@@ -67,12 +70,13 @@ MAX_REDRAWS = 1000  # a family that keeps repeating images is a bug, not bad luc
 
 
 def draw_unseen_scene(
-    qtype: int, rng: np.random.Generator, seen_sha256: set[str], image_size: int = 64
+    qtype: int, rng: np.random.Generator, seen_sha256: set[str], image_size: int = 64, world: str = "default"
 ) -> tuple[Scene, bytes, str]:
-    """A scene of the type's family whose image hash is not in seen_sha256 (which it joins): keeps
-    the benchmark's splits and the pool free of repeated images; returns (scene, png, sha256)."""
+    """A scene of the type's family in `world` whose image hash is not in seen_sha256 (which it
+    joins): keeps the benchmark's splits and the pool free of repeated images; returns (scene, png,
+    sha256)."""
     for _ in range(MAX_REDRAWS):
-        scene = scene_for_type(qtype, rng)
+        scene = scene_for_type(qtype, rng, world)
         png = render_png(scene, image_size)
         sha = hashlib.sha256(png).hexdigest()
         if sha not in seen_sha256:

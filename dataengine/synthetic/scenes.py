@@ -14,6 +14,8 @@ from dataengine.synthetic.world import (
     QUADRANTS,
     SHAPES,
     SIZES,
+    TEXT_SIDE,
+    WORLDS,
     Box,
     Scene,
     SceneObject,
@@ -162,9 +164,9 @@ def _largest_scene(rng) -> Scene:
     return Scene(background, tuple(objects[i] for i in rng.permutation(n)))
 
 
-def _text_scene(rng) -> Scene:
+def _text_scene(rng, world: str) -> Scene:
     background = _pick(rng, COLORS)
-    side = rng.uniform(0.6, 0.8)
+    side = rng.uniform(*TEXT_SIDE[world])
     return Scene(
         background,
         (),
@@ -174,8 +176,10 @@ def _text_scene(rng) -> Scene:
     )
 
 
-def scene_for_type(qtype: int, rng: np.random.Generator) -> Scene:
-    """A random scene built so that it supports this type (the type's scene family)."""
+def scene_for_type(qtype: int, rng: np.random.Generator, world: str = "default") -> Scene:
+    """A random scene built so that it supports this type (the type's scene family in `world`)."""
+    if world not in WORLDS:
+        raise ValueError(f"unknown synthetic world {world!r}; known: {list(WORLDS)}")
     if qtype == 1:
         return _scene_with_counted_objects(rng, 1, 3, sizes=("small",))
     if qtype == 2:
@@ -193,5 +197,5 @@ def scene_for_type(qtype: int, rng: np.random.Generator) -> Scene:
     if qtype == 8:
         return _largest_scene(rng)
     if qtype == 9:
-        return _text_scene(rng)
+        return _text_scene(rng, world)
     raise ValueError(f"unknown question type {qtype!r}; known ids: {sorted(QTYPES)}")

@@ -49,6 +49,13 @@ GLYPH_STROKES: dict[str, tuple[tuple[tuple[float, float], ...], ...]] = {
     "O": (),  # drawn as an ellipse outline
 }
 GLYPHS = tuple(GLYPH_STROKES)
+# Worlds: the same vocabulary and types, drawn differently. `default` draws every detail a tiny
+# student can resolve; in `small_text` the letters of Text Understanding are printed so small (about
+# 2 pixels at 64x64) that their strokes cover their box, so no student at this resolution can read
+# them however much data it gets: the case a sampling rule must notice and stop feeding.
+WORLDS = ("default", "small_text")
+# The letter's box side (a fraction of the image side) in each world: a range drawn uniformly.
+TEXT_SIDE: dict[str, tuple[float, float]] = {"default": (0.6, 0.8), "small_text": (0.02, 0.03)}
 
 # Item thresholds: a relation is only asked where it is unambiguous to the eye.
 MIN_GAP_APART = 0.1  # boxes at least this far apart (image fraction) count as "apart"
