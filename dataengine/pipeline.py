@@ -45,26 +45,16 @@ def build_benchmark(out_items: str, qtypes: list[int], cfg: dict, seed: int) -> 
         build_real_benchmark(cfg["kind"], Path(out_items).parent, cfg, qtypes, seed)
         return
     items = dataengine.benchmark.build_synthetic_benchmark(
-        Path(out_items).parent,
-        qtypes=qtypes,
-        n_dev=cfg["dev_per_type"],
-        n_test=cfg["test_per_type"],
-        seed=seed,
-        image_size=cfg["image_size"],
-        world=cfg["world"],
-    )
+        Path(out_items).parent, qtypes=qtypes, n_dev=cfg["dev_per_type"], n_test=cfg["test_per_type"], seed=seed,
+        image_size=cfg["image_size"], world=cfg["world"],
+    )  # fmt: skip
     log.info("benchmark: %d items over %d types", items.height, len(qtypes))
 
 
 def build_pool(
-    benchmark_items: str,
-    out_annotations: str,
-    qtypes: list[int],
-    cfg: dict,
-    image_size: int,
-    seed: int,
+    benchmark_items: str, out_annotations: str, qtypes: list[int], cfg: dict, image_size: int, seed: int,
     world: str = "default",
-) -> None:
+) -> None:  # fmt: skip
     benchmark_dir = Path(benchmark_items).parent
     items = dataengine.benchmark.load_items(benchmark_items)
     exclude = dataengine.contamination.benchmark_hashes(items, benchmark_dir)
@@ -79,14 +69,9 @@ def build_pool(
         )  # fmt: skip
         return
     records = dataengine.pool.build_synthetic_pool(
-        Path(out_annotations).parent,
-        n_images=cfg["images"],
-        seed=seed,
-        qtypes=qtypes,
-        exclude_sha256=exclude,
-        image_size=image_size,
-        world=world,
-    )
+        Path(out_annotations).parent, n_images=cfg["images"], seed=seed, qtypes=qtypes, exclude_sha256=exclude,
+        image_size=image_size, world=world,
+    )  # fmt: skip
     log.info("pool: %d images, none of the benchmark's %d", len(records), len(exclude))
 
 
