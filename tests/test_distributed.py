@@ -132,11 +132,9 @@ def test_a_failing_worker_is_named_with_its_log(colour_task):
     assert not (colour_task / "two").exists()
 
 
-@pytest.mark.slow
-def test_sigterm_stops_every_process_and_a_rerun_resumes(colour_task):
-    lora = {"method": "lora", "steps": 40, "lora": {"r": 4, "alpha": 8, "dropout": 0.0}}  # checkpoints every 4
-    args = train_args(colour_task, "two", processes=2, **lora)
-    workers_log = colour_task / "two.workers.log"
+def sigterm_after_a_checkpoint(args: dict, workers_log: Path, steps: int) -> re.Match:
+    """Start the train job (pipeline.train in its own process), SIGTERM it once a checkpoint past step 4
+    is written, and return the match of the step the processes stopped after."""
     job = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(args)], cwd=REPO, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (workers_log.exists() and re.search(r"checkpoint: step (?:[4-9]|\d\d)/", workers_log.read_text())):
@@ -145,8 +143,17 @@ def test_sigterm_stops_every_process_and_a_rerun_resumes(colour_task):
         time.sleep(0.05)
     job.send_signal(signal.SIGTERM)  # to the job alone: it passes the signal on
     assert job.wait(timeout=120) != 0
-    stopped = re.search(r"TrainingInterrupted: SIGTERM after step (\d+) of 40", workers_log.read_text())
-    assert stopped and 4 <= int(stopped[1]) < 40, workers_log.read_text()[-3000:]
+    stopped = re.search(rf"TrainingInterrupted: SIGTERM after step (\d+) of {steps}", workers_log.read_text())
+    assert stopped and 4 <= int(stopped[1]) < steps, workers_log.read_text()[-3000:]
+    return stopped
+
+
+@pytest.mark.slow
+def test_sigterm_stops_every_process_and_a_rerun_resumes(colour_task):
+    lora = {"method": "lora", "steps": 40, "lora": {"r": 4, "alpha": 8, "dropout": 0.0}}  # checkpoints every 4
+    args = train_args(colour_task, "two", processes=2, **lora)
+    workers_log = colour_task / "two.workers.log"
+    stopped = sigterm_after_a_checkpoint(args, workers_log, steps=40)
     assert not (colour_task / "two").exists() and (colour_task / "two.ckpt").is_dir()
 
     pipeline.train(**args)
@@ -164,16 +171,7 @@ def test_sigterm_stops_every_process_and_a_rerun_resumes(colour_task):
 def test_sigterm_under_fsdp_resumes_from_the_shards(colour_task, method):
     args = train_args(colour_task, "two", processes=2, sharding="fsdp", steps=30, **method)  # checkpoints every 3
     workers_log = colour_task / "two.workers.log"
-    job = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(args)], cwd=REPO, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not (workers_log.exists() and re.search(r"checkpoint: step (?:[4-9]|\d\d)/", workers_log.read_text())):
-        assert job.poll() is None, job.stderr.read()[-3000:]
-        assert time.monotonic() < deadline, "no checkpoint in 120 s"
-        time.sleep(0.05)
-    job.send_signal(signal.SIGTERM)
-    assert job.wait(timeout=120) != 0
-    stopped = re.search(r"TrainingInterrupted: SIGTERM after step (\d+) of 30", workers_log.read_text())
-    assert stopped and 4 <= int(stopped[1]) < 30, workers_log.read_text()[-3000:]
+    stopped = sigterm_after_a_checkpoint(args, workers_log, steps=30)
     # The file names the folder of the step it stopped after; each process wrote its own shards there.
     checkpoint = colour_task / "two.ckpt"
     saved = torch.load(checkpoint / CHECKPOINT_FILE, weights_only=True)
