@@ -124,10 +124,9 @@ def train_round(
     replayed, base and record sequences; fine_tune's log)."""
     rng = np.random.default_rng([seed, iteration])
     if cfg.get("regime", "incremental") == "from_start":
-        new, earlier, n_replay = [*earlier, *new], [], 0
+        new, replay = [*earlier, *new], []
     else:
-        n_replay = min(cfg["replay"], len(earlier))
-    replay = [earlier[i] for i in sorted(rng.choice(len(earlier), n_replay, replace=False))]
+        replay = [earlier[i] for i in sorted(rng.choice(len(earlier), min(cfg["replay"], len(earlier)), replace=False))]
     records = Chained([base, [r for s in new + replay for r in sample_views(s, image_root, cfg["views"], rng)]])
     train_log = {"new_samples": len(new), "replay_samples": len(replay), "base_records": len(base), "records": len(records),
                  "replayed_from": {str(i): n for i, n in sorted(Counter(s["iteration"] for s in replay).items())}}  # fmt: skip
