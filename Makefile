@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 CORES   ?= 2
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-data bench-gpu bench-extraction bench-render bench-guard clean
+.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-anchor bench-data bench-gpu bench-extraction bench-render bench-guard clean
 
 venv: $(STAMP)
 
@@ -54,6 +54,11 @@ bench-loop: venv
 # five seeds, paired by seed: results/bench/targeting.json (~107 CPU-minutes of jobs, about 55 min on 2 free cores).
 bench-targeting: venv
 	$(BIN)/python bench/targeting.py --cores $(CORES)
+
+# The similar-image anchor (similar_share 0.5, the paper) against none (0), paired over the default world's
+# five seeds, reusing bench-targeting's base models and arms: results/bench/anchor.json.
+bench-anchor: venv
+	$(BIN)/python bench/targeting.py --anchor --cores $(CORES)
 
 # The openai teacher against the local fake server (200 ms latency): results/bench/teacher.json.
 bench-teacher: venv

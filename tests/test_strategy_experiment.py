@@ -9,7 +9,7 @@ import statistics
 import pytest
 import yaml
 
-from tests.conftest import CONFIGS, snakemake
+from tests.conftest import CONFIGS, REPO, snakemake
 from tests.test_workflow import planned_jobs
 
 CONFIGS_USED = [CONFIGS / "small.yaml", CONFIGS / "experiment.yaml"]
@@ -41,6 +41,24 @@ def test_a_variant_runs_as_one_more_arm_per_seed(workdir, tmp_path):
     jobs = planned_jobs(snakemake(workdir, "-n", "--quiet", "rules", configfiles=[*CONFIGS_USED, overlay]))
     arms, k = 2 * 3, 2
     assert jobs["plan"] == arms * k and jobs["report"] == arms and jobs["base_model"] == 2
+
+
+BENCH = REPO / "config" / "experiments"
+
+
+@pytest.mark.parametrize(
+    "configs, arms",
+    [
+        (["targeting.yaml"], ["gain", "paper", "uniform"]),
+        (["targeting-small-text.yaml"], ["gain", "paper"]),
+        (["targeting.yaml", "targeting-anchor.yaml"], ["gain", "paper", "uniform", "gain_random"]),
+    ],
+)
+def test_the_targeting_bench_runs_five_seeds_of_its_arms(workdir, configs, arms):
+    jobs = planned_jobs(snakemake(workdir, "-n", "--quiet", "rules", configfiles=[BENCH / c for c in configs]))
+    seeds, k = 5, 3
+    assert jobs["base_model"] == seeds and jobs["report"] == seeds * len(arms)
+    assert jobs["train"] == jobs["plan"] == seeds * len(arms) * k
 
 
 @pytest.fixture(scope="module")
