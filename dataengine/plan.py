@@ -8,6 +8,7 @@ used once, images with too many boxes are skipped. Unlike the paper, which draws
 at random, quotas are exact (largest remainder), so the plan is reproducible and sums to the budget.
 """
 
+import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -37,53 +38,34 @@ class Round:
     quotas: dict[int, int]
 
 
-WeightFn = Callable[[dict[int, float], list[Round], Mapping[int, int], Mapping], dict[int, float]]
+WeightFn = Callable[[dict[int, float], list[Round], Mapping], dict[int, float]]
 
 
-def _error_rate_weights(
-    dev_acc: dict[int, float], history: list[Round], dev_items: Mapping[int, int], cfg: Mapping
-) -> dict[int, float]:
+def _error_rate_weights(dev_acc: dict[int, float], history: list[Round], cfg: Mapping) -> dict[int, float]:
     """The paper's weight: a type's error rate, so the weakest types get the most new data."""
     return {qtype: (100.0 - acc) / 100.0 for qtype, acc in dev_acc.items()}
 
 
-def _uniform_weights(
-    dev_acc: dict[int, float], history: list[Round], dev_items: Mapping[int, int], cfg: Mapping
-) -> dict[int, float]:
+def _uniform_weights(dev_acc: dict[int, float], history: list[Round], cfg: Mapping) -> dict[int, float]:
     """Equal weight: the baseline that shows what adaptivity adds."""
     return {qtype: 1.0 for qtype in dev_acc}
 
 
-def samples_given(history: list[Round]) -> dict[int, int]:
-    """New samples each type has been given over the earlier rounds."""
-    given: dict[int, int] = {}
-    for past in history:
-        for qtype, quota in past.quotas.items():
-            given[qtype] = given.get(qtype, 0) + quota
-    return given
-
-
-def gain_per_thousand(
-    dev_acc: dict[int, float], history: list[Round], dev_items: Mapping[int, int], cfg: Mapping
-) -> dict[int, float]:
-    """Dev-accuracy points each type gained per 1,000 of its new samples, counted cautiously: the
-    points since the first round, less `z` standard errors of that difference, over every sample
-    given since. Pooled, not averaged per round: a dev split measures a change to a few points
-    whatever a round gave the type, so a round of 60 samples must not weigh as much as one of 260
-    (+6 points on 60 samples once made an unlearnable type look learnable; measured), and pooled
-    only the first and the latest measurement's errors remain. Less part of its standard error
-    (binomial, from the dev items), because on 150 items a type at chance still measures within
-    about +-15 points per 1,000 after 340 samples: a gain must show before it earns a learner's
-    share. A type given fewer than `min_samples` samples is not judged (absent): a few samples buy
-    no measurable change, and the drift of a type given next to nothing is forgetting."""
-    given = samples_given(history)
+def gain_per_thousand(dev_acc: dict[int, float], history: list[Round], cfg: Mapping) -> dict[int, float]:
+    """Dev-accuracy points each type gained per 1,000 of its new samples, smoothed over rounds
+    (exponentially, the latest round weighing 1 - smoothing). Only rounds that gave a type at least
+    `min_samples` samples judge it: a few samples buy no measurable change on a dev split, and
+    drifts of types given next to nothing are forgetting, not learnability. Types never judged are
+    absent."""
+    accuracies = [past.dev_acc for past in history] + [dev_acc]
     gains: dict[int, float] = {}
-    for qtype, now in dev_acc.items():
-        if given.get(qtype, 0) < cfg["min_samples"]:
-            continue
-        first = next(past.dev_acc[qtype] for past in history if qtype in past.dev_acc)
-        stderr = (first * (100 - first) + now * (100 - now)) ** 0.5 / dev_items[qtype] ** 0.5
-        gains[qtype] = (now - first - cfg["z"] * stderr) * 1000 / given[qtype]
+    for before, after, past in zip(accuracies, accuracies[1:], history):
+        for qtype in dev_acc.keys() & before.keys() & after.keys():
+            samples = past.quotas.get(qtype, 0)
+            if samples < cfg["min_samples"]:
+                continue
+            gain = (after[qtype] - before[qtype]) * 1000 / samples
+            gains[qtype] = gain if qtype not in gains else cfg["smoothing"] * gains[qtype] + (1 - cfg["smoothing"]) * gain
     return gains
 
 
@@ -109,35 +91,22 @@ def _capped(weights: dict[int, float], max_share: float) -> dict[int, float]:
         capped |= over
 
 
-def _weighted_median(values: dict[int, float], weights: dict[int, int]) -> float:
-    """The least value that at least half the total weight lies at or below."""
-    ordered = sorted(values, key=values.get)
-    cumulative = np.cumsum([weights[key] for key in ordered])
-    return values[ordered[int(np.searchsorted(cumulative, cumulative[-1] / 2))]]
-
-
-def _gain_weights(
-    dev_acc: dict[int, float], history: list[Round], dev_items: Mapping[int, int], cfg: Mapping
-) -> dict[int, float]:
-    """Ours: the paper's error rate times learnability, a type's cautious gain per sample over the
-    reference gain (at least `min_gain`), between `floor` and 1. The reference is the median gain
-    of the samples given so far, each sample bearing its type's gain: relative, because a type that
-    does not learn (gain ~0) stands out against types gaining ~100, not against a fixed threshold
-    that noise crosses; a median, because one type that learned fast and is done (location: +63
-    points on 241 samples, measured) must not make every other type look slow; over samples, not
-    types, so that types near their ceiling given a few samples do not set it. So a type that
-    stopped improving on its data loses its share (the paper's rule keeps feeding it, as it stays
-    the weakest) and, when every type learns, the slower learners cede part of theirs to the faster
-    ones. Types not yet given enough data to judge keep the paper's weight, so the first plan is the
-    paper's. A cap stops one type taking the whole budget.
+def _gain_weights(dev_acc: dict[int, float], history: list[Round], cfg: Mapping) -> dict[int, float]:
+    """Ours: the paper's error rate times learnability, a type's smoothed gain per sample over the
+    median gain of the judged types (at least `min_gain`), between `floor` and 1. Relative, because a
+    dev split of 150 items measures a round's gain to about +-20 points per 1,000 samples: a type that
+    does not learn (gain ~0) stands out against types gaining ~100, not against a fixed threshold;
+    the median, because one type that learned fast and is done (location: +63 points on 241 samples,
+    measured) must not make every other type look slow. So a type that stopped improving on its data
+    loses its share (the paper's rule keeps feeding it, as it stays the weakest) and, when every type
+    learns, the slower learners cede part of theirs to the faster ones. Types not yet given enough
+    data to judge keep the paper's weight, so the first plan is the paper's. A cap stops one type
+    taking the whole budget.
     """
     knobs = cfg["gain"]
-    error = _error_rate_weights(dev_acc, history, dev_items, cfg)
-    gains = gain_per_thousand(dev_acc, history, dev_items, knobs)
-    reference = knobs["min_gain"]
-    if gains:
-        given = samples_given(history)
-        reference = max(reference, _weighted_median(gains, {qtype: given[qtype] for qtype in gains}))
+    error = _error_rate_weights(dev_acc, history, cfg)
+    gains = gain_per_thousand(dev_acc, history, knobs)
+    reference = max(knobs["min_gain"], statistics.median(gains.values())) if gains else knobs["min_gain"]
     learn = {qtype: min(max(gains.get(qtype, reference) / reference, knobs["floor"]), 1.0) for qtype in error}
     score = {qtype: (error[qtype] * learn[qtype]) ** (1.0 / knobs["temperature"]) for qtype in error}
     return _capped(score, knobs["max_share"])
@@ -147,24 +116,16 @@ STRATEGIES: dict[str, WeightFn] = {"gain": _gain_weights, "paper": _error_rate_w
 
 
 def type_weights(
-    dev_acc: dict[int, float],
-    strategy: str,
-    cfg: Mapping,
-    history: list[Round] = (),
-    dev_items: Mapping[int, int] | None = None,
+    dev_acc: dict[int, float], strategy: str, cfg: Mapping, history: list[Round] = ()
 ) -> dict[int, float]:
     """Unnormalised sampling weight per type from dev accuracies (percentages) by a named strategy;
-    `history` holds the earlier iterations, oldest first, and `dev_items` the dev items behind each
-    type's accuracy (the gain rule reads both)."""
+    `history` holds the earlier iterations, oldest first (the gain rule reads it)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown sampling strategy {strategy!r}; known: {sorted(STRATEGIES)}")
     for qtype, acc in dev_acc.items():
         if not 0.0 <= acc <= 100.0:
             raise ValueError(f"dev accuracy of type {qtype} is {acc}; expected a percentage in [0, 100]")
-    dev_items = dev_items or {}
-    if history and not dev_acc.keys() <= dev_items.keys():
-        raise ValueError(f"dev items unknown for types {sorted(dev_acc.keys() - dev_items.keys())}")
-    return STRATEGIES[strategy](dev_acc, list(history), dev_items, _knobs(cfg))
+    return STRATEGIES[strategy](dev_acc, list(history), _knobs(cfg))
 
 
 def exact_quotas(weights: dict[int, float], budget: int) -> dict[int, int]:
@@ -224,9 +185,8 @@ def plan_iteration(
     quotas.json) of every earlier iteration, oldest first.
     """
     cfg = _knobs(cfg)
-    rounds = [Round(_dev_split(m)[0], {int(k): int(v) for k, v in q["quotas"].items()}) for m, q in history]
-    dev_acc, dev_items = _dev_split(metrics)
-    weights = type_weights(dev_acc, cfg["strategy"], cfg, rounds, dev_items)
+    rounds = [Round(_dev_accuracy(m), {int(k): int(v) for k, v in q["quotas"].items()}) for m, q in history]
+    weights = type_weights(_dev_accuracy(metrics), cfg["strategy"], cfg, rounds)
     quotas = exact_quotas(weights, int(cfg["budget"]))
     queries = plan_queries(
         quotas, bad_cases, pool, benchmark_dir, pool_dir, used_image_ids, iteration, cfg, seed, embed
@@ -354,22 +314,20 @@ def _example(case: Mapping) -> dict:
     return {key: case[key] for key in ("question", "options", "answer", "image")}
 
 
-def _dev_split(metrics: Mapping) -> tuple[dict[int, float], dict[int, int]]:
-    """Accuracy (percent) and items per type on the dev split."""
+def _dev_accuracy(metrics: Mapping) -> dict[int, float]:
     try:
         per_type = metrics["splits"]["dev"]["per_type"]
     except (KeyError, TypeError):
         raise ValueError("metrics has no splits/dev/per_type (see docs/contracts.md, metrics.json)") from None
     if not per_type:
         raise ValueError("metrics splits/dev/per_type is empty: no type to plan for")
-    accuracy, items = {}, {}
-    for key, entry in sorted(per_type.items(), key=lambda item: int(item[0])):
+    accuracy = {}
+    for key, entry in per_type.items():
         qtype_name(key)  # an unknown type id fails here, naming it
-        missing = [field for field in ("acc", "n") if field not in entry]
-        if missing:
-            raise ValueError(f"metrics splits/dev/per_type/{key} has no {missing}")
-        accuracy[int(key)], items[int(key)] = float(entry["acc"]), int(entry["n"])
-    return accuracy, items
+        if "acc" not in entry:
+            raise ValueError(f"metrics splits/dev/per_type/{key} has no 'acc'")
+        accuracy[int(key)] = float(entry["acc"])
+    return dict(sorted(accuracy.items()))
 
 
 def _bad_cases_by_type(bad_cases: list[dict], qtypes: set[int]) -> dict[int, list[dict]]:
