@@ -53,7 +53,7 @@ def compare(arms: list[dict], default: str) -> dict:
         entry["weak_mean"] = _column_stat(entry["weak_acc"], statistics.fmean)
         entry["weak_sd"] = _column_stat(entry["weak_acc"], _sd)
         entry["overall_mean"] = _column_stat(entry["overall"], statistics.fmean)
-        entry["paired"] = {key: paired(mine[key], entry[key]) for key in ("weak_acc", "overall")}
+        entry["paired"] = {key: paired(mine[key], entry[key]) for key in MEASURES}
     return result
 
 
