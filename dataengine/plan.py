@@ -115,6 +115,14 @@ def _gain_weights(dev_acc: dict[int, float], history: list[Round], cfg: Mapping)
 STRATEGIES: dict[str, WeightFn] = {"gain": _gain_weights, "paper": _error_rate_weights, "uniform": _uniform_weights}
 
 
+def plan_knobs(sampling: Mapping) -> dict:
+    """The sampling knobs a plan depends on: the `gain` section only matters to the gain rule, so
+    other strategies get its schema defaults, and tuning the gain rule reruns only the gain arms."""
+    if sampling["strategy"] == "gain":
+        return dict(sampling)
+    return {**sampling, "gain": defaults("sampling")["gain"]}
+
+
 def type_weights(
     dev_acc: dict[int, float], strategy: str, cfg: Mapping, history: list[Round] = ()
 ) -> dict[int, float]:

@@ -23,7 +23,7 @@ from dataengine.config import (
     validate_config,
 )
 from dataengine.report.summary import config_hash
-from dataengine.plan import STRATEGIES
+from dataengine.plan import STRATEGIES, plan_knobs
 from dataengine.sources import require_present, write_manifest
 from dataengine.teacher.llm.prompts import PROMPT_FILES
 from dataengine.endpoint.client import result_knobs
@@ -210,6 +210,7 @@ def arm_config_hash(wildcards):
     if EXPERIMENT:
         arm["seed"] = run_seed(wildcards)
         arm["sampling"] = arm_sampling(arm["sampling"], wildcards.strategy)
+    arm["sampling"] = plan_knobs(arm["sampling"])
     return config_hash(arm)
 
 
@@ -320,7 +321,9 @@ def section_params(name, section, per_job=None):
 def sampling_knobs(wildcards):
     """The sampling knobs of iteration i's plan; an experiment's arm sets its own."""
     sampling = knobs(config, "sampling", int(wildcards.i))
-    return arm_sampling(sampling, wildcards.strategy) if EXPERIMENT else sampling
+    return plan_knobs(
+        arm_sampling(sampling, wildcards.strategy) if EXPERIMENT else sampling
+    )
 
 
 def teacher_knobs(wildcards):

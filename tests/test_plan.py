@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from dataengine.config import defaults
 from dataengine.embedding import EMBEDDING_DIM, embed_images, top_k_similar
-from dataengine.plan import Round, exact_quotas, gain_per_thousand, plan_iteration, type_weights
+from dataengine.plan import Round, exact_quotas, gain_per_thousand, plan_iteration, plan_knobs, type_weights
 
 SEED = 7
 
@@ -192,6 +193,12 @@ def test_gain_rule_smooths_over_rounds():
 def test_gain_rule_cap_below_an_even_split_gives_an_even_split():
     weights = type_weights(AFTER, "gain", {"gain": {"max_share": 0.1}}, [Round(BEFORE, PLANNED)])
     assert weights == pytest.approx({1: 0.25, 2: 0.25, 4: 0.25, 5: 0.25})
+
+
+def test_only_the_gain_rule_depends_on_its_knobs():
+    tuned = {"strategy": "paper", "budget": 500, "gain": {**defaults("sampling")["gain"], "floor": 0.3}}
+    assert plan_knobs(tuned) == {**tuned, "gain": defaults("sampling")["gain"]}
+    assert plan_knobs({**tuned, "strategy": "gain"}) == {**tuned, "strategy": "gain"}
 
 
 # --- the plan ----------------------------------------------------------------------------------

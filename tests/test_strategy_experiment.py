@@ -128,3 +128,15 @@ def test_adding_a_strategy_runs_only_its_arms(experiment, tmp_path):
         "plan": arms * k, "generate": arms * k, "validate": arms * k, "train": arms * k, "evaluate": arms * k,
         "report": arms, "compare_strategies": 1, "all": 1,
     }
+
+
+@pytest.mark.slow
+def test_tuning_the_gain_rule_reruns_only_the_gain_arms(experiment, tmp_path):
+    overlay = tmp_path / "tuned.yaml"
+    overlay.write_text(yaml.safe_dump({"sampling": {"gain": {"floor": 0.3}}}))
+    jobs = planned_jobs(snakemake(experiment, "-n", "--quiet", "rules", configfiles=[*CONFIGS_USED, overlay]))
+    arms, k = 2, 2  # the gain arm of each seed
+    assert jobs == {
+        "plan": arms * k, "generate": arms * k, "validate": arms * k, "train": arms * k, "evaluate": arms * k,
+        "report": arms, "compare_strategies": 1, "all": 1,
+    }
