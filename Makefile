@@ -51,7 +51,7 @@ bench-loop: venv
 	$(BIN)/python bench/loop.py --cores $(CORES)
 
 # Sampling strategies at equal budget in two worlds (default; small_text, with a type that cannot be learned),
-# five seeds, paired by seed: results/bench/targeting.json (70 min on 2 cores, measured; half of it the ten base models).
+# five seeds, paired by seed: results/bench/targeting.json (45 min on 2 cores, measured; half of it the ten base models).
 bench-targeting: venv
 	$(BIN)/python bench/targeting.py --cores $(CORES)
 
