@@ -116,6 +116,14 @@ def test_comparison_reports_each_seeds_weak_types_per_strategy(experiment):
         assert (run / "report" / name).stat().st_size > 0
 
 
+def _rerun_of(arms: int, k: int) -> dict[str, int]:
+    """The jobs that rerun `arms` arms of k iterations each, and the comparison over all arms."""
+    return {
+        "plan": arms * k, "generate": arms * k, "validate": arms * k, "train": arms * k, "evaluate": arms * k,
+        "report": arms, "compare_strategies": 1, "all": 1,
+    }
+
+
 @pytest.mark.slow
 def test_adding_a_strategy_runs_only_its_arms(experiment, tmp_path):
     rerun = snakemake(experiment, "-n", configfiles=CONFIGS_USED)
@@ -123,11 +131,7 @@ def test_adding_a_strategy_runs_only_its_arms(experiment, tmp_path):
     overlay = tmp_path / "three.yaml"
     overlay.write_text(yaml.safe_dump({"experiment": {"strategies": ["gain", "uniform", "paper"], "seeds": [0, 1]}}))
     jobs = planned_jobs(snakemake(experiment, "-n", "--quiet", "rules", configfiles=[*CONFIGS_USED, overlay]))
-    arms, k = 2, 2
-    assert jobs == {
-        "plan": arms * k, "generate": arms * k, "validate": arms * k, "train": arms * k, "evaluate": arms * k,
-        "report": arms, "compare_strategies": 1, "all": 1,
-    }
+    assert jobs == _rerun_of(arms=2, k=2)  # the new strategy's arm of each seed
 
 
 @pytest.mark.slow
@@ -135,8 +139,4 @@ def test_tuning_the_gain_rule_reruns_only_the_gain_arms(experiment, tmp_path):
     overlay = tmp_path / "tuned.yaml"
     overlay.write_text(yaml.safe_dump({"sampling": {"gain": {"floor": 0.3}}}))
     jobs = planned_jobs(snakemake(experiment, "-n", "--quiet", "rules", configfiles=[*CONFIGS_USED, overlay]))
-    arms, k = 2, 2  # the gain arm of each seed
-    assert jobs == {
-        "plan": arms * k, "generate": arms * k, "validate": arms * k, "train": arms * k, "evaluate": arms * k,
-        "report": arms, "compare_strategies": 1, "all": 1,
-    }
+    assert jobs == _rerun_of(arms=2, k=2)  # the gain arm of each seed
