@@ -105,9 +105,15 @@ def _check(config: dict, schema: dict, source: str) -> None:
 
 def _check_pairs(config: dict, source: str) -> None:
     """Keys that only mean something together: a start model to assemble and the base data of the
-    from_start regime, each set exactly when the other key asks for it."""
+    from_start regime, each set exactly when the other key asks for it; the types sampling leaves
+    out, among those measured and leaving some to sample."""
     student, train = config["student"], config["train"]
     errors = []
+    excluded = config["sampling"]["exclude"]
+    if not set(excluded) < set(config["qtypes"]):
+        errors.append(
+            f"sampling.exclude: {excluded} must be among qtypes {config['qtypes']} and leave at least one to sample"
+        )
     if (student["base"] == "assembled") != (student["assemble"] is not None):
         errors.append("student.assemble: set it exactly when student.base is `assembled` (the model it builds)")
     if (train["regime"] == "from_start") != (train["base_data"] is not None):
@@ -205,7 +211,9 @@ def validate_config(config: dict, source: str = "config") -> dict:
         )
     for name, variant in (config["experiment"] or {}).get("variants", {}).items():
         try:
-            _check({**config, "sampling": deep_merge(config["sampling"], variant)}, schema, source)
+            merged = {**config, "sampling": deep_merge(config["sampling"], variant)}
+            _check(merged, schema, source)
+            _check_pairs(merged, source)
         except ConfigError as err:
             raise ConfigError(str(err).replace("\n  ", f"\n  experiment.variants.{name} -> ")) from None
     for iteration, override in config["per_iteration"].items():

@@ -6,6 +6,7 @@ and per query two bad cases of that type as in-context examples and a pool image
 one of the images most similar to the first bad case's image, else a random one. Each image is
 used once, images with too many boxes are skipped. Unlike the paper, which draws every query's type
 at random, quotas are exact (largest remainder), so the plan is reproducible and sums to the budget.
+Types in `exclude` are measured but planned nothing: the rules share the budget as if they were absent.
 """
 
 import statistics
@@ -194,8 +195,15 @@ def plan_iteration(
     """
     cfg = _knobs(cfg)
     rounds = [Round(_dev_accuracy(m), {int(k): int(v) for k, v in q["quotas"].items()}) for m, q in history]
-    weights = type_weights(_dev_accuracy(metrics), cfg["strategy"], cfg, rounds)
+    dev_acc = _dev_accuracy(metrics)
+    excluded = dev_acc.keys() & set(cfg["exclude"])
+    sampled = {qtype: acc for qtype, acc in dev_acc.items() if qtype not in excluded}
+    if not sampled:
+        raise ValueError(f"sampling.exclude {sorted(excluded)} leaves none of the measured types {sorted(dev_acc)}")
+    weights = type_weights(sampled, cfg["strategy"], cfg, rounds)
     quotas = exact_quotas(weights, int(cfg["budget"]))
+    weights |= dict.fromkeys(excluded, 0.0)
+    quotas = dict(sorted((quotas | dict.fromkeys(excluded, 0)).items()))
     queries = plan_queries(
         quotas, bad_cases, pool, benchmark_dir, pool_dir, used_image_ids, iteration, cfg, seed, embed
     )

@@ -295,6 +295,27 @@ def test_similar_anchor_picks_the_near_identical_image(tmp_path):
     assert queries[0]["image_id"] == "twin"
 
 
+def test_plan_shares_the_budget_as_if_excluded_types_were_absent(scene):
+    plan, queries = plan_iteration(**{**scene, "cfg": {**scene["cfg"], "exclude": [9]}})
+    assert plan["weights"] == pytest.approx({"1": 0.5, "3": 0.2, "9": 0.0})
+    assert plan["quotas"] == {"1": 9, "3": 3, "9": 0}
+    without, _ = plan_iteration(**{**scene, "metrics": _metrics({1: 50.0, 3: 80.0})})
+    assert without["quotas"] == {"1": 9, "3": 3}
+    assert {q["qtype"] for q in queries} == {1, 3}
+
+
+def test_plan_spreads_a_budget_with_no_signal_over_the_types_not_excluded(scene):
+    """Every sampled type perfect on dev: the even fallback must not hand the excluded type a share."""
+    scene |= {"metrics": _metrics({1: 100.0, 3: 100.0, 9: 20.0}), "cfg": {**scene["cfg"], "exclude": [9]}}
+    assert plan_iteration(**scene)[0]["quotas"] == {"1": 6, "3": 6, "9": 0}
+
+
+def test_plan_raises_when_exclude_leaves_no_type(scene):
+    scene["cfg"]["exclude"] = [1, 3, 9]
+    with pytest.raises(ValueError, match=r"sampling.exclude \[1, 3, 9\] leaves none of the measured types"):
+        plan_iteration(**scene)
+
+
 def test_plan_raises_when_a_type_runs_out_of_images(scene):
     scene["cfg"]["budget"] = 100  # quotas 34, 13, 53; type 1 has 28 open + 5 own images
     with pytest.raises(
