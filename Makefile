@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 CORES   ?= 2
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-anchor bench-data bench-gpu bench-extraction bench-render bench-guard clean
+.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-anchor bench-bound bench-data bench-gpu bench-extraction bench-render bench-guard clean
 
 venv: $(STAMP)
 
@@ -58,7 +58,12 @@ bench-targeting: venv
 # The similar-image anchor (similar_share 0.5, the paper) against none (0), paired over the default world's
 # five seeds, reusing bench-targeting's base models and arms: results/bench/anchor.json.
 bench-anchor: venv
-	$(BIN)/python bench/targeting.py --anchor --cores $(CORES)
+	$(BIN)/python bench/targeting.py --ablation anchor --cores $(CORES)
+
+# The default told in advance that the small_text world's Text Understanding cannot be learned
+# (sampling.exclude), reusing that world's base models and arms: results/bench/bound.json.
+bench-bound: venv
+	$(BIN)/python bench/targeting.py --ablation bound --cores $(CORES)
 
 # The openai teacher against the local fake server (200 ms latency): results/bench/teacher.json.
 bench-teacher: venv

@@ -52,6 +52,7 @@ BENCH = REPO / "config" / "experiments"
         (["targeting.yaml"], ["gain", "paper", "uniform"]),
         (["targeting-small-text.yaml"], ["gain", "paper"]),
         (["targeting.yaml", "targeting-anchor.yaml"], ["gain", "paper", "uniform", "gain_random"]),
+        (["targeting-small-text.yaml", "targeting-small-text-bound.yaml"], ["gain", "paper", "gain_no_text"]),
     ],
 )
 def test_the_targeting_bench_runs_five_seeds_of_its_arms(workdir, configs, arms):
