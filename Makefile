@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 CORES   ?= 2
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-anchor bench-bound bench-data bench-gpu bench-extraction bench-render bench-guard clean
+.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-anchor bench-bound bench-knobs bench-data bench-gpu bench-extraction bench-render bench-guard clean
 
 venv: $(STAMP)
 
@@ -64,6 +64,11 @@ bench-anchor: venv
 # (sampling.exclude), reusing that world's base models and arms: results/bench/bound.json.
 bench-bound: venv
 	$(BIN)/python bench/targeting.py --ablation bound --cores $(CORES)
+
+# The default with each gain knob moved from its default, paired over the small_text world's five seeds,
+# reusing that world's base models and arms: results/bench/knobs.json.
+bench-knobs: venv
+	$(BIN)/python bench/targeting.py --ablation knobs --cores $(CORES)
 
 # The openai teacher against the local fake server (200 ms latency): results/bench/teacher.json.
 bench-teacher: venv

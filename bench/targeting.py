@@ -10,12 +10,13 @@ and paired[measure] the default arm minus this one on the same seed, with its me
 over seeds. The `small_text` world also records its `probe`: the unlearnable type's test accuracy
 and the samples of it each arm had planned before each iteration. Prints the figures the claims rest on.
 
-With --ablation NAME it runs one of ABLATIONS instead: a world with the arm its overlay adds,
+With --ablation NAME it runs one of ABLATIONS instead: a world with the arms its overlay adds,
 keeping the arms and base models already there (those of `make bench-targeting`, else they are
 made first), and writes results/bench/NAME.json, that world's record in the same shape.
 `make bench-anchor`: the similar-image anchor against none, in the default world;
 `make bench-bound`: the default told in advance to skip the small_text world's unlearnable type,
-the most that knowing before the first plan could add.
+the most that knowing before the first plan could add; `make bench-knobs`: the default with each
+gain knob moved from its default, in the small_text world.
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ WORLDS = {
     "default": (EXPERIMENTS / "targeting.yaml", None),
     "small_text": (EXPERIMENTS / "targeting-small-text.yaml", "Text Understanding"),
 }
-# ablation -> (world, an overlay on its config adding one arm)
+# ablation -> (world, an overlay on its config adding arms)
 ABLATIONS = {
     "anchor": ("default", EXPERIMENTS / "targeting-anchor.yaml"),
     "bound": ("small_text", EXPERIMENTS / "targeting-small-text-bound.yaml"),
+    "knobs": ("small_text", EXPERIMENTS / "targeting-small-text-knobs.yaml"),
 }
 KEEP = ("weak_acc", "overall", "budget", "paired")
 
