@@ -76,7 +76,8 @@ def paired(mine: list[list[float]], theirs: list[list[float]]) -> dict:
 
 def write_markdown(result: Mapping, path: Path) -> None:
     """experiment.md: weak-type and overall accuracy per arm and iteration, the default's lead over
-    each other arm paired by seed (mean with its interval, and per seed), and the budget per type."""
+    each other arm paired by seed (mean with its interval, and per seed, a column each), and the budget
+    per type, one table for all arms."""
     strategies = result["strategies"]
     others = {name: e for name, e in strategies.items() if name != result["default"]}
     iterations = range(len(next(iter(strategies.values()))["weak_mean"]))
@@ -108,13 +109,15 @@ def write_markdown(result: Mapping, path: Path) -> None:
         "",
         f"## `{result['default']}` minus each other arm, per seed",
         "",
+        "Iteration 0 is left out: there the arms of a seed are one and the same base model.",
+        "",
         *_table(
-            ["against", "measure", "seed", *(f"iter {i}" for i in iterations)],
+            ["against", "measure", "iter", *(f"seed {seed}" for seed in result["seeds"])],
             [
-                [name, MEASURES[key], str(seed), *(f"{d:+.1f}" for d in diffs)]
+                [name, MEASURES[key], str(i), *(f"{diffs[i]:+.1f}" for diffs in e["paired"][key]["diff"])]
                 for name, e in others.items()
                 for key in MEASURES
-                for seed, diffs in zip(result["seeds"], e["paired"][key]["diff"])
+                for i in iterations[1:]
             ],
         ),
         "",
@@ -124,10 +127,12 @@ def write_markdown(result: Mapping, path: Path) -> None:
     present = {t for e in strategies.values() for plan in e["budget"] for t in plan}
     order = list(QTYPES.values())
     types = sorted(present, key=lambda t: (order.index(t) if t in order else len(order), t))
-    for name, entry in strategies.items():
-        rows = [[f"{name}, from iter {i}", *(f"{b.get(t, 0):.0f}" for t in types)] for i, b in enumerate(entry["budget"])]
-        lines += _table(["plan", *types], rows) + [""]
-    path.write_text("\n".join(lines))
+    rows = [
+        [f"{name}, from iter {i}", *(f"{b.get(t, 0):.0f}" for t in types)]
+        for name, entry in strategies.items()
+        for i, b in enumerate(entry["budget"])
+    ]
+    path.write_text("\n".join([*lines, *_table(["plan", *types], rows), ""]))
 
 
 def plot(result: Mapping, path: Path) -> None:
