@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 CORES   ?= 2
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-anchor bench-bound bench-knobs bench-data bench-gpu bench-extraction bench-render bench-guard clean
+.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-anchor bench-bound bench-knobs bench-redraw bench-data bench-gpu bench-extraction bench-render bench-guard clean
 
 venv: $(STAMP)
 
@@ -69,6 +69,11 @@ bench-bound: venv
 # reusing that world's base models and arms: results/bench/knobs.json.
 bench-knobs: venv
 	$(BIN)/python bench/targeting.py --ablation knobs --cores $(CORES)
+
+# gain, paper and the bound in a second draw of the small_text world (seed 1: its own benchmark, pool and
+# base models), five seeds: results/bench/redraw.json.
+bench-redraw: venv
+	$(BIN)/python bench/targeting.py --ablation redraw --cores $(CORES)
 
 # The openai teacher against the local fake server (200 ms latency): results/bench/teacher.json.
 bench-teacher: venv

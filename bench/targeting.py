@@ -10,13 +10,14 @@ and paired[measure] the default arm minus this one on the same seed, with its me
 over seeds. The `small_text` world also records its `probe`: the unlearnable type's test accuracy
 and the samples of it each arm had planned before each iteration. Prints the figures the claims rest on.
 
-With --ablation NAME it runs one of ABLATIONS instead: a world with the arms its overlay adds,
-keeping the arms and base models already there (those of `make bench-targeting`, else they are
-made first), and writes results/bench/NAME.json, that world's record in the same shape.
-`make bench-anchor`: the similar-image anchor against none, in the default world;
-`make bench-bound`: the default told in advance to skip the small_text world's unlearnable type,
-the most that knowing before the first plan could add; `make bench-knobs`: the default with each
-gain knob moved from its default, in the small_text world.
+With --ablation NAME it runs one of ABLATIONS instead: a world with its overlays, which add arms
+(or, naming another `run:`, draw the world anew), keeping the arms and base models already there
+(those of `make bench-targeting`, else they are made first), and writes results/bench/NAME.json,
+that world's record in the same shape. `make bench-anchor`: the similar-image anchor against none,
+in the default world; `make bench-bound`: the default told in advance to skip the small_text world's
+unlearnable type, the most that knowing before the first plan could add; `make bench-knobs`: the
+default with each gain knob moved from its default, in the small_text world; `make bench-redraw`:
+`gain`, `paper` and the bound in a second draw of the small_text world.
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ WORLDS = {
     "default": (EXPERIMENTS / "targeting.yaml", None),
     "small_text": (EXPERIMENTS / "targeting-small-text.yaml", "Text Understanding"),
 }
-# ablation -> (world, an overlay on its config adding arms)
+BOUND = EXPERIMENTS / "targeting-small-text-bound.yaml"
+# ablation -> (world, overlays on its config, in order)
 ABLATIONS = {
-    "anchor": ("default", EXPERIMENTS / "targeting-anchor.yaml"),
-    "bound": ("small_text", EXPERIMENTS / "targeting-small-text-bound.yaml"),
-    "knobs": ("small_text", EXPERIMENTS / "targeting-small-text-knobs.yaml"),
+    "anchor": ("default", [EXPERIMENTS / "targeting-anchor.yaml"]),
+    "bound": ("small_text", [BOUND]),
+    "knobs": ("small_text", [EXPERIMENTS / "targeting-small-text-knobs.yaml"]),
+    "redraw": ("small_text", [EXPERIMENTS / "targeting-small-text-redraw.yaml", BOUND]),
 }
 KEEP = ("weak_acc", "overall", "budget", "paired")
 
@@ -57,8 +60,8 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.ablation:
-        world, overlay = ABLATIONS[args.ablation]
-        records = [run_world(world, args.cores, resume=True, overlay=overlay)]
+        world, overlays = ABLATIONS[args.ablation]
+        records = [run_world(world, args.cores, resume=True, overlays=overlays)]
     else:
         records = [run_world(world, args.cores, args.resume) for world in args.worlds]
     args.out = args.out or REPO / "results" / "bench" / f"{args.ablation or 'targeting'}.json"
@@ -72,12 +75,12 @@ def main() -> int:
     return 0
 
 
-def run_world(world: str, cores: int, resume: bool, overlay: Path | None = None) -> dict:
-    """Run one world's experiment (its config, then `overlay` over it) from nothing, or from what is
+def run_world(world: str, cores: int, resume: bool, overlays: list[Path] = ()) -> dict:
+    """Run one world's experiment (its config, then `overlays` over it) from nothing, or from what is
     there with `resume`; its comparison as the bench records it."""
     config, unlearnable = WORLDS[world]
-    configs = [config] if overlay is None else [config, overlay]
-    run = _run_name(config)
+    configs = [config, *overlays]
+    run = _run_name(configs)
     run_dir = REPO / "results" / run
     if not resume:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -143,12 +146,13 @@ def show(record: dict) -> None:
                 print(f"  {name:<12}" + "  ".join(f"{a:5.1f}/{n:<5d}" for a, n in zip(acc, samples)))
 
 
-def _run_name(config: Path) -> str:
-    """The `run:` a config file names (the experiment's folder under results/)."""
-    run = (yaml.safe_load(config.read_text()) or {}).get("run")
-    if not run:
-        raise ValueError(f"{config}: no top-level `run:` key; the bench needs it to find the results")
-    return run
+def _run_name(configs: list[Path]) -> str:
+    """The `run:` the config files name, the last that names one winning as in Snakemake (the
+    experiment's folder under results/)."""
+    runs = [run for config in configs if (run := (yaml.safe_load(config.read_text()) or {}).get("run"))]
+    if not runs:
+        raise ValueError(f"{configs[0]}: no top-level `run:` key; the bench needs it to find the results")
+    return runs[-1]
 
 
 if __name__ == "__main__":

@@ -54,6 +54,10 @@ BENCH = REPO / "config" / "experiments"
         (["targeting.yaml", "targeting-anchor.yaml"], ["gain", "paper", "uniform", "gain_random"]),
         (["targeting-small-text.yaml", "targeting-small-text-bound.yaml"], ["gain", "paper", "gain_no_text"]),
         (
+            ["targeting-small-text.yaml", "targeting-small-text-redraw.yaml", "targeting-small-text-bound.yaml"],
+            ["gain", "paper", "gain_no_text"],
+        ),
+        (
             ["targeting-small-text.yaml", "targeting-small-text-knobs.yaml"],
             ["gain", "paper", "floor_0", "floor_02", "temperature_05", "smoothing_0", "min_samples_50"],
         ),
