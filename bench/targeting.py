@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -75,7 +76,7 @@ def main() -> int:
     return 0
 
 
-def run_world(world: str, cores: int, resume: bool, overlays: list[Path] = ()) -> dict:
+def run_world(world: str, cores: int, resume: bool, overlays: Sequence[Path] = ()) -> dict:
     """Run one world's experiment (its config, then `overlays` over it) from nothing, or from what is
     there with `resume`; its comparison as the bench records it."""
     config, unlearnable = WORLDS[world]
@@ -151,7 +152,7 @@ def _run_name(configs: list[Path]) -> str:
     experiment's folder under results/)."""
     runs = [run for config in configs if (run := (yaml.safe_load(config.read_text()) or {}).get("run"))]
     if not runs:
-        raise ValueError(f"{configs[0]}: no top-level `run:` key; the bench needs it to find the results")
+        raise ValueError(f"none of {[str(c) for c in configs]} has a top-level `run:` key; the bench needs it")
     return runs[-1]
 
 
