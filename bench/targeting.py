@@ -147,7 +147,7 @@ def show(record: dict) -> None:
                 print(f"  {name:<12}" + "  ".join(f"{a:5.1f}/{n:<5d}" for a, n in zip(acc, samples)))
 
 
-def _run_name(configs: list[Path]) -> str:
+def _run_name(configs: Sequence[Path]) -> str:
     """The `run:` the config files name, the last that names one winning as in Snakemake (the
     experiment's folder under results/)."""
     runs = [run for config in configs if (run := (yaml.safe_load(config.read_text()) or {}).get("run"))]
