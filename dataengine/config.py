@@ -210,8 +210,14 @@ def validate_config(config: dict, source: str = "config") -> dict:
             f"{config['iterations']} (iterations), so they would never apply"
         )
     for name, variant in (config["experiment"] or {}).get("variants", {}).items():
+        start = variant.get("from_iteration", 1)
+        if start > config["iterations"]:
+            raise ConfigError(
+                f"invalid config ({source}):\n  experiment.variants.{name}.from_iteration: {start}, but the run "
+                f"has {config['iterations']} (iterations), so the variant would never apply"
+            )
         try:
-            merged = {**config, "sampling": deep_merge(config["sampling"], variant)}
+            merged = {**config, "sampling": variant_knobs(config["sampling"], variant, start)}
             _check(merged, schema, source)
             _check_pairs(merged, source)
         except ConfigError as err:
@@ -225,6 +231,15 @@ def validate_config(config: dict, source: str = "config") -> dict:
         except ConfigError as err:
             raise ConfigError(str(err).replace("\n  ", f"\n  per_iteration.{iteration} -> ", )) from None
     return config
+
+
+def variant_knobs(sampling: dict, variant: Mapping, iteration: int) -> dict:
+    """An experiment variant's sampling knobs for `iteration`: its knobs over `sampling` from its
+    `from_iteration` on (1 if unset), `sampling` itself before, so that an arm can take a decision
+    the loop could only take after seeing some rounds (the bound of any rule that must first look)."""
+    if iteration < variant.get("from_iteration", 1):
+        return copy.deepcopy(sampling)
+    return deep_merge(sampling, {key: value for key, value in variant.items() if key != "from_iteration"})
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> dict:

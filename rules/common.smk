@@ -21,6 +21,7 @@ from dataengine.config import (
     save_resolved,
     strip_volatile,
     validate_config,
+    variant_knobs,
 )
 from dataengine.report.summary import config_hash
 from dataengine.plan import STRATEGIES, plan_knobs
@@ -195,21 +196,31 @@ def experiment_arms():
     ]
 
 
-def arm_sampling(sampling, arm):
-    """The sampling knobs of an arm: a strategy's name sets the strategy, a variant its knobs."""
+def arm_sampling(sampling, arm, iteration):
+    """The sampling knobs of an arm's plan for `iteration`: a strategy's name sets the strategy, a
+    variant its knobs (from its from_iteration on)."""
     if arm in VARIANTS:
-        return deep_merge(sampling, VARIANTS[arm])
+        return variant_knobs(sampling, VARIANTS[arm], iteration)
     return {**sampling, "strategy": arm}
 
 
 def arm_config_hash(wildcards):
     """The report's config hash: an arm's is that of the plain run it amounts to (its seed and
-    sampling knobs in place of the experiment block), so adding arms leaves finished reports alone.
+    sampling knobs in place of the experiment block, a variant's from_iteration on as per-iteration
+    overrides), so adding arms leaves finished reports alone.
     """
     arm = {**RESULT_CONFIG, "experiment": None}
     if EXPERIMENT:
         arm["seed"] = run_seed(wildcards)
-        arm["sampling"] = arm_sampling(arm["sampling"], wildcards.strategy)
+        arm["sampling"] = arm_sampling(arm["sampling"], wildcards.strategy, 1)
+        variant = VARIANTS.get(wildcards.strategy, {})
+        start = variant.get("from_iteration", 1)
+        if start > 1:
+            later = {"sampling": variant_knobs({}, variant, start)}
+            arm["per_iteration"] = arm["per_iteration"] | {
+                str(i): deep_merge(arm["per_iteration"].get(str(i), {}), later)
+                for i in range(start, config["iterations"] + 1)
+            }
     arm["sampling"] = plan_knobs(arm["sampling"])
     return config_hash(arm)
 
@@ -322,7 +333,9 @@ def sampling_knobs(wildcards):
     """The sampling knobs of iteration i's plan; an experiment's arm sets its own."""
     sampling = knobs(config, "sampling", int(wildcards.i))
     return plan_knobs(
-        arm_sampling(sampling, wildcards.strategy) if EXPERIMENT else sampling
+        arm_sampling(sampling, wildcards.strategy, int(wildcards.i))
+        if EXPERIMENT
+        else sampling
     )
 
 

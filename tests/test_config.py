@@ -5,7 +5,7 @@ import re
 import pytest
 import yaml
 
-from dataengine.config import ConfigError, knobs, load_config, validate_config
+from dataengine.config import ConfigError, knobs, load_config, validate_config, variant_knobs
 from tests.conftest import REPO
 
 
@@ -54,6 +54,19 @@ def test_experiment_variant_is_validated_like_the_sampling_it_changes():
         validate_config({"experiment": experiment})
     experiment["variants"] = {"paper": {"similar_share": 0}}  # would share the paper arm's folder
     with pytest.raises(ConfigError, match="experiment.variants"):
+        validate_config({"experiment": experiment})
+
+
+def test_a_variant_from_a_later_iteration_keeps_the_config_s_knobs_before_it():
+    sampling = validate_config({})["sampling"]
+    variant = {"exclude": [9], "from_iteration": 2}
+    assert variant_knobs(sampling, variant, 1) == sampling
+    assert variant_knobs(sampling, variant, 2) == variant_knobs(sampling, variant, 3) == {**sampling, "exclude": [9]}
+    experiment = {"strategies": ["gain"], "seeds": [0], "variants": {"late": {"exclude": [9], "from_iteration": 4}}}
+    with pytest.raises(ConfigError, match=r"experiment.variants.late.from_iteration: 4, but the run has 3"):
+        validate_config({"experiment": experiment})
+    experiment["variants"]["late"]["from_iteration"] = 0
+    with pytest.raises(ConfigError, match=r"from_iteration: 0 is less than the minimum of 1"):
         validate_config({"experiment": experiment})
 
 

@@ -144,6 +144,21 @@ def test_adding_a_strategy_runs_only_its_arms(experiment, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_variant_from_iteration_2_plans_its_first_round_as_the_config(experiment, tmp_path):
+    overlay = tmp_path / "late.yaml"
+    variants = {"late_uniform": {"strategy": "uniform", "from_iteration": 2}}
+    overlay.write_text(yaml.safe_dump({"experiment": {"strategies": ["gain", "uniform"], "seeds": [0, 1], "variants": variants}}))
+    target = "results/exp/seed_0/late_uniform/iter_2/plan/quotas.json"
+    result = snakemake(experiment, "--cores", "2", target, configfiles=[*CONFIGS_USED, overlay])
+    assert result.returncode == 0, result.stderr[-4000:]
+    seed = experiment / "results" / "exp" / "seed_0"
+    for name in ("quotas.json", "queries.jsonl"):  # the first round is the config's (gain) plan, byte for byte
+        assert (seed / "late_uniform" / "iter_1" / "plan" / name).read_bytes() == (seed / "gain" / "iter_1" / "plan" / name).read_bytes()
+    later = json.loads((seed / "late_uniform" / "iter_2" / "plan" / "quotas.json").read_text())
+    assert later["strategy"] == "uniform" and set(later["quotas"].values()) == {8}
+
+
+@pytest.mark.slow
 def test_tuning_the_gain_rule_reruns_only_the_gain_arms(experiment, tmp_path):
     overlay = tmp_path / "tuned.yaml"
     overlay.write_text(yaml.safe_dump({"sampling": {"gain": {"floor": 0.3}}}))
