@@ -60,8 +60,9 @@ bench-targeting: venv
 bench-anchor: venv
 	$(BIN)/python bench/targeting.py --ablation anchor --cores $(CORES)
 
-# The default told in advance that the small_text world's Text Understanding cannot be learned
-# (sampling.exclude), reusing that world's base models and arms: results/bench/bound.json.
+# The default told that the small_text world's Text Understanding cannot be learned (sampling.exclude),
+# before its first plan and after the first round, reusing that world's base models and arms:
+# results/bench/bound.json.
 bench-bound: venv
 	$(BIN)/python bench/targeting.py --ablation bound --cores $(CORES)
 
@@ -70,7 +71,7 @@ bench-bound: venv
 bench-knobs: venv
 	$(BIN)/python bench/targeting.py --ablation knobs --cores $(CORES)
 
-# gain, paper and the bound in a second draw of the small_text world (seed 1: its own benchmark, pool and
+# gain, paper and the bounds in a second draw of the small_text world (seed 1: its own benchmark, pool and
 # base models), five seeds: results/bench/redraw.json.
 bench-redraw: venv
 	$(BIN)/python bench/targeting.py --ablation redraw --cores $(CORES)

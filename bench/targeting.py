@@ -14,10 +14,11 @@ With --ablation NAME it runs one of ABLATIONS instead: a world with its overlays
 (or, naming another `run:`, draw the world anew), keeping the arms and base models already there
 (those of `make bench-targeting`, else they are made first), and writes results/bench/NAME.json,
 that world's record in the same shape. `make bench-anchor`: the similar-image anchor against none,
-in the default world; `make bench-bound`: the default told in advance to skip the small_text world's
-unlearnable type, the most that knowing before the first plan could add; `make bench-knobs`: the
-default with each gain knob moved from its default, in the small_text world; `make bench-redraw`:
-`gain`, `paper` and the bound in a second draw of the small_text world.
+in the default world; `make bench-bound`: the default told to skip the small_text world's
+unlearnable type before its first plan and after the first round, the most that knowing it before,
+or reading that round perfectly, could add; `make bench-knobs`: the default with each gain knob
+moved from its default, in the small_text world; `make bench-redraw`: `gain`, `paper` and the
+bounds in a second draw of the small_text world.
 """
 
 from __future__ import annotations

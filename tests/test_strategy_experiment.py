@@ -52,10 +52,13 @@ BENCH = REPO / "config" / "experiments"
         (["targeting.yaml"], ["gain", "paper", "uniform"]),
         (["targeting-small-text.yaml"], ["gain", "paper"]),
         (["targeting.yaml", "targeting-anchor.yaml"], ["gain", "paper", "uniform", "gain_random"]),
-        (["targeting-small-text.yaml", "targeting-small-text-bound.yaml"], ["gain", "paper", "gain_no_text"]),
+        (
+            ["targeting-small-text.yaml", "targeting-small-text-bound.yaml"],
+            ["gain", "paper", "gain_no_text", "gain_no_text_from_2"],
+        ),
         (
             ["targeting-small-text.yaml", "targeting-small-text-redraw.yaml", "targeting-small-text-bound.yaml"],
-            ["gain", "paper", "gain_no_text"],
+            ["gain", "paper", "gain_no_text", "gain_no_text_from_2"],
         ),
         (
             ["targeting-small-text.yaml", "targeting-small-text-knobs.yaml"],
