@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 CORES   ?= 2
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-anchor bench-bound bench-knobs bench-redraw bench-data bench-gpu bench-extraction bench-render bench-guard clean
+.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-anchor bench-bound bench-knobs bench-redraw bench-pooled bench-data bench-gpu bench-extraction bench-render bench-guard clean
 
 venv: $(STAMP)
 
@@ -75,6 +75,11 @@ bench-knobs: venv
 # base models), five seeds: results/bench/redraw.json.
 bench-redraw: venv
 	$(BIN)/python bench/targeting.py --ablation redraw --cores $(CORES)
+
+# Each arm's lead over paper pooled over both draws of small_text (the records of bench-bound and
+# bench-redraw, which it reads; it runs nothing): results/bench/pooled.json.
+bench-pooled: venv
+	$(BIN)/python bench/pooled.py
 
 # The openai teacher against the local fake server (200 ms latency): results/bench/teacher.json.
 bench-teacher: venv
