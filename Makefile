@@ -71,12 +71,12 @@ bench-bound: venv
 bench-knobs: venv
 	$(BIN)/python bench/targeting.py --ablation knobs --cores $(CORES)
 
-# gain, paper and the bounds in a second draw of the small_text world (seed 1: its own benchmark, pool and
-# base models), five seeds: results/bench/redraw.json.
+# gain, paper and the bounds in a second and a third draw of the small_text world (seeds 1 and 2: each its
+# own benchmark, pool and base models), five seeds each: results/bench/redraw.json.
 bench-redraw: venv
 	$(BIN)/python bench/targeting.py --ablation redraw --cores $(CORES)
 
-# Each arm's lead over paper pooled over both draws of small_text (the records of bench-bound and
+# Each arm's lead over paper pooled over the three draws of small_text (the records of bench-bound and
 # bench-redraw, which it reads; it runs nothing): results/bench/pooled.json.
 bench-pooled: venv
 	$(BIN)/python bench/pooled.py

@@ -10,15 +10,15 @@ and paired[measure] the default arm minus this one on the same seed, with its me
 over seeds. The `small_text` world also records its `probe`: the unlearnable type's test accuracy
 and the samples of it each arm had planned before each iteration. Prints the figures the claims rest on.
 
-With --ablation NAME it runs one of ABLATIONS instead: a world with its overlays, which add arms
+With --ablation NAME it runs one of ABLATIONS instead: worlds with their overlays, which add arms
 (or, naming another `run:`, draw the world anew), keeping the arms and base models already there
 (those of `make bench-targeting`, else they are made first), and writes results/bench/NAME.json,
-that world's record in the same shape. `make bench-anchor`: the similar-image anchor against none,
+those worlds' records in the same shape. `make bench-anchor`: the similar-image anchor against none,
 in the default world; `make bench-bound`: the default told to skip the small_text world's
 unlearnable type before its first plan and after the first round, the most that knowing it before,
 or reading that round perfectly, could add; `make bench-knobs`: the default with each gain knob
 moved from its default, in the small_text world; `make bench-redraw`: `gain`, `paper` and the
-bounds in a second draw of the small_text world.
+bounds in a second and a third draw of the small_text world.
 """
 
 from __future__ import annotations
@@ -42,12 +42,15 @@ WORLDS = {
     "small_text": (EXPERIMENTS / "targeting-small-text.yaml", "Text Understanding"),
 }
 BOUND = EXPERIMENTS / "targeting-small-text-bound.yaml"
-# ablation -> (world, overlays on its config, in order)
+# ablation -> the experiments it runs, each (world, overlays on its config, in order)
 ABLATIONS = {
-    "anchor": ("default", [EXPERIMENTS / "targeting-anchor.yaml"]),
-    "bound": ("small_text", [BOUND]),
-    "knobs": ("small_text", [EXPERIMENTS / "targeting-small-text-knobs.yaml"]),
-    "redraw": ("small_text", [EXPERIMENTS / "targeting-small-text-redraw.yaml", BOUND]),
+    "anchor": [("default", [EXPERIMENTS / "targeting-anchor.yaml"])],
+    "bound": [("small_text", [BOUND])],
+    "knobs": [("small_text", [EXPERIMENTS / "targeting-small-text-knobs.yaml"])],
+    "redraw": [
+        ("small_text", [EXPERIMENTS / "targeting-small-text-redraw.yaml", BOUND]),
+        ("small_text", [EXPERIMENTS / "targeting-small-text-redraw-2.yaml", BOUND]),
+    ],
 }
 KEEP = ("weak_acc", "overall", "budget", "paired")
 
@@ -62,8 +65,7 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.ablation:
-        world, overlays = ABLATIONS[args.ablation]
-        records = [run_world(world, args.cores, resume=True, overlays=overlays)]
+        records = [run_world(world, args.cores, resume=True, overlays=overlays) for world, overlays in ABLATIONS[args.ablation]]
     else:
         records = [run_world(world, args.cores, args.resume) for world in args.worlds]
     args.out = args.out or REPO / "results" / "bench" / f"{args.ablation or 'targeting'}.json"

@@ -61,6 +61,10 @@ BENCH = REPO / "config" / "experiments"
             ["gain", "paper", "gain_no_text", "gain_no_text_from_2"],
         ),
         (
+            ["targeting-small-text.yaml", "targeting-small-text-redraw-2.yaml", "targeting-small-text-bound.yaml"],
+            ["gain", "paper", "gain_no_text", "gain_no_text_from_2"],
+        ),
+        (
             ["targeting-small-text.yaml", "targeting-small-text-knobs.yaml"],
             ["gain", "paper", "floor_0", "floor_02", "temperature_05", "smoothing_0", "min_samples_50"],
         ),
