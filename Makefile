@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 CORES   ?= 2
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-anchor bench-bound bench-knobs bench-redraw bench-pooled bench-data bench-gpu bench-extraction bench-render bench-guard clean
+.PHONY: venv demo test test-oldest lint bench-loop bench-teacher bench-targeting bench-anchor bench-bound bench-knobs bench-redraw bench-pooled bench-noise bench-data bench-gpu bench-extraction bench-render bench-guard clean
 
 venv: $(STAMP)
 
@@ -80,6 +80,11 @@ bench-redraw: venv
 # bench-redraw, which it reads; it runs nothing): results/bench/pooled.json.
 bench-pooled: venv
 	$(BIN)/python bench/pooled.py
+
+# Training's own noise (an A/A test): small_text's gain arm, iteration 1, retrained on the same data with
+# four more training seeds per seed (reads bench-targeting's run): results/bench/noise.json.
+bench-noise: venv
+	$(BIN)/python bench/noise.py --cores $(CORES)
 
 # The openai teacher against the local fake server (200 ms latency): results/bench/teacher.json.
 bench-teacher: venv

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -171,3 +173,25 @@ def test_tuning_the_gain_rule_reruns_only_the_gain_arms(experiment, tmp_path):
     overlay.write_text(yaml.safe_dump({"sampling": {"gain": {"floor": 0.3}}}))
     jobs = planned_jobs(snakemake(experiment, "-n", "--quiet", "rules", configfiles=[*CONFIGS_USED, overlay]))
     assert jobs == _rerun_of(arms=2, k=2)  # the gain arm of each seed
+
+
+@pytest.mark.slow
+def test_the_noise_bench_retrains_an_arm_as_the_loop_did_and_with_other_seeds(experiment, tmp_path):
+    sys.path.insert(0, str(REPO / "bench"))
+    import noise  # bench/ is no package
+
+    run = experiment / "results" / "exp"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    stored = json.loads((run / "seed_0" / "gain" / "iter_2" / "eval" / "metrics.json").read_text())["splits"]["test"]
+    qtype = min(stored["per_type"])
+    again = noise.retrain(run, config, "gain", 2, seed=0, training_seed=0, weak=[qtype])  # the loop's own training seed
+    assert again == {"overall": stored["overall"]["acc"], "weak_acc": stored["per_type"][qtype]["acc"]}
+
+    out = tmp_path / "noise.json"
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "noise.py"), "--run", str(run), "--iteration", "2",
+                           "--trainings", "1", "--out", str(out)], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(out.read_text())
+    assert result["seeds"] == [0, 1] and result["training_seeds"] == [[0, 1000], [1, 1001]]
+    assert result["acc"]["overall"][0][0] == stored["overall"]["acc"]  # the arm's own model comes first
+    assert set(result["sd"]) == {"overall", "weak_acc"} and result["sd_difference"]["overall"] >= 0
