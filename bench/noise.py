@@ -59,7 +59,7 @@ def seeds_of(run_dir: Path, arm: str, iteration: int) -> list[int]:
     return done
 
 
-def test_accuracy(metrics_path: Path, weak: Sequence[str]) -> dict[str, float]:
+def accuracies(metrics_path: Path, weak: Sequence[str]) -> dict[str, float]:
     """Test accuracy overall and the mean over the `weak` type ids, from a metrics.json."""
     test = json.loads(Path(metrics_path).read_text())["splits"]["test"]
     return {"overall": test["overall"]["acc"], "weak_acc": statistics.fmean(test["per_type"][t]["acc"] for t in weak)}
@@ -90,7 +90,7 @@ def retrain(run_dir: Path, config: dict, arm: str, iteration: int, seed: int, tr
             batch_size=config["evaluate"]["batch_size"], threads=threads, dtype=config["student"]["dtype"],
             extractor=config["evaluate"]["extractor"], loader_workers=loader_workers,
         )  # fmt: skip
-        return test_accuracy(out / "metrics.json", weak)
+        return accuracies(out / "metrics.json", weak)
 
 
 def main() -> int:
@@ -114,9 +114,11 @@ def main() -> int:
     for seed in seeds:
         base = json.loads((args.run / f"seed_{seed}" / "iter_0" / "eval" / "metrics.json").read_text())
         weak[seed] = [t for t, entry in base["splits"]["test"]["per_type"].items() if entry["acc"] < WEAK_BELOW]
+        if not weak[seed]:
+            raise SystemExit(f"{args.run}: seed {seed} has no type below {WEAK_BELOW} % at iteration 0 (no weak types to measure)")
     training_seeds = {seed: [seed] + [seed + k * SEED_STRIDE for k in range(1, args.trainings + 1)] for seed in seeds}
     own = {seed: args.run / f"seed_{seed}" / args.arm / f"iter_{args.iteration}" / "eval" / "metrics.json" for seed in seeds}
-    acc = {seed: {0: test_accuracy(own[seed], weak[seed])} for seed in seeds}
+    acc = {seed: {0: accuracies(own[seed], weak[seed])} for seed in seeds}
     with ProcessPoolExecutor(max(1, args.cores // (config["threads"] + config["loader_workers"]))) as pool:
         jobs = {
             pool.submit(retrain, args.run, config, args.arm, args.iteration, seed, training_seed, weak[seed]): (seed, k)
