@@ -4,9 +4,11 @@ The five seeds of one targeting bench share one draw of the benchmark and image 
 interval is the spread within that draw. This reads several bench records of the same world drawn
 anew (`make bench-bound`, `make bench-redraw`) and pools their seeds: per arm that every record
 has, the arm minus the reference arm (`paper`) on the same seed, overall and on the weak types,
-with the mean and 95 % t interval over all the seeds, so the interval covers draws too. Writes
-results/bench/pooled.json: {"world", "files", "seeds", "against", "paired": {arm: {measure:
-{"diff", "mean", "ci95"}}}}, `diff` rows in the order of the files and their seeds.
+with the mean and 95 % t interval over all the seeds, so the interval covers draws too. Where the
+records probe an unlearnable type, also each arm's samples of it over all its plans per seed, and in
+how many seeds it planned fewer than the reference. Writes results/bench/pooled.json: {"world",
+"files", "seeds", "against", "paired": {arm: {measure: {"diff", "mean", "ci95"}}}, "probe"?: {"type",
+"samples": {arm: [per seed]}, "fewer": {arm: seeds}}}, rows in the order of the files and their seeds.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def pool(records: Sequence[dict], against: str) -> dict:
     def rows(arm: str, measure: str) -> list[list[float]]:
         return [row for record in records for row in record["strategies"][arm][measure]]
 
-    return {
+    result = {
         "seeds": sum(len(record["seeds"]) for record in records),
         "against": against,
         "paired": {
@@ -43,6 +45,17 @@ def pool(records: Sequence[dict], against: str) -> dict:
             if arm != against
         },
     }
+    if all("probe" in record for record in records):
+        result["probe"] = probe_spend(records, arms, against)
+    return result
+
+
+def probe_spend(records: Sequence[dict], arms: Sequence[str], against: str) -> dict:
+    """Each arm's samples of the probed (unlearnable) type over all its plans, per seed, and in how
+    many seeds it planned fewer of them than `against`."""
+    samples = {arm: [seed[-1] for record in records for seed in record["probe"]["arms"][arm]["samples"]] for arm in arms}
+    fewer = {arm: sum(mine < theirs for mine, theirs in zip(samples[arm], samples[against])) for arm in arms if arm != against}
+    return {"type": records[0]["probe"]["type"], "samples": samples, "fewer": fewer}
 
 
 def main() -> int:
@@ -73,6 +86,10 @@ def main() -> int:
         for measure, pair in measures.items():
             cells = [f"{m:+5.1f} [{ci[0]:+.1f}, {ci[1]:+.1f}]" for m, ci in zip(pair["mean"][1:], pair["ci95"][1:])]
             print(f"  {arm:<20} {measure:<9}" + "  ".join(cells))
+    if "probe" in result:
+        for arm, seeds in result["probe"]["fewer"].items():
+            print(f"  {arm:<20} planned fewer samples of {result['probe']['type']} than {args.against} "
+                  f"in {seeds} of {result['seeds']} seeds")  # fmt: skip
     print(f"wrote {args.out}")
     return 0
 

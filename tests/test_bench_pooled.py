@@ -56,3 +56,17 @@ def test_the_command_writes_the_pooled_record_and_names_a_missing_world(tmp_path
     missing = subprocess.run([sys.executable, str(REPO / "bench" / "pooled.py"), str(files[0]), "--world", "default"],
                              capture_output=True, text=True)  # fmt: skip
     assert missing.returncode != 0 and f"{files[0]}: no record of world 'default'" in missing.stderr
+
+
+def test_the_probed_type_is_counted_per_seed_where_every_draw_probes_it():
+    def probed(record, samples):
+        arms = {arm: {"acc": [], "samples": [[0, 100, total] for total in totals]} for arm, totals in samples.items()}
+        return {**record, "probe": {"type": "Text Understanding", "arms": arms}}
+
+    first = probed(FIRST, {"gain": [300, 500], "paper": [600, 400], "only_here": [0, 0]})
+    second = probed(SECOND, {"gain": [200, 250], "paper": [700, 650]})
+    spend = pooled.pool([first, second], against="paper")["probe"]
+    assert spend["type"] == "Text Understanding"
+    assert spend["samples"] == {"gain": [300, 500, 200, 250], "paper": [600, 400, 700, 650]}
+    assert spend["fewer"] == {"gain": 3}  # not the first draw's seed 1, where gain planned more
+    assert "probe" not in pooled.pool([first, SECOND], against="paper")  # a draw without the probe
