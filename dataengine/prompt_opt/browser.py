@@ -4,7 +4,8 @@ shows a proposed revision as a diff to accept, edit or reject (a, e, r). The ses
 other: every verdict is in the session file the moment it is given.
 
 The page asks the server for the task at hand (GET /task) and answers it (POST /answer); the session,
-in the main thread, waits in `review` or `decide` until the answer comes.
+in the main thread, waits in `review` or `decide` until the answer comes. Only the holder of the URL
+with its session token gets in (`dataengine.local_page`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import json
 import mimetypes
 import queue
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from dataengine.formats import LETTERS
+from dataengine.local_page import GuardedHandler, PageGuard
 from dataengine.prompt_opt.session import VERDICTS, Proposal, Verdict
 from dataengine.qtypes import qtype_name
 
@@ -25,7 +27,8 @@ PAGE = Path(__file__).with_name("review.html")
 
 
 class BrowserReviewer:
-    """`with BrowserReviewer(pool_dir, port) as reviewer:` serves the page at `reviewer.url` until closed."""
+    """`with BrowserReviewer(pool_dir, port) as reviewer:` serves the page at `reviewer.url` (which carries
+    the session's token) until closed."""
 
     def __init__(self, image_root: Path, port: int = 8770, host: str = "127.0.0.1", say=print):
         self.image_root = Path(image_root).resolve()
@@ -33,14 +36,14 @@ class BrowserReviewer:
         self._lock = threading.Lock()
         self._task: dict = {"id": 0, "kind": "wait"}
         self._server = ThreadingHTTPServer((host, port), _handler(self))
+        self.guard = PageGuard(*self._server.server_address[:2])
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         say(f"review the samples at {self.url}")
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        return self.guard.url
 
     def __enter__(self) -> BrowserReviewer:
         return self
@@ -115,37 +118,34 @@ class BrowserReviewer:
         return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
-def _handler(reviewer: BrowserReviewer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format, *args):  # noqa: A002 - the base class's signature
-            pass
-
-        def _send(self, status: int, body: bytes, kind: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+def _handler(reviewer: BrowserReviewer) -> type[GuardedHandler]:
+    class Handler(GuardedHandler):
+        @property
+        def guard(self) -> PageGuard:
+            return reviewer.guard
 
         def do_GET(self):
-            if self.path == "/":
-                self._send(200, PAGE.read_bytes(), "text/html; charset=utf-8")
-            elif self.path == "/task":
-                self._send(200, json.dumps(reviewer.task()).encode(), "application/json")
+            if not self.admitted():
+                return
+            if self.route == "/":
+                self.send(200, PAGE.read_bytes(), "text/html; charset=utf-8")
+            elif self.route == "/task":
+                self.send(200, json.dumps(reviewer.task()).encode(), "application/json")
             else:
-                self._send(404, b"not found", "text/plain")
+                self.send(404, b"not found", "text/plain")
 
         def do_POST(self):
-            if self.path != "/answer":
-                self._send(404, b"not found", "text/plain")
+            if not self.admitted():
+                return
+            if self.route != "/answer":
+                self.send(404, b"not found", "text/plain")
                 return
             try:
                 answer = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
             except (ValueError, json.JSONDecodeError):
-                self._send(400, b"not JSON", "text/plain")
+                self.send(400, b"not JSON", "text/plain")
                 return
             taken = isinstance(answer, dict) and reviewer.answer(answer)
-            self._send(200 if taken else 409, b"{}", "application/json")
+            self.send(200 if taken else 409, b"{}", "application/json")
 
     return Handler
