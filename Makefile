@@ -10,12 +10,14 @@ STAMP   := $(VENV)/.installed
 
 venv: $(STAMP)
 
-# torch==2.13.0 is the CPU wheel these machines carry; it is installed first so that
-# no other requirement can pull a CUDA build.
+# torch 2.14.1 with torchvision 0.29.1 (a CUDA build that also runs on a CPU; both lie on these machines'
+# disk) is installed first, so that no other requirement picks a torch. torchvision is what the processors
+# of Qwen-VL, SmolVLM, LLaVA-OneVision and InternVL need (docs/models.md).
+TORCH   := torch==2.14.1 torchvision==0.29.1
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e '.[dev,slurm]'
 	touch $@
 
@@ -31,7 +33,8 @@ test: venv
 # (transformers 5.17 is what the GPU machines run), in a second venv: .venv-oldest/.
 OLDEST       := .venv-oldest
 MODEL_TESTS  := tests/test_student.py tests/test_evaluate.py tests/test_training.py tests/test_checkpoint.py \
-                tests/test_real_model.py tests/test_bfloat16.py tests/test_streaming.py tests/test_bench_gpu.py tests/test_assemble.py tests/test_conversations.py
+                tests/test_real_model.py tests/test_bfloat16.py tests/test_streaming.py tests/test_bench_gpu.py tests/test_assemble.py tests/test_conversations.py \
+                tests/test_families.py
 $(OLDEST)/.installed: pyproject.toml
 	$(PY) -m venv $(OLDEST)
 	$(OLDEST)/bin/pip install --quiet --upgrade pip
@@ -103,10 +106,11 @@ bench-render: venv
 bench-guard: venv
 	$(BIN)/python bench/quality_guard.py
 
-# The 7B-shaped stand-in through evaluation and LoRA training on a GPU (a tiny shape on a CPU):
-# results/bench/gpu.json. Needs a CUDA build of torch (README, "On GPU nodes").
+# The 7B-shaped stand-ins of LLaVA-1.5 and Qwen2.5-VL through evaluation and LoRA training on a GPU (tiny
+# shapes on a CPU): results/bench/gpu-<family>.json, which plan-cost reads. Needs a CUDA build of torch.
 bench-gpu: venv
-	$(BIN)/python bench/gpu.py
+	$(BIN)/python bench/gpu.py --family llava
+	$(BIN)/python bench/gpu.py --family qwen2_5_vl
 
 # Choice extraction on the labelled replies of tests/data/ against the project's earlier rules and
 # VLMEvalKit's can_infer: results/bench/extraction.json (seconds).

@@ -55,10 +55,10 @@ def make_images(folder: Path, n: int) -> None:
 
 
 def make_model(folder: Path) -> Path:
-    from dataengine.student import build_tiny_student, save_student, train_tokenizer
+    from dataengine.model.student import build_tiny_student, save_student
 
     if not (folder / "config.json").exists():
-        model, processor = build_tiny_student(train_tokenizer([QUESTION, *WORDS, "It is"]), ARCH, IMAGE_SIZE, seed=0)
+        model, processor = build_tiny_student([QUESTION, *WORDS, "It is"], ARCH, IMAGE_SIZE, seed=0)
         save_student(model, processor, folder)
     return folder
 
@@ -108,7 +108,7 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     from dataengine.evaluate import score_items
-    from dataengine.student import load_student
+    from dataengine.model.student import load_student
 
     torch.set_num_threads(args.threads)
     images = [f"{i:06d}.jpg" for i in range(args.images)]

@@ -1,12 +1,14 @@
 """`make bench-gpu`: the real-model path's speed through the project's own code, on a GPU.
 
-Builds a LLaVA-1.5-7B-shaped model (CLIP-L/336 + Vicuna-7B sizes, 7.06 B parameters, vocab 32064,
-LLaVA-1.5's chat template) with random weights on the GPU in bfloat16, so no hub is needed for a
-stand-in of the right shape and cost (`--model DIR` times a real local folder instead), and measures:
+Builds a 7B-shaped model of a family with random weights on the GPU in bfloat16, so no hub is needed
+for a stand-in of the right shape and cost (`--model DIR` times a real local folder instead):
+`--family llava` is LLaVA-1.5-7B (CLIP-L/336 + Vicuna-7B sizes, 7.06 B parameters, vocab 32064,
+LLaVA-1.5's chat template), `--family qwen2_5_vl` is Qwen2.5-VL-7B (its ViT at 448 px, 256 image
+tokens, and Qwen2-7B's sizes with grouped KV heads, vocab 152064). It measures:
 
-- letter scoring (`evaluate.score_items`, batch 16) over items on distinct 336-px images, or
-  `--questions-per-image` questions sharing each image (SEED-Bench has ~1.4, MMBench's circular
-  copies 4): the shared image runs once per batch, so this number says what it is measured on;
+- letter scoring (`evaluate.score_items`, batch 16) over items on distinct images, each row with its
+  own image (`--questions-per-image` questions per image says what the data is; SEED-Bench has ~1.4,
+  MMBench's circular copies 4);
 - generation with choice extraction (16 new tokens) and a naive per-item harness (the processor on
   one image and prompt, `generate(max_new_tokens=1)`, batch 1), the baseline the batched path beats;
 - LoRA r 128 / alpha 256 training (`training.fine_tune`, batch 16, the paper's three views), its peak
@@ -15,7 +17,7 @@ stand-in of the right shape and cost (`--model DIR` times a real local folder in
 - saving the merged model and loading it back.
 
 `--shape tiny` runs the same code on a tiny model in seconds (bfloat16 on a CPU): the test suite does,
-so this script cannot rot. Writes results/bench/gpu.json {"device", "letter_items_per_s",
+so this script cannot rot. Writes results/bench/gpu-<family>.json {"device", "family", "letter_items_per_s",
 "generate_items_per_s", "naive_items_per_s", "lora_samples_per_s", "peak_gib", "mfu", "save_s",
 "load_s", ...} and prints it.
 """
@@ -36,42 +38,51 @@ import torch
 from PIL import Image
 
 from dataengine.evaluate import score_items
-from dataengine.formats import LETTERS, LLAVA_15_CHAT_TEMPLATE, chat_prompt, lettered_prompt
-from dataengine.records import sample_views
-from dataengine.streaming import pixel_values
-from dataengine.student import build_tiny_student, encode_prompts, load_student, save_student, train_tokenizer
+from dataengine.formats import LETTERS, lettered_prompt
+from dataengine.model.families import family_of
+from dataengine.model.families.llava import LLAVA_15_CHAT_TEMPLATE
+from dataengine.model.student import build_tiny_student, load_student, save_student
+from dataengine.records import TrainBatch, sample_views
 from dataengine.training import LoraSettings, TrainConfig, fine_tune
 
 REPO = Path(__file__).resolve().parent.parent
+TINY = {"patch_size": 16, "vision_hidden": 32, "vision_mlp": 64, "vision_layers": 1, "vision_heads": 2,
+        "text_hidden": 64, "text_mlp": 128, "text_layers": 2, "text_heads": 2, "max_positions": 512}
 SHAPES = {
-    # LLaVA-1.5-7B: CLIP ViT-L/14 at 336 px and Vicuna-7B (shared/notes/gpu-h200.md)
-    "7b": {"image_size": 336, "vocab": 32064, "arch": {
+    # LLaVA-1.5-7B: CLIP ViT-L/14 at 336 px and Vicuna-7B (docs/gpu.md)
+    ("llava", "7b"): {"image_size": 336, "vocab": 32064, "arch": {
         "patch_size": 14, "vision_hidden": 1024, "vision_mlp": 4096, "vision_layers": 24, "vision_heads": 16,
         "text_hidden": 4096, "text_mlp": 11008, "text_layers": 32, "text_heads": 32, "max_positions": 4096}},
-    "tiny": {"image_size": 64, "vocab": None, "arch": {
-        "patch_size": 16, "vision_hidden": 32, "vision_mlp": 64, "vision_layers": 1, "vision_heads": 2,
-        "text_hidden": 64, "text_mlp": 128, "text_layers": 2, "text_heads": 2, "max_positions": 512}},
-}  # fmt: skip
+    # Qwen2.5-VL-7B-Instruct's config.json: a 32-layer ViT of 1280 in patches of 14 (the tiny builder halves
+    # patch_size), merged 2 x 2 into Qwen2-7B (28 layers of 3584, 4 KV heads); 448 px gives 256 image tokens.
+    ("qwen2_5_vl", "7b"): {"image_size": 448, "vocab": 152064, "arch": {
+        "patch_size": 28, "vision_hidden": 1280, "vision_mlp": 3420, "vision_layers": 32, "vision_heads": 16,
+        "text_hidden": 3584, "text_mlp": 18944, "text_layers": 28, "text_heads": 28, "text_kv_heads": 4,
+        "max_positions": 32768}},
+    ("llava", "tiny"): {"image_size": 64, "vocab": None, "arch": TINY},
+    ("qwen2_5_vl", "tiny"): {"image_size": 64, "vocab": None, "arch": TINY},
+}
 DENSE_BF16_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0}  # vendor peaks, for MFU
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]
 QUESTION = "What is the main colour of the picture?"
 
 
-def stand_in(shape: str, device: str) -> tuple:
-    """A randomly initialised LLaVA of `shape`, built on `device` in bfloat16, with LLaVA-1.5's chat
-    template and (for the 7B shape) Vicuna's vocabulary size."""
-    spec = SHAPES[shape]
-    tokenizer = train_tokenizer([QUESTION, *COLOURS, "USER: ASSISTANT:", "It is"])
+def stand_in(family: str, shape: str, device: str) -> tuple:
+    """A randomly initialised `family` model of `shape`, built on `device` in bfloat16, with its family's
+    chat template (LLaVA-1.5's for llava) and the real model's vocabulary size."""
+    spec = SHAPES[family, shape]
+    corpus = [QUESTION, *COLOURS, "USER: ASSISTANT:", "It is"]
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.bfloat16)
     try:
         with torch.device(device):
-            model, processor = build_tiny_student(tokenizer, spec["arch"], spec["image_size"], seed=0)
+            model, processor = build_tiny_student(corpus, spec["arch"], spec["image_size"], seed=0, family=family)
             if spec["vocab"]:
                 model.resize_token_embeddings(spec["vocab"], mean_resizing=False)
     finally:
         torch.set_default_dtype(previous)
-    processor.chat_template = LLAVA_15_CHAT_TEMPLATE
+    if family == "llava":
+        processor.chat_template = LLAVA_15_CHAT_TEMPLATE
     return model.eval(), processor
 
 
@@ -111,13 +122,15 @@ def timed(fn, device: torch.device) -> tuple[object, float]:
 
 def naive_items_per_s(model, processor, items: pl.DataFrame, root: Path) -> float:
     """What a per-item harness does: the processor on one image and prompt, one generated token."""
+    family = family_of(model)
+
     def run():
         for row in items.iter_rows(named=True):
             with Image.open(root / row["image"]) as image:
-                prompt = chat_prompt(processor, lettered_prompt(row["question"], row["options"]))
-                inputs = processor(images=[image.convert("RGB")], text=[prompt], return_tensors="pt")
-            inputs = {k: v.to(model.device) for k, v in inputs.items()}
-            inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+                prompt = family.prompt(processor, lettered_prompt(row["question"], row["options"]))
+                inputs = processor(images=family.images_argument([image.convert("RGB")]), text=[prompt],
+                                   return_tensors="pt", add_special_tokens=family.adds_bos(processor, prompt))
+            inputs = {k: v.to(model.device, model.dtype if v.is_floating_point() else v.dtype) for k, v in inputs.items()}
             with torch.inference_mode():
                 model.generate(**inputs, max_new_tokens=1, do_sample=False)
 
@@ -128,8 +141,9 @@ def naive_items_per_s(model, processor, items: pl.DataFrame, root: Path) -> floa
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cuda = torch.cuda.is_available()
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="7b" if cuda else "tiny")
-    parser.add_argument("--model", type=Path, help="a local HF LLaVA folder to time instead of the stand-in")
+    parser.add_argument("--family", choices=sorted({family for family, _ in SHAPES}), default="llava")
+    parser.add_argument("--shape", choices=sorted({shape for _, shape in SHAPES}), default="7b" if cuda else "tiny")
+    parser.add_argument("--model", type=Path, help="a local HF model folder to time instead of the stand-in")
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--questions-per-image", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -139,11 +153,12 @@ def main() -> int:
     parser.add_argument("--gradient-checkpointing", choices=["auto", "true", "false"], default="auto")
     parser.add_argument("--loader-workers", type=int, default=min(8, (os.cpu_count() or 2) - 1))
     parser.add_argument("--skip-save", action="store_true", help="no save/load timing (saves disk)")
-    parser.add_argument("--out", type=Path, default=REPO / "results" / "bench" / "gpu.json")
+    parser.add_argument("--out", type=Path, help="default results/bench/gpu-<family>.json, which plan-cost reads")
     args = parser.parse_args()
     device = torch.device("cuda" if cuda else "cpu")
     name = torch.cuda.get_device_name() if cuda else "cpu"
     result = {"device": name, "dtype": "bfloat16", "shape": "model" if args.model else args.shape,
+              "family": family_of_args(args),
               "batch_size": args.batch_size, "questions_per_image": args.questions_per_image,
               "loader_workers": args.loader_workers}  # fmt: skip
 
@@ -152,8 +167,8 @@ def main() -> int:
         if args.model:
             model, processor = load_student(args.model, dtype="bfloat16")
         else:
-            model, processor = stand_in(args.shape, device.type)
-        size = processor.image_processor.crop_size["height"]
+            model, processor = stand_in(args.family, args.shape, device.type)
+        size = SHAPES.get((result["family"], args.shape), SHAPES["llava", "7b"])["image_size"]
         result["params"] = sum(p.numel() for p in model.parameters())
         items, samples = make_data(root / "data", args.images, args.questions_per_image, size)
         data = root / "data"
@@ -183,10 +198,8 @@ def main() -> int:
         result["loss"] = [round(row["loss"], 3) for row in log["loss"]]
         result["gradient_checkpointing"] = log["gradient_checkpointing"]
         result["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 1) if cuda else None
-        pixels = pixel_values(processor.image_processor, [records[0].image])
-        prompts = encode_prompts(processor, [r.prompt for r in records], pixels)
-        targets = processor.tokenizer([r.target for r in records], add_special_tokens=False)["input_ids"]
-        tokens = np.mean([len(p) + len(t) + 1 for p, t in zip(prompts, targets)])  # + EOS
+        sample = TrainBatch(processor, family_of(model), records)(list(range(min(len(records), 64))))
+        tokens = sample["attention_mask"].sum(-1).float().mean().item()  # prompt, image, reply, end of turn
         peak = next((tflops for gpu, tflops in DENSE_BF16_TFLOPS.items() if gpu in name), None)
         model_flops = 4 * result["params"] * tokens * log["samples_per_s"]
         result["tokens_per_sample"] = round(float(tokens), 1)
@@ -200,9 +213,19 @@ def main() -> int:
             result["load_s"] = round(seconds, 3)
 
     print(json.dumps(result))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    out = args.out or REPO / "results" / "bench" / f"gpu-{result['family']}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
+
+
+def family_of_args(args) -> str:
+    """The family timed: the model folder's, or the stand-in's."""
+    if args.model:
+        from dataengine.model.families import family_of_folder
+
+        return family_of_folder(args.model).name
+    return args.family
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ from PIL import Image
 
 from dataengine.evaluate import score_items
 from dataengine.formats import LETTERS
+from dataengine.model.student import build_tiny_student
 from dataengine.records import VIEWS, sample_views
-from dataengine.student import build_tiny_student, train_tokenizer
 from dataengine.training import TrainConfig, fine_tune
 
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]
@@ -52,8 +52,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         samples, items = make_data(root, args.items, rng)
-        tokenizer = train_tokenizer([QUESTION, *COLOURS])
-        model, processor = build_tiny_student(tokenizer, {}, image_size=64, seed=0)
+        model, processor = build_tiny_student([QUESTION, *COLOURS], {}, image_size=64, seed=0)
         records = [r for s in samples for r in sample_views(s, root, VIEWS, rng)]
         cfg = TrainConfig(steps=args.steps, batch_size=32)
         model, log = fine_tune(model, processor, records, cfg, seed=0, **workers)

@@ -4,7 +4,7 @@ MLLM-DataEngine's v2 recipe starts from LLaVA-1.5's stage-1 output, which exists
 language model (vicuna-7b-v1.5), the CLIP vision tower (clip-vit-large-patch14-336) and the projector
 LLaVA pre-trained between them (`mm_projector.bin`, mlp2x_gelu). `assemble` puts them into the kind of
 folder llava-hf/llava-1.5-7b-hf is (`LlavaForConditionalGeneration`, its processor, `<image>` and
-`<pad>` tokens, LLaVA-1.5's chat template), so `dataengine.student.load_student` reads it like any
+`<pad>` tokens, LLaVA-1.5's chat template), so `dataengine.model.student.load_student` reads it like any
 other model. The parts are loaded once each and moved into the model; only the embeddings are copied,
 to grow them (measured: assembling peaks at the memory of loading the language model alone).
 """
@@ -29,8 +29,9 @@ from transformers import (
 )
 from transformers.models.llava.modeling_llava import LlavaMultiModalProjector
 
-from dataengine.formats import IMAGE_TOKEN, LLAVA_15_CHAT_TEMPLATE
-from dataengine.student import save_student
+from dataengine.formats import IMAGE_TOKEN
+from dataengine.model.families.llava import LLAVA_15_CHAT_TEMPLATE
+from dataengine.model.student import save_student
 
 PAD_TOKEN = "<pad>"
 # LLaVA's mlp2x_gelu projector is nn.Sequential(Linear, GELU, Linear) saved under `model.mm_projector`

@@ -1,4 +1,5 @@
-"""The offline base model: a tiny LLaVA student built from configs, then trained in two stages.
+"""The offline base model: a tiny student built from configs (LLaVA's architecture by default, any
+supported family's with `student.family`), then trained in two stages.
 
 1. Caption (alignment) stage on dense captions of pool images: this is what makes objects, colours,
    counts and positions learnable at all for a model trained from random weights.
@@ -16,12 +17,14 @@ import numpy as np
 
 from dataengine.checkpoint import checkpoint_dir_for
 from dataengine.formats import CAPTION_QUESTION, question_prompt
+from dataengine.model.families import TINY_DEFAULT
+from dataengine.model.student import build_tiny_student, save_student
 from dataengine.records import TrainRecord, sample_views
-from dataengine.student import build_tiny_student, save_student, train_tokenizer
 from dataengine.synthetic.captions import corpus
 from dataengine.training import TrainConfig, fine_tune
 
 log = logging.getLogger("dataengine")
+FROM_SCRATCH = {"method": "full", "vision_tower": "full"}
 
 
 def caption_records(pool: list[dict], pool_dir: Path) -> list[TrainRecord]:
@@ -40,17 +43,18 @@ def build(
     views: list[str],
     seed: int,
     loader_workers: int = 0,
+    family: str = TINY_DEFAULT,
 ) -> dict:
-    """Build, pre-train and save the tiny student (with the training log of both stages). Each stage
+    """Build, pre-train and save the tiny student of `family` (with the training log of both stages).
+    Every part trains, its vision tower included: all start from random weights. Each stage
     checkpoints beside `out_dir`, so a killed build resumes in the stage it was in."""
     checkpoints = checkpoint_dir_for(out_dir)
-    tokenizer = train_tokenizer(corpus())
-    model, processor = build_tiny_student(tokenizer, tiny["arch"], image_size=image_size, seed=seed)
+    model, processor = build_tiny_student(corpus(), tiny["arch"], image_size=image_size, seed=seed, family=family)
 
     captions = caption_records(pool, pool_dir)
     log.info("caption stage: %d captions, %d steps", len(captions), tiny["caption"]["steps"])
     model, caption_log = fine_tune(
-        model, processor, captions, TrainConfig.from_config({"method": "full", **tiny["caption"]}), seed=seed,
+        model, processor, captions, TrainConfig.from_config({**FROM_SCRATCH, **tiny["caption"]}), seed=seed,
         checkpoint_dir=checkpoints / "caption", loader_workers=loader_workers,
     )
 
@@ -59,7 +63,7 @@ def build(
     stage = tiny["seed_set"]["train"]
     log.info("instruction stage: %d seed samples, %d records, %d steps", len(seed_samples), len(instructions), stage["steps"])
     model, seed_log = fine_tune(
-        model, processor, instructions, TrainConfig.from_config({"method": "full", **stage}), seed=seed + 1,
+        model, processor, instructions, TrainConfig.from_config({**FROM_SCRATCH, **stage}), seed=seed + 1,
         checkpoint_dir=checkpoints / "seed_set", loader_workers=loader_workers,
     )
     train_log = {"caption": caption_log, "seed_set": seed_log}

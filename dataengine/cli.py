@@ -10,6 +10,8 @@
     dataengine teacher estimate --queries results/<run>/iter_1/plan/queries.jsonl
     dataengine teacher generate --queries Q --out responses.jsonl --stats generation.json
     dataengine plan-cost [--configfile F ...] [--json] [--base-samples N] [--eval-items N]
+    dataengine evaluate --model DIR --benchmark DIR --scorer letter|option_text|generate [--batch-size N]
+                        [--reference] [--dtype bfloat16] --out scores.jsonl
 
 The commands that read a config take `--configfile` (repeatable, merged in order, then validated:
 the schema fills in every default; without it, config/config.yaml). The teacher commands use the `teacher` section with
@@ -103,6 +105,14 @@ def _prompt(args: argparse.Namespace) -> None:
         print("session ended: no sample of the last round could be judged, so no version is recommended")
 
 
+def _evaluate(args: argparse.Namespace) -> None:
+    from dataengine.model_scores import score_folder
+
+    scored = score_folder(args.model, args.benchmark, args.scorer, args.out, args.batch_size, args.reference,
+                          args.dtype, args.family)
+    print(f"{scored} items scored ({args.scorer}, {'reference' if args.reference else 'batched'}) -> {args.out}")
+
+
 def _reviewer(args: argparse.Namespace, image_root: Path, stack: contextlib.ExitStack):
     from dataengine.prompt_opt import reviewers
 
@@ -169,7 +179,7 @@ def _plan_cost(args: argparse.Namespace) -> None:
     from dataengine.cost import plan_cost, render
 
     cost = plan_cost(_config(args.configfile), base_samples=args.base_samples, eval_count=args.eval_items,
-                     gpu_file=Path(args.gpu_rates))  # fmt: skip
+                     gpu_file=args.gpu_rates)
     print(json.dumps(cost, indent=1) if args.json else render(cost))
 
 
@@ -183,7 +193,7 @@ def _qtype(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dataengine", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('dataengine')}")
-    groups = parser.add_subparsers(dest="group", metavar="{status,doctor,prompt,data,teacher,plan-cost}")
+    groups = parser.add_subparsers(dest="group", metavar="{status,doctor,prompt,data,teacher,plan-cost,evaluate}")
     configfile = argparse.ArgumentParser(add_help=False)
     configfile.add_argument("--configfile", action="append", help="config and overlays (default config/config.yaml)")
 
@@ -235,13 +245,23 @@ def _parser() -> argparse.ArgumentParser:
     cost.add_argument("--json", action="store_true", help="the figures and their sources as JSON")
     cost.add_argument("--base-samples", type=int, help="entries of train.base_data (default: counted in the file, else mix665k's 665,298)")
     cost.add_argument("--eval-items", type=int, help="items one evaluation scores (default: the built benchmark, else the config's sizes)")
-    cost.add_argument("--gpu-rates", default="results/bench/gpu.json",
-                      help="make bench-gpu's rates (default results/bench/gpu.json; else the H200 notes' figures)")  # fmt: skip
+    cost.add_argument("--gpu-rates", type=Path,
+                      help="make bench-gpu's rates (default results/bench/gpu-<family>.json; for LLaVA, else the H200's)")
+
+    evaluate = groups.add_parser("evaluate", help="a model folder's scores on a built benchmark, one line per item")
+    evaluate.add_argument("--model", type=Path, required=True, help="an HF model folder of a supported family")
+    evaluate.add_argument("--benchmark", type=Path, required=True, help="a built benchmark: items.parquet + images/")
+    evaluate.add_argument("--scorer", choices=["letter", "option_text", "generate"], required=True)
+    evaluate.add_argument("--batch-size", type=int, default=16)
+    evaluate.add_argument("--reference", action="store_true", help="each item alone: one plain forward, no batch")
+    evaluate.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    evaluate.add_argument("--family", default="auto", help="the family the folder must hold (default: its own)")
+    evaluate.add_argument("--out", type=Path, required=True, help="the JSONL to write")
     return parser
 
 
 COMMANDS = {"status": _status, "doctor": _doctor, "prompt": _prompt, "data": _data, "teacher": _teacher,
-            "plan-cost": _plan_cost}  # fmt: skip
+            "plan-cost": _plan_cost, "evaluate": _evaluate}
 
 
 def main(argv: list[str] | None = None) -> None:

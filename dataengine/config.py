@@ -20,6 +20,7 @@ import jsonschema
 import yaml
 
 from dataengine.jsonl import atomic_writer
+from dataengine.model.families import FAMILIES, supported
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 PER_ITERATION_SECTIONS = ("sampling", "teacher", "train")
@@ -118,6 +119,10 @@ def _check_pairs(config: dict, source: str) -> None:
         errors.append("student.assemble: set it exactly when student.base is `assembled` (the model it builds)")
     if (train["regime"] == "from_start") != (train["base_data"] is not None):
         errors.append("train.base_data: set it exactly when train.regime is from_start (which trains on it)")
+    if student["family"] != "auto" and student["family"] not in FAMILIES:
+        errors.append(f"student.family: {student['family']!r} is not a supported family; supported: auto, {supported()}")
+    if train["vision_tower"] == "lora" and train["method"] != "lora":
+        errors.append("train.vision_tower: lora needs train.method: lora (adapters beside a fully trained model are not offered)")
     if errors:
         raise ConfigError(f"invalid config ({source}):\n" + "\n".join(f"  {line}" for line in errors))
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from dataengine.config import knobs
+from dataengine.model.families import family_of_folder
 from dataengine.teacher.llm.runner import estimate_tokens
 from dataengine.teacher.llm.settings import OpenAISettings
 
@@ -28,10 +29,10 @@ DEMO_COMPLETION_TOKENS = 254_361 / 5_580
 DEMO_SOURCE = ("make demo's ledger: 636.4 prompt + 45.6 completion tokens per reply over 5,580 (the fake server, "
                "synthetic annotations; a COCO pool's prompts and a real model's replies run longer)")
 
-# One H200, bf16, a LLaVA-1.5-7B-shaped model (shared/notes/gpu-h200.md, 2026-11-30); used when
-# `make bench-gpu` has not written results/bench/gpu.json. A LoRA sample was 613 tokens (576 image).
+# One H200, bf16, a LLaVA-1.5-7B-shaped model (docs/gpu.md, measured 2026-11-30); used for a LLaVA run
+# when `make bench-gpu` has not written results/bench/gpu-llava.json. A LoRA sample was 613 tokens (576 image).
 H200_RATES = {"letter": 50.0, "generate": 12.2, "lora": 10.9, "lora_checkpointed": 7.3, "tokens_per_sample": 613}
-H200_SOURCE = "shared/notes/gpu-h200.md (one H200, bf16, LLaVA-1.5-7B shape)"
+H200_SOURCE = "docs/gpu.md (one H200, bf16, LLaVA-1.5-7B shape, 2026-11-30)"
 IMAGE_TOKENS = 576  # LLaVA-1.5's (336 / 14)^2 patches: what an image adds to a base-data entry
 MIX665K_ENTRIES = 665_298  # llava_v1_5_mix665k.json, the paper's v2 base data
 # SEED-Bench v1's image questions per dimension (qtype 1-9; its paper's table, 14,233 in all), for a
@@ -39,19 +40,37 @@ MIX665K_ENTRIES = 665_298  # llava_v1_5_mix665k.json, the paper's v2 base data
 SEED_BENCH_ITEMS = {1: 3158, 2: 1831, 3: 4649, 4: 978, 5: 2447, 6: 657, 7: 97, 8: 331, 9: 85}
 
 
-def gpu_rates(path: Path) -> dict:
-    """Items or samples per second per GPU, with their source: `make bench-gpu`'s file when it holds a
-    7B-scale measurement, else the H200 figures of the notes."""
+def gpu_rates(path: Path, family: str | None = "llava") -> dict:
+    """Items or samples per second per GPU for a model of `family`, with their source: `make bench-gpu`'s
+    file when it holds a 7B-scale measurement of that family, else the H200 figures of LLaVA-1.5-7B for
+    a LLaVA run; for another family without a measurement, none (the GPU hours are then unknown)."""
     if path.is_file():
         bench = json.loads(path.read_text())
-        if bench.get("shape") != "tiny":
+        if bench.get("shape") != "tiny" and bench.get("family", "llava") == family:
             lora = bench.get("lora_samples_per_s")
             return {"letter": bench.get("letter_items_per_s"), "generate": bench.get("generate_items_per_s"),
                     "lora": lora, "lora_checkpointed": lora,
                     "tokens_per_sample": bench.get("tokens_per_sample") or H200_RATES["tokens_per_sample"],
                     "source": f"{path} ({bench.get('device')}, gradient checkpointing "
                               f"{bench.get('gradient_checkpointing')})"}  # fmt: skip
-    return {**H200_RATES, "source": H200_SOURCE}
+    if family == "llava":
+        return {**H200_RATES, "source": H200_SOURCE}
+    unmeasured = dict.fromkeys(H200_RATES)
+    return {**unmeasured, "source": f"none measured for the {family or 'unknown'} family: `make bench-gpu` with "
+                                    f"--family on a GPU writes them to {path}"}
+
+
+def run_family(config: dict) -> str | None:
+    """The student's family: student.family, else the model folder's (None while it is not on disk)."""
+    student = config["student"]
+    if student["family"] != "auto":
+        return student["family"]
+    if student["base"] == "assembled":  # LLaVA's released parts, put together
+        return "llava"
+    try:
+        return family_of_folder(student["base"]).name
+    except (OSError, ValueError):
+        return None
 
 
 def base_data_size(config: dict, base_samples: int | None) -> tuple[int, float | None, str]:
@@ -141,17 +160,17 @@ def _train(config: dict, iteration: int, new: int, earlier: int, base: tuple[int
     else:
         sequences = train["steps"] * train["batch_size"]
     per_record = rates["tokens_per_sample"]
-    tokens = sequences / records * (base_records * (base[1] or per_record) + engine_records * per_record)
+    tokens = sequences / records * (base_records * (base[1] or per_record) + engine_records * per_record) if per_record else None
     rate = _train_rate(train, rates)
     # a sequence costs in proportion to its tokens, relative to the sample the rate was measured on
-    gpu_hours = tokens / per_record / rate / 3600 if rate else None
+    gpu_hours = tokens / per_record / rate / 3600 if rate and tokens else None
     return {
         "regime": train["regime"],
         "records": records,
         "base_records": base_records,
         "engine_records": engine_records,
         "sequences": sequences,
-        "tokens": round(tokens),
+        "tokens": None if tokens is None else round(tokens),
         "processes": train["processes"] * train["nodes"],  # one per GPU
         "gpu_hours": _round(gpu_hours),
         "wall_hours": _round(gpu_hours / (train["processes"] * train["nodes"]) if gpu_hours is not None else None),
@@ -175,14 +194,16 @@ def plan_cost(
     *,
     base_samples: int | None = None,
     eval_count: int | None = None,
-    gpu_file: Path = Path("results/bench/gpu.json"),
+    gpu_file: Path | None = None,
     results: Path = Path("results"),
 ) -> dict:
     """The run's cost per iteration and in total, with the source of every figure. Iteration 0 is the
     start: the tiny student's seed set, from_start's training on base_data alone, the first evaluation
-    (none of it when `base_run` makes iteration 0)."""
-    rates = gpu_rates(gpu_file)
+    (none of it when `base_run` makes iteration 0). The GPU rates are `gpu_file`'s, by default what
+    `make bench-gpu` measured for the student's family (results/bench/gpu-<family>.json)."""
     on_gpu = config["student"]["base"] != "tiny"  # the rates are a 7B model's; the tiny one trains on a CPU
+    family = run_family(config) if on_gpu else None
+    rates = gpu_rates(gpu_file or results / "bench" / f"gpu-{family}.json", family)
     base = base_data_size(config, base_samples) if config["train"]["regime"] == "from_start" else (0, None, None)
     n_eval, eval_source = eval_items(config, results, eval_count)
     eval_rate = rates.get(config["student"]["scoring"]) if on_gpu else None

@@ -30,7 +30,7 @@ class Finding:
 
 def check(config: dict) -> list[Finding]:
     """Every finding about a validated config; a run can start when none is an error."""
-    return [*_paths(config), *_keys(config), *_torch(config), *_disk(config)]
+    return [*_paths(config), *_student(config), *_keys(config), *_torch(config), *_disk(config)]
 
 
 def _paths(config: dict) -> list[Finding]:
@@ -51,6 +51,28 @@ def _paths(config: dict) -> list[Finding]:
         return [Finding("ok", "no source paths: the offline default builds its benchmark, pool and student")]
     found = [Finding("error", f"{key}: {path} does not exist") for key, path in missing]
     return found or [Finding("ok", f"all {len(set(paths))} configured paths exist")]
+
+
+def _student(config: dict) -> list[Finding]:
+    """A student folder's family (supported, and the one student.family names), its processor, which
+    must load from the folder (some families' need torchvision), and every iteration's train settings
+    against the model's layers (a LoRA name that matches none), on the meta device: no weights read."""
+    base = config["student"]["base"]
+    if base in ("tiny", "assembled") or not Path(base, "config.json").is_file():
+        return []
+    from dataengine.model.student import check_family, load_processor, meta_model
+    from dataengine.model.trainable import check_trainable
+    from dataengine.training import TrainConfig
+
+    try:
+        family = check_family(base, config["student"]["family"])
+        load_processor(base)
+        model = meta_model(base)
+        for iteration in range(1, config["iterations"] + 1):
+            check_trainable(model, family, TrainConfig.from_config(knobs(config, "train", iteration)))
+    except (OSError, ValueError, ImportError) as error:
+        return [Finding("error", f"student.base: {error}")]
+    return [Finding("ok", f"student.base: a {family.title} model ({family.name}); its processor loads, train fits it")]
 
 
 def _keys(config: dict) -> list[Finding]:

@@ -7,7 +7,7 @@ are also reported circularly: a group counts as right only when every rotation i
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -18,9 +18,13 @@ from transformers import DynamicCache, PreTrainedModel, ProcessorMixin
 from dataengine.benchmark import CATEGORY_COLUMNS, GROUP_COLUMN, OPTIONAL_SCHEMA
 from dataengine.choices import Extractor, extract_choice
 from dataengine.formats import LETTERS, lettered_prompt, question_prompt
+from dataengine.images import open_rgb
 from dataengine.joblog import progress
-from dataengine.streaming import distinct_images, pixel_values, stream
-from dataengine.student import cache_argument, encode_prompts, pad_batch
+from dataengine.model.families import Family, family_of
+from dataengine.model.inputs import image_inputs, on_device, padded, processed, token_keys
+from dataengine.model.inputs import rows as token_rows
+from dataengine.model.student import cache_argument
+from dataengine.streaming import stream
 
 METHODS = ("option_text", "letter", "generate")
 ITEM_COLUMNS = ("id", "image", "qtype", "question", "options", "answer", "split")
@@ -42,24 +46,11 @@ def score_items(
     which rule read the choice from the reply: letter, option_text, llm (`extractor`) or none; the
     items' `group`, `category` and `l2_category` are kept). Images are read batch by batch by
     `loader_workers` processes."""
-    if method not in METHODS:
-        raise ValueError(f"unknown scoring method {method!r}; known: {METHODS}")
-    _check_items(items)
-    batches = _batches(items, batch_size)
-    build = _EvalBatch(processor, Path(image_root), items.select("image", "question", "options"), method)
-    generate = partial(_generated_choices, extractor=extractor)
-    scorer = {"option_text": _option_text_scores, "letter": _letter_scores, "generate": generate}[method]
-
-    model.eval()
+    scored = score_batches(model, processor, items, image_root, method, batch_size, extractor, loader_workers)
     scores, extractions = [None] * items.height, [None] * items.height
-    loader = stream(build, batches, loader_workers, model.device)
-    with torch.inference_mode():
-        scored = progress(loader, desc=f"score ({method})", total=len(batches), unit="batch")
-        for batch, rows in zip(scored, batches, strict=True):  # the bar first: it reaches the end and closes
-            batch["pixels"] = batch["pixels"].to(model.device, model.dtype, non_blocking=True)
-            batch_scores, batch_extractions = scorer(model, processor, batch)
-            for row, row_scores, how in zip(rows, batch_scores, batch_extractions, strict=True):
-                scores[row], extractions[row] = row_scores, how
+    for rows, _, batch_scores, batch_extractions in scored:
+        for row, row_scores, how in zip(rows, batch_scores, batch_extractions, strict=True):
+            scores[row], extractions[row] = row_scores, how
     predictions = [_argmax_letter(row) for row in scores]
     if method == "generate":
         predictions = [p if how != "none" else None for p, how in zip(predictions, extractions)]
@@ -73,6 +64,37 @@ def score_items(
     return out.with_columns(extraction=pl.Series(extractions, dtype=pl.String)) if method == "generate" else out
 
 
+def score_batches(
+    model: PreTrainedModel,
+    processor: ProcessorMixin,
+    items: pl.DataFrame,
+    image_root: Path,
+    method: str,
+    batch_size: int,
+    extractor: Extractor | None = None,
+    loader_workers: int = 0,
+) -> Iterator[tuple[list[int], list[str], list[list[float]], list[str | None]]]:
+    """Each batch's item rows, the prompts handed to the processor, the scores (one per option) and,
+    for 'generate', the rule that read each reply's choice."""
+    if method not in METHODS:
+        raise ValueError(f"unknown scoring method {method!r}; known: {METHODS}")
+    _check_items(items)
+    family = family_of(model)
+    batches = _batches(items, batch_size)
+    build = _EvalBatch(processor, family, Path(image_root), items.select("image", "question", "options"), method)
+    generate = partial(_generated_choices, extractor=extractor)
+    scorer = {"option_text": _option_text_scores, "letter": _letter_scores, "generate": generate}[method]
+
+    model.eval()
+    loader = stream(build, batches, loader_workers, model.device)
+    with torch.inference_mode():
+        shown = progress(loader, desc=f"score ({method})", total=len(batches), unit="batch")
+        for batch, rows in zip(shown, batches, strict=True):  # the bar first: it reaches the end and closes
+            batch["inputs"] = on_device(batch["inputs"], model.device, model.dtype)
+            batch_scores, batch_extractions = scorer(model, processor, family, batch)
+            yield rows, batch["prompts"], batch_scores, batch_extractions
+
+
 def _check_items(items: pl.DataFrame) -> None:
     missing = [c for c in ITEM_COLUMNS if c not in items.columns]
     if missing:
@@ -80,14 +102,15 @@ def _check_items(items: pl.DataFrame) -> None:
     for row in items.select("id", "options", "answer").iter_rows(named=True):
         n = len(row["options"] or [])
         if not 2 <= n <= len(LETTERS) or row["answer"] not in LETTERS[:n]:
-            raise ValueError(f"item {row['id']!r}: need 2-{len(LETTERS)} options and an answer letter among "
-                             f"them, got {row['options']!r} / {row['answer']!r}")  # fmt: skip
+            raise ValueError(
+                f"item {row['id']!r}: need 2-{len(LETTERS)} options and an answer letter among them, "
+                f"got {row['options']!r} / {row['answer']!r}"
+            )
 
 
 def _batches(items: pl.DataFrame, batch_size: int) -> list[list[int]]:
-    """Item rows in batches of `batch_size`: the questions on one image side by side (its image is
-    decoded, and its tokens computed, once per batch), images in order of their longest question so
-    that a batch pads little. The order is a function of the items alone."""
+    """Item rows in batches of `batch_size`, in order of their text's length so that a batch pads
+    little (the questions on one image side by side). The order is a function of the items alone."""
     text_length = pl.col("question").str.len_chars() + pl.col("options").list.eval(pl.element().str.len_chars()).list.sum()
     order = (
         items.select("image", length=text_length)
@@ -99,31 +122,36 @@ def _batches(items: pl.DataFrame, batch_size: int) -> list[list[int]]:
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
-class _EvalBatch:
-    """Turns a batch's item rows into what a scorer needs, in a loader worker: their questions and
-    options, the pixels of their distinct images (float32), each row's image `slot` among them, the
-    prompts' token ids and, for option-text scoring, the options' token ids."""
+def item_prompt(question: str, options: list[str], method: str) -> str:
+    """The engine's prompt for an item: the bare question for option-text scoring, the lettered
+    multiple-choice prompt otherwise."""
+    return question_prompt(question) if method == "option_text" else lettered_prompt(question, options)
 
-    def __init__(self, processor, image_root: Path, items: pl.DataFrame, method: str):
-        self.processor, self.image_root, self.method = processor, image_root, method
+
+class _EvalBatch:
+    """Turns a batch's item rows into what a scorer needs, in a loader worker: the prompts as handed to
+    the processor, the processor's whole output for them with each row's own image (left padded, so
+    every row ends in the last column), the questions and options and, for option-text scoring, the
+    options' token ids."""
+
+    def __init__(self, processor, family: Family, image_root: Path, items: pl.DataFrame, method: str):
+        self.processor, self.family, self.image_root, self.method = processor, family, image_root, method
         # plain lists: polars' thread pool does not survive the fork into a worker
         self.images, self.questions, self.options = (items[c].to_list() for c in ("image", "question", "options"))
 
     def __call__(self, rows: list[int]) -> dict:
         questions, options = [self.questions[r] for r in rows], [list(self.options[r]) for r in rows]
-        paths, slots = distinct_images([self.image_root / self.images[r] for r in rows])
-        pixels = pixel_values(self.processor.image_processor, paths)
-        batch = {"questions": questions, "options": options, "pixels": pixels, "slots": slots}
+        prompts = [self.family.prompt(self.processor, item_prompt(q, o, self.method)) for q, o in zip(questions, options)]
+        images = [open_rgb(self.image_root / self.images[r]) for r in rows]
+        inputs = processed(self.processor, self.family, prompts, images)
+        inputs = {**image_inputs(inputs), **padded(token_rows(inputs), self.processor.tokenizer.pad_token_id, "left")}
+        batch = {"questions": questions, "options": options, "prompts": prompts, "inputs": inputs}
         if self.method == "option_text":
-            batch["prompts"] = encode_prompts(self.processor, [question_prompt(q) for q in questions], pixels)
             tokenize = partial(self.processor.tokenizer, add_special_tokens=False)
             batch["option_ids"] = [tokenize(opts)["input_ids"] for opts in options]
             for question, opts, option_ids in zip(questions, options, batch["option_ids"]):
                 if not all(option_ids):
                     raise ValueError(f"an option of question {question!r} has no tokens: {opts!r}")
-        else:
-            prompts = [lettered_prompt(q, opts) for q, opts in zip(questions, options)]
-            batch["prompts"] = encode_prompts(self.processor, prompts, pixels)
         return batch
 
 
@@ -131,92 +159,70 @@ def _argmax_letter(scores: Sequence[float]) -> str:
     return LETTERS[max(range(len(scores)), key=scores.__getitem__)]
 
 
-def _continuation_logits(model, pad_id: int, prefixes, pixels, continuations, owners, keep: int) -> torch.Tensor:
-    """The last `keep` logits (float32) of sequences that share beginnings: continuation j follows
-    prefix owners[j]. A prefix shared by several continuations (the image's tokens, a question) runs
-    once; its keys and values are copied to each continuation, and only the continuations run after.
-    When nothing is shared, the whole sequences run in one forward. Left padding on both sides keeps
-    every sequence's end in the last column; positions count real tokens only."""
-    device = model.device
-    if owners == list(range(len(continuations))):
-        whole = pad_batch([p + c for p, c in zip(prefixes, continuations)], pad_id, "left", device)
-        return model(**whole, pixel_values=pixels, logits_to_keep=keep).logits.float()
+def _option_text_scores(model, processor, family: Family, batch) -> tuple[list[list[float]], list[None]]:
+    """Mean log-likelihood per option token after the prompt: the mean, not the sum, so an option is
+    not preferred for being short (the sum adds a negative term per token), which matters when
+    options differ in length ("red" vs "dark red"); with one-token options the two rank alike.
+
+    Each prompt (its image and question) runs once, all but its last token; its keys and values are
+    copied to each of its options, which run after it as continuations that start with the prompt's
+    last token (whose logits predict the option's first). The continuations take the positions that
+    follow the prompt's in the family's own position scheme (for M-RoPE, after the image's grid)."""
+    inputs, option_ids = batch["inputs"], batch["option_ids"]
+    positions = family.positions(model, inputs)
+    tokens = token_keys(inputs)
+    head = {key: value[:, :-1] if key in tokens else value for key, value in inputs.items()}
     cache = DynamicCache(config=model.config)
-    head = pad_batch(prefixes, pad_id, "left", device)
-    model(**head, pixel_values=pixels, **cache_argument(model, cache), use_cache=True, logits_to_keep=1)
-    owner = torch.tensor(owners, device=device)
+    model(**head, position_ids=positions[..., :-1], **cache_argument(model, cache), use_cache=True, logits_to_keep=1)
+
+    owners = [item for item, opts in enumerate(option_ids) for _ in opts]
+    last = inputs["input_ids"][:, -1].tolist()
+    continuations = [[last[item], *ids] for item, opts in enumerate(option_ids) for ids in opts]
+    owner = torch.tensor(owners, device=model.device)
     cache.reorder_cache(owner)  # one row per continuation
-    tail = pad_batch(continuations, pad_id, "left", device)
-    prefix_lengths = head["attention_mask"].sum(-1, keepdim=True)[owner]
-    return model(
+    tail = padded([{"input_ids": c, "attention_mask": [1] * len(c)} for c in continuations], 0, "left")
+    tail = {key: value.to(model.device) for key, value in tail.items()}
+    width = tail["input_ids"].shape[1]
+    lengths = torch.tensor([len(c) for c in continuations], device=model.device)
+    offsets = (torch.arange(width, device=model.device) - (width - lengths).unsqueeze(1)).clamp(min=0)
+    logits = model(
         input_ids=tail["input_ids"],
         attention_mask=torch.cat([head["attention_mask"][owner], tail["attention_mask"]], dim=1),
-        position_ids=tail["position_ids"] + prefix_lengths,
+        position_ids=family.continue_positions(positions[..., -1][..., owner], offsets),
         **cache_argument(model, cache),
-        logits_to_keep=keep,
+        logits_to_keep=width,
     ).logits.float()
-
-
-def _distinct_prefixes(slots: Sequence[int], prefixes: Sequence[list[int]]) -> tuple[list, list[int], list[int]]:
-    """The distinct (image slot, token ids) prefixes in first-seen order, the slot of each, and the
-    index of every row's prefix among them."""
-    index: dict[tuple, int] = {}
-    owners = [index.setdefault((slot, tuple(ids)), len(index)) for slot, ids in zip(slots, prefixes)]
-    return [list(ids) for _, ids in index], [slot for slot, _ in index], owners
-
-
-def _option_text_scores(model, processor, batch) -> tuple[list[list[float]], list[None]]:
-    """Mean log-likelihood per option token after the question: the mean, not the sum, so an option
-    is not preferred for being short (the sum adds a negative term per token), which matters when
-    options differ in length ("red" vs "dark red"); with one-token options the two rank alike.
-    The prompt (image and question) runs once per item, or once per circular group sharing it; each
-    option runs after it as a continuation that starts with the prompt's last token (whose logits
-    predict the option's first)."""
-    prompts = batch["prompts"]
-    prefixes, prefix_slots, item_prefix = _distinct_prefixes(batch["slots"].tolist(), [p[:-1] for p in prompts])
-    items = [i for i, opts in enumerate(batch["option_ids"]) for _ in opts]
-    continuations = [[prompts[i][-1], *ids] for i, opts in enumerate(batch["option_ids"]) for ids in opts]
-    width = max(map(len, continuations))
-    logits = _continuation_logits(
-        model, processor.tokenizer.pad_token_id, prefixes, batch["pixels"][prefix_slots], continuations,
-        [item_prefix[i] for i in items], keep=width,
-    )  # fmt: skip
     # logits[:, j] predicts column j + 1; an option of n tokens fills the last n columns.
-    device = logits.device
-    targets = pad_batch(continuations, 0, "left", device)["input_ids"][:, 1:]
+    targets = tail["input_ids"][:, 1:]
     token_scores = logits[:, :-1].log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    lengths = torch.tensor([len(c) - 1 for c in continuations], device=device)
-    is_option = torch.arange(1, width, device=device) >= (width - lengths).unsqueeze(1)
-    means = ((token_scores * is_option).sum(-1) / lengths).tolist()
-    scores = [[] for _ in prompts]
-    for item, value in zip(items, means):
+    is_option = torch.arange(1, width, device=model.device) >= (width - lengths + 1).unsqueeze(1)
+    means = ((token_scores * is_option).sum(-1) / (lengths - 1)).tolist()
+    scores = [[] for _ in option_ids]
+    for item, value in zip(owners, means):
         scores[item].append(value)
     return scores, [None] * len(scores)
 
 
-def _letter_scores(model, processor, batch) -> tuple[list[list[float]], list[None]]:
-    """Next-token log-probabilities of the option letters after LLaVA's multiple-choice prompt. Each
-    prompt is cut after its image: what comes before (template and image tokens) runs once per image
-    of the batch, however many questions are asked about it."""
-    tokenizer = processor.tokenizer
-    image_id = tokenizer.convert_tokens_to_ids(processor.image_token)
-    cuts = [min(len(ids) - 1, len(ids) - ids[::-1].index(image_id)) for ids in batch["prompts"]]
-    heads = [ids[:cut] for ids, cut in zip(batch["prompts"], cuts)]
-    prefixes, prefix_slots, owners = _distinct_prefixes(batch["slots"].tolist(), heads)
-    logits = _continuation_logits(
-        model, tokenizer.pad_token_id, prefixes, batch["pixels"][prefix_slots],
-        [ids[cut:] for ids, cut in zip(batch["prompts"], cuts)], owners, keep=1,
-    )  # fmt: skip
+def _letter_scores(model, processor, family: Family, batch) -> tuple[list[list[float]], list[None]]:
+    """Next-token log-probabilities of the option letters after the multiple-choice prompt, over the
+    whole vocabulary: one forward of the batch, each row with its own image."""
+    inputs = batch["inputs"]
+    logits = model(**inputs, position_ids=family.positions(model, inputs), logits_to_keep=1).logits.float()
     log_probs = logits[:, -1].log_softmax(-1)
-    letter_ids = [tokenizer.encode(letter, add_special_tokens=False)[-1] for letter in LETTERS]
+    letter_ids = letter_token_ids(processor)
     scores = [log_probs[i, letter_ids[: len(o)]].tolist() for i, o in enumerate(batch["options"])]
     return scores, [None] * len(scores)
 
 
-def _generated_choices(model, processor, batch, extractor: Extractor | None) -> tuple[list[list[float]], list[str]]:
+def letter_token_ids(processor) -> list[int]:
+    """The token a reply that is an option's letter starts with, per letter."""
+    return [processor.tokenizer.encode(letter, add_special_tokens=False)[-1] for letter in LETTERS]
+
+
+def _generated_choices(model, processor, family: Family, batch, extractor: Extractor | None):
     """Greedy replies to the multiple-choice prompt, read as a choice; score 1 for it, 0 elsewhere.
     The `extractor`, when given, is asked (one call per reply) only about replies the rules cannot read."""
-    replies = _generate_replies(model, processor, batch)
+    replies = generate_replies(model, processor, batch)
     scores, extractions = [], []
     for question, reply, opts in zip(batch["questions"], replies, batch["options"]):
         letter, how = extract_choice(reply, opts, question, extractor)
@@ -225,18 +231,12 @@ def _generated_choices(model, processor, batch, extractor: Extractor | None) -> 
     return scores, extractions
 
 
-def _generate_replies(model, processor, batch) -> list[str]:
-    """The model's greedy replies (at most MAX_NEW_TOKENS tokens) to LLaVA's multiple-choice prompt."""
-    tokenizer = processor.tokenizer
-    inputs = pad_batch(batch["prompts"], tokenizer.pad_token_id, "left", model.device)
-    generated = model.generate(
-        input_ids=inputs["input_ids"],
-        attention_mask=inputs["attention_mask"],
-        pixel_values=batch["pixels"][batch["slots"].to(model.device)],
-        max_new_tokens=MAX_NEW_TOKENS,
-        do_sample=False,
-    )
-    return tokenizer.batch_decode(generated[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+def generate_replies(model, processor, batch: dict) -> list[str]:
+    """The model's greedy replies (at most MAX_NEW_TOKENS tokens) to a batch's left-padded prompts."""
+    inputs = batch["inputs"]
+    generated = model.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS, do_sample=False)
+    new = generated[:, inputs["input_ids"].shape[1] :]
+    return processor.tokenizer.batch_decode(new, skip_special_tokens=True)
 
 
 def wilson_interval(correct: int, n: int, z: float = WILSON_Z) -> tuple[float, float]:

@@ -27,6 +27,7 @@ import dataengine.pool
 import dataengine.teacher
 import dataengine.validate
 from dataengine.jsonl import read_json, read_jsonl, write_json, write_jsonl
+from dataengine.model.families import TINY_DEFAULT
 
 log = logging.getLogger("dataengine")
 
@@ -136,7 +137,10 @@ def base_model(
     seed: int,
     threads: int,
     loader_workers: int = 0,
+    family: str = "auto",
 ) -> None:
+    """The tiny student of `family` (auto: LLaVA's architecture), built and trained on the pool's
+    captions and the seed set."""
     _set_threads(threads, loader_workers)
     import dataengine.base_model
 
@@ -150,6 +154,7 @@ def base_model(
         views=views,
         seed=seed,
         loader_workers=loader_workers,
+        family=TINY_DEFAULT if family == "auto" else family,
     )
 
 
@@ -165,21 +170,22 @@ def evaluate(
     dtype: str = "float32",
     extractor: dict | None = None,
     loader_workers: int = 0,
+    family: str = "auto",
 ) -> None:
-    """`extractor` is the evaluate.extractor section: with `generate` scoring and kind `openai`, an LLM
-    reads the replies the rules cannot. It is built (its key read) before the model is loaded; an
-    endpoint that fails for good stops the job (dataengine.extractor). `loader_workers` processes read
-    the benchmark's images ahead of the model."""
+    """`family` is student.family: what the model folder must hold, unless auto. `extractor` is the
+    evaluate.extractor section: with `generate` scoring and kind `openai`, an LLM reads the replies the
+    rules cannot. It is built (its key read) before the model is loaded; an endpoint that fails for
+    good stops the job (dataengine.extractor). `loader_workers` processes read the images ahead."""
     _set_threads(threads, loader_workers)
     import dataengine.evaluate
     from dataengine.extractor import build_extractor
-    from dataengine.student import load_student
+    from dataengine.model.student import load_student
 
     extract = build_extractor(extractor) if scoring == "generate" else None
     if scoring != "generate" and (extractor or {}).get("kind", "none") != "none":
         log.warning("evaluate.extractor is ignored: it reads generated replies, and scoring is %s", scoring)
     table = dataengine.benchmark.load_items(items)
-    model, processor = load_student(model_dir, dtype=dtype)
+    model, processor = load_student(model_dir, dtype=dtype, family=family)
     predictions = dataengine.evaluate.score_items(
         model,
         processor,
@@ -310,10 +316,11 @@ def train(
     loader_workers: int = 0,
     base_records: str | None = None,
     base_images: str | None = None,
+    family: str = "auto",
 ) -> None:
-    """Fine-tune `model_dir` (dataengine.training.train_round): incremental, on this iteration's accepted
-    samples plus replay of earlier ones; from_start, on the base data's records (`base_records`, images
-    under `base_images`) and every engine sample so far. A LoRA run keeps its adapter in
+    """Fine-tune `model_dir` (of student.family `family`, unless auto; dataengine.training.train_round):
+    incremental, on this iteration's accepted samples plus replay of earlier ones; from_start, on the
+    base data's records (`base_records`, images under `base_images`) and every engine sample so far. A LoRA run keeps its adapter in
     `<model>/adapter`. `processes` per node x `nodes` > 1 run as that many processes
     (dataengine.distributed), their output in `workers_log` (default `<out_dir>.workers.log`)."""
     from dataengine import distributed
@@ -326,10 +333,10 @@ def train(
     _set_threads(threads // processes, loader_workers)  # the node's threads, shared by its processes
     from dataengine.checkpoint import checkpoint_dir_for
     from dataengine.conversations import RecordFile
-    from dataengine.student import load_student, save_student, umask_modes
+    from dataengine.model.student import load_student, save_student, umask_modes
     from dataengine.training import train_round
 
-    model, processor = load_student(model_dir, dtype=dtype)
+    model, processor = load_student(model_dir, dtype=dtype, family=family)
     adapter = Path(out_dir).with_name(Path(out_dir).name + ".adapter")  # beside: save_student replaces out_dir
     if distributed.is_main():
         shutil.rmtree(adapter, ignore_errors=True)

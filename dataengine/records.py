@@ -11,12 +11,13 @@ import numpy as np
 import torch
 from transformers import ProcessorMixin
 
-from dataengine.formats import LETTERS, follow_up_prompt, lettered_prompt, question_prompt
-from dataengine.streaming import distinct_images, pixel_values
-from dataengine.student import encode_prompts, pad_batch
+from dataengine.formats import LETTERS, lettered_prompt, question_prompt
+from dataengine.images import open_rgb
+from dataengine.model.families import Family
+from dataengine.model.inputs import IGNORE_INDEX, extend, image_inputs, padded, processed
+from dataengine.model.inputs import rows as token_rows
 
 VIEWS = ("free", "lettered", "shuffled")
-IGNORE_INDEX = -100  # label value the HF loss skips
 
 
 @dataclass(frozen=True)
@@ -84,50 +85,44 @@ def sample_views(sample: dict, image_root: Path, views: Sequence[str], rng: np.r
 
 
 class TrainBatch:
-    """A step's share of records as padded tensors, made in a loader worker: the pixels of its distinct
-    images (float32; None when no row has an image) and each image row's `slots` among them, token ids
-    of the conversation (right padding) and labels that show the loss the replies only."""
+    """A step's share of records as model inputs, made in a loader worker: the processor's whole output
+    for each record's first prompt and image, then the reply and the later turns appended (each reply
+    followed by the family's end of turn), right-padded, with labels that show the loss the replies only."""
 
-    def __init__(self, processor: ProcessorMixin, records: Sequence[TrainRecord], max_length: int | None = None):
-        self.processor, self.records, self.max_length = processor, records, max_length
+    def __init__(
+        self, processor: ProcessorMixin, family: Family, records: Sequence[TrainRecord], max_length: int | None = None
+    ):
+        self.processor, self.family, self.records, self.max_length = processor, family, records, max_length
 
-    def __call__(self, rows: list[int]) -> dict:
+    def __call__(self, rows: list[int]) -> dict[str, torch.Tensor]:
         records = [self.records[row] for row in rows]
-        paths, slots = distinct_images([record.image for record in records if record.image is not None])
-        pixels = pixel_values(self.processor.image_processor, paths) if paths else None
-        sequences, labels = self.encode(records, pixels)
-        batch = pad_batch(sequences, self.processor.tokenizer.pad_token_id, "right")
-        return {
-            "pixels": pixels,
-            "slots": slots,
-            "input_ids": batch["input_ids"],
-            "attention_mask": batch["attention_mask"],
-            "labels": pad_batch(labels, IGNORE_INDEX, "right")["input_ids"],
-        }
+        prompts = [self.family.prompt(self.processor, record.prompt) for record in records]
+        images = [None if record.image is None else open_rgb(record.image) for record in records]
+        inputs = processed(self.processor, self.family, prompts, images)
+        sequences = [self.conversation(record, row) for record, row in zip(records, token_rows(inputs))]
+        return {**image_inputs(inputs), **padded(sequences, self.processor.tokenizer.pad_token_id, "right")}
 
-    def encode(
-        self, records: Sequence[TrainRecord], pixels: torch.Tensor | None
-    ) -> tuple[list[list[int]], list[list[int]]]:
-        """Token ids of every turn (prompt, reply + EOS) cut to `max_length`, and labels that hide the
-        prompts from the loss."""
-        tokenizer = self.processor.tokenizer
-        prompts = encode_prompts(self.processor, [record.prompt for record in records], pixels)
-        targets = tokenizer([record.target for record in records], add_special_tokens=False)["input_ids"]
-        sequences, labels = [], []
-        for record, prompt, target in zip(records, prompts, targets):
-            if self.max_length is not None and record.image is not None and len(prompt) > self.max_length:
-                raise ValueError(f"max_length {self.max_length} cuts into the image tokens of a prompt of "
-                                 f"{len(prompt)} tokens: {record.prompt[:80]!r}")  # fmt: skip
-            sequence, label = [], []
-            turns = [(record.prompt, record.target), *record.follow_ups]
-            for turn, (asked, reply) in enumerate(turns):
-                asked_ids = prompt if turn == 0 else self.ids(follow_up_prompt(self.processor, turns[:turn], asked))
-                answer = [*(target if turn == 0 else self.ids(reply)), tokenizer.eos_token_id]
-                sequence += asked_ids + answer
-                label += [IGNORE_INDEX] * len(asked_ids) + answer
-            sequences.append(sequence[: self.max_length])
-            labels.append(label[: self.max_length])
-        return sequences, labels
+    def conversation(self, record: TrainRecord, row: dict[str, list[int]]) -> dict[str, list[int]]:
+        """The record's first prompt (`row`, as processed) followed by every reply and later turn, with
+        labels: the replies and their end of turn; cut to `max_length`, never inside the image."""
+        end = self.ids(self.family.end_of_turn(self.processor))
+        labels = [IGNORE_INDEX] * len(row["input_ids"])
+        turns = [(record.prompt, record.target), *record.follow_ups]
+        for turn, (asked, reply) in enumerate(turns):
+            if turn:
+                asked_ids = self.ids(self.family.follow_up(self.processor, turns[:turn], asked))
+                extend(row, asked_ids)
+                labels += [IGNORE_INDEX] * len(asked_ids)
+            answer = [*self.ids(reply), *end]
+            extend(row, answer)
+            labels += answer
+        row["labels"] = labels
+        if self.max_length is not None and len(row["input_ids"]) > self.max_length:
+            if self.family.image_token_id(self.processor) in row["input_ids"][self.max_length :]:
+                raise ValueError(f"max_length {self.max_length} cuts into the image tokens of a sequence of "
+                                 f"{len(row['input_ids'])} tokens: {record.prompt[:80]!r}")
+            row = {key: values[: self.max_length] for key, values in row.items()}
+        return row
 
     def ids(self, text: str) -> list[int]:
         return self.processor.tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -22,16 +22,8 @@ PREFETCH_PER_WORKER = 2  # batches each worker keeps ready: enough to hide decod
 
 
 def pixel_values(image_processor: Callable, paths: Sequence[Path]) -> torch.Tensor:
-    """The images preprocessed as the model expects them (float32, n x C x H x W), in order."""
+    """The images preprocessed by an image processor of fixed size (CLIP's: float32, n x C x H x W), in order."""
     return image_processor(images=[open_rgb(path) for path in paths], return_tensors="pt").pixel_values.float()
-
-
-def distinct_images(paths: Sequence[Path]) -> tuple[list[Path], torch.Tensor]:
-    """The distinct paths in first-seen order and each path's index among them: a batch decodes an
-    image once however many of its rows show it."""
-    slots: dict[Path, int] = {}
-    index = [slots.setdefault(Path(path), len(slots)) for path in paths]
-    return list(slots), torch.tensor(index, dtype=torch.long)
 
 
 class _Batches(Dataset):

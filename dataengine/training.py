@@ -5,7 +5,6 @@ let a killed run resume are in dataengine.checkpoint."""
 
 import logging
 import math
-import re
 import threading
 import time
 from collections import Counter
@@ -15,15 +14,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from peft import LoraConfig, get_peft_model
 from transformers import PreTrainedModel, ProcessorMixin, get_cosine_schedule_with_warmup
 
 from dataengine import checkpoint, distributed
 from dataengine.config import check_section, defaults
 from dataengine.joblog import progress
-from dataengine.records import IGNORE_INDEX, Chained, TrainBatch, TrainRecord, sample_views
-from dataengine.streaming import pixel_values, stream
-from dataengine.student import enable_activation_checkpointing
+from dataengine.model.families import family_of
+from dataengine.model.inputs import IGNORE_INDEX, on_device
+from dataengine.model.student import enable_activation_checkpointing
+from dataengine.model.trainable import check_trainable, freeze_vision, lora_modules, param_groups, with_lora
+from dataengine.records import Chained, TrainBatch, TrainRecord, sample_views
+from dataengine.streaming import stream
 
 HALF_PRECISION = (torch.bfloat16, torch.float16)
 LENGTH_SAMPLE = 512  # records tokenized to find the longest sequence, for gradient_checkpointing "auto"
@@ -44,11 +45,9 @@ class LoraSettings:
     alpha: int = _DEFAULTS["lora"]["alpha"]
     dropout: float = _DEFAULTS["lora"]["dropout"]
     projector: str = _DEFAULTS["lora"]["projector"]  # "adapt" (LoRA on its layers) or "full"
-    # Leaf names of the linear layers to adapt; only those of the language model and the projector
-    # are chosen (the vision tower's names overlap), as in LLaVA's LoRA recipe.
-    target_modules: tuple[str, ...] = (
-        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "linear_1", "linear_2",
-    )  # fmt: skip
+    # Leaf names of the language model's linear layers to adapt; the projector's and the vision
+    # tower's are the family's (dataengine.model.families).
+    target_modules: tuple[str, ...] = tuple(_DEFAULTS["lora"]["target_modules"])
 
 
 LOSS_ROWS = 50
@@ -70,6 +69,7 @@ class TrainConfig:
     projector_lr: float | None = _DEFAULTS["projector_lr"]  # None: lr
     log_every: int | None = None  # steps per row of the loss log; None: about LOSS_ROWS rows in all
     sharding: str = _DEFAULTS["sharding"]  # with several processes: a replica each (ddp) or shards (fsdp)
+    vision_tower: str = _DEFAULTS["vision_tower"]  # frozen, full, or lora (adapters, with method lora)
     lora: LoraSettings = field(default_factory=LoraSettings)
 
     def __post_init__(self):
@@ -79,8 +79,10 @@ class TrainConfig:
         if self.log_every < 1:
             raise ValueError(f"log_every must be positive, got {self.log_every}")
         settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name in _DEFAULTS}
-        lora = {k: v for k, v in asdict(self.lora).items() if k in _DEFAULTS["lora"]}
+        lora = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.lora).items() if k in _DEFAULTS["lora"]}
         check_section("train", {**settings, "lora": lora}, "TrainConfig")
+        if self.vision_tower == "lora" and self.method != "lora":
+            raise ValueError("train.vision_tower lora needs train.method lora (adapters on a fully trained model)")
 
     @classmethod
     def from_config(cls, section: dict) -> "TrainConfig":
@@ -176,10 +178,12 @@ def fine_tune(
     world = distributed.world_size()
     if cfg.batch_size < world:
         raise ValueError(f"batch_size {cfg.batch_size} cannot be shared among {world} processes")
+    family = family_of(model)
+    check_trainable(model, family, cfg)
     every = checkpoint_every or max(1, cfg.steps // 10)
     fingerprint = checkpoint.fingerprint(model, records, cfg, seed, world)
     device = model.device
-    build = TrainBatch(processor, records, cfg.max_length)
+    build = TrainBatch(processor, family, records, cfg.max_length)
     checkpointing = _checkpointing_wanted(model, build, cfg)
     if checkpointing:
         enable_activation_checkpointing(model)
@@ -189,12 +193,12 @@ def fine_tune(
     with torch.random.fork_rng(), distributed.on_sigterm(stop.set):  # dropout draws from the global generator
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-        trained = _with_lora(model, cfg.lora) if cfg.method == "lora" else model
+        trained = with_lora(model, family, cfg) if cfg.method == "lora" else freeze_vision(model, family, cfg)
         trained.train()
         if world > 1:  # the same start everywhere, then dropout masks that differ between processes
             torch.manual_seed(int(np.random.SeedSequence([seed, distributed.rank()]).generate_state(1)[0]))
         replica = distributed.wrap(trained, cfg.sharding)
-        optimizer = torch.optim.AdamW(_param_groups(trained, cfg), lr=cfg.lr, betas=(0.9, 0.98))
+        optimizer = torch.optim.AdamW(param_groups(trained, family, cfg), lr=cfg.lr, betas=(0.9, 0.98))
         schedule = get_cosine_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * cfg.steps), cfg.steps)
         # The data order is a function of the seed alone: a resumed run recomputes it and skips ahead.
         order = _shuffled_epochs(len(records), cfg.steps * cfg.batch_size, generator)
@@ -208,15 +212,11 @@ def fine_tune(
                            total=cfg.steps, initial=resumed_from)  # fmt: skip
         start = time.perf_counter() - done["seconds"]
         for batch, step in zip(batches, steps, strict=True):  # batches first: its bar reaches the end and closes
-            labels = batch["labels"].to(device, non_blocking=True)
             # Tokens the whole batch adds to the loss: its mean is over all of them, on any process.
             (loss_tokens,) = distributed.all_sum([float((batch["labels"] != IGNORE_INDEX).sum())])
             with precision:
                 loss = replica(  # this process's share of the batch's mean loss
-                    input_ids=batch["input_ids"].to(device, non_blocking=True),
-                    attention_mask=batch["attention_mask"].to(device, non_blocking=True),
-                    pixel_values=_on_device(batch, device, model.dtype),
-                    labels=labels,
+                    **on_device(batch, device, model.dtype),
                     num_items_in_batch=max(1, int(loss_tokens)),  # a batch cut to prompts alone adds nothing
                 ).loss
             optimizer.zero_grad(set_to_none=True)
@@ -260,13 +260,6 @@ def fine_tune(
     return None if trained is None else trained.eval(), fit_log
 
 
-def _on_device(batch: dict, device: torch.device, dtype: torch.dtype) -> torch.Tensor | None:
-    """The pixels of every image row of a batch, on the device in the model's dtype (None: no images)."""
-    if batch["pixels"] is None:
-        return None
-    return batch["pixels"].to(device, dtype, non_blocking=True)[batch["slots"].to(device)]
-
-
 def _checkpointing_wanted(model: PreTrainedModel, build: TrainBatch, cfg: TrainConfig) -> bool:
     """cfg.gradient_checkpointing, with "auto" decided from the longest sequence of a sample of the
     records against the GPU's memory (never on a CPU, where host memory is the limit)."""
@@ -275,10 +268,8 @@ def _checkpointing_wanted(model: PreTrainedModel, build: TrainBatch, cfg: TrainC
     if model.device.type != "cuda":
         return False
     every = max(1, len(build.records) // LENGTH_SAMPLE)
-    sample = [build.records[row] for row in range(0, len(build.records), every)][:LENGTH_SAMPLE]
-    image = next((record.image for record in sample if record.image is not None), None)
-    pixels = None if image is None else pixel_values(build.processor.image_processor, [image])
-    longest = max(map(len, build.encode(sample, pixels)[0]))
+    sample = list(range(0, len(build.records), every))[:LENGTH_SAMPLE]
+    longest = build(sample)["input_ids"].shape[1]
     tokens = math.ceil(cfg.batch_size / distributed.world_size()) * longest
     needed = training_peak_bytes(model, tokens, cfg)
     total = torch.cuda.get_device_properties(model.device).total_memory
@@ -301,11 +292,10 @@ def training_peak_bytes(model: PreTrainedModel, tokens: int, cfg: TrainConfig) -
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     activations = (10 * hidden + 4 * mlp) * width
     if cfg.method == "lora":
-        target = _lora_target(cfg.lora)
+        modules = dict(model.named_modules())
         adapters = sum(
-            cfg.lora.r * (module.in_features + module.out_features)
-            for name, module in model.named_modules()
-            if isinstance(module, torch.nn.Linear) and target.fullmatch(name)
+            cfg.lora.r * (modules[name].in_features + modules[name].out_features)
+            for name in lora_modules(model, family_of(model), cfg)
         )
         optimiser = adapters * 4 * 4  # float32 weights, gradients and two moments
         activations += (6 * hidden + mlp) * 4
@@ -318,36 +308,3 @@ def _shuffled_epochs(n_records: int, n_draws: int, generator: torch.Generator) -
     """Record indices in seeded shuffled epochs, as many as the steps consume."""
     epochs = -(-n_draws // n_records)
     return torch.cat([torch.randperm(n_records, generator=generator) for _ in range(epochs)])[:n_draws]
-
-
-def _lora_target(lora: LoraSettings) -> re.Pattern:
-    """The linear layers LoRA adapts: those named in `target_modules` inside the language model and,
-    unless it is trained in full, the projector (the vision tower's names overlap)."""
-    names = "|".join(map(re.escape, lora.target_modules))
-    modules = "language_model" if lora.projector == "full" else "language_model|multi_modal_projector"
-    return re.compile(rf".*\b(?:{modules})\b.*\.(?:{names})")
-
-
-def _with_lora(model: PreTrainedModel, lora: LoraSettings) -> PreTrainedModel:
-    """The model with LoRA adapters; with `projector: full` the projector's own weights train beside
-    them (peft's modules_to_save), as LLaVA-1.5's LoRA recipe does."""
-    config = LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=_lora_target(lora).pattern,
-        modules_to_save=["multi_modal_projector"] if lora.projector == "full" else None,
-    )  # fmt: skip
-    return get_peft_model(model, config)
-
-
-def _param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
-    """Weight decay on matrices only, not on biases and norm scales (the usual AdamW practice); the
-    projector's weights at `projector_lr` when set (LLaVA's mm_projector_lr), the rest at `lr`."""
-    groups = []
-    for projector in (False, True):
-        lr = cfg.projector_lr if projector and cfg.projector_lr is not None else cfg.lr
-        trainable = [p for name, p in model.named_parameters()
-                     if p.requires_grad and ("multi_modal_projector" in name) == projector]  # fmt: skip
-        groups += [
-            {"params": [p for p in trainable if p.ndim >= 2], "weight_decay": cfg.weight_decay, "lr": lr},
-            {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0, "lr": lr},
-        ]
-    return [group for group in groups if group["params"]]

@@ -47,6 +47,7 @@ rule base_model:
         **section_params("tiny", config["student"]["tiny"]),
         image_size=config["benchmark"]["image_size"],
         views=config["train"]["views"],
+        family=config["student"]["family"],
         seed=run_seed,
     script:
         "../scripts/base_model.py"

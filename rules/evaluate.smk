@@ -34,6 +34,7 @@ rule evaluate:
         scoring=config["student"]["scoring"],
         batch_size=config["evaluate"]["batch_size"],
         dtype=config["student"]["dtype"],
+        family=config["student"]["family"],
     script:
         "../scripts/evaluate.py"
 

@@ -23,6 +23,7 @@ rule train:
     params:
         **section_params("train", config["train"], train_knobs),
         dtype=config["student"]["dtype"],
+        family=config["student"]["family"],
         seed=run_seed,
         base_images=BASE_DATA.get("image_dir"),
     script:
@@ -48,5 +49,6 @@ if FROM_START:
         params:
             **section_params("train", knobs(config, "train", 0)),
             dtype=config["student"]["dtype"],
+            family=config["student"]["family"],
             seed=run_seed,
             base_images=BASE_DATA.get("image_dir"),

@@ -15,4 +15,5 @@ with job_logging(snakemake.log[0]):
         seed=snakemake.params.seed,
         threads=snakemake.threads,
         loader_workers=runtime_knobs(snakemake.config, "loader_workers"),
+        family=snakemake.params.family,
     )

@@ -17,4 +17,5 @@ with job_logging(snakemake.log[0]):
         dtype=snakemake.params.dtype,
         extractor=runtime_knobs(snakemake.config, "evaluate.extractor"),
         loader_workers=runtime_knobs(snakemake.config, "loader_workers"),
+        family=snakemake.params.family,
     )

@@ -18,6 +18,7 @@ with job_logging(snakemake.log.job):
         dtype=snakemake.params.dtype,
         workers_log=snakemake.log.workers,
         loader_workers=runtime_knobs(snakemake.config, "loader_workers"),
+        family=snakemake.params.family,
         base_records=next(iter(snakemake.input.base_records), None),  # a list: empty unless from_start
         base_images=snakemake.params.base_images,
     )

@@ -11,7 +11,7 @@ import pytest
 from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
 
 from dataengine.jsonl import write_jsonl
-from dataengine.student import save_student
+from dataengine.model.student import save_student
 from dataengine.teacher.oracle import synthetic_queries
 from tests.tiny import COLOURS, colour_images, colour_sample, tiny_student
 

@@ -7,7 +7,7 @@ The world (WORLD) is the smallest found where targeting shows, measured with ben
 - types 1 (scene), 3 (colour of an object) and 8 (colour of the largest one): the tiny student
   learns 3 and 8 from a few dozen samples once the caption stage has taught it colours, and 1 from
   a handful; the other types stay near chance after a round this short, and a type that cannot
-  learn takes budget from the test of targeting (shared/notes/tiny-student.md);
+  learn takes budget from the test of targeting (docs/targeting.md);
 - a seed set of 300 scenes and 10 of each colour type: type 1 starts at 100 %, 3 and 8 near 30 %;
   the targeted round gives them the whole budget, the uniform one two thirds;
 - a smaller student (vision 48, text 64 wide): the caption stage, most of the time, runs ~5x faster;

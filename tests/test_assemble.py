@@ -21,8 +21,9 @@ from transformers import (
 )
 
 from dataengine.assemble import assemble
-from dataengine.formats import IMAGE_TOKEN, chat_prompt, question_prompt
-from dataengine.student import load_student
+from dataengine.formats import IMAGE_TOKEN, question_prompt
+from dataengine.model.families import FAMILIES
+from dataengine.model.student import load_student
 
 VISION = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
           "image_size": 32, "patch_size": 16}  # fmt: skip
@@ -141,7 +142,7 @@ def test_assembled_folder_loads_with_every_part_in_place_and_runs(parts):
     assert same(ours.linear_1.weight, projector["model.mm_projector.0.weight"])
     assert same(ours.linear_2.bias, projector["model.mm_projector.2.bias"])
 
-    prompt = chat_prompt(processor, question_prompt("what colour is it ?"))
+    prompt = FAMILIES["llava"].prompt(processor, question_prompt("what colour is it ?"))
     assert prompt.startswith("USER: <image>\n") and prompt.endswith("ASSISTANT:")
     inputs = processor(images=[Image.new("RGB", (50, 40), "red")], text=[prompt], return_tensors="pt")
     assert (inputs["input_ids"] == model.config.image_token_id).sum() == 4  # (32 / 16)^2 patches, CLS dropped

@@ -8,8 +8,8 @@ import torch
 
 from dataengine.embedding import clip_encoder
 from dataengine.evaluate import score_items
+from dataengine.model.student import load_student, save_student
 from dataengine.records import sample_views
-from dataengine.student import load_student, save_student
 from dataengine.training import TrainConfig, fine_tune
 from tests.real_fixtures import png
 from tests.tiny import COLOURS, colour_images, colour_sample, tiny_student, trained_colour_student

@@ -17,7 +17,7 @@ import torch
 from dataengine import pipeline
 from dataengine.checkpoint import CHECKPOINT_FILE, checkpoint_dir_for
 from dataengine.evaluate import metrics, score_items
-from dataengine.student import load_student
+from dataengine.model.student import load_student
 from dataengine.training import TrainConfig, fine_tune
 from tests.conftest import REPO
 from tests.test_training import colour_records

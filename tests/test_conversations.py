@@ -11,8 +11,11 @@ import pytest
 import torch
 
 from dataengine.conversations import RecordFile, parse_entry, prepare
-from dataengine.formats import IMAGE_TOKEN, LLAVA_15_CHAT_TEMPLATE, follow_up_prompt
-from dataengine.records import IGNORE_INDEX, Chained, TrainBatch, TrainRecord
+from dataengine.formats import IMAGE_TOKEN
+from dataengine.model.families import FAMILIES
+from dataengine.model.families.llava import LLAVA_15_CHAT_TEMPLATE
+from dataengine.model.inputs import IGNORE_INDEX
+from dataengine.records import Chained, TrainBatch, TrainRecord
 from dataengine.training import TrainConfig, fine_tune
 from tests.tiny import tiny_student
 
@@ -113,10 +116,10 @@ def test_a_malformed_entry_stops_preparation_and_writes_nothing(tmp_path):
 
 def test_the_loss_sees_every_reply_and_no_prompt(records):
     model, processor = tiny_student()
-    build = TrainBatch(processor, records)
+    build = TrainBatch(processor, FAMILIES["llava"], records)
     batch = build([2, 5])  # three turns with an image; two turns, text only
     tokenizer = processor.tokenizer
-    assert batch["pixels"].shape[0] == 1 and batch["slots"].tolist() == [0]
+    assert batch["pixel_values"].shape[0] == 1  # one image in the batch
     for row, record in enumerate((records[2], records[5])):
         labels = batch["labels"][row]
         shown = labels[labels != IGNORE_INDEX].tolist()
@@ -127,22 +130,23 @@ def test_the_loss_sees_every_reply_and_no_prompt(records):
         assert tokenizer.decode(ids).count(tokenizer.eos_token) == len(replies)
     image_only = build([0])
     assert (image_only["input_ids"][0] == processor.tokenizer.image_token_id).sum() > 0
-    assert build([5])["pixels"] is None
+    assert "pixel_values" not in build([5])
 
 
 def test_max_length_cuts_a_conversation_at_its_end(records):
     _, processor = tiny_student()
-    whole = TrainBatch(processor, records)([2])["input_ids"].shape[1]
-    cut = TrainBatch(processor, records, max_length=whole - 3)([2])
+    llava = FAMILIES["llava"]
+    whole = TrainBatch(processor, llava, records)([2])["input_ids"].shape[1]
+    cut = TrainBatch(processor, llava, records, max_length=whole - 3)([2])
     assert cut["input_ids"].shape[1] == whole - 3
     with pytest.raises(ValueError, match="cuts into the image tokens"):
-        TrainBatch(processor, records, max_length=3)([2])
+        TrainBatch(processor, llava, records, max_length=3)([2])
 
 
 def test_follow_up_turns_in_llavas_chat_template():
     _, processor = tiny_student()
     processor.chat_template = LLAVA_15_CHAT_TEMPLATE
-    text = follow_up_prompt(processor, [("<image>\nWhat colour?", "Red.")], "And the shape?")
+    text = FAMILIES["llava"].follow_up(processor, [("<image>\nWhat colour?", "Red.")], "And the shape?")
     assert text == "USER: And the shape? ASSISTANT:"
 
 

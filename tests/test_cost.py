@@ -22,7 +22,7 @@ def incremental(**changes) -> dict:
         "iterations": 2,
         "qtypes": [1, 2],
         "benchmark": {"dev_per_type": 1500, "test_per_type": 3900},
-        "student": {"base": "models/llava", "scoring": "letter"},
+        "student": {"base": "models/llava", "family": "llava", "scoring": "letter"},
         "sampling": {"budget": 3600},
         "teacher": {"kind": "openai", "max_tokens": 400, "prices": {"input_per_1m": 2.0, "output_per_1m": 10.0}},
         "train": {"method": "lora", "views": ["free", "lettered"], "replay": 900, "epochs": 1, "batch_size": 16,
@@ -68,13 +68,26 @@ def test_incremental_run_by_hand(tmp_path, gpu_file):
 
 def test_rates_default_to_the_h200_notes_and_full_fine_tuning_has_none(tmp_path):
     cost = plan_cost(incremental(train={"gradient_checkpointing": True}), gpu_file=tmp_path / "none.json", results=tmp_path)
-    assert "gpu-h200.md" in cost["sources"]["gpu_rates"]
+    assert "docs/gpu.md" in cost["sources"]["gpu_rates"]
     assert cost["iterations"][1]["train"]["gpu_hours"] == round(7200 / 7.3 / 3600, 3)  # with recomputation
     assert cost["iterations"][0]["evaluate"]["gpu_hours"] == round(10_800 / 50 / 3600, 3)
 
     full = plan_cost(incremental(train={"method": "full"}), gpu_file=tmp_path / "none.json", results=tmp_path)
     assert full["iterations"][1]["train"]["gpu_hours"] is None and full["total"]["train_gpu_hours"] is None
     assert "n/a" in render(full)
+
+
+def test_another_familys_rates_come_from_its_own_measurement_or_are_unknown(tmp_path, gpu_file):
+    qwen = incremental(student={"family": "qwen2_5_vl"})
+    unknown = plan_cost(qwen, results=tmp_path)
+    assert "none measured for the qwen2_5_vl family" in unknown["sources"]["gpu_rates"]
+    assert unknown["total"]["train_gpu_hours"] is None and unknown["iterations"][0]["evaluate"]["gpu_hours"] is None
+    assert unknown["total"]["usd"] > 0  # the teacher's cost does not depend on the student
+    assert plan_cost(qwen, gpu_file=gpu_file, results=tmp_path)["total"]["train_gpu_hours"] is None  # LLaVA's rates
+    measured = tmp_path / "bench" / "gpu-qwen2_5_vl.json"
+    measured.parent.mkdir()
+    measured.write_text(json.dumps({**RATES, "family": "qwen2_5_vl"}))
+    assert plan_cost(qwen, results=tmp_path)["total"]["train_gpu_hours"] == 2.5  # results/bench/gpu-<family>.json
 
 
 def test_from_start_trains_base_data_plus_every_engine_sample(tmp_path, gpu_file):

@@ -22,7 +22,7 @@ import torch
 from dataengine import distributed, pipeline
 from dataengine.checkpoint import CHECKPOINT_FILE
 from dataengine.config import ConfigError, knobs, validate_config
-from dataengine.student import load_student
+from dataengine.model.student import load_student
 from tests.conftest import REPO
 
 # Two views give sequences of different lengths, and 5 rows split 3 + 2 between the processes: their

@@ -10,11 +10,13 @@ from tests.real_fixtures import write_aokvqa, write_coco, write_mmbench, write_s
 from tests.test_workflow import planned_jobs
 
 EXPERIMENT = REPO / "config" / "experiments" / "llava15-7b-lora.yaml"
+LM = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]  # LLaVA-1.5's LoRA: every LM linear
 
 
 def test_the_experiment_keeps_the_papers_recipe():
     config = load_config(EXPERIMENT)
-    assert config["train"]["lora"] == {"r": 128, "alpha": 256, "dropout": 0.05, "projector": "full"}
+    assert config["train"]["lora"] == {"r": 128, "alpha": 256, "dropout": 0.05, "projector": "full", "target_modules": LM}
+    assert config["train"]["vision_tower"] == "frozen"
     assert config["train"]["projector_lr"] == 2e-5
     assert (config["train"]["method"], config["train"]["lr"], config["train"]["epochs"]) == ("lora", 1e-4, 1)
     assert config["train"]["warmup_ratio"] == 0.03 and config["train"]["gradient_checkpointing"] == "auto"
@@ -52,7 +54,7 @@ V2 = REPO / "config" / "experiments" / "llava15-7b-v2.yaml"
 def test_the_v2_config_is_the_papers_training_regime():
     train = load_config(V2)["train"]
     assert (train["regime"], train["method"], train["epochs"], train["max_length"]) == ("from_start", "lora", 1, 2048)
-    assert train["lora"] == {"r": 128, "alpha": 256, "dropout": 0.05, "projector": "full"}
+    assert train["lora"] == {"r": 128, "alpha": 256, "dropout": 0.05, "projector": "full", "target_modules": LM}
     assert (train["lr"], train["projector_lr"], train["warmup_ratio"]) == (1e-4, 2e-5, 0.03)
     assert train["batch_size"] == 16 * train["processes"] == 128
 

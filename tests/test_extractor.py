@@ -17,7 +17,7 @@ from dataengine.config import ConfigError, validate_config
 from dataengine.endpoint.client import result_knobs
 from dataengine.evaluate import extract_choice
 from dataengine.extractor import ExtractorError, build_extractor, extraction_messages, parse_letter
-from dataengine.student import save_student
+from dataengine.model.student import save_student
 from dataengine.testing.fake_openai import FakeOpenAI, FakeSettings
 from tests.conftest import client_timeout
 from tests.tiny import COLOURS, colour_images, tiny_student
@@ -66,7 +66,7 @@ def scripted_replies(monkeypatch):
     def replies(model, processor, batch):
         return [by_question[q] for q in batch["questions"]]
 
-    monkeypatch.setattr(evaluate_stage, "_generate_replies", replies)
+    monkeypatch.setattr(evaluate_stage, "generate_replies", replies)
 
 
 def extractor_cfg(base_url: str | None, **knobs) -> dict:

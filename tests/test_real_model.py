@@ -11,9 +11,11 @@ import pytest
 from dataengine import pipeline
 from dataengine.benchmark import write_items
 from dataengine.evaluate import extract_choice
-from dataengine.formats import LLAVA_15_CHAT_TEMPLATE, chat_prompt, lettered_prompt
+from dataengine.formats import lettered_prompt
 from dataengine.jsonl import write_jsonl
-from dataengine.student import build_tiny_student, load_student, save_student, train_tokenizer
+from dataengine.model.families import FAMILIES
+from dataengine.model.families.llava import LLAVA_15_CHAT_TEMPLATE
+from dataengine.model.student import build_tiny_student, load_student, save_student
 from tests.tiny import CORPUS, IMAGE_SIZE, TINY_ARCH, colour_images, colour_sample
 
 
@@ -21,7 +23,7 @@ from tests.tiny import CORPUS, IMAGE_SIZE, TINY_ARCH, colour_images, colour_samp
 def stand_in(tmp_path_factory):
     """A tiny random LLaVA with LLaVA-1.5's chat template, saved as an HF folder (the 7B's stand-in)."""
     root = tmp_path_factory.mktemp("llava")
-    model, processor = build_tiny_student(train_tokenizer([*CORPUS, "USER: ASSISTANT:"]), TINY_ARCH, IMAGE_SIZE, seed=0)
+    model, processor = build_tiny_student([*CORPUS, "USER: ASSISTANT:"], TINY_ARCH, IMAGE_SIZE, seed=0)
     processor.chat_template = LLAVA_15_CHAT_TEMPLATE
     save_student(model, processor, root / "llava-1.5-7b-hf")
     return root / "llava-1.5-7b-hf"
@@ -30,9 +32,10 @@ def stand_in(tmp_path_factory):
 def test_the_chat_template_wraps_every_prompt(stand_in):
     _, processor = load_student(stand_in)
     prompt = lettered_prompt("What colour is the picture?", ["red", "green", "blue", "yellow"])
-    assert chat_prompt(processor, prompt) == "USER: " + prompt + " ASSISTANT:"
-    _, bare = build_tiny_student(train_tokenizer(CORPUS), TINY_ARCH, IMAGE_SIZE, seed=0)
-    assert chat_prompt(bare, prompt) == prompt  # no template: the tiny student's bare prompts
+    llava = FAMILIES["llava"]
+    assert llava.prompt(processor, prompt) == "USER: " + prompt + " ASSISTANT:"
+    _, bare = build_tiny_student(CORPUS, TINY_ARCH, IMAGE_SIZE, seed=0)
+    assert llava.prompt(bare, prompt) == prompt  # no template: the tiny student's bare prompts
 
 
 def test_extraction_rules_in_order_and_the_llm_fall_back():

@@ -12,7 +12,7 @@ import pytest
 from dataengine import pipeline
 from dataengine.evaluate import score_items
 from dataengine.jsonl import write_jsonl
-from dataengine.student import load_student
+from dataengine.model.student import load_student
 from tests.tiny import COLOURS, colour_images, colour_items, colour_sample
 
 TRAIN = {"method": "full", "steps": 40, "batch_size": 16, "lr": 1e-2, "warmup_ratio": 0.1, "weight_decay": 0.0,

@@ -1,6 +1,6 @@
 """The streaming data path: batches built on demand by loader workers give exactly what the main
-process builds, and scoring that runs a shared prefix (an image, a question) once per batch gives
-what a plain forward of every whole sequence gives."""
+process builds, and scoring that runs a shared prefix (a question, before its options) once gives what
+the reference, a plain forward of each whole sequence, gives."""
 
 import copy
 
@@ -12,10 +12,12 @@ from PIL import Image
 
 from dataengine.config import validate_config
 from dataengine.evaluate import METHODS, score_items
-from dataengine.formats import LETTERS, lettered_prompt, question_prompt
+from dataengine.formats import lettered_prompt
+from dataengine.images import open_rgb
+from dataengine.model.student import load_student, save_student
 from dataengine.records import TrainRecord, sample_views
-from dataengine.streaming import distinct_images, pixel_values, stream
-from dataengine.student import encode_prompts, load_student, save_student
+from dataengine.reference import reference_scores
+from dataengine.streaming import stream
 from dataengine.training import TrainConfig, fine_tune
 from tests.tiny import COLOURS, colour_images, colour_sample, tiny_student, trained_colour_student
 
@@ -46,15 +48,8 @@ def test_stream_yields_every_batch_in_key_order(workers):
 
 
 def test_a_worker_names_the_image_it_cannot_read(tmp_path):
-    _, processor = tiny_student()
-    build = lambda paths: pixel_values(processor.image_processor, paths)  # noqa: E731 (forked, not pickled)
     with pytest.raises(FileNotFoundError, match="missing.png"):
-        list(stream(build, [[tmp_path / "missing.png"]], 1, "cpu"))
-
-
-def test_distinct_images_index_each_path_once(tmp_path):
-    paths, slots = distinct_images([tmp_path / "b.png", tmp_path / "a.png", tmp_path / "b.png"])
-    assert paths == [tmp_path / "b.png", tmp_path / "a.png"] and slots.tolist() == [0, 1, 0]
+        list(stream(open_rgb, [tmp_path / "missing.png"], 1, "cpu"))
 
 
 @pytest.mark.parametrize("method", ["option_text", "letter", "generate"])
@@ -77,35 +72,15 @@ def test_loader_workers_change_nothing_in_training(tmp_path):
         assert torch.equal(a, b), name
 
 
-def _whole_sequence_log_probs(model, processor, root, image, prompt, continuation=()):
-    """Log-probabilities of the next token after `prompt` + `continuation`, and of each continuation
-    token, from one plain forward of the whole sequence (no cache, no padding)."""
-    pixels = pixel_values(processor.image_processor, [root / image])
-    ids = encode_prompts(processor, [prompt], pixels)[0] + list(continuation)
-    with torch.inference_mode():
-        logits = model(input_ids=torch.tensor([ids]), pixel_values=pixels).logits[0].float()
-    log_probs = logits.log_softmax(-1)
-    steps = [log_probs[len(ids) - len(continuation) - 1 + k, token] for k, token in enumerate(continuation)]
-    return log_probs[-1], torch.stack(steps) if steps else None
-
-
 def test_shared_prefixes_score_as_whole_sequences(trained):
-    """Three questions per image in one batch: each image's template and tokens (letter) or each
-    question's prompt (option text) run once, and the scores are those of whole sequences."""
+    """Three questions per image in one batch: each question's prompt runs once before its options
+    (option text), and the scores are those of the reference, each whole sequence alone."""
     model, processor, items, root = trained
-    letter_ids = [processor.tokenizer.encode(letter, add_special_tokens=False)[-1] for letter in LETTERS]
-    letter = score_items(model, processor, items, root, "letter", batch_size=items.height)
-    option_text = score_items(model, processor, items, root, "option_text", batch_size=items.height)
-    tokenize = processor.tokenizer
-    for item, letter_scores, option_scores in zip(
-        items.iter_rows(named=True), letter["scores"].to_list(), option_text["scores"].to_list()
-    ):
-        last, _ = _whole_sequence_log_probs(model, processor, root, item["image"], lettered_prompt(item["question"], item["options"]))
-        assert letter_scores == pytest.approx(last[letter_ids].tolist(), abs=1e-4)
-        for option, score in zip(item["options"], option_scores):
-            ids = tokenize(option, add_special_tokens=False)["input_ids"]
-            _, steps = _whole_sequence_log_probs(model, processor, root, item["image"], question_prompt(item["question"]), ids)
-            assert score == pytest.approx(float(steps.mean()), abs=1e-4)
+    for method in ("letter", "option_text"):
+        batched = score_items(model, processor, items, root, method, batch_size=items.height)["scores"].to_list()
+        reference = [scores for _, _, scores in reference_scores(model, processor, items, root, method)]
+        for together, alone in zip(batched, reference, strict=True):
+            assert together == pytest.approx(alone, abs=1e-4)
 
 
 # How far a score (a log-probability) may move between batch 1 and any batch size (README, "Batch

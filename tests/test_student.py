@@ -4,23 +4,19 @@
 import os
 import stat
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
-from transformers import AutoModelForImageTextToText, AutoProcessor, LlavaForConditionalGeneration
+from transformers import AutoModelForImageTextToText, LlavaForConditionalGeneration
 
 from dataengine.formats import LETTER_INSTRUCTION, question_prompt
-from dataengine.streaming import pixel_values
-from dataengine.student import (
-    build_tiny_student,
-    encode_prompts,
-    load_student,
-    pad_batch,
-    save_student,
-    train_tokenizer,
-)
-from tests.tiny import COLOUR_QUESTION, CORPUS, IMAGE_SIZE, TINY_ARCH, colour_images, tiny_student
+from dataengine.model.families import FAMILIES
+from dataengine.model.families.llava import llava_tokenizer
+from dataengine.model.inputs import extend, padded, processed, rows
+from dataengine.model.student import build_tiny_student, load_student, save_student
+from tests.tiny import COLOUR_QUESTION, CORPUS, IMAGE_SIZE, TINY_ARCH, tiny_student
+
+train_tokenizer = llava_tokenizer
 
 
 def test_tokenizer_has_one_token_per_word_and_round_trips():
@@ -53,7 +49,7 @@ def test_saved_student_reloads_with_identical_logits_and_generates(tmp_path):
     assert (folder / "train_log.json").is_file()
 
     reloaded = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True)
-    reprocessor = AutoProcessor.from_pretrained(folder, local_files_only=True)
+    reprocessor = load_student(folder)[1]
     again = reprocessor(text=[question_prompt(COLOUR_QUESTION)], images=[image], return_tensors="pt")
     assert torch.equal(again["input_ids"], inputs["input_ids"])
     assert torch.equal(again["pixel_values"], inputs["pixel_values"])
@@ -109,45 +105,35 @@ def test_load_names_a_missing_or_invalid_folder(tmp_path):
 
 
 def test_build_checks_its_arguments():
-    tokenizer = train_tokenizer(CORPUS)
     with pytest.raises(ValueError, match="text_width"):
-        build_tiny_student(tokenizer, {"text_width": 8}, IMAGE_SIZE, 0)
+        build_tiny_student(CORPUS, {"text_width": 8}, IMAGE_SIZE, 0)
     with pytest.raises(ValueError, match="multiple of patch_size"):
-        build_tiny_student(tokenizer, TINY_ARCH, 40, 0)
-    model, _ = build_tiny_student(tokenizer, TINY_ARCH, IMAGE_SIZE, 0)
+        build_tiny_student(CORPUS, TINY_ARCH, 40, 0)
+    with pytest.raises(ValueError, match="supported: llava"):
+        build_tiny_student(CORPUS, TINY_ARCH, IMAGE_SIZE, 0, family="blip")
+    model, processor = build_tiny_student(CORPUS, TINY_ARCH, IMAGE_SIZE, 0)
     assert isinstance(model, LlavaForConditionalGeneration)
-    assert model.config.text_config.vocab_size == len(tokenizer)
+    assert model.config.text_config.vocab_size == len(processor.tokenizer) == len(train_tokenizer(CORPUS))
 
 
-def test_encode_prompts_matches_the_processor(tmp_path):
-    paths = colour_images(tmp_path)
-    _, processor = tiny_student()
-    pixels = pixel_values(processor.image_processor, [tmp_path / paths["red"]])
-    prompt = question_prompt(COLOUR_QUESTION)
-    image = Image.open(tmp_path / paths["red"])
-    expected = processor(text=[prompt], images=[image], return_tensors="pt")
-    assert encode_prompts(processor, [prompt], pixels) == expected["input_ids"].tolist()
-    assert torch.equal(pixels, expected["pixel_values"])
-    # pixels already cast for a bfloat16 model (numpy, which the processor reads them with, has none)
-    assert encode_prompts(processor, [prompt], pixels.bfloat16()) == expected["input_ids"].tolist()
-    # A text-only prompt (LLaVA's instruction data has them) beside an image's, or alone.
-    assert encode_prompts(processor, [COLOUR_QUESTION], None) == processor.tokenizer([COLOUR_QUESTION])["input_ids"]
-    assert encode_prompts(processor, [COLOUR_QUESTION, prompt], pixels)[1] == expected["input_ids"][0].tolist()
-    with pytest.raises(ValueError, match="none without an image"):
-        encode_prompts(processor, [prompt], None)
-    with pytest.raises(ValueError, match="must hold one"):
-        encode_prompts(processor, [prompt + prompt], pixels)
-    with pytest.raises(FileNotFoundError, match="missing.png"):
-        pixel_values(processor.image_processor, [tmp_path / "missing.png"])
-
-
-def test_pad_batch_counts_positions_over_real_tokens_only():
-    left = pad_batch([[5, 6, 7], [8]], pad_id=0, side="left")
+def test_inputs_keep_the_processors_whole_output_and_extend_rows_with_text(tmp_path):
+    model, processor = tiny_student()
+    family = FAMILIES["llava"]
+    images = [Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), colour) for colour in ("red", "blue")]
+    prompt = family.prompt(processor, question_prompt(COLOUR_QUESTION))
+    inputs = processed(processor, family, [prompt, COLOUR_QUESTION], [images[0], None])  # a text-only row beside
+    expected = processor(text=[prompt], images=[images[0]], return_tensors="pt")
+    assert torch.equal(inputs["pixel_values"], expected["pixel_values"])
+    image_row, text_row = rows(inputs)
+    assert image_row["input_ids"] == expected["input_ids"][0].tolist()
+    assert text_row["input_ids"] == processor.tokenizer([COLOUR_QUESTION])["input_ids"][0]
+    extend(text_row, [7, 8])
+    assert text_row["input_ids"][-2:] == [7, 8] and text_row["attention_mask"][-2:] == [1, 1]
+    left = padded([{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1]}, {"input_ids": [8], "attention_mask": [1]}],
+                  pad_id=0, side="left")
     assert left["input_ids"].tolist() == [[5, 6, 7], [0, 0, 8]]
     assert left["attention_mask"].tolist() == [[1, 1, 1], [0, 0, 1]]
-    assert left["position_ids"].tolist() == [[0, 1, 2], [0, 0, 0]]
-    right = pad_batch([[5, 6, 7], [8]], pad_id=-100, side="right")
-    assert right["input_ids"].tolist() == [[5, 6, 7], [8, -100, -100]]
-    assert np.array_equal(right["position_ids"].numpy(), [[0, 1, 2], [0, 0, 0]])
+    right = padded([{"input_ids": [5], "labels": [5]}, {"input_ids": [8, 9], "labels": [-100, 9]}], pad_id=0, side="right")
+    assert right["labels"].tolist() == [[5, -100], [-100, 9]]
     with pytest.raises(ValueError, match="side"):
-        pad_batch([[1]], 0, side="middle")
+        padded([{"input_ids": [1]}], 0, side="middle")

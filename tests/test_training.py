@@ -11,17 +11,11 @@ from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForCon
 
 from dataengine import joblog
 from dataengine.formats import LETTER_INSTRUCTION, LETTERS, lettered_prompt, question_prompt
+from dataengine.model.families import FAMILIES
+from dataengine.model.student import load_student, save_student
+from dataengine.model.trainable import param_groups, with_lora
 from dataengine.records import VIEWS, TrainRecord, sample_views
-from dataengine.student import load_student, save_student
-from dataengine.training import (
-    AUTO_CHECKPOINTING_SHARE,
-    LoraSettings,
-    TrainConfig,
-    _param_groups,
-    _with_lora,
-    fine_tune,
-    training_peak_bytes,
-)
+from dataengine.training import AUTO_CHECKPOINTING_SHARE, LoraSettings, TrainConfig, fine_tune, training_peak_bytes
 from tests.tiny import COLOUR_QUESTION, COLOURS, colour_images, colour_sample, tiny_student
 
 SAMPLE = {
@@ -81,7 +75,7 @@ def test_gradient_checkpointing_is_true_false_or_auto():
 
 def test_peak_memory_estimate_of_the_7b_lora_run_matches_the_h200_measurement():
     """LLaVA-1.5-7B's shape (on the meta device: no memory), bfloat16, LoRA r 128, batch 16 of ~613
-    tokens: 114 GiB peak was measured on an H200 without checkpointing (shared/notes/gpu-h200.md)."""
+    tokens: 114 GiB peak was measured on an H200 without checkpointing (docs/gpu.md)."""
     config = LlavaConfig(
         vision_config=CLIPVisionConfig(image_size=336, patch_size=14, hidden_size=1024, intermediate_size=4096,
                                        num_hidden_layers=24, num_attention_heads=16, projection_dim=768),
@@ -107,7 +101,7 @@ def colour_records(root) -> list[TrainRecord]:
     return [r for c in COLOURS for r in sample_views(colour_sample(c, paths[c]), root, ["free"], rng)]
 
 
-FAST = TrainConfig(steps=40, batch_size=16, lr=1e-2, warmup_ratio=0.1, log_every=5)
+FAST = TrainConfig(steps=40, batch_size=16, lr=1e-2, warmup_ratio=0.1, log_every=5, vision_tower="full")
 
 
 def test_full_fine_tune_learns_the_colour_and_logs(tmp_path):
@@ -130,21 +124,23 @@ def test_training_without_a_terminal_logs_its_steps_loss_and_time_left(tmp_path,
     assert sum("loss=" in line for line in lines) >= 30
 
 
-@pytest.mark.parametrize("method", ["full", "lora"])
-def test_fine_tune_saves_a_plain_loadable_hf_folder(tmp_path, method):
+@pytest.mark.parametrize("method, vision_tower", [("full", "frozen"), ("full", "full"), ("lora", "frozen")])
+def test_fine_tune_saves_a_plain_loadable_hf_folder(tmp_path, method, vision_tower):
     model, processor = tiny_student()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    cfg = TrainConfig(method=method, steps=4, batch_size=4, log_every=2)
+    cfg = TrainConfig(method=method, steps=4, batch_size=4, log_every=2, vision_tower=vision_tower)
     model, log = fine_tune(model, processor, colour_records(tmp_path), cfg, seed=0)
     assert not isinstance(model, PeftModel)
     assert model.state_dict().keys() == before.keys()
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
-    language = {k for k in changed if "language_model" in k or "multi_modal_projector" in k}
+    language = {k for k in changed if "language_model" in k or "multi_modal_projector" in k or "lm_head" in k}
     if method == "lora":  # only the adapted linear layers of the LM and projector move
         assert language and changed == language
         assert all(k.endswith("weight") for k in changed)
-    else:
+    elif vision_tower == "full":
         assert changed - language  # the vision tower trains too
+    else:
+        assert language and changed == language  # the vision tower stays as it was
     folder = save_student(model, processor, tmp_path / "model", train_log=log)
     reloaded, _ = load_student(folder)
     for key, value in model.state_dict().items():
@@ -157,11 +153,12 @@ def test_lora_with_the_projector_in_full_trains_it_at_its_own_lr(tmp_path):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     cfg = TrainConfig(method="lora", steps=4, batch_size=4, lr=1e-3, projector_lr=2e-5, log_every=2,
                       lora=LoraSettings(r=4, alpha=8, projector="full"))  # fmt: skip
-    trained = _with_lora(tiny_student()[0], cfg.lora)
+    family = FAMILIES["llava"]
+    trained = with_lora(tiny_student()[0], family, cfg)
     names = [name for name, p in trained.named_parameters() if p.requires_grad]
     assert not any("lora_" in name for name in names if "multi_modal_projector" in name)
     assert any("multi_modal_projector" in name and "lora_" not in name for name in names)
-    groups = _param_groups(trained, cfg)
+    groups = param_groups(trained, family, cfg)
     projector = {id(p) for name, p in trained.named_parameters() if "multi_modal_projector" in name and p.requires_grad}
     assert {(g["lr"], all(id(p) in projector for p in g["params"])) for g in groups} == {(1e-3, False), (2e-5, True)}
 

@@ -7,8 +7,8 @@ import polars as pl
 from PIL import Image
 
 from dataengine.formats import LETTERS, lettered_prompt
+from dataengine.model.student import build_tiny_student
 from dataengine.records import TrainRecord, sample_views
-from dataengine.student import build_tiny_student, train_tokenizer
 from dataengine.training import TrainConfig, fine_tune
 
 TINY_ARCH = {
@@ -38,8 +38,8 @@ def colour_sample(colour: str, image: str, options: list[str] | None = None) -> 
             "options": options, "choice_answer": LETTERS[options.index(colour)], "image": image, "qtype": 3}  # fmt: skip
 
 
-def tiny_student(seed: int = 0):
-    return build_tiny_student(train_tokenizer(CORPUS), TINY_ARCH, IMAGE_SIZE, seed)
+def tiny_student(seed: int = 0, family: str = "llava"):
+    return build_tiny_student(CORPUS, TINY_ARCH, IMAGE_SIZE, seed, family)
 
 
 def colour_items(paths: dict[str, str]) -> pl.DataFrame:
@@ -64,7 +64,7 @@ def trained_colour_student(root: Path):
     records = [r for c in COLOURS for r in sample_views(colour_sample(c, paths[c]), root, ["free"], rng)]
     records += [TrainRecord(root / item["image"], lettered_prompt(item["question"], item["options"]),
                             item["options"][LETTERS.index(item["answer"])]) for item in items.iter_rows(named=True)]  # fmt: skip
-    cfg = TrainConfig(steps=40, batch_size=16, lr=1e-2, warmup_ratio=0.1, log_every=10)
+    cfg = TrainConfig(steps=40, batch_size=16, lr=1e-2, warmup_ratio=0.1, log_every=10, vision_tower="full")
     model, processor = tiny_student()
     model, _ = fine_tune(model, processor, records, cfg, seed=0)
     return model, processor, items
