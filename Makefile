@@ -48,7 +48,8 @@ test-oldest: $(OLDEST)/.installed
 lint: venv
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile rules
-	$(BIN)/ruff check dataengine scripts tests bench
+	$(BIN)/ruff check dataengine scripts tests bench tools
+	$(BIN)/ruff format --check dataengine scripts tests bench tools
 
 bench-loop: venv
 	$(BIN)/python bench/loop.py --cores $(CORES)

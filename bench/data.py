@@ -33,8 +33,18 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 IN_MEMORY_COMMIT = "71728fa"  # the last commit whose evaluation decoded every image before the first batch
 IMAGE_SIZE = 336
-ARCH = {"patch_size": 48, "vision_hidden": 64, "vision_mlp": 128, "vision_layers": 2, "vision_heads": 4,
-        "text_hidden": 64, "text_mlp": 128, "text_layers": 2, "text_heads": 4, "max_positions": 256}  # fmt: skip
+ARCH = {
+    "patch_size": 48,
+    "vision_hidden": 64,
+    "vision_mlp": 128,
+    "vision_layers": 2,
+    "vision_heads": 4,
+    "text_hidden": 64,
+    "text_mlp": 128,
+    "text_layers": 2,
+    "text_heads": 4,
+    "max_positions": 256,
+}
 WORDS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]
 QUESTION = "What is the main colour of the picture?"
 
@@ -118,11 +128,17 @@ def child(args: argparse.Namespace) -> None:
     with PeakMemory() as memory:
         start = time.perf_counter()
         if args.child == "eval":
-            items = pl.DataFrame({
-                "id": [f"q{i}" for i in range(len(images))], "image": images, "qtype": [3] * len(images),
-                "question": [QUESTION] * len(images), "options": [[WORDS[(i + k) % 8] for k in range(4)] for i in range(len(images))],
-                "answer": ["A"] * len(images), "split": ["test"] * len(images),
-            })  # fmt: skip
+            items = pl.DataFrame(
+                {
+                    "id": [f"q{i}" for i in range(len(images))],
+                    "image": images,
+                    "qtype": [3] * len(images),
+                    "question": [QUESTION] * len(images),
+                    "options": [[WORDS[(i + k) % 8] for k in range(4)] for i in range(len(images))],
+                    "answer": ["A"] * len(images),
+                    "split": ["test"] * len(images),
+                }
+            )
             score_items(model, processor, items, args.folder, "letter", 64, **workers)
             done = len(images)
         else:
@@ -130,7 +146,10 @@ def child(args: argparse.Namespace) -> None:
             from dataengine.records import TrainRecord
             from dataengine.training import TrainConfig, fine_tune
 
-            records = [TrainRecord(args.folder / image, question_prompt(QUESTION), WORDS[i % 8]) for i, image in enumerate(images)]
+            records = [
+                TrainRecord(args.folder / image, question_prompt(QUESTION), WORDS[i % 8])
+                for i, image in enumerate(images)
+            ]
             cfg = TrainConfig(steps=50, batch_size=32, lr=1e-3, log_every=10)
             fine_tune(model, processor, records, cfg, seed=0, **workers)
             done = cfg.steps * cfg.batch_size
@@ -138,9 +157,25 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps({"peak_rss_mb": round(memory.peak_kb / 1024, 1), "items_per_s": round(done / seconds, 1)}))
 
 
-def measure(kind: str, images: int, folder: Path, model: Path, workers: int, threads: int, pythonpath: Path = REPO) -> dict:
-    command = [sys.executable, __file__, "--child", kind, "--images", str(images), "--folder", str(folder),
-               "--model", str(model), "--workers", str(workers), "--threads", str(threads)]  # fmt: skip
+def measure(
+    kind: str, images: int, folder: Path, model: Path, workers: int, threads: int, pythonpath: Path = REPO
+) -> dict:
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        "--images",
+        str(images),
+        "--folder",
+        str(folder),
+        "--model",
+        str(model),
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+    ]
     env = {**os.environ, "PYTHONPATH": str(pythonpath), "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode:
@@ -150,7 +185,9 @@ def measure(kind: str, images: int, folder: Path, model: Path, workers: int, thr
 
 def in_memory_library(folder: Path) -> Path:
     """The library as of IN_MEMORY_COMMIT, unpacked from git into `folder`."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", IN_MEMORY_COMMIT, "dataengine"], capture_output=True, check=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", IN_MEMORY_COMMIT, "dataengine"], capture_output=True, check=True
+    )
     with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
         tar.extractall(folder, filter="data")
     return folder
@@ -176,8 +213,15 @@ def main() -> int:
     print(f"making {max(args.sizes)} images in {folder} (once)", flush=True)
     make_images(folder, max(args.sizes))
     model = make_model(work / "model")
-    result = {"images": args.sizes, "loader_workers": args.workers, "threads": args.threads,
-              "eval_peak_rss_mb": [], "train_peak_rss_mb": [], "eval_items_per_s": [], "train_samples_per_s": []}  # fmt: skip
+    result = {
+        "images": args.sizes,
+        "loader_workers": args.workers,
+        "threads": args.threads,
+        "eval_peak_rss_mb": [],
+        "train_peak_rss_mb": [],
+        "eval_items_per_s": [],
+        "train_samples_per_s": [],
+    }
     for n in args.sizes:
         evaluation = measure("eval", n, folder, model, args.workers, args.threads)
         training = measure("train", n, folder, model, args.workers, args.threads)

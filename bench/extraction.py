@@ -38,8 +38,9 @@ Reader = Callable[[str, Sequence[str]], str | None]
 def project_rules(ref: str) -> Reader:
     """`extract_choice` as dataengine/evaluate.py defined it at git `ref`: its regexes, helpers and the
     function itself, compiled from that commit's source."""
-    source = subprocess.run(["git", "show", f"{ref}:dataengine/evaluate.py"], cwd=REPO, check=True,
-                            capture_output=True, text=True).stdout  # fmt: skip
+    source = subprocess.run(
+        ["git", "show", f"{ref}:dataengine/evaluate.py"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout
     wanted = {"_LONE_LETTER", "_LEADING_LETTER", "_normalise", "extract_choice"}
     nodes = [node for node in ast.parse(source).body if _names(node) & wanted]
     namespace = {"re": re, "Sequence": Sequence, "LETTERS": LETTERS, "Extractor": object}
@@ -57,8 +58,12 @@ def _names(node: ast.stmt) -> set[str]:
 # ---- VLMEvalKit's can_infer, from the rules of vlmeval/utils/matching_util.py ----------------------
 _PUNCTUATION = str.maketrans({c: " " for c in ".()[],:;!*#{}"})
 _VERBOSE = re.compile(r"(?i)(?:correct\s+)?answer\s+is\s+\**([ABCD])\**")
-_REFUSALS = ("Sorry, I can't help with images of people yet.", "I can't process this file.",
-             "I'm sorry, but without the image provided", "Cannot determine the answer")  # fmt: skip
+_REFUSALS = (
+    "Sorry, I can't help with images of people yet.",
+    "I can't process this file.",
+    "I'm sorry, but without the image provided",
+    "Cannot determine the answer",
+)
 
 
 def vlmevalkit(current: bool) -> Reader:
@@ -115,8 +120,14 @@ def score(read: Reader, rows: list[dict]) -> dict:
         habit[0] += outcome == "right"
         habit[1] += 1
     n = len(rows)
-    return {"n": n, "right": outcomes["right"], "wrong": outcomes["wrong"], "unread": outcomes["unread"],
-            "accuracy": round(100 * outcomes["right"] / n, 1), "habits": habits}  # fmt: skip
+    return {
+        "n": n,
+        "right": outcomes["right"],
+        "wrong": outcomes["wrong"],
+        "unread": outcomes["unread"],
+        "accuracy": round(100 * outcomes["right"] / n, 1),
+        "habits": habits,
+    }
 
 
 def main() -> int:

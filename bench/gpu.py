@@ -46,19 +46,55 @@ from dataengine.records import TrainBatch, sample_views
 from dataengine.training import LoraSettings, TrainConfig, fine_tune
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = {"patch_size": 16, "vision_hidden": 32, "vision_mlp": 64, "vision_layers": 1, "vision_heads": 2,
-        "text_hidden": 64, "text_mlp": 128, "text_layers": 2, "text_heads": 2, "max_positions": 512}
+TINY = {
+    "patch_size": 16,
+    "vision_hidden": 32,
+    "vision_mlp": 64,
+    "vision_layers": 1,
+    "vision_heads": 2,
+    "text_hidden": 64,
+    "text_mlp": 128,
+    "text_layers": 2,
+    "text_heads": 2,
+    "max_positions": 512,
+}
 SHAPES = {
     # LLaVA-1.5-7B: CLIP ViT-L/14 at 336 px and Vicuna-7B (docs/gpu.md)
-    ("llava", "7b"): {"image_size": 336, "vocab": 32064, "arch": {
-        "patch_size": 14, "vision_hidden": 1024, "vision_mlp": 4096, "vision_layers": 24, "vision_heads": 16,
-        "text_hidden": 4096, "text_mlp": 11008, "text_layers": 32, "text_heads": 32, "max_positions": 4096}},
+    ("llava", "7b"): {
+        "image_size": 336,
+        "vocab": 32064,
+        "arch": {
+            "patch_size": 14,
+            "vision_hidden": 1024,
+            "vision_mlp": 4096,
+            "vision_layers": 24,
+            "vision_heads": 16,
+            "text_hidden": 4096,
+            "text_mlp": 11008,
+            "text_layers": 32,
+            "text_heads": 32,
+            "max_positions": 4096,
+        },
+    },
     # Qwen2.5-VL-7B-Instruct's config.json: a 32-layer ViT of 1280 in patches of 14 (the tiny builder halves
     # patch_size), merged 2 x 2 into Qwen2-7B (28 layers of 3584, 4 KV heads); 448 px gives 256 image tokens.
-    ("qwen2_5_vl", "7b"): {"image_size": 448, "vocab": 152064, "arch": {
-        "patch_size": 28, "vision_hidden": 1280, "vision_mlp": 3420, "vision_layers": 32, "vision_heads": 16,
-        "text_hidden": 3584, "text_mlp": 18944, "text_layers": 28, "text_heads": 28, "text_kv_heads": 4,
-        "max_positions": 32768}},
+    ("qwen2_5_vl", "7b"): {
+        "image_size": 448,
+        "vocab": 152064,
+        "arch": {
+            "patch_size": 28,
+            "vision_hidden": 1280,
+            "vision_mlp": 3420,
+            "vision_layers": 32,
+            "vision_heads": 16,
+            "text_hidden": 3584,
+            "text_mlp": 18944,
+            "text_layers": 28,
+            "text_heads": 28,
+            "text_kv_heads": 4,
+            "max_positions": 32768,
+        },
+    },
     ("llava", "tiny"): {"image_size": 64, "vocab": None, "arch": TINY},
     ("qwen2_5_vl", "tiny"): {"image_size": 64, "vocab": None, "arch": TINY},
 }
@@ -103,10 +139,27 @@ def make_data(root: Path, images: int, per_image: int, size: int) -> tuple[pl.Da
             options = [colour, *rng.choice(others, 3, replace=False).tolist()]
             options = [options[j] for j in rng.permutation(4)]
             answer = LETTERS[options.index(colour)]
-            items.append({"id": f"q{i}-{q}", "image": image, "qtype": 3, "question": QUESTION, "options": options,
-                          "answer": answer, "split": "test"})  # fmt: skip
-            samples.append({"instruction": QUESTION, "answer": f"It is {colour}.", "short_answer": colour,
-                            "options": options, "choice_answer": answer, "image": image})  # fmt: skip
+            items.append(
+                {
+                    "id": f"q{i}-{q}",
+                    "image": image,
+                    "qtype": 3,
+                    "question": QUESTION,
+                    "options": options,
+                    "answer": answer,
+                    "split": "test",
+                }
+            )
+            samples.append(
+                {
+                    "instruction": QUESTION,
+                    "answer": f"It is {colour}.",
+                    "short_answer": colour,
+                    "options": options,
+                    "choice_answer": answer,
+                    "image": image,
+                }
+            )
     return pl.DataFrame(items), samples
 
 
@@ -128,9 +181,15 @@ def naive_items_per_s(model, processor, items: pl.DataFrame, root: Path) -> floa
         for row in items.iter_rows(named=True):
             with Image.open(root / row["image"]) as image:
                 prompt = family.prompt(processor, lettered_prompt(row["question"], row["options"]))
-                inputs = processor(images=family.images_argument([image.convert("RGB")]), text=[prompt],
-                                   return_tensors="pt", add_special_tokens=family.adds_bos(processor, prompt))
-            inputs = {k: v.to(model.device, model.dtype if v.is_floating_point() else v.dtype) for k, v in inputs.items()}
+                inputs = processor(
+                    images=family.images_argument([image.convert("RGB")]),
+                    text=[prompt],
+                    return_tensors="pt",
+                    add_special_tokens=family.adds_bos(processor, prompt),
+                )
+            inputs = {
+                k: v.to(model.device, model.dtype if v.is_floating_point() else v.dtype) for k, v in inputs.items()
+            }
             with torch.inference_mode():
                 model.generate(**inputs, max_new_tokens=1, do_sample=False)
 
@@ -157,10 +216,15 @@ def main() -> int:
     args = parser.parse_args()
     device = torch.device("cuda" if cuda else "cpu")
     name = torch.cuda.get_device_name() if cuda else "cpu"
-    result = {"device": name, "dtype": "bfloat16", "shape": "model" if args.model else args.shape,
-              "family": family_of_args(args),
-              "batch_size": args.batch_size, "questions_per_image": args.questions_per_image,
-              "loader_workers": args.loader_workers}  # fmt: skip
+    result = {
+        "device": name,
+        "dtype": "bfloat16",
+        "shape": "model" if args.model else args.shape,
+        "family": family_of_args(args),
+        "batch_size": args.batch_size,
+        "questions_per_image": args.questions_per_image,
+        "loader_workers": args.loader_workers,
+    }
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -186,11 +250,22 @@ def main() -> int:
         result["naive_items_per_s"] = round(naive_items_per_s(model, processor, items.head(args.naive_items), data), 1)
 
         rng = np.random.default_rng(0)
-        records = [r for s in samples[: args.train_samples] for r in sample_views(s, data, ["free", "lettered", "shuffled"], rng)]
+        records = [
+            r
+            for s in samples[: args.train_samples]
+            for r in sample_views(s, data, ["free", "lettered", "shuffled"], rng)
+        ]
         checkpointing = {"auto": "auto", "true": True, "false": False}[args.gradient_checkpointing]
-        cfg = TrainConfig(method="lora", steps=max(1, len(records) // args.batch_size), batch_size=args.batch_size,
-                          lr=1e-4, warmup_ratio=0.03, log_every=5, gradient_checkpointing=checkpointing,
-                          lora=LoraSettings(r=128, alpha=256, dropout=0.05))  # fmt: skip
+        cfg = TrainConfig(
+            method="lora",
+            steps=max(1, len(records) // args.batch_size),
+            batch_size=args.batch_size,
+            lr=1e-4,
+            warmup_ratio=0.03,
+            log_every=5,
+            gradient_checkpointing=checkpointing,
+            lora=LoraSettings(r=128, alpha=256, dropout=0.05),
+        )
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         model, log = fine_tune(model, processor, records, cfg, seed=0, loader_workers=args.loader_workers)

@@ -47,7 +47,11 @@ def spread(acc: Sequence[Sequence[float]]) -> dict:
     sd = math.sqrt(statistics.fmean(statistics.variance(row) for row in acc))
     difference = math.sqrt(2) * sd
     t = T95[min(len(acc) - 1, len(T95)) - 1]
-    return {"sd": round(sd, 3), "sd_difference": round(difference, 3), "half_width": round(t * difference / math.sqrt(len(acc)), 3)}
+    return {
+        "sd": round(sd, 3),
+        "sd_difference": round(difference, 3),
+        "half_width": round(t * difference / math.sqrt(len(acc)), 3),
+    }
 
 
 def seeds_of(run_dir: Path, arm: str, iteration: int) -> list[int]:
@@ -65,7 +69,9 @@ def accuracies(metrics_path: Path, weak: Sequence[str]) -> dict[str, float]:
     return {"overall": test["overall"]["acc"], "weak_acc": statistics.fmean(test["per_type"][t]["acc"] for t in weak)}
 
 
-def retrain(run_dir: Path, config: dict, arm: str, iteration: int, seed: int, training_seed: int, weak: list[str]) -> dict:
+def retrain(
+    run_dir: Path, config: dict, arm: str, iteration: int, seed: int, training_seed: int, weak: list[str]
+) -> dict:
     """The arm's training of `iteration` on seed `seed`, repeated with `training_seed`, then evaluated."""
 
     def iteration_dir(i: int) -> Path:  # iteration 0 (base model, seed set) is shared by the seed's arms
@@ -79,17 +85,28 @@ def retrain(run_dir: Path, config: dict, arm: str, iteration: int, seed: int, tr
             model_dir=str(iteration_dir(iteration - 1) / "model"),
             accepted=str(iteration_dir(iteration) / "data" / "accepted.jsonl"),
             replay_sources=[str(path) for path in replay if path.is_file()],  # a real base model has no seed set
-            pool_images=str(run_dir / "pool" / "images"), out_dir=str(out / "model"), iteration=iteration,
-            cfg=knobs(config, "train", iteration), seed=training_seed, threads=threads,
-            dtype=config["student"]["dtype"], loader_workers=loader_workers,
-        )  # fmt: skip
+            pool_images=str(run_dir / "pool" / "images"),
+            out_dir=str(out / "model"),
+            iteration=iteration,
+            cfg=knobs(config, "train", iteration),
+            seed=training_seed,
+            threads=threads,
+            dtype=config["student"]["dtype"],
+            loader_workers=loader_workers,
+        )
         pipeline.evaluate(
-            model_dir=str(out / "model"), items=str(run_dir / "benchmark" / "items.parquet"),
-            out_predictions=str(out / "predictions.parquet"), out_metrics=str(out / "metrics.json"),
-            out_bad_cases=str(out / "bad_cases.jsonl"), scoring=config["student"]["scoring"],
-            batch_size=config["evaluate"]["batch_size"], threads=threads, dtype=config["student"]["dtype"],
-            extractor=config["evaluate"]["extractor"], loader_workers=loader_workers,
-        )  # fmt: skip
+            model_dir=str(out / "model"),
+            items=str(run_dir / "benchmark" / "items.parquet"),
+            out_predictions=str(out / "predictions.parquet"),
+            out_metrics=str(out / "metrics.json"),
+            out_bad_cases=str(out / "bad_cases.jsonl"),
+            scoring=config["student"]["scoring"],
+            batch_size=config["evaluate"]["batch_size"],
+            threads=threads,
+            dtype=config["student"]["dtype"],
+            extractor=config["evaluate"]["extractor"],
+            loader_workers=loader_workers,
+        )
         return accuracies(out / "metrics.json", weak)
 
 
@@ -115,9 +132,14 @@ def main() -> int:
         base = json.loads((args.run / f"seed_{seed}" / "iter_0" / "eval" / "metrics.json").read_text())
         weak[seed] = [t for t, entry in base["splits"]["test"]["per_type"].items() if entry["acc"] < WEAK_BELOW]
         if not weak[seed]:
-            raise SystemExit(f"{args.run}: seed {seed} has no type below {WEAK_BELOW} % at iteration 0 (no weak types to measure)")
+            raise SystemExit(
+                f"{args.run}: seed {seed} has no type below {WEAK_BELOW} % at iteration 0 (no weak types to measure)"
+            )
     training_seeds = {seed: [seed] + [seed + k * SEED_STRIDE for k in range(1, args.trainings + 1)] for seed in seeds}
-    own = {seed: args.run / f"seed_{seed}" / args.arm / f"iter_{args.iteration}" / "eval" / "metrics.json" for seed in seeds}
+    own = {
+        seed: args.run / f"seed_{seed}" / args.arm / f"iter_{args.iteration}" / "eval" / "metrics.json"
+        for seed in seeds
+    }
     acc = {seed: {0: accuracies(own[seed], weak[seed])} for seed in seeds}
     with ProcessPoolExecutor(max(1, args.cores // (config["threads"] + config["loader_workers"]))) as pool:
         jobs = {
@@ -129,10 +151,15 @@ def main() -> int:
         for n, job in enumerate(as_completed(jobs), 1):
             seed, k = jobs[job]
             acc[seed][k] = job.result()
-            print(f"[{n}/{len(jobs)}] seed {seed}, training seed {training_seeds[seed][k]}: "
-                  f"{acc[seed][k]['overall']:.1f} % overall", flush=True)  # fmt: skip
+            print(
+                f"[{n}/{len(jobs)}] seed {seed}, training seed {training_seeds[seed][k]}: "
+                f"{acc[seed][k]['overall']:.1f} % overall",
+                flush=True,
+            )
 
-    table = {m: [[round(acc[seed][k][m], 3) for k in range(len(training_seeds[seed]))] for seed in seeds] for m in MEASURES}
+    table = {
+        m: [[round(acc[seed][k][m], 3) for k in range(len(training_seeds[seed]))] for seed in seeds] for m in MEASURES
+    }
     stats = {m: spread(table[m]) for m in MEASURES}
     result = {
         "run": str(args.run.resolve().relative_to(REPO)) if args.run.resolve().is_relative_to(REPO) else str(args.run),
@@ -147,12 +174,17 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"\n{args.arm}, iteration {args.iteration}, {len(seeds)} seeds x {args.trainings + 1} trainings ({result['seconds']:.0f} s)")
+    print(
+        f"\n{args.arm}, iteration {args.iteration}, {len(seeds)} seeds x {args.trainings + 1} trainings "
+        f"({result['seconds']:.0f} s)"
+    )
     for measure in MEASURES:
         for seed, row in zip(seeds, table[measure]):
             print(f"  {measure:<9} seed {seed}: " + "  ".join(f"{a:5.1f}" for a in row))
-        print(f"  {measure:<9} sd {stats[measure]['sd']:.2f}, of a difference {stats[measure]['sd_difference']:.2f}, "
-              f"95 % half-width over {len(seeds)} seeds {stats[measure]['half_width']:.2f}")  # fmt: skip
+        print(
+            f"  {measure:<9} sd {stats[measure]['sd']:.2f}, of a difference {stats[measure]['sd_difference']:.2f}, "
+            f"95 % half-width over {len(seeds)} seeds {stats[measure]['half_width']:.2f}"
+        )
     print(f"wrote {args.out}")
     return 0
 

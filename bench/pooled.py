@@ -53,8 +53,14 @@ def pool(records: Sequence[dict], against: str) -> dict:
 def probe_spend(records: Sequence[dict], arms: Sequence[str], against: str) -> dict:
     """Each arm's samples of the probed (unlearnable) type over all its plans, per seed, and in how
     many seeds it planned fewer of them than `against`."""
-    samples = {arm: [seed[-1] for record in records for seed in record["probe"]["arms"][arm]["samples"]] for arm in arms}
-    fewer = {arm: sum(mine < theirs for mine, theirs in zip(samples[arm], samples[against])) for arm in arms if arm != against}
+    samples = {
+        arm: [seed[-1] for record in records for seed in record["probe"]["arms"][arm]["samples"]] for arm in arms
+    }
+    fewer = {
+        arm: sum(mine < theirs for mine, theirs in zip(samples[arm], samples[against]))
+        for arm in arms
+        if arm != against
+    }
     return {"type": records[0]["probe"]["type"], "samples": samples, "fewer": fewer}
 
 
@@ -88,8 +94,10 @@ def main() -> int:
             print(f"  {arm:<20} {measure:<9}" + "  ".join(cells))
     if "probe" in result:
         for arm, seeds in result["probe"]["fewer"].items():
-            print(f"  {arm:<20} planned fewer samples of {result['probe']['type']} than {args.against} "
-                  f"in {seeds} of {result['seeds']} seeds")  # fmt: skip
+            print(
+                f"  {arm:<20} planned fewer samples of {result['probe']['type']} than {args.against} "
+                f"in {seeds} of {result['seeds']} seeds"
+            )
     print(f"wrote {args.out}")
     return 0
 

@@ -66,10 +66,16 @@ def main() -> int:
     summary = {}
     for name, values in comparisons.items():
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        summary[name] = {"per_seed": [round(v, 2) for v in values], "mean": round(statistics.fmean(values), 2),
-                         "sd": round(sd, 2), "min": round(min(values), 2)}  # fmt: skip
-        print(f"{name:<40} mean {statistics.fmean(values):+6.2f}  sd {sd:5.2f}  min {min(values):+6.2f}   per seed "
-              + " ".join(f"{v:+.1f}" for v in values))  # fmt: skip
+        summary[name] = {
+            "per_seed": [round(v, 2) for v in values],
+            "mean": round(statistics.fmean(values), 2),
+            "sd": round(sd, 2),
+            "min": round(min(values), 2),
+        }
+        print(
+            f"{name:<40} mean {statistics.fmean(values):+6.2f}  sd {sd:5.2f}  min {min(values):+6.2f}   per seed "
+            + " ".join(f"{v:+.1f}" for v in values)
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"world": quality_loop.WORLD, "seeds": rows, "summary": summary}, indent=2) + "\n")
     print(f"wrote {args.out}")

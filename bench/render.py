@@ -37,7 +37,11 @@ def main() -> None:
             rates.append(len(drawn) / seconds)
         print(f"{qtype:<6}" + "".join(f"{rate:>10.0f}" for rate in rates))
     n = args.scenes * len(QTYPES)
-    print(f"{'all':<6}" + "".join(f"{n / seconds:>10.0f}" for seconds in totals.values()) + f"   ({n} scenes of {args.image_size} px)")
+    print(
+        f"{'all':<6}"
+        + "".join(f"{n / seconds:>10.0f}" for seconds in totals.values())
+        + f"   ({n} scenes of {args.image_size} px)"
+    )
 
 
 if __name__ == "__main__":

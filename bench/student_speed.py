@@ -32,10 +32,26 @@ def make_data(root: Path, n_images: int, rng: np.random.Generator) -> tuple[list
         Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(root / image)
         options = [str(c) for c in rng.choice(COLOURS, 4, replace=False)]
         answer = LETTERS[int(rng.integers(4))]
-        samples.append({"instruction": QUESTION, "short_answer": options[LETTERS.index(answer)],
-                        "options": options, "choice_answer": answer, "image": image})
-        items.append({"id": f"b-{i}", "image": image, "qtype": 3, "question": QUESTION,
-                      "options": options, "answer": answer, "split": "test"})
+        samples.append(
+            {
+                "instruction": QUESTION,
+                "short_answer": options[LETTERS.index(answer)],
+                "options": options,
+                "choice_answer": answer,
+                "image": image,
+            }
+        )
+        items.append(
+            {
+                "id": f"b-{i}",
+                "image": image,
+                "qtype": 3,
+                "question": QUESTION,
+                "options": options,
+                "answer": answer,
+                "split": "test",
+            }
+        )
     return samples, pl.DataFrame(items)
 
 
@@ -56,8 +72,10 @@ def main() -> None:
         records = [r for s in samples for r in sample_views(s, root, VIEWS, rng)]
         cfg = TrainConfig(steps=args.steps, batch_size=32)
         model, log = fine_tune(model, processor, records, cfg, seed=0, **workers)
-        print(f"train: {log['samples_per_s']} samples/s ({cfg.steps} steps of {cfg.batch_size}, "
-              f"{sum(p.numel() for p in model.parameters())} parameters)")
+        print(
+            f"train: {log['samples_per_s']} samples/s ({cfg.steps} steps of {cfg.batch_size}, "
+            f"{sum(p.numel() for p in model.parameters())} parameters)"
+        )
         for method, batch_size in (("option_text", 64), ("letter", 128), ("generate", 128)):
             score_items(model, processor, items.head(batch_size), root, method, batch_size)  # warm-up
             start = time.perf_counter()

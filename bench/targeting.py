@@ -61,11 +61,15 @@ def main() -> int:
     parser.add_argument("--resume", action="store_true", help="keep finished arms (the time is then partial)")
     parser.add_argument("--worlds", nargs="+", choices=list(WORLDS), default=list(WORLDS))
     parser.add_argument("--ablation", choices=list(ABLATIONS), help="run this ablation instead")
-    parser.add_argument("--out", type=Path, help="default: results/bench/targeting.json (ABLATION.json with --ablation)")
+    parser.add_argument(
+        "--out", type=Path, help="default: results/bench/targeting.json (ABLATION.json with --ablation)"
+    )
     args = parser.parse_args()
 
     if args.ablation:
-        records = [run_world(world, args.cores, resume=True, overlays=overlays) for world, overlays in ABLATIONS[args.ablation]]
+        records = [
+            run_world(world, args.cores, resume=True, overlays=overlays) for world, overlays in ABLATIONS[args.ablation]
+        ]
     else:
         records = [run_world(world, args.cores, args.resume) for world in args.worlds]
     args.out = args.out or REPO / "results" / "bench" / f"{args.ablation or 'targeting'}.json"
@@ -140,8 +144,10 @@ def show(record: dict) -> None:
         if name == default:
             continue
         for key, pair in entry["paired"].items():
-            cells = [f"{m:+5.1f}" + (f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else "")
-                     for m, ci in zip(pair["mean"], pair["ci95"])]  # fmt: skip
+            cells = [
+                f"{m:+5.1f}" + (f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else "")
+                for m, ci in zip(pair["mean"], pair["ci95"])
+            ]
             print(f"{default} - {name:<12} {key:<9}" + "  ".join(cells))
     if "probe" in record:
         print(f"probe: {record['probe']['type']}, test accuracy per iteration / samples planned before it")

@@ -43,8 +43,10 @@ class Server:
     def __init__(self, *args: str):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dataengine.testing.fake_openai", "--port", "0", *args],
-            cwd=REPO, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.base_url = self.process.stdout.readline().split()[-1]
 
     def stats(self) -> dict:
@@ -57,8 +59,15 @@ class Server:
 
 
 def teacher(base_url: str, cache: Path, **knobs) -> dict:
-    cfg = {"kind": "openai", "model": "fake-teacher", "base_url": base_url, "cache": str(cache),
-           "api_key_env": "DATAENGINE_BENCH_NO_KEY", "in_flight": IN_FLIGHT, **knobs}  # fmt: skip
+    cfg = {
+        "kind": "openai",
+        "model": "fake-teacher",
+        "base_url": base_url,
+        "cache": str(cache),
+        "api_key_env": "DATAENGINE_BENCH_NO_KEY",
+        "in_flight": IN_FLIGHT,
+        **knobs,
+    }
     return validate_config({"teacher": cfg})["teacher"]
 
 
@@ -77,9 +86,21 @@ def stop_half_way(server: Server, work: Path, queries: list[dict], cfg: dict, se
     end; the successful calls the server served twice."""
     config = work / f"config-{seed}.yaml"
     config.write_text(yaml.safe_dump({"run": "bench-teacher", "seed": seed, "teacher": cfg}))
-    command = [sys.executable, "-m", "dataengine.cli", "teacher", "generate", "--configfile", str(config),
-               "--queries", str(work / "queries.jsonl"), "--out", str(work / f"responses-{seed}.jsonl"),
-               "--stats", str(work / f"generation-{seed}.json")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "dataengine.cli",
+        "teacher",
+        "generate",
+        "--configfile",
+        str(config),
+        "--queries",
+        str(work / "queries.jsonl"),
+        "--out",
+        str(work / f"responses-{seed}.jsonl"),
+        "--stats",
+        str(work / f"generation-{seed}.json"),
+    ]
     before = server.stats()
     process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.DEVNULL)
     while server.stats()["ok"] - before["ok"] < len(queries) // 2:
@@ -145,8 +166,10 @@ def main() -> int:
     print(json.dumps(result, indent=2))
     print(f"queries {len(queries)}; one call at a time: {per_call * 1000:.0f} ms per call")
     print(f"after SIGKILL at half way (replies in flight die with the process): {repeated_kill} repeated calls")
-    print(f"faults injected {stats['faults']}; teacher retries {generation.stats['retries']}, "
-          f"content failures {generation.stats['content_failures']}, final failures {generation.stats['failures']}")
+    print(
+        f"faults injected {stats['faults']}; teacher retries {generation.stats['retries']}, "
+        f"content failures {generation.stats['content_failures']}, final failures {generation.stats['failures']}"
+    )
     print(f"wrote {args.out}")
     return 0
 

@@ -36,8 +36,12 @@ from dataengine.model.student import save_student
 PAD_TOKEN = "<pad>"
 # LLaVA's mlp2x_gelu projector is nn.Sequential(Linear, GELU, Linear) saved under `model.mm_projector`
 # (llava/model/multimodal_projector/builder.py); transformers names the two layers linear_1/linear_2.
-PROJECTOR_KEYS = {"0.weight": "linear_1.weight", "0.bias": "linear_1.bias",
-                  "2.weight": "linear_2.weight", "2.bias": "linear_2.bias"}  # fmt: skip
+PROJECTOR_KEYS = {
+    "0.weight": "linear_1.weight",
+    "0.bias": "linear_1.bias",
+    "2.weight": "linear_2.weight",
+    "2.bias": "linear_2.bias",
+}
 VOCAB_MULTIPLE = 64  # llava-hf pads the vocabulary (32000 + <image>, <pad>) to 32064 for speed
 
 

@@ -54,17 +54,29 @@ def build(
     captions = caption_records(pool, pool_dir)
     log.info("caption stage: %d captions, %d steps", len(captions), tiny["caption"]["steps"])
     model, caption_log = fine_tune(
-        model, processor, captions, TrainConfig.from_config({**FROM_SCRATCH, **tiny["caption"]}), seed=seed,
-        checkpoint_dir=checkpoints / "caption", loader_workers=loader_workers,
+        model,
+        processor,
+        captions,
+        TrainConfig.from_config({**FROM_SCRATCH, **tiny["caption"]}),
+        seed=seed,
+        checkpoint_dir=checkpoints / "caption",
+        loader_workers=loader_workers,
     )
 
     rng = np.random.default_rng([seed, 0])
     instructions = [r for s in seed_samples for r in sample_views(s, pool_dir, views, rng)]
     stage = tiny["seed_set"]["train"]
-    log.info("instruction stage: %d seed samples, %d records, %d steps", len(seed_samples), len(instructions), stage["steps"])
+    log.info(
+        "instruction stage: %d seed samples, %d records, %d steps", len(seed_samples), len(instructions), stage["steps"]
+    )
     model, seed_log = fine_tune(
-        model, processor, instructions, TrainConfig.from_config({**FROM_SCRATCH, **stage}), seed=seed + 1,
-        checkpoint_dir=checkpoints / "seed_set", loader_workers=loader_workers,
+        model,
+        processor,
+        instructions,
+        TrainConfig.from_config({**FROM_SCRATCH, **stage}),
+        seed=seed + 1,
+        checkpoint_dir=checkpoints / "seed_set",
+        loader_workers=loader_workers,
     )
     train_log = {"caption": caption_log, "seed_set": seed_log}
     save_student(model, processor, out_dir, train_log=train_log)

@@ -37,9 +37,7 @@ def checkpoint_dir_for(out_dir: Path | str) -> Path:
     return out_dir.with_name(out_dir.name + ".ckpt")
 
 
-def fingerprint(
-    model: torch.nn.Module, records: Sequence, cfg, seed: int, processes: int
-) -> str:
+def fingerprint(model: torch.nn.Module, records: Sequence, cfg, seed: int, processes: int) -> str:
     """What a checkpoint must match to be resumed: config, seed, number of processes (each has its own
     random state), the records, and a cheap sample of the starting weights (the first values of every
     tensor), so a retrained input model is not mixed in."""

@@ -48,7 +48,8 @@ _LETTER_FIRST = re.compile(
 )
 _CONCLUSION = re.compile(rf"\b(?:so|therefore|thus|hence|means)\b[,:]?\s+{_LETTER}(?=[.!]?\s*$|[.!]\s)", re.IGNORECASE)
 _LEADING = re.compile(
-    r"\s*(?:option\s+|choice\s+)?(?:[\(\[](?P<b>[A-Da-d])[\)\]]|(?P<d>[A-Da-d])[.:)]|(?-i:(?P<s>[A-D]))\s*(?:[-–—:]|,))(?=\s|$)",
+    r"\s*(?:option\s+|choice\s+)?"
+    r"(?:[\(\[](?P<b>[A-Da-d])[\)\]]|(?P<d>[A-Da-d])[.:)]|(?-i:(?P<s>[A-D]))\s*(?:[-–—:]|,))(?=\s|$)",
     re.IGNORECASE,
 )
 _ENUMERATED = re.compile(r"(?:^|\s)[\(\[]?([A-D])[\)\].:](?=\s)")  # "A. red B. green": an echoed option list

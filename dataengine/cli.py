@@ -108,8 +108,9 @@ def _prompt(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from dataengine.model_scores import score_folder
 
-    scored = score_folder(args.model, args.benchmark, args.scorer, args.out, args.batch_size, args.reference,
-                          args.dtype, args.family)
+    scored = score_folder(
+        args.model, args.benchmark, args.scorer, args.out, args.batch_size, args.reference, args.dtype, args.family
+    )
     print(f"{scored} items scored ({args.scorer}, {'reference' if args.reference else 'batched'}) -> {args.out}")
 
 
@@ -178,8 +179,9 @@ def _plan_cost(args: argparse.Namespace) -> None:
     """Teacher dollars, training and evaluation GPU hours per iteration, from the config alone."""
     from dataengine.cost import plan_cost, render
 
-    cost = plan_cost(_config(args.configfile), base_samples=args.base_samples, eval_count=args.eval_items,
-                     gpu_file=args.gpu_rates)
+    cost = plan_cost(
+        _config(args.configfile), base_samples=args.base_samples, eval_count=args.eval_items, gpu_file=args.gpu_rates
+    )
     print(json.dumps(cost, indent=1) if args.json else render(cost))
 
 
@@ -223,7 +225,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["paper", "llava", "llava-free"], default="llava")
     export.add_argument("--out", required=True)
     export.add_argument("--image-prefix", default="", help="put in front of every image path (e.g. results/demo/pool/)")
-    export.add_argument("--with-seed-set", action="store_true", help="keep iteration 0's seed set (left out by default)")
+    export.add_argument(
+        "--with-seed-set", action="store_true", help="keep iteration 0's seed set (left out by default)"
+    )
     imported = data_commands.add_parser("import", help="the paper's released JSON -> accepted.jsonl")
     imported.add_argument("inputs", nargs=1, help="the released JSON (choice_answer or choide_answer)")
     imported.add_argument("--source", default="paper-release", help="recorded as the samples' teacher")
@@ -235,18 +239,34 @@ def _parser() -> argparse.ArgumentParser:
         sub = teacher_commands.add_parser(name, parents=[configfile])
         sub.add_argument("--queries", required=True, help="a plan's queries.jsonl")
         sub.add_argument("--iteration", type=int, default=1, help="whose per_iteration overrides apply")
-        sub.add_argument("--restart-damaged-cache", action="store_true",
-                         help="move an emptied or garbled cache aside and start a new one")  # fmt: skip
+        sub.add_argument(
+            "--restart-damaged-cache",
+            action="store_true",
+            help="move an emptied or garbled cache aside and start a new one",
+        )
         if name == "generate":
             sub.add_argument("--out", help="responses.jsonl to write")
             sub.add_argument("--stats", help="generation.json to write")
 
-    cost = groups.add_parser("plan-cost", parents=[configfile], help="a run's teacher dollars and GPU hours, before it starts")
+    cost = groups.add_parser(
+        "plan-cost", parents=[configfile], help="a run's teacher dollars and GPU hours, before it starts"
+    )
     cost.add_argument("--json", action="store_true", help="the figures and their sources as JSON")
-    cost.add_argument("--base-samples", type=int, help="entries of train.base_data (default: counted in the file, else mix665k's 665,298)")
-    cost.add_argument("--eval-items", type=int, help="items one evaluation scores (default: the built benchmark, else the config's sizes)")
-    cost.add_argument("--gpu-rates", type=Path,
-                      help="make bench-gpu's rates (default results/bench/gpu-<family>.json; for LLaVA, else the H200's)")
+    cost.add_argument(
+        "--base-samples",
+        type=int,
+        help="entries of train.base_data (default: counted in the file, else mix665k's 665,298)",
+    )
+    cost.add_argument(
+        "--eval-items",
+        type=int,
+        help="items one evaluation scores (default: the built benchmark, else the config's sizes)",
+    )
+    cost.add_argument(
+        "--gpu-rates",
+        type=Path,
+        help="make bench-gpu's rates (default results/bench/gpu-<family>.json; for LLaVA, else the H200's)",
+    )
 
     evaluate = groups.add_parser("evaluate", help="a model folder's scores on a built benchmark, one line per item")
     evaluate.add_argument("--model", type=Path, required=True, help="an HF model folder of a supported family")
@@ -260,8 +280,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"status": _status, "doctor": _doctor, "prompt": _prompt, "data": _data, "teacher": _teacher,
-            "plan-cost": _plan_cost, "evaluate": _evaluate}
+COMMANDS = {
+    "status": _status,
+    "doctor": _doctor,
+    "prompt": _prompt,
+    "data": _data,
+    "teacher": _teacher,
+    "plan-cost": _plan_cost,
+    "evaluate": _evaluate,
+}
 
 
 def main(argv: list[str] | None = None) -> None:

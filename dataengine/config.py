@@ -120,9 +120,13 @@ def _check_pairs(config: dict, source: str) -> None:
     if (train["regime"] == "from_start") != (train["base_data"] is not None):
         errors.append("train.base_data: set it exactly when train.regime is from_start (which trains on it)")
     if student["family"] != "auto" and student["family"] not in FAMILIES:
-        errors.append(f"student.family: {student['family']!r} is not a supported family; supported: auto, {supported()}")
+        errors.append(
+            f"student.family: {student['family']!r} is not a supported family; supported: auto, {supported()}"
+        )
     if train["vision_tower"] == "lora" and train["method"] != "lora":
-        errors.append("train.vision_tower: lora needs train.method: lora (adapters beside a fully trained model are not offered)")
+        errors.append(
+            "train.vision_tower: lora needs train.method: lora (adapters beside a fully trained model are not offered)"
+        )
     if errors:
         raise ConfigError(f"invalid config ({source}):\n" + "\n".join(f"  {line}" for line in errors))
 
@@ -234,7 +238,12 @@ def validate_config(config: dict, source: str = "config") -> dict:
             _check(merged, schema, source)
             _check_pairs(merged, source)
         except ConfigError as err:
-            raise ConfigError(str(err).replace("\n  ", f"\n  per_iteration.{iteration} -> ", )) from None
+            raise ConfigError(
+                str(err).replace(
+                    "\n  ",
+                    f"\n  per_iteration.{iteration} -> ",
+                )
+            ) from None
     return config
 
 

@@ -67,9 +67,7 @@ class QuestionIndex:
         return best, score
 
 
-def drop_near_duplicates(
-    accepted: list[dict], index: QuestionIndex, threshold: float
-) -> tuple[list[dict], list[dict]]:
+def drop_near_duplicates(accepted: list[dict], index: QuestionIndex, threshold: float) -> tuple[list[dict], list[dict]]:
     """(kept samples, rejections) where a rejection names the benchmark item it duplicates."""
     kept, rejected = [], []
     for sample in accepted:

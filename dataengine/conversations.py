@@ -27,8 +27,9 @@ SHOWN_MISSING = 5  # missing images a message names
 log = logging.getLogger("dataengine")
 
 
-def prepare(path: str | Path, image_dir: str | Path, out: str | Path, stats_out: str | Path,
-            missing_images: str = "error") -> dict:  # fmt: skip
+def prepare(
+    path: str | Path, image_dir: str | Path, out: str | Path, stats_out: str | Path, missing_images: str = "error"
+) -> dict:
     """Read LLaVA's JSON at `path`, check every entry, and write its records to `out` (JSONL: id,
     image relative to `image_dir` or null, turns as [prompt, reply] pairs) and counts to `stats_out`.
     An entry whose image is not on disk stops the job naming it (`missing_images: error`) or is left
@@ -43,9 +44,11 @@ def prepare(path: str | Path, image_dir: str | Path, out: str | Path, stats_out:
             continue
         records.append(record)
     if missing and missing_images == "error":
-        raise FileNotFoundError(f"{path}: {len(missing)} entries name an image that is not under {image_dir}: "
-                                + "; ".join(missing[:SHOWN_MISSING])
-                                + " (train.base_data.missing_images: skip leaves them out)")  # fmt: skip
+        raise FileNotFoundError(
+            f"{path}: {len(missing)} entries name an image that is not under {image_dir}: "
+            + "; ".join(missing[:SHOWN_MISSING])
+            + " (train.base_data.missing_images: skip leaves them out)"
+        )
     stats = {
         "entries": len(entries),
         "records": len(records),
@@ -94,7 +97,11 @@ def parse_entry(entry: object, where: str) -> dict:
         if texts[0].count(IMAGE_TOKEN) != 1:
             raise ValueError(f"{where}: the first human turn must hold {IMAGE_TOKEN} once (it has an image)")
         texts[0] = f"{IMAGE_TOKEN}\n{texts[0].replace(IMAGE_TOKEN, '').strip()}"
-    return {"id": str(entry.get("id", "")), "image": image, "turns": [list(pair) for pair in zip(texts[::2], texts[1::2])]}
+    return {
+        "id": str(entry.get("id", "")),
+        "image": image,
+        "turns": [list(pair) for pair in zip(texts[::2], texts[1::2])],
+    }
 
 
 class RecordFile(Sequence[TrainRecord]):

@@ -26,8 +26,10 @@ from dataengine.teacher.llm.settings import OpenAISettings
 # shorter than COCO's (five captions, up to ten boxes), so a real pool's prompts run longer.
 DEMO_PROMPT_TOKENS = 3_551_104 / 5_580
 DEMO_COMPLETION_TOKENS = 254_361 / 5_580
-DEMO_SOURCE = ("make demo's ledger: 636.4 prompt + 45.6 completion tokens per reply over 5,580 (the fake server, "
-               "synthetic annotations; a COCO pool's prompts and a real model's replies run longer)")
+DEMO_SOURCE = (
+    "make demo's ledger: 636.4 prompt + 45.6 completion tokens per reply over 5,580 (the fake server, "
+    "synthetic annotations; a COCO pool's prompts and a real model's replies run longer)"
+)
 
 # One H200, bf16, a LLaVA-1.5-7B-shaped model (docs/gpu.md, measured 2026-11-30); used for a LLaVA run
 # when `make bench-gpu` has not written results/bench/gpu-llava.json. A LoRA sample was 613 tokens (576 image).
@@ -48,16 +50,23 @@ def gpu_rates(path: Path, family: str | None = "llava") -> dict:
         bench = json.loads(path.read_text())
         if bench.get("shape") != "tiny" and bench.get("family", "llava") == family:
             lora = bench.get("lora_samples_per_s")
-            return {"letter": bench.get("letter_items_per_s"), "generate": bench.get("generate_items_per_s"),
-                    "lora": lora, "lora_checkpointed": lora,
-                    "tokens_per_sample": bench.get("tokens_per_sample") or H200_RATES["tokens_per_sample"],
-                    "source": f"{path} ({bench.get('device')}, gradient checkpointing "
-                              f"{bench.get('gradient_checkpointing')})"}  # fmt: skip
+            return {
+                "letter": bench.get("letter_items_per_s"),
+                "generate": bench.get("generate_items_per_s"),
+                "lora": lora,
+                "lora_checkpointed": lora,
+                "tokens_per_sample": bench.get("tokens_per_sample") or H200_RATES["tokens_per_sample"],
+                "source": f"{path} ({bench.get('device')}, gradient checkpointing "
+                f"{bench.get('gradient_checkpointing')})",
+            }
     if family == "llava":
         return {**H200_RATES, "source": H200_SOURCE}
     unmeasured = dict.fromkeys(H200_RATES)
-    return {**unmeasured, "source": f"none measured for the {family or 'unknown'} family: `make bench-gpu` with "
-                                    f"--family on a GPU writes them to {path}"}
+    return {
+        **unmeasured,
+        "source": f"none measured for the {family or 'unknown'} family: `make bench-gpu` with "
+        f"--family on a GPU writes them to {path}",
+    }
 
 
 def run_family(config: dict) -> str | None:
@@ -101,7 +110,11 @@ def eval_items(config: dict, results: Path, given: int | None) -> tuple[int | No
     `_benchmark_items` finds it) plus each report benchmark that can be counted (the others are named
     as not counted)."""
     shared = results / (config["base_run"] or config["run"])
-    n, source = (given, "--eval-items") if given is not None else _benchmark_items(config["benchmark"], shared / "benchmark", config)
+    n, source = (
+        (given, "--eval-items")
+        if given is not None
+        else _benchmark_items(config["benchmark"], shared / "benchmark", config)
+    )
     sources = [source]
     for name, section in config["report_benchmarks"].items():
         extra, extra_source = _benchmark_items(section, shared / "report_benchmarks" / name, config)
@@ -160,7 +173,11 @@ def _train(config: dict, iteration: int, new: int, earlier: int, base: tuple[int
     else:
         sequences = train["steps"] * train["batch_size"]
     per_record = rates["tokens_per_sample"]
-    tokens = sequences / records * (base_records * (base[1] or per_record) + engine_records * per_record) if per_record else None
+    tokens = (
+        sequences / records * (base_records * (base[1] or per_record) + engine_records * per_record)
+        if per_record
+        else None
+    )
     rate = _train_rate(train, rates)
     # a sequence costs in proportion to its tokens, relative to the sample the rate was measured on
     gpu_hours = tokens / per_record / rate / 3600 if rate and tokens else None
@@ -220,16 +237,21 @@ def plan_cost(
         train = _train(config, iteration, new if iteration else 0, engine, base[:2], rates) if trains else None
         if train and not on_gpu:
             train["gpu_hours"] = train["wall_hours"] = None
-        rows.append({
-            "iteration": iteration,
-            "shared_with_base_run": shared,
-            "samples": 0 if shared else new,
-            "teacher": _teacher(config, iteration, 0 if shared else new),
-            "train": None if shared else train,
-            "evaluate": None if shared else {
-                "items": n_eval,
-                "gpu_hours": _round(n_eval / eval_rate / 3600) if n_eval and eval_rate else None},
-        })  # fmt: skip
+        rows.append(
+            {
+                "iteration": iteration,
+                "shared_with_base_run": shared,
+                "samples": 0 if shared else new,
+                "teacher": _teacher(config, iteration, 0 if shared else new),
+                "train": None if shared else train,
+                "evaluate": None
+                if shared
+                else {
+                    "items": n_eval,
+                    "gpu_hours": _round(n_eval / eval_rate / 3600) if n_eval and eval_rate else None,
+                },
+            }
+        )
         engine += new
     return {
         "run": config["run"],
@@ -249,7 +271,8 @@ def plan_cost(
 def _base_source(base: tuple[int, float | None, str], rates: dict) -> str:
     entries, tokens, source = base
     if tokens is None:  # not counted: a lower bound, as mix665k's conversations are often multi-turn
-        return f"{entries:,} entries, {source}; each assumed as long as an engine record ({rates['tokens_per_sample']} tokens)"
+        per_record = rates["tokens_per_sample"]
+        return f"{entries:,} entries, {source}; each assumed as long as an engine record ({per_record} tokens)"
     return f"{entries:,} entries of {tokens:.0f} tokens, {source}"
 
 
@@ -261,8 +284,10 @@ def _over_budget(config: dict, rows: list[dict]) -> list[str]:
         cost = row["teacher"]
         if cap is not None and cost["usd_max"] > cap:
             at = "at the measured reply length" if cost["usd"] > cap else "if replies reach max_tokens"
-            warnings.append(f"iteration {row['iteration']}: teacher.budget_usd {cap} stops generation {at} "
-                            f"({cost['usd']:.2f} USD measured, {cost['usd_max']:.2f} at max_tokens)")  # fmt: skip
+            warnings.append(
+                f"iteration {row['iteration']}: teacher.budget_usd {cap} stops generation {at} "
+                f"({cost['usd']:.2f} USD measured, {cost['usd_max']:.2f} at max_tokens)"
+            )
     return warnings
 
 
@@ -277,8 +302,13 @@ def _total(rows: list[dict]) -> dict:
     evaluated = [r["evaluate"] for r in rows if r["evaluate"]]
     total = {"samples": sum(r["samples"] for r in rows)}
     total |= {key: add(r["teacher"][key] for r in rows) for key in rows[0]["teacher"]}
-    total |= {f"train_{key}": add(t[key] for t in trained) for key in ("sequences", "tokens", "gpu_hours", "wall_hours")}
-    total |= {"eval_items": add(e["items"] for e in evaluated), "eval_gpu_hours": add(e["gpu_hours"] for e in evaluated)}
+    total |= {
+        f"train_{key}": add(t[key] for t in trained) for key in ("sequences", "tokens", "gpu_hours", "wall_hours")
+    }
+    total |= {
+        "eval_items": add(e["items"] for e in evaluated),
+        "eval_gpu_hours": add(e["gpu_hours"] for e in evaluated),
+    }
     return total
 
 
@@ -288,8 +318,19 @@ def render(cost: dict) -> str:
     from rich.table import Table
 
     table = Table(title=f"plan-cost: {cost['run']} (upper bounds: validation rejects some replies)")
-    columns = ["iter", "samples", "requests", "in/out tokens", "USD (at max_tokens)",
-               "train records", "train sequences", "train tokens", "train GPU h (wall)", "eval items", "eval GPU h"]  # fmt: skip
+    columns = [
+        "iter",
+        "samples",
+        "requests",
+        "in/out tokens",
+        "USD (at max_tokens)",
+        "train records",
+        "train sequences",
+        "train tokens",
+        "train GPU h (wall)",
+        "eval items",
+        "eval GPU h",
+    ]
     for name in columns:
         table.add_column(name, justify="right")
     for row in [*cost["iterations"], {"iteration": "total", **_as_row(cost["total"])}]:
@@ -308,8 +349,12 @@ def _as_row(total: dict) -> dict:
     """The totals in an iteration row's shape."""
     teacher = {key: total[key] for key in ("requests", "input_tokens", "output_tokens", "usd", "usd_max")}
     train = {key: total[f"train_{key}"] for key in ("sequences", "tokens", "gpu_hours", "wall_hours")}
-    return {"samples": total["samples"], "teacher": teacher, "train": {"records": None, **train},
-            "evaluate": {"items": total["eval_items"], "gpu_hours": total["eval_gpu_hours"]}}  # fmt: skip
+    return {
+        "samples": total["samples"],
+        "teacher": teacher,
+        "train": {"records": None, **train},
+        "evaluate": {"items": total["eval_items"], "gpu_hours": total["eval_gpu_hours"]},
+    }
 
 
 def _cells(row: dict) -> list[str]:

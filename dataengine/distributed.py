@@ -34,9 +34,7 @@ RENDEZVOUS_PORT = "DATAENGINE_RENDEZVOUS_PORT"  # where several nodes meet, on t
 DEFAULT_PORTS = range(29500, 30500)  # without it, the port is drawn from these by the job id
 
 
-def launch(
-    processes: int, target: Callable, kwargs: dict[str, Any], log_path: Path | str, nodes: int = 1
-) -> None:
+def launch(processes: int, target: Callable, kwargs: dict[str, Any], log_path: Path | str, nodes: int = 1) -> None:
     """Run `target(**kwargs)` in `processes` processes on each of `nodes` nodes, joined in one process
     group, and wait for all. Their output goes to `log_path`, which the error names when one fails;
     SIGTERM is passed on to them, so they can save their state before they stop."""
@@ -51,8 +49,10 @@ def launch(
         with on_sigterm(lambda: workers.send_signal(signal.SIGTERM)):
             status = workers.wait()
     if status != 0:
-        raise RuntimeError(f"{target.__qualname__} in {processes * nodes} processes failed "
-                           f"({'torchrun' if nodes == 1 else 'srun'} exit status {status}); see their log {log_path}")  # fmt: skip
+        raise RuntimeError(
+            f"{target.__qualname__} in {processes * nodes} processes failed "
+            f"({'torchrun' if nodes == 1 else 'srun'} exit status {status}); see their log {log_path}"
+        )
 
 
 def torchrun(
@@ -61,13 +61,27 @@ def torchrun(
     """The command of one node's torchrun: on one node a rendezvous of its own (standalone); on several,
     the c10d rendezvous at `endpoint` (host:port, served by the torchrun on that host) under `run_id`,
     where the nodes' processes get their ranks."""
-    where = ["--standalone"] if nodes == 1 else [
-        f"--nnodes={nodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={endpoint}", f"--rdzv-id={run_id}",
-    ]  # fmt: skip
+    where = (
+        ["--standalone"]
+        if nodes == 1
+        else [
+            f"--nnodes={nodes}",
+            "--rdzv-backend=c10d",
+            f"--rdzv-endpoint={endpoint}",
+            f"--rdzv-id={run_id}",
+        ]
+    )
     return [
-        sys.executable, "-m", "torch.distributed.run", *where, f"--nproc-per-node={processes}",
-        "-m", __name__, f"{target.__module__}:{target.__qualname__}", json.dumps(kwargs),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        *where,
+        f"--nproc-per-node={processes}",
+        "-m",
+        __name__,
+        f"{target.__module__}:{target.__qualname__}",
+        json.dumps(kwargs),
+    ]
 
 
 def across_allocation(
@@ -79,19 +93,28 @@ def across_allocation(
     beside the one Snakemake's job runs in, which holds the first node's CPUs and GPUs."""
     job, nodelist = environ.get("SLURM_JOB_ID"), environ.get("SLURM_JOB_NODELIST")
     if not (job and nodelist):
-        raise ValueError(f"train.nodes is {nodes}: the train job must run in a SLURM allocation of {nodes} nodes "
-                         "(SLURM_JOB_ID or SLURM_JOB_NODELIST is unset); set `nodes` in the profile's resources "
-                         "of the train rule (README, 'Training on several GPUs')")  # fmt: skip
+        raise ValueError(
+            f"train.nodes is {nodes}: the train job must run in a SLURM allocation of {nodes} nodes "
+            "(SLURM_JOB_ID or SLURM_JOB_NODELIST is unset); set `nodes` in the profile's resources "
+            "of the train rule (README, 'Training on several GPUs')"
+        )
     hosts = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, check=True)
     hosts = hosts.stdout.split()
     if len(hosts) != nodes:
-        raise ValueError(f"train.nodes is {nodes} but SLURM job {job} has {len(hosts)} node(s) ({nodelist}); "
-                         "ask for as many (`nodes` in the profile's resources of the train rule)")  # fmt: skip
+        raise ValueError(
+            f"train.nodes is {nodes} but SLURM job {job} has {len(hosts)} node(s) ({nodelist}); "
+            "ask for as many (`nodes` in the profile's resources of the train rule)"
+        )
     port = environ.get(RENDEZVOUS_PORT) or DEFAULT_PORTS[int(job) % len(DEFAULT_PORTS)]
     return [
-        "srun", f"--nodes={nodes}", f"--ntasks={nodes}", "--ntasks-per-node=1", "--overlap", "--kill-on-bad-exit=1",
+        "srun",
+        f"--nodes={nodes}",
+        f"--ntasks={nodes}",
+        "--ntasks-per-node=1",
+        "--overlap",
+        "--kill-on-bad-exit=1",
         *torchrun(processes, target, kwargs, nodes, f"{hosts[0]}:{port}", job),
-    ]  # fmt: skip
+    ]
 
 
 @contextmanager

@@ -93,7 +93,11 @@ def _keys(config: dict) -> list[Finding]:
         elif os.environ.get(variable):
             found.append(Finding("ok", f"{section}: the key is in ${variable}"))
         else:
-            found.append(Finding("error", f"{section}: ${variable} ({section}.api_key_env) is not set; the OpenAI API needs a key"))
+            found.append(
+                Finding(
+                    "error", f"{section}: ${variable} ({section}.api_key_env) is not set; the OpenAI API needs a key"
+                )
+            )
     return found
 
 
@@ -105,11 +109,22 @@ def _torch(config: dict) -> list[Finding]:
         return [Finding("ok", f"torch {torch.__version__}: the tiny student runs on a CPU")]
     if not torch.cuda.is_available():
         level = "error" if torch.version.cuda is None else "warning"
-        build = "a CPU build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}, but no GPU is visible here"
-        return [Finding(level, f"torch {torch.__version__} is {build}; a real model trains on GPUs (README, On GPU nodes)")]
+        build = (
+            "a CPU build"
+            if torch.version.cuda is None
+            else f"built for CUDA {torch.version.cuda}, but no GPU is visible here"
+        )
+        return [
+            Finding(level, f"torch {torch.__version__} is {build}; a real model trains on GPUs (README, On GPU nodes)")
+        ]
     gpus, processes = torch.cuda.device_count(), config["train"]["processes"]
     level = "ok" if gpus >= processes else "error"
-    return [Finding(level, f"torch {torch.__version__} with CUDA {torch.version.cuda}: {gpus} GPUs here, train.processes {processes}")]
+    return [
+        Finding(
+            level,
+            f"torch {torch.__version__} with CUDA {torch.version.cuda}: {gpus} GPUs here, train.processes {processes}",
+        )
+    ]
 
 
 def _disk(config: dict) -> list[Finding]:
@@ -124,4 +139,9 @@ def _disk(config: dict) -> list[Finding]:
         size = sum(f.stat().st_size for f in model.rglob("*") if f.is_file()) if model.is_dir() else 0
         needed = size * (config["iterations"] + 1)
     level = "ok" if free >= needed else "error"
-    return [Finding(level, f"disk: {free / GIB:.1f} GiB free under {results.resolve()}, the run writes about {needed / GIB:.1f} GiB")]
+    return [
+        Finding(
+            level,
+            f"disk: {free / GIB:.1f} GiB free under {results.resolve()}, the run writes about {needed / GIB:.1f} GiB",
+        )
+    ]

@@ -47,7 +47,9 @@ def _embed_chunk(paths: Sequence[Path]) -> np.ndarray:
     return _unit_rows(vectors).astype(np.float32)
 
 
-def clip_encoder(model_path: str | Path, batch_size: int = 64, dtype: str = "float32", loader_workers: int = 0) -> Embed:
+def clip_encoder(
+    model_path: str | Path, batch_size: int = 64, dtype: str = "float32", loader_workers: int = 0
+) -> Embed:
     """CLIP image embeddings (the projection the model compares with text), from a local folder only,
     in `dtype` (bfloat16 halves a GPU's time). Runs on the GPU when there is one; the model is loaded
     once per encoder, and `loader_workers` processes decode and preprocess the images ahead of it."""
@@ -127,9 +129,7 @@ def top_k_similar(
         raise ValueError(f"top_k_similar: k must be >= 1, got {k}")
     query_vecs = np.atleast_2d(query_vecs)
     if query_vecs.shape[1] != pool_vecs.shape[1]:
-        raise ValueError(
-            f"top_k_similar: query dimension {query_vecs.shape[1]} != pool dimension {pool_vecs.shape[1]}"
-        )
+        raise ValueError(f"top_k_similar: query dimension {query_vecs.shape[1]} != pool dimension {pool_vecs.shape[1]}")
     similarity = query_vecs @ pool_vecs.T
     n_allowed = len(pool_vecs)
     if allowed is not None:

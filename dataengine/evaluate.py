@@ -111,7 +111,9 @@ def _check_items(items: pl.DataFrame) -> None:
 def _batches(items: pl.DataFrame, batch_size: int) -> list[list[int]]:
     """Item rows in batches of `batch_size`, in order of their text's length so that a batch pads
     little (the questions on one image side by side). The order is a function of the items alone."""
-    text_length = pl.col("question").str.len_chars() + pl.col("options").list.eval(pl.element().str.len_chars()).list.sum()
+    text_length = (
+        pl.col("question").str.len_chars() + pl.col("options").list.eval(pl.element().str.len_chars()).list.sum()
+    )
     order = (
         items.select("image", length=text_length)
         .with_row_index("row")
@@ -141,7 +143,9 @@ class _EvalBatch:
 
     def __call__(self, rows: list[int]) -> dict:
         questions, options = [self.questions[r] for r in rows], [list(self.options[r]) for r in rows]
-        prompts = [self.family.prompt(self.processor, item_prompt(q, o, self.method)) for q, o in zip(questions, options)]
+        prompts = [
+            self.family.prompt(self.processor, item_prompt(q, o, self.method)) for q, o in zip(questions, options)
+        ]
         images = [open_rgb(self.image_root / self.images[r]) for r in rows]
         inputs = processed(self.processor, self.family, prompts, images)
         inputs = {**image_inputs(inputs), **padded(token_rows(inputs), self.processor.tokenizer.pad_token_id, "left")}

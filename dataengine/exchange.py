@@ -32,9 +32,13 @@ def import_paper_json(path: str | Path, source: str = "paper-release") -> list[d
             raise ValueError(f"{path}: row {row_no} misses {missing}")
         sample_id = f"{source}-{row_no:07d}"
         sample = {key: row[key] for key in PAPER_KEYS} | {
-            "id": sample_id, "iteration": 0, "teacher": source, "prompt_version": "released",
-            "query_id": sample_id, "source_id": str(row["image"]),
-        }  # fmt: skip
+            "id": sample_id,
+            "iteration": 0,
+            "teacher": source,
+            "prompt_version": "released",
+            "query_id": sample_id,
+            "source_id": str(row["image"]),
+        }
         error = next(iter(validator.iter_errors(sample)), None)
         if error is not None:
             where = "/".join(map(str, error.absolute_path)) or "<row>"
@@ -52,15 +56,20 @@ def read_accepted(path: str | Path) -> list[dict]:
         error = next(iter(validator.iter_errors(sample)), None)
         if error is not None:
             where = "/".join(map(str, error.absolute_path)) or "the record"
-            raise ValueError(f"{path}:{line}: not an accepted sample ({where}: {error.message}); "
-                             "export reads the accepted.jsonl files of a run's iterations")  # fmt: skip
+            raise ValueError(
+                f"{path}:{line}: not an accepted sample ({where}: {error.message}); "
+                "export reads the accepted.jsonl files of a run's iterations"
+            )
     return samples
 
 
 def export_paper_json(samples: list[dict], path: str | Path, image_prefix: str = "") -> None:
     """Our samples in the paper's JSON (its keys only, `choice_answer` spelt correctly); each image
     path gets `image_prefix` in front (samples name them relative to the run's pool/)."""
-    _write(path, [{key: sample[key] for key in PAPER_KEYS} | {"image": image_prefix + sample["image"]} for sample in samples])
+    _write(
+        path,
+        [{key: sample[key] for key in PAPER_KEYS} | {"image": image_prefix + sample["image"]} for sample in samples],
+    )
 
 
 def export_llava_json(samples: list[dict], path: str | Path, view: str = "lettered", image_prefix: str = "") -> None:

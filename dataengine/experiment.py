@@ -19,8 +19,38 @@ from dataengine.qtypes import QTYPES
 WEAK_BELOW = 60.0  # a type is weak when its base-model test accuracy is below this (percent)
 MEASURES = {"weak_acc": "weak types", "overall": "overall"}  # what arms are compared on
 # Two-sided 95 % quantiles of Student's t by degrees of freedom; beyond the table, the last (conservative).
-T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-       2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+T95 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 
 
 def weak_types(base: Mapping) -> list[str]:
@@ -155,9 +185,15 @@ def plot(result: Mapping, path: Path) -> None:
             pair = entry["paired"][key]
             steps = [i + shift for i in range(len(pair["mean"]))]
             paired_axes.errorbar(
-                steps, pair["mean"], yerr=_error_bars(pair), linestyle=style, marker="o", capsize=3, color=color,
+                steps,
+                pair["mean"],
+                yerr=_error_bars(pair),
+                linestyle=style,
+                marker="o",
+                capsize=3,
+                color=color,
                 label=f"vs {name}, {MEASURES[key]}",
-            )  # fmt: skip
+            )
     for axes, title in ((weak_axes, "weak types"), (overall_axes, "overall")):
         axes.set_title(f"test accuracy, {title} (band: seeds' min-max)")
         axes.set_xlabel("iteration")

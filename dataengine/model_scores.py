@@ -20,8 +20,14 @@ from dataengine.reference import reference_scores
 
 
 def score_folder(
-    model_dir: Path, benchmark_dir: Path, scorer: str, out: Path, batch_size: int = 16, reference: bool = False,
-    dtype: str = "float32", family: str = "auto",
+    model_dir: Path,
+    benchmark_dir: Path,
+    scorer: str,
+    out: Path,
+    batch_size: int = 16,
+    reference: bool = False,
+    dtype: str = "float32",
+    family: str = "auto",
 ) -> int:
     """Score every item of `benchmark_dir`/items.parquet with the model at `model_dir`; write `out`
     (JSONL, in the items' order) and return how many items were scored."""

@@ -46,16 +46,26 @@ def build_benchmark(out_items: str, qtypes: list[int], cfg: dict, seed: int) -> 
         build_real_benchmark(cfg["kind"], Path(out_items).parent, cfg, qtypes, seed)
         return
     items = dataengine.benchmark.build_synthetic_benchmark(
-        Path(out_items).parent, qtypes=qtypes, n_dev=cfg["dev_per_type"], n_test=cfg["test_per_type"], seed=seed,
-        image_size=cfg["image_size"], world=cfg["world"],
-    )  # fmt: skip
+        Path(out_items).parent,
+        qtypes=qtypes,
+        n_dev=cfg["dev_per_type"],
+        n_test=cfg["test_per_type"],
+        seed=seed,
+        image_size=cfg["image_size"],
+        world=cfg["world"],
+    )
     log.info("benchmark: %d items over %d types", items.height, len(qtypes))
 
 
 def build_pool(
-    benchmark_items: str, out_annotations: str, qtypes: list[int], cfg: dict, image_size: int, seed: int,
+    benchmark_items: str,
+    out_annotations: str,
+    qtypes: list[int],
+    cfg: dict,
+    image_size: int,
+    seed: int,
     world: str = "default",
-) -> None:  # fmt: skip
+) -> None:
     benchmark_dir = Path(benchmark_items).parent
     items = dataengine.benchmark.load_items(benchmark_items)
     exclude = dataengine.contamination.benchmark_hashes(items, benchmark_dir)
@@ -65,14 +75,22 @@ def build_pool(
         built = build_real_pool(cfg["kind"], Path(out_annotations).parent, cfg, exclude, seed)
         log.info(
             "pool %s: %d images; dropped %d holding a benchmark image (content hash): %s; %d repeated images",
-            cfg["kind"], len(built.records), len(built.benchmark_images), built.benchmark_images[:20],
+            cfg["kind"],
+            len(built.records),
+            len(built.benchmark_images),
+            built.benchmark_images[:20],
             len(built.duplicates),
-        )  # fmt: skip
+        )
         return
     records = dataengine.pool.build_synthetic_pool(
-        Path(out_annotations).parent, n_images=cfg["images"], seed=seed, qtypes=qtypes, exclude_sha256=exclude,
-        image_size=image_size, world=world,
-    )  # fmt: skip
+        Path(out_annotations).parent,
+        n_images=cfg["images"],
+        seed=seed,
+        qtypes=qtypes,
+        exclude_sha256=exclude,
+        image_size=image_size,
+        world=world,
+    )
     log.info("pool: %d images, none of the benchmark's %d", len(records), len(exclude))
 
 
@@ -263,14 +281,21 @@ def compare_strategies(
         log.info("%s: weak-type accuracy per iteration %s", name, entry["weak_mean"])
 
 
-def embed_pool(pool_annotations: str, out_embeddings: str, retrieval: dict, threads: int, loader_workers: int = 0) -> None:
+def embed_pool(
+    pool_annotations: str, out_embeddings: str, retrieval: dict, threads: int, loader_workers: int = 0
+) -> None:
     """Embed every pool image once per run: the cache the plan rule ranks similar images from."""
     _set_threads(threads, loader_workers)
     pool_dir = Path(pool_annotations).parent
     images = [record["image"] for record in dataengine.pool.load_pool(pool_annotations)]
     vectors = dataengine.embedding.image_encoder(retrieval, loader_workers)([pool_dir / image for image in images])
     dataengine.embedding.save_embeddings(Path(out_embeddings), images, vectors)
-    log.info("embedded %d pool images with the %s encoder (dimension %d)", len(images), retrieval["encoder"], vectors.shape[1])
+    log.info(
+        "embedded %d pool images with the %s encoder (dimension %d)",
+        len(images),
+        retrieval["encoder"],
+        vectors.shape[1],
+    )
 
 
 def generate(queries: str, out_responses: str, out_stats: str, teacher: dict, seed: int) -> None:
@@ -320,14 +345,18 @@ def train(
 ) -> None:
     """Fine-tune `model_dir` (of student.family `family`, unless auto; dataengine.training.train_round):
     incremental, on this iteration's accepted samples plus replay of earlier ones; from_start, on the
-    base data's records (`base_records`, images under `base_images`) and every engine sample so far. A LoRA run keeps its adapter in
-    `<model>/adapter`. `processes` per node x `nodes` > 1 run as that many processes
+    base data's records (`base_records`, images under `base_images`) and every engine sample so far. A
+    LoRA run keeps its adapter in `<model>/adapter`. `processes` per node x `nodes` > 1 run as that many processes
     (dataengine.distributed), their output in `workers_log` (default `<out_dir>.workers.log`)."""
     from dataengine import distributed
 
     processes, nodes = cfg.get("processes", 1), cfg.get("nodes", 1)
     if processes * nodes > 1 and not distributed.started():
-        job = {key: value for key, value in locals().items() if key not in ("distributed", "workers_log", "processes", "nodes")}  # the arguments
+        job = {
+            key: value
+            for key, value in locals().items()
+            if key not in ("distributed", "workers_log", "processes", "nodes")
+        }  # the arguments
         distributed.launch(processes, train, job, workers_log or f"{out_dir}.workers.log", nodes)
         return
     _set_threads(threads // processes, loader_workers)  # the node's threads, shared by its processes
@@ -341,11 +370,19 @@ def train(
     if distributed.is_main():
         shutil.rmtree(adapter, ignore_errors=True)
     model, train_log = train_round(
-        model, processor, new=read_jsonl(accepted) if accepted else [], earlier=[s for path in replay_sources for s in read_jsonl(path)],
-        image_root=Path(pool_images).parent, cfg=cfg, iteration=iteration, seed=seed,
-        checkpoint_dir=checkpoint_dir_for(out_dir), adapter_dir=adapter, loader_workers=loader_workers,
+        model,
+        processor,
+        new=read_jsonl(accepted) if accepted else [],
+        earlier=[s for path in replay_sources for s in read_jsonl(path)],
+        image_root=Path(pool_images).parent,
+        cfg=cfg,
+        iteration=iteration,
+        seed=seed,
+        checkpoint_dir=checkpoint_dir_for(out_dir),
+        adapter_dir=adapter,
+        loader_workers=loader_workers,
         base=RecordFile(base_records, base_images) if base_records else (),
-    )  # fmt: skip
+    )
     if not distributed.is_main():
         return
     save_student(model, processor, out_dir, train_log=train_log)
@@ -353,8 +390,14 @@ def train(
         umask_modes(adapter)
         os.replace(adapter, Path(out_dir) / "adapter")
     shutil.rmtree(checkpoint_dir_for(out_dir), ignore_errors=True)  # only once the model is in place
-    log.info("train %d: %d base records + %d new and %d replayed samples, %d records", iteration,
-             train_log["base_records"], train_log["new_samples"], train_log["replay_samples"], train_log["records"])  # fmt: skip
+    log.info(
+        "train %d: %d base records + %d new and %d replayed samples, %d records",
+        iteration,
+        train_log["base_records"],
+        train_log["new_samples"],
+        train_log["replay_samples"],
+        train_log["records"],
+    )
 
 
 def report(
@@ -383,18 +426,44 @@ def report(
     from dataengine.report import figures, page, summary
     from dataengine.report.run import load_run
 
-    loaded = load_run(run, config_hash, metrics, bad_cases, plans, queries, accepted, rejected, generation, models,
-                      Path(pool_images).parent, Path(benchmark_images).parent, timings)  # fmt: skip
+    loaded = load_run(
+        run,
+        config_hash,
+        metrics,
+        bad_cases,
+        plans,
+        queries,
+        accepted,
+        rejected,
+        generation,
+        models,
+        Path(pool_images).parent,
+        Path(benchmark_images).parent,
+        timings,
+    )
     iterations = loaded.iterations
     metrics_per_iter = [it.metrics for it in iterations]
     plan_files = [it.plan for it in iterations[1:]]
     reported_metrics = {name: [read_json(path) for path in paths] for name, paths in (reported or {}).items()}
-    result = summary.summarize(run, config_hash, metrics_per_iter, [*plan_files, None],
-                               [0] + [len(it.accepted) for it in iterations[1:]], reported_metrics)  # fmt: skip
+    result = summary.summarize(
+        run,
+        config_hash,
+        metrics_per_iter,
+        [*plan_files, None],
+        [0] + [len(it.accepted) for it in iterations[1:]],
+        reported_metrics,
+    )
     write_json(out_summary_json, result)
     teacher = {("seed set" if it.number == 0 else str(it.number)): it.generation for it in iterations if it.generation}
-    summary.write_summary_md(result, metrics_per_iter, Path(out_summary_md), teacher_stats=teacher, plans=plan_files,
-                             rejected=[it.rejected for it in iterations[1:]], reported=reported_metrics)  # fmt: skip
+    summary.write_summary_md(
+        result,
+        metrics_per_iter,
+        Path(out_summary_md),
+        teacher_stats=teacher,
+        plans=plan_files,
+        rejected=[it.rejected for it in iterations[1:]],
+        reported=reported_metrics,
+    )
     figures.plot_accuracy(result, metrics_per_iter, Path(out_plot))
     config_text = Path(config_file).read_text(encoding="utf-8") if Path(config_file).is_file() else ""
     page.write_page(loaded, result, Path(out_plot), Path(out_page), config_text)

@@ -66,7 +66,9 @@ def gain_per_thousand(dev_acc: dict[int, float], history: list[Round], cfg: Mapp
             if samples < cfg["min_samples"]:
                 continue
             gain = (after[qtype] - before[qtype]) * 1000 / samples
-            gains[qtype] = gain if qtype not in gains else cfg["smoothing"] * gains[qtype] + (1 - cfg["smoothing"]) * gain
+            gains[qtype] = (
+                gain if qtype not in gains else cfg["smoothing"] * gains[qtype] + (1 - cfg["smoothing"]) * gain
+            )
     return gains
 
 
@@ -124,9 +126,7 @@ def plan_knobs(sampling: Mapping) -> dict:
     return {**sampling, "gain": defaults("sampling")["gain"]}
 
 
-def type_weights(
-    dev_acc: dict[int, float], strategy: str, cfg: Mapping, history: list[Round] = ()
-) -> dict[int, float]:
+def type_weights(dev_acc: dict[int, float], strategy: str, cfg: Mapping, history: list[Round] = ()) -> dict[int, float]:
     """Unnormalised sampling weight per type from dev accuracies (percentages) by a named strategy;
     `history` holds the earlier iterations, oldest first (the gain rule reads it)."""
     if strategy not in STRATEGIES:
@@ -365,9 +365,7 @@ def _checked_pool(pool: list[dict]) -> list[dict]:
     for row, record in enumerate(pool):
         missing = [key for key in required if key not in record]
         if missing:
-            raise ValueError(
-                f"pool annotation row {row} (image_id {record.get('image_id')!r}) lacks {missing}"
-            )
+            raise ValueError(f"pool annotation row {row} (image_id {record.get('image_id')!r}) lacks {missing}")
         if record["image_id"] in seen:
             raise ValueError(f"pool annotation row {row}: duplicate image_id {record['image_id']!r}")
         seen.add(record["image_id"])

@@ -66,8 +66,9 @@ def sample_views(sample: dict, image_root: Path, views: Sequence[str], rng: np.r
     except KeyError as error:
         raise KeyError(f"sample {sample.get('id', '?')!r} lacks the field {error}") from None
     if len(options) != len(LETTERS) or letter not in LETTERS:
-        raise ValueError(f"sample {sample.get('id', '?')!r}: need {len(LETTERS)} options and a letter, "
-                         f"got {options!r} / {letter!r}")  # fmt: skip
+        raise ValueError(
+            f"sample {sample.get('id', '?')!r}: need {len(LETTERS)} options and a letter, got {options!r} / {letter!r}"
+        )
     records = []
     for view in views:
         if view == "free":
@@ -119,8 +120,10 @@ class TrainBatch:
         row["labels"] = labels
         if self.max_length is not None and len(row["input_ids"]) > self.max_length:
             if self.family.image_token_id(self.processor) in row["input_ids"][self.max_length :]:
-                raise ValueError(f"max_length {self.max_length} cuts into the image tokens of a sequence of "
-                                 f"{len(row['input_ids'])} tokens: {record.prompt[:80]!r}")
+                raise ValueError(
+                    f"max_length {self.max_length} cuts into the image tokens of a sequence of "
+                    f"{len(row['input_ids'])} tokens: {record.prompt[:80]!r}"
+                )
             row = {key: values[: self.max_length] for key, values in row.items()}
         return row
 

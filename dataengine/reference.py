@@ -39,7 +39,9 @@ def reference_scores(
     model.eval()
     listed = items.select("image", "question", "options").iter_rows()
     with torch.inference_mode():
-        for row, (image, question, options) in enumerate(progress(listed, desc=f"reference ({method})", total=items.height)):
+        for row, (image, question, options) in enumerate(
+            progress(listed, desc=f"reference ({method})", total=items.height)
+        ):
             prompt = family.prompt(processor, item_prompt(question, list(options), method))
             inputs = processed(processor, family, [prompt], [open_rgb(Path(image_root) / image)])
             if method == "letter":
@@ -71,7 +73,9 @@ def _option_mean(model, processor, inputs: dict, option: str) -> float:
 
 
 def _generated(model, processor, inputs, question, options, extractor) -> list[float]:
-    generated = model.generate(**on_device(inputs, model.device, model.dtype), max_new_tokens=MAX_NEW_TOKENS, do_sample=False)
+    generated = model.generate(
+        **on_device(inputs, model.device, model.dtype), max_new_tokens=MAX_NEW_TOKENS, do_sample=False
+    )
     reply = processor.tokenizer.decode(generated[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     letter, _ = extract_choice(reply, options, question, extractor)
     return [float(letter == LETTERS[i]) for i in range(len(options))]

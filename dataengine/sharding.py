@@ -62,8 +62,9 @@ def load(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer)
     weights, moments = get_state_dict(model, optimizer, options=_TRAINED)
     state = {"model": weights, "optimizer": moments}
     dcp.load(state, checkpoint_id=folder, planner=DefaultLoadPlanner(allow_partial_load=True))
-    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"],
-                   options=_FROZEN_KEPT)  # fmt: skip
+    set_state_dict(
+        model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"], options=_FROZEN_KEPT
+    )
 
 
 def unsharded(model: torch.nn.Module) -> torch.nn.Module | None:

@@ -57,7 +57,7 @@ def write_manifest(out: str | Path, paths: list[str]) -> bool:
 
 
 def _stat_lines(path: str) -> Iterator[str]:
-    """"<path>\t<size>\t<mtime_ns>" for a file, or for every file under a folder (symlinks followed,
+    """ "<path>\t<size>\t<mtime_ns>" for a file, or for every file under a folder (symlinks followed,
     each folder once)."""
     if not os.path.isdir(path):
         status = os.stat(path)

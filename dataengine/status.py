@@ -83,8 +83,10 @@ def status(run_dir: Path | str, now: float | None = None) -> str:
     cache = Path(cache_path(config["teacher"], str(run_dir)))
     paid = Ledger(ledger_path(cache), None).paid_under(str(run_dir)) if ledger_path(cache).exists() else None
     if paid:
-        lines.append(f"teacher: {paid['replies']} replies paid, {paid['prompt_tokens'] + paid['completion_tokens']} "
-                     f"tokens, {paid['cost_usd']:.4f} USD so far")  # fmt: skip
+        lines.append(
+            f"teacher: {paid['replies']} replies paid, {paid['prompt_tokens'] + paid['completion_tokens']} "
+            f"tokens, {paid['cost_usd']:.4f} USD so far"
+        )
     if evaluated is not None:
         lines.append(_accuracies(evaluated))
     return "\n".join(lines)
@@ -98,5 +100,9 @@ def _last_line(log: Path) -> str:
 
 def _accuracies(step: Step) -> str:
     test = read_json(step.output)["splits"]["test"]
-    per_type = ", ".join(f"{qtype_name(t)} {e['acc']:.1f}" for t, e in sorted(test["per_type"].items(), key=lambda kv: int(kv[0])))
-    return f"last evaluation (iteration {step.iteration}, test split): {test['overall']['acc']:.1f} % overall; {per_type}"
+    per_type = ", ".join(
+        f"{qtype_name(t)} {e['acc']:.1f}" for t, e in sorted(test["per_type"].items(), key=lambda kv: int(kv[0]))
+    )
+    return (
+        f"last evaluation (iteration {step.iteration}, test split): {test['overall']['acc']:.1f} % overall; {per_type}"
+    )

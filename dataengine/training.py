@@ -79,7 +79,9 @@ class TrainConfig:
         if self.log_every < 1:
             raise ValueError(f"log_every must be positive, got {self.log_every}")
         settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name in _DEFAULTS}
-        lora = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.lora).items() if k in _DEFAULTS["lora"]}
+        lora = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.lora).items() if k in _DEFAULTS["lora"]
+        }
         check_section("train", {**settings, "lora": lora}, "TrainConfig")
         if self.vision_tower == "lora" and self.method != "lora":
             raise ValueError("train.vision_tower lora needs train.method lora (adapters on a fully trained model)")
@@ -130,17 +132,28 @@ def train_round(
     else:
         replay = [earlier[i] for i in sorted(rng.choice(len(earlier), min(cfg["replay"], len(earlier)), replace=False))]
     records = Chained([base, [r for s in new + replay for r in sample_views(s, image_root, cfg["views"], rng)]])
-    train_log = {"new_samples": len(new), "replay_samples": len(replay), "base_records": len(base), "records": len(records),
-                 "replayed_from": {str(i): n for i, n in sorted(Counter(s["iteration"] for s in replay).items())}}  # fmt: skip
+    train_log = {
+        "new_samples": len(new),
+        "replay_samples": len(replay),
+        "base_records": len(base),
+        "records": len(records),
+        "replayed_from": {str(i): n for i, n in sorted(Counter(s["iteration"] for s in replay).items())},
+    }
     if not records:
         return model, train_log
     settings = TrainConfig.from_config(cfg)
     if cfg.get("epochs"):
         settings = replace(settings, steps=max(1, math.ceil(cfg["epochs"] * len(records) / settings.batch_size)))
     model, fit_log = fine_tune(
-        model, processor, records, settings, seed=seed + iteration, checkpoint_dir=checkpoint_dir,
-        adapter_dir=adapter_dir, loader_workers=loader_workers,
-    )  # fmt: skip
+        model,
+        processor,
+        records,
+        settings,
+        seed=seed + iteration,
+        checkpoint_dir=checkpoint_dir,
+        adapter_dir=adapter_dir,
+        loader_workers=loader_workers,
+    )
     return model, {**train_log, **fit_log}
 
 
@@ -208,8 +221,13 @@ def fine_tune(
         resumed_from, log_rows, window = done["step"], done["log_rows"], done["window"]
         steps = range(resumed_from, cfg.steps)
         shares = [distributed.shard(order[s * cfg.batch_size : (s + 1) * cfg.batch_size].tolist()) for s in steps]
-        batches = progress(stream(build, shares, loader_workers, device), desc=f"train ({cfg.method})", unit="step",
-                           total=cfg.steps, initial=resumed_from)  # fmt: skip
+        batches = progress(
+            stream(build, shares, loader_workers, device),
+            desc=f"train ({cfg.method})",
+            unit="step",
+            total=cfg.steps,
+            initial=resumed_from,
+        )
         start = time.perf_counter() - done["seconds"]
         for batch, step in zip(batches, steps, strict=True):  # batches first: its bar reaches the end and closes
             # Tokens the whole batch adds to the loss: its mean is over all of them, on any process.
@@ -274,8 +292,12 @@ def _checkpointing_wanted(model: PreTrainedModel, build: TrainBatch, cfg: TrainC
     needed = training_peak_bytes(model, tokens, cfg)
     total = torch.cuda.get_device_properties(model.device).total_memory
     wanted = needed > AUTO_CHECKPOINTING_SHARE * total
-    log.info("activation checkpointing %s: estimated peak %.1f GiB without it, the GPU has %.1f GiB",
-             "on" if wanted else "off", needed / 2**30, total / 2**30)  # fmt: skip
+    log.info(
+        "activation checkpointing %s: estimated peak %.1f GiB without it, the GPU has %.1f GiB",
+        "on" if wanted else "off",
+        needed / 2**30,
+        total / 2**30,
+    )
     return wanted
 
 

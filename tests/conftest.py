@@ -32,11 +32,14 @@ def _snakemake(workdir: Path, args: tuple[str, ...], configfiles: list[Path] | N
     """The command line and environment that run this checkout's Snakefile in `workdir`."""
     command = [
         str(Path(sys.executable).parent / "snakemake"),
-        "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir),
-        "--configfile", *map(str, configfiles or [CONFIGS / "small.yaml"]),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        *map(str, configfiles or [CONFIGS / "small.yaml"]),
         *args,
-    ]  # fmt: skip
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     env["HF_HUB_OFFLINE"] = "1"
     return command, env
@@ -74,12 +77,20 @@ def tiny_clip(tmp_path):
     """A tiny random CLIPModel with its image processor, saved to a local folder."""
     config = CLIPConfig(
         text_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2},
-        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                       "image_size": 16, "patch_size": 8},
+        vision_config={
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_size": 16,
+            "patch_size": 8,
+        },
         projection_dim=12,
-    )  # fmt: skip
+    )
     CLIPModel(config).save_pretrained(tmp_path / "clip")
-    CLIPImageProcessorPil(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}).save_pretrained(tmp_path / "clip")
+    CLIPImageProcessorPil(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}).save_pretrained(
+        tmp_path / "clip"
+    )
     return tmp_path / "clip"
 
 

@@ -37,12 +37,20 @@ WORLD = {
     "pool": {"images": 4000},
     "student": {
         "tiny": {
-            "arch": {"vision_hidden": 48, "vision_mlp": 96, "vision_layers": 1, "vision_heads": 2,
-                     "text_hidden": 64, "text_mlp": 128, "text_layers": 2, "text_heads": 2},
+            "arch": {
+                "vision_hidden": 48,
+                "vision_mlp": 96,
+                "vision_layers": 1,
+                "vision_heads": 2,
+                "text_hidden": 64,
+                "text_mlp": 128,
+                "text_layers": 2,
+                "text_heads": 2,
+            },
             "caption": {"steps": 500, "lr": 2.0e-3},
             "seed_set": {"per_type": {1: 300, 3: 10, 8: 10}, "train": {"steps": 200, "lr": 1.0e-3}},
         }
-    },  # fmt: skip
+    },
     "sampling": {"budget": 60},
     "train": {"steps": 100, "batch_size": 32, "lr": 1.0e-3, "views": ["free"], "replay": 60},
 }
@@ -58,7 +66,9 @@ def build_world(root: Path, config: dict) -> None:
     for folder in (items.parent, pool.parent):
         folder.mkdir(parents=True, exist_ok=True)
     pipeline.build_benchmark(str(items), config["qtypes"], config["benchmark"], config["seed"])
-    pipeline.build_pool(str(items), str(pool), config["qtypes"], config["pool"], config["benchmark"]["image_size"], config["seed"])
+    pipeline.build_pool(
+        str(items), str(pool), config["qtypes"], config["pool"], config["benchmark"]["image_size"], config["seed"]
+    )
     pipeline.embed_pool(str(pool), str(root / "pool" / "embeddings.npz"), config["retrieval"], config["threads"])
 
 
@@ -67,10 +77,15 @@ def evaluate(root: Path, iteration: Path, config: dict) -> dict:
     out = iteration / "eval"
     out.mkdir(parents=True, exist_ok=True)
     pipeline.evaluate(
-        str(iteration / "model"), str(root / "benchmark" / "items.parquet"), str(out / "predictions.parquet"),
-        str(out / "metrics.json"), str(out / "bad_cases.jsonl"), config["student"]["scoring"],
-        config["evaluate"]["batch_size"], config["threads"],
-    )  # fmt: skip
+        str(iteration / "model"),
+        str(root / "benchmark" / "items.parquet"),
+        str(out / "predictions.parquet"),
+        str(out / "metrics.json"),
+        str(out / "bad_cases.jsonl"),
+        config["student"]["scoring"],
+        config["evaluate"]["batch_size"],
+        config["threads"],
+    )
     return read_json(out / "metrics.json")
 
 
@@ -81,13 +96,26 @@ def build_base(root: Path, config: dict, seed: int) -> Path:
     data.mkdir(parents=True, exist_ok=True)
     pool, tiny = str(root / "pool" / "annotations.jsonl"), config["student"]["tiny"]
     pipeline.seed_set(
-        pool, str(data / "queries.jsonl"), str(data / "accepted.jsonl"), str(data / "rejected.jsonl"),
-        str(data / "generation.json"), tiny["seed_set"]["per_type"], config["qtypes"], config["teacher"], seed,
-    )  # fmt: skip
+        pool,
+        str(data / "queries.jsonl"),
+        str(data / "accepted.jsonl"),
+        str(data / "rejected.jsonl"),
+        str(data / "generation.json"),
+        tiny["seed_set"]["per_type"],
+        config["qtypes"],
+        config["teacher"],
+        seed,
+    )
     pipeline.base_model(
-        pool, str(data / "accepted.jsonl"), str(base / "model"), tiny, config["benchmark"]["image_size"],
-        config["train"]["views"], seed, config["threads"],
-    )  # fmt: skip
+        pool,
+        str(data / "accepted.jsonl"),
+        str(base / "model"),
+        tiny,
+        config["benchmark"]["image_size"],
+        config["train"]["views"],
+        seed,
+        config["threads"],
+    )
     evaluate(root, base, config)
     return base
 
@@ -97,12 +125,21 @@ def plan(root: Path, config: dict, base: Path, arm: Path, strategy: str, seed: i
     out = arm / "iter_1" / "plan"
     out.mkdir(parents=True, exist_ok=True)
     pipeline.plan(
-        str(base / "eval" / "metrics.json"), str(base / "eval" / "bad_cases.jsonl"),
-        str(root / "pool" / "annotations.jsonl"), str(root / "benchmark" / "items.parquet"),
-        [str(base / "data" / "queries.jsonl")], str(out / "quotas.json"), str(out / "queries.jsonl"), 1,
-        {**knobs(config, "sampling", 1), "strategy": strategy}, seed, str(root / "pool" / "embeddings.npz"),
-        config["retrieval"], [], [],
-    )  # fmt: skip
+        str(base / "eval" / "metrics.json"),
+        str(base / "eval" / "bad_cases.jsonl"),
+        str(root / "pool" / "annotations.jsonl"),
+        str(root / "benchmark" / "items.parquet"),
+        [str(base / "data" / "queries.jsonl")],
+        str(out / "quotas.json"),
+        str(out / "queries.jsonl"),
+        1,
+        {**knobs(config, "sampling", 1), "strategy": strategy},
+        seed,
+        str(root / "pool" / "embeddings.npz"),
+        config["retrieval"],
+        [],
+        [],
+    )
     return out
 
 
@@ -116,15 +153,26 @@ def run_round(root: Path, config: dict, base: Path, strategy: str, seed: int, na
     teacher = knobs(config, "teacher", 1)
     pipeline.generate(str(queries), str(data / "responses.jsonl"), str(data / "generation.json"), teacher, seed)
     pipeline.validate(
-        str(data / "responses.jsonl"), str(queries), str(data / "accepted.jsonl"), str(data / "rejected.jsonl"), 1,
-        teacher, str(root / "benchmark" / "items.parquet"),
+        str(data / "responses.jsonl"),
+        str(queries),
+        str(data / "accepted.jsonl"),
+        str(data / "rejected.jsonl"),
+        1,
+        teacher,
+        str(root / "benchmark" / "items.parquet"),
         {**config["contamination"], "benchmark_kind": config["benchmark"]["kind"]},
-    )  # fmt: skip
+    )
     pipeline.train(
-        str(base / "model"), str(data / "accepted.jsonl"), [str(base / "data" / "accepted.jsonl")],
-        str(root / "pool" / "images"), str(arm / "iter_1" / "model"), 1, knobs(config, "train", 1), seed,
+        str(base / "model"),
+        str(data / "accepted.jsonl"),
+        [str(base / "data" / "accepted.jsonl")],
+        str(root / "pool" / "images"),
+        str(arm / "iter_1" / "model"),
+        1,
+        knobs(config, "train", 1),
+        seed,
         config["threads"],
-    )  # fmt: skip
+    )
     evaluate(root, arm / "iter_1", config)
     return arm
 

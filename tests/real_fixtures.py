@@ -25,21 +25,56 @@ def write_seedbench(root: Path) -> dict:
     questions = []
     for n, (qtype, colour) in enumerate([(1, "red"), (3, "green"), (3, "blue")]):
         (images / f"{n}_{colour}.jpg").write_bytes(png(colour))
-        questions.append({"question_id": str(100 + n), "question": f"What colour is picture {n}?",
-                          "choice_a": "red", "choice_b": "green", "choice_c": "blue", "choice_d": "yellow",
-                          "answer": "ABC"[n], "question_type_id": qtype, "data_id": f"{n}_{colour}.jpg",
-                          "data_type": "image"})  # fmt: skip
-    questions.append({"question_id": "900", "question": "What happens next?", "choice_a": "a", "choice_b": "b",
-                      "choice_c": "c", "choice_d": "d", "answer": "A", "question_type_id": 10,
-                      "data_id": "v.mp4", "data_type": "video"})  # fmt: skip
+        questions.append(
+            {
+                "question_id": str(100 + n),
+                "question": f"What colour is picture {n}?",
+                "choice_a": "red",
+                "choice_b": "green",
+                "choice_c": "blue",
+                "choice_d": "yellow",
+                "answer": "ABC"[n],
+                "question_type_id": qtype,
+                "data_id": f"{n}_{colour}.jpg",
+                "data_type": "image",
+            }
+        )
+    questions.append(
+        {
+            "question_id": "900",
+            "question": "What happens next?",
+            "choice_a": "a",
+            "choice_b": "b",
+            "choice_c": "c",
+            "choice_d": "d",
+            "answer": "A",
+            "question_type_id": 10,
+            "data_id": "v.mp4",
+            "data_type": "video",
+        }
+    )
     path = root / "SEED-Bench.json"
     path.write_text(json.dumps({"question_type": {"Scene Understanding": 1}, "questions": questions}))
     return {"kind": "seedbench", "path": str(path), "image_dir": str(images)}
 
 
 # The header of MMBench's released dev TSV (mmbench_dev_20230712.tsv); the loader reads columns by name.
-MMBENCH_COLUMNS = ["index", "question", "hint", "A", "B", "C", "D", "answer", "category", "image", "source",
-                   "l2-category", "comment", "split"]  # fmt: skip
+MMBENCH_COLUMNS = [
+    "index",
+    "question",
+    "hint",
+    "A",
+    "B",
+    "C",
+    "D",
+    "answer",
+    "category",
+    "image",
+    "source",
+    "l2-category",
+    "comment",
+    "split",
+]
 
 
 def mmbench_rows() -> list[dict]:
@@ -51,13 +86,36 @@ def mmbench_rows() -> list[dict]:
         options = ["red", "green", "blue", "yellow"]
         for turn in range(2):
             rotated = options[turn:] + options[:turn]
-            rows.append({"index": base + turn * 1_000_000, "question": "Which colour?", "hint": "nan" if turn else "Look.",
-                         "A": rotated[0], "B": rotated[1], "C": rotated[2], "D": rotated[3],
-                         "answer": "ABCD"[rotated.index(colour)], "category": category, "l2-category": l2,
-                         "image": image if turn == 0 else str(base)})  # fmt: skip
-    rows.append({"index": 2, "question": "Is it blue?", "hint": "", "A": "yes", "B": "no", "C": "nan", "D": "nan",
-                 "answer": "A", "category": "attribute_recognition", "l2-category": l2,
-                 "image": base64.b64encode(png("blue")).decode()})  # fmt: skip
+            rows.append(
+                {
+                    "index": base + turn * 1_000_000,
+                    "question": "Which colour?",
+                    "hint": "nan" if turn else "Look.",
+                    "A": rotated[0],
+                    "B": rotated[1],
+                    "C": rotated[2],
+                    "D": rotated[3],
+                    "answer": "ABCD"[rotated.index(colour)],
+                    "category": category,
+                    "l2-category": l2,
+                    "image": image if turn == 0 else str(base),
+                }
+            )
+    rows.append(
+        {
+            "index": 2,
+            "question": "Is it blue?",
+            "hint": "",
+            "A": "yes",
+            "B": "no",
+            "C": "nan",
+            "D": "nan",
+            "answer": "A",
+            "category": "attribute_recognition",
+            "l2-category": l2,
+            "image": base64.b64encode(png("blue")).decode(),
+        }
+    )
     return rows
 
 
@@ -79,15 +137,29 @@ def write_aokvqa(root: Path) -> dict:
     rows, types = [], {}
     for n, colour in enumerate(["purple", "orange"]):
         (images / f"{n + 7:012d}.jpg").write_bytes(png(colour))
-        rows.append({"question_id": f"q{n}", "image_id": n + 7, "question": f"Why is it {colour}?",
-                     "choices": ["paint", "light", "dye", "sun"], "correct_choice_idx": n,
-                     "direct_answers": ["paint"] * 10, "difficult_direct_answer": False, "rationales": ["."]})  # fmt: skip
+        rows.append(
+            {
+                "question_id": f"q{n}",
+                "image_id": n + 7,
+                "question": f"Why is it {colour}?",
+                "choices": ["paint", "light", "dye", "sun"],
+                "correct_choice_idx": n,
+                "direct_answers": ["paint"] * 10,
+                "difficult_direct_answer": False,
+                "rationales": ["."],
+            }
+        )
         types[f"q{n}"] = "Visual Reasoning"
     path = root / "aokvqa_v1p0_val.json"
     path.write_text(json.dumps(rows))
     (root / "aokvqa_types.json").write_text(json.dumps(types))
-    return {"kind": "aokvqa", "path": str(path), "image_dir": str(images),
-            "qtype_file": str(root / "aokvqa_types.json"), "qtype_map": {"Visual Reasoning": 8}}  # fmt: skip
+    return {
+        "kind": "aokvqa",
+        "path": str(path),
+        "image_dir": str(images),
+        "qtype_file": str(root / "aokvqa_types.json"),
+        "qtype_map": {"Visual Reasoning": 8},
+    }
 
 
 def write_coco(root: Path, colours=("white", "black", "purple"), size=(20, 10)) -> dict:
@@ -104,9 +176,15 @@ def write_coco(root: Path, colours=("white", "black", "purple"), size=(20, 10)) 
     instances.append({"id": 99, "image_id": 1, "category_id": 2, "bbox": [15.0, 5.0, 10.0, 10.0], "iscrowd": 0})
     (root / "captions.json").write_text(json.dumps({"images": images, "annotations": captions}))
     categories = [{"id": 1, "name": "wall", "supercategory": "x"}, {"id": 2, "name": "dog", "supercategory": "y"}]
-    (root / "instances.json").write_text(json.dumps({"images": images, "annotations": instances, "categories": categories}))
-    return {"kind": "coco", "captions": str(root / "captions.json"), "instances": str(root / "instances.json"),
-            "image_dir": str(folder)}  # fmt: skip
+    (root / "instances.json").write_text(
+        json.dumps({"images": images, "annotations": instances, "categories": categories})
+    )
+    return {
+        "kind": "coco",
+        "captions": str(root / "captions.json"),
+        "instances": str(root / "instances.json"),
+        "image_dir": str(folder),
+    }
 
 
 def write_visual_genome(root: Path) -> dict:
@@ -115,11 +193,23 @@ def write_visual_genome(root: Path) -> dict:
         folder.mkdir(parents=True)
     (folders[0] / "1.jpg").write_bytes(png("red", (10, 20)))
     (folders[1] / "2.jpg").write_bytes(png("green", (10, 20)))
-    objects = [{"image_id": 1, "objects": [{"object_id": 5, "x": 1, "y": 2, "w": 4, "h": 10, "names": ["tree"]}]},
-               {"image_id": 2, "objects": []}]  # fmt: skip
-    regions = [{"id": 1, "regions": [{"region_id": 1, "image_id": 1, "phrase": "a tall tree", "x": 0, "y": 0,
-                                      "width": 5, "height": 5}]}]  # fmt: skip
+    objects = [
+        {"image_id": 1, "objects": [{"object_id": 5, "x": 1, "y": 2, "w": 4, "h": 10, "names": ["tree"]}]},
+        {"image_id": 2, "objects": []},
+    ]
+    regions = [
+        {
+            "id": 1,
+            "regions": [
+                {"region_id": 1, "image_id": 1, "phrase": "a tall tree", "x": 0, "y": 0, "width": 5, "height": 5}
+            ],
+        }
+    ]
     (root / "objects.json").write_text(json.dumps(objects))
     (root / "regions.json").write_text(json.dumps(regions))
-    return {"kind": "visual_genome", "objects": str(root / "objects.json"), "regions": str(root / "regions.json"),
-            "image_dir": [str(f) for f in folders]}  # fmt: skip
+    return {
+        "kind": "visual_genome",
+        "objects": str(root / "objects.json"),
+        "regions": str(root / "regions.json"),
+        "image_dir": [str(f) for f in folders],
+    }

@@ -25,8 +25,14 @@ from dataengine.formats import IMAGE_TOKEN, question_prompt
 from dataengine.model.families import FAMILIES
 from dataengine.model.student import load_student
 
-VISION = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-          "image_size": 32, "patch_size": 16}  # fmt: skip
+VISION = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "image_size": 32,
+    "patch_size": 16,
+}
 TEXT_HIDDEN = 48
 WORDS = ["<unk>", "<s>", "</s>", "user", ":", "assistant", "what", "colour", "is", "it", "?", "red"]
 
@@ -40,11 +46,22 @@ def vicuna_like(folder, sentencepiece: bool = False):
         backend = Tokenizer(models.WordLevel({word: i for i, word in enumerate(WORDS)}, unk_token="<unk>"))
         backend.pre_tokenizer = pre_tokenizers.Whitespace()
         backend.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
-        PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>").save_pretrained(folder)
+        PreTrainedTokenizerFast(
+            tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+        ).save_pretrained(folder)
         vocab_size = len(WORDS)
-    config = LlamaConfig(vocab_size=vocab_size, hidden_size=TEXT_HIDDEN, intermediate_size=96, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=128,
-                         bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)  # fmt: skip
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=TEXT_HIDDEN,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        bos_token_id=1,
+        eos_token_id=2,
+        tie_word_embeddings=False,
+    )
     torch.manual_seed(0)
     model = LlamaForCausalLM(config)
     model.save_pretrained(folder)
@@ -56,12 +73,32 @@ def sentencepiece_tokenizer(folder) -> int:
     (no tokenizer.json); returns its vocabulary size."""
     model = io.BytesIO()
     sentences = ["USER: what colour is it? ASSISTANT: red", "A chat between a curious user and an assistant."] * 20
-    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=model, vocab_size=48,
-                                             model_type="bpe", unk_id=0, bos_id=1, eos_id=2, pad_id=-1)  # fmt: skip
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences),
+        model_writer=model,
+        vocab_size=48,
+        model_type="bpe",
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+    )
     (folder / "tokenizer.model").write_bytes(model.getvalue())
-    (folder / "tokenizer_config.json").write_text(json.dumps({  # vicuna-7b-v1.5's keys
-        "tokenizer_class": "LlamaTokenizer", "add_bos_token": True, "add_eos_token": False, "bos_token": "<s>",
-        "eos_token": "</s>", "unk_token": "<unk>", "pad_token": None, "legacy": False, "model_max_length": 4096}))  # fmt: skip
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {  # vicuna-7b-v1.5's keys
+                "tokenizer_class": "LlamaTokenizer",
+                "add_bos_token": True,
+                "add_eos_token": False,
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "unk_token": "<unk>",
+                "pad_token": None,
+                "legacy": False,
+                "model_max_length": 4096,
+            }
+        )
+    )
     return 48
 
 
@@ -75,10 +112,21 @@ def clip_folder(folder, whole: bool):
         model = CLIPVisionModel(CLIPVisionConfig(**VISION))
     model.save_pretrained(folder)
     size = VISION["image_size"]
-    (folder / "preprocessor_config.json").write_text(json.dumps({  # OpenAI's file, at this size
-        "crop_size": size, "do_center_crop": True, "do_normalize": True, "do_resize": True,
-        "feature_extractor_type": "CLIPFeatureExtractor", "image_mean": [0.48145466, 0.4578275, 0.40821073],
-        "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "size": size}))  # fmt: skip
+    (folder / "preprocessor_config.json").write_text(
+        json.dumps(
+            {  # OpenAI's file, at this size
+                "crop_size": size,
+                "do_center_crop": True,
+                "do_normalize": True,
+                "do_resize": True,
+                "feature_extractor_type": "CLIPFeatureExtractor",
+                "image_mean": [0.48145466, 0.4578275, 0.40821073],
+                "image_std": [0.26862954, 0.26130258, 0.27577711],
+                "resample": 3,
+                "size": size,
+            }
+        )
+    )
     return vision_weights(model)
 
 
@@ -157,8 +205,14 @@ def test_a_clip_vision_model_folder_serves_as_the_tower(tmp_path):
     vicuna_like(tmp_path / "vicuna")
     vision = clip_folder(tmp_path / "clip", whole=False)
     projector_file(tmp_path / "mm_projector.bin")
-    out = assemble(tmp_path / "vicuna", tmp_path / "clip", tmp_path / "mm_projector.bin", tmp_path / "m",
-                   vision_feature_layer=-1, dtype="float32")  # fmt: skip
+    out = assemble(
+        tmp_path / "vicuna",
+        tmp_path / "clip",
+        tmp_path / "mm_projector.bin",
+        tmp_path / "m",
+        vision_feature_layer=-1,
+        dtype="float32",
+    )
     model, _ = load_student(out)
     assert model.config.vision_feature_layer == -1
     tower = vision_weights(model.model.vision_tower)

@@ -14,10 +14,20 @@ from tests.conftest import REPO
 sys.path.insert(0, str(REPO / "bench"))
 import gpu  # noqa: E402 (bench/ is no package)
 
-NEEDS_TORCHVISION = pytest.mark.skipif(importlib.util.find_spec("torchvision") is None,
-                                       reason="Qwen2.5-VL's processor needs torchvision")
-KEYS = ("device", "letter_items_per_s", "generate_items_per_s", "naive_items_per_s", "lora_samples_per_s",
-        "peak_gib", "mfu", "save_s", "load_s")  # fmt: skip
+NEEDS_TORCHVISION = pytest.mark.skipif(
+    importlib.util.find_spec("torchvision") is None, reason="Qwen2.5-VL's processor needs torchvision"
+)
+KEYS = (
+    "device",
+    "letter_items_per_s",
+    "generate_items_per_s",
+    "naive_items_per_s",
+    "lora_samples_per_s",
+    "peak_gib",
+    "mfu",
+    "save_s",
+    "load_s",
+)
 
 
 @NEEDS_TORCHVISION
@@ -36,9 +46,28 @@ def test_the_7b_stand_ins_have_the_real_models_sizes():
 @pytest.mark.parametrize("family", ["llava", pytest.param("qwen2_5_vl", marks=NEEDS_TORCHVISION)])
 def test_the_benchmark_runs_the_whole_path_on_a_tiny_model(tmp_path, family):
     out = tmp_path / "gpu.json"
-    command = [sys.executable, str(REPO / "bench" / "gpu.py"), "--family", family, "--shape", "tiny", "--images", "24",
-               "--questions-per-image", "2", "--generate-items", "8", "--naive-items", "4", "--train-samples", "16",
-               "--loader-workers", "1", "--out", str(out)]  # fmt: skip
+    command = [
+        sys.executable,
+        str(REPO / "bench" / "gpu.py"),
+        "--family",
+        family,
+        "--shape",
+        "tiny",
+        "--images",
+        "24",
+        "--questions-per-image",
+        "2",
+        "--generate-items",
+        "8",
+        "--naive-items",
+        "4",
+        "--train-samples",
+        "16",
+        "--loader-workers",
+        "1",
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())

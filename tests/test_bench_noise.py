@@ -27,8 +27,12 @@ def test_spread_needs_two_seeds_of_two_trainings(acc):
 
 
 def test_the_command_names_a_folder_that_is_no_finished_run(tmp_path):
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "noise.py"), "--run", str(tmp_path)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "noise.py"), "--run", str(tmp_path)], capture_output=True, text=True
+    )
     assert done.returncode != 0 and f"{tmp_path}: no config.yaml (not a finished run" in done.stderr
     (tmp_path / "config.yaml").write_text("threads: 1\n")
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "noise.py"), "--run", str(tmp_path)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "noise.py"), "--run", str(tmp_path)], capture_output=True, text=True
+    )
     assert done.returncode != 0 and f"{tmp_path}: no seed has finished gain/iter_1" in done.stderr

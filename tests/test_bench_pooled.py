@@ -19,11 +19,17 @@ def _record(world, seeds, arms):
         "world": world,
         "seeds": seeds,
         "default": "gain",
-        "strategies": {name: {"overall": rows, "weak_acc": [[a - 10, b - 10] for a, b in rows]} for name, rows in arms.items()},
+        "strategies": {
+            name: {"overall": rows, "weak_acc": [[a - 10, b - 10] for a, b in rows]} for name, rows in arms.items()
+        },
     }
 
 
-FIRST = _record("small_text", [0, 1], {"gain": [[50, 60], [50, 62]], "paper": [[50, 58], [50, 58]], "only_here": [[50, 70], [50, 70]]})
+FIRST = _record(
+    "small_text",
+    [0, 1],
+    {"gain": [[50, 60], [50, 62]], "paper": [[50, 58], [50, 58]], "only_here": [[50, 70], [50, 70]]},
+)
 SECOND = _record("small_text", [0, 1], {"paper": [[40, 50], [40, 47]], "gain": [[40, 50], [40, 51]]})
 
 
@@ -49,12 +55,18 @@ def test_the_command_writes_the_pooled_record_and_names_a_missing_world(tmp_path
         files.append(tmp_path / name)
         files[-1].write_text(json.dumps({"seconds": 1.0, "worlds": [record]}))
     out = tmp_path / "pooled.json"
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "pooled.py"), *map(str, files), "--out", str(out)],
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "pooled.py"), *map(str, files), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(out.read_text())["paired"]["gain"]["overall"]["mean"] == [0.0, 2.5]
-    missing = subprocess.run([sys.executable, str(REPO / "bench" / "pooled.py"), str(files[0]), "--world", "default"],
-                             capture_output=True, text=True)  # fmt: skip
+    missing = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "pooled.py"), str(files[0]), "--world", "default"],
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode != 0 and f"{files[0]}: no record of world 'default'" in missing.stderr
 
 

@@ -41,7 +41,10 @@ def test_load_items_names_the_bad_row(tmp_path):
     with pytest.raises(ValueError, match="item 'b1-000001': answer 'E'"):
         load_items(tmp_path / "items.parquet")
     dup = bad.with_columns(
-        pl.when(pl.col("id") == "b1-000000").then(pl.lit(["x", "x", "y", "z"])).otherwise(pl.col("options")).alias("options")
+        pl.when(pl.col("id") == "b1-000000")
+        .then(pl.lit(["x", "x", "y", "z"]))
+        .otherwise(pl.col("options"))
+        .alias("options")
     )
     dup.write_parquet(tmp_path / "items.parquet")
     with pytest.raises(ValueError) as err:

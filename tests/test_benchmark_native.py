@@ -24,10 +24,21 @@ def scene_and_style_rows() -> list[dict]:
     for base, category in ((0, "image_scene"), (1, "image_style"), (2, "image_style")):
         for turn in range(2):
             options = ["a", "b", "c", "d"][turn:] + ["a", "b", "c", "d"][:turn]
-            rows.append({"index": base + turn * 1_000_000, "question": f"Which style? {base}", "hint": "nan",
-                         "A": options[0], "B": options[1], "C": options[2], "D": options[3],
-                         "answer": "ABCD"[options.index("a")], "category": category, "l2-category": COARSE,
-                         "image": base64.b64encode(png(["red", "green", "blue"][base])).decode()})  # fmt: skip
+            rows.append(
+                {
+                    "index": base + turn * 1_000_000,
+                    "question": f"Which style? {base}",
+                    "hint": "nan",
+                    "A": options[0],
+                    "B": options[1],
+                    "C": options[2],
+                    "D": options[3],
+                    "answer": "ABCD"[options.index("a")],
+                    "category": category,
+                    "l2-category": COARSE,
+                    "image": base64.b64encode(png(["red", "green", "blue"][base])).decode(),
+                }
+            )
     return rows
 
 
@@ -56,21 +67,35 @@ def test_pooled_categories_are_reported_as_the_benchmark_defines_them(scene_and_
     wrong = {"mmb-2", "mmb-1000002"}  # both rotations of the second image_style question
     predictions = scene_and_style.select("id", "qtype", "split", "answer", "group", "category", "l2_category")
     predictions = predictions.with_columns(
-        prediction=pl.Series([("B" if a == "A" else "A") if i in wrong else a for i, a in zip(scene_and_style["id"], answers)]),
+        prediction=pl.Series(
+            [("B" if a == "A" else "A") if i in wrong else a for i, a in zip(scene_and_style["id"], answers)]
+        ),
         scores=pl.lit([0.0]),
-    ).with_columns(correct=pl.col("prediction") == pl.col("answer"))  # fmt: skip
+    ).with_columns(correct=pl.col("prediction") == pl.col("answer"))
     test = metrics(predictions, "letter")["splits"]["test"]
     assert test["per_type"]["1"]["acc"] == pytest.approx(66.667)
-    assert {name: entry["acc"] for name, entry in test["per_category"].items()} == {"image_scene": 100.0, "image_style": 50.0}
-    assert test["per_category"]["image_style"]["n"] == 4 and test["per_l2_category"][COARSE]["acc"] == pytest.approx(66.667)
+    assert {name: entry["acc"] for name, entry in test["per_category"].items()} == {
+        "image_scene": 100.0,
+        "image_style": 50.0,
+    }
+    assert test["per_category"]["image_style"]["n"] == 4 and test["per_l2_category"][COARSE]["acc"] == pytest.approx(
+        66.667
+    )
     circular = test["circular"]
-    assert circular["per_category"]["image_style"] == {"acc": 50.0, "n": 2, "ci_low": pytest.approx(9.45, abs=0.01),
-                                                       "ci_high": pytest.approx(90.55, abs=0.01)}  # fmt: skip
+    assert circular["per_category"]["image_style"] == {
+        "acc": 50.0,
+        "n": 2,
+        "ci_low": pytest.approx(9.45, abs=0.01),
+        "ci_high": pytest.approx(90.55, abs=0.01),
+    }
     assert circular["per_l2_category"][COARSE]["n"] == 3
     # a single rotation wrong makes its question wrong circularly, not plainly
     one_wrong = predictions.with_columns(correct=pl.col("correct") & (pl.col("id") != "mmb-1000000"))
     test = metrics(one_wrong, "letter")["splits"]["test"]
-    assert test["per_category"]["image_scene"]["acc"] == 50.0 and test["circular"]["per_category"]["image_scene"]["acc"] == 0.0
+    assert (
+        test["per_category"]["image_scene"]["acc"] == 50.0
+        and test["circular"]["per_category"]["image_scene"]["acc"] == 0.0
+    )
     assert "per_category" not in metrics(predictions.drop("category", "l2_category"), "letter")["splits"]["test"]
 
 
@@ -89,7 +114,14 @@ def test_an_mmbench_run_reports_per_category_in_summary_json_and_md(scene_and_st
     assert first["circular"]["per_l2_category"] == {COARSE: test["circular"]["per_l2_category"][COARSE]["acc"]}
     assert summary["iterations"][1]["per_category"] == {"image_scene": 100.0, "image_style": 75.0}
     assert summary["iterations"][1]["circular"]["per_category"] == {"image_scene": 100.0, "image_style": 50.0}
-    assert set(first) >= {"iteration", "overall", "per_type", "n_eval", "samples_added", "quotas"}  # the contract's keys
+    assert set(first) >= {
+        "iteration",
+        "overall",
+        "per_type",
+        "n_eval",
+        "samples_added",
+        "quotas",
+    }  # the contract's keys
     write_summary_md(summary, per_iteration, tmp_path / "summary.md")
     text = (tmp_path / "summary.md").read_text()
     assert "## Per category" in text and "whose base copy (index < 1,000,000) is missing" in text
@@ -108,8 +140,17 @@ def _cell(entry: dict) -> str:
 
 
 def test_summary_without_categories_keeps_the_earlier_shape(tmp_path):
-    predictions = pl.DataFrame({"id": ["a", "b"], "qtype": [3, 3], "split": ["test"] * 2, "answer": ["A", "B"],
-                                "prediction": ["A", "A"], "correct": [True, False], "scores": [[0.0]] * 2})  # fmt: skip
+    predictions = pl.DataFrame(
+        {
+            "id": ["a", "b"],
+            "qtype": [3, 3],
+            "split": ["test"] * 2,
+            "answer": ["A", "B"],
+            "prediction": ["A", "A"],
+            "correct": [True, False],
+            "scores": [[0.0]] * 2,
+        }
+    )
     summary = summarize("plain", "0" * 12, [metrics(predictions, "letter")], [None], [0])
     assert set(summary["iterations"][0]) == {"iteration", "overall", "per_type", "n_eval", "samples_added", "quotas"}
     write_summary_md(summary, [metrics(predictions, "letter")], tmp_path / "summary.md")
@@ -121,7 +162,8 @@ def test_circular_questions_without_their_base_copy_are_kept_and_logged(tmp_path
     copy = next(row for row in rows if row["index"] == 1_000_001)
     copy["image"] = base64.b64encode(png("green")).decode()  # a copy with its own image, as the index is gone
     with caplog.at_level(logging.WARNING, logger="dataengine"):
-        items = build_real_benchmark("mmbench", tmp_path / "bench", write_mmbench(tmp_path, rows) | {"dev_share": 0.0},
-                                     [3, 4], seed=0)  # fmt: skip
+        items = build_real_benchmark(
+            "mmbench", tmp_path / "bench", write_mmbench(tmp_path, rows) | {"dev_share": 0.0}, [3, 4], seed=0
+        )
     assert items.filter(pl.col("group") == 1)["id"].to_list() == ["mmb-1000001"]
     assert any("1 questions have no base copy" in m and "groups [1]" in m for m in caplog.messages)

@@ -63,7 +63,9 @@ def test_generation_and_the_choice_extractor_in_bfloat16(saved):
 def test_training_in_bfloat16_tracks_float32_merges_saves_and_loads(tmp_path, method):
     paths = colour_images(tmp_path)
     rng = np.random.default_rng(0)
-    records = [r for c in COLOURS for r in sample_views(colour_sample(c, paths[c]), tmp_path, ["free", "lettered"], rng)]
+    records = [
+        r for c in COLOURS for r in sample_views(colour_sample(c, paths[c]), tmp_path, ["free", "lettered"], rng)
+    ]
     save_student(*tiny_student(), tmp_path / "base")
     cfg = TrainConfig(method=method, steps=30, batch_size=8, lr=3e-3 if method == "full" else 1e-2, log_every=10)
     float32_linear_outputs = []  # in a bfloat16 model, the float32 linear layers are LoRA's adapters

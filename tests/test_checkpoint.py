@@ -24,8 +24,17 @@ from tests.test_training import colour_records
 from tests.tiny import COLOURS, colour_items, tiny_student
 
 STEPS = 300
-TRAIN = {"method": "full", "steps": STEPS, "batch_size": 8, "lr": 1e-2, "warmup_ratio": 0.1,
-         "weight_decay": 0.0, "log_every": 10, "views": ["free"], "replay": 0}  # fmt: skip
+TRAIN = {
+    "method": "full",
+    "steps": STEPS,
+    "batch_size": 8,
+    "lr": 1e-2,
+    "warmup_ratio": 0.1,
+    "weight_decay": 0.0,
+    "log_every": 10,
+    "views": ["free"],
+    "replay": 0,
+}
 CHILD = """
 import json, logging, sys
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
@@ -35,9 +44,17 @@ pipeline.train(**json.loads(sys.argv[1]))
 
 
 def train_args(root: Path, out: str) -> dict:
-    return {"model_dir": str(root / "base"), "accepted": str(root / "accepted.jsonl"), "replay_sources": [],
-            "pool_images": str(root / "images"), "out_dir": str(root / out), "iteration": 1, "cfg": TRAIN,
-            "seed": 0, "threads": 1}  # fmt: skip
+    return {
+        "model_dir": str(root / "base"),
+        "accepted": str(root / "accepted.jsonl"),
+        "replay_sources": [],
+        "pool_images": str(root / "images"),
+        "out_dir": str(root / out),
+        "iteration": 1,
+        "cfg": TRAIN,
+        "seed": 0,
+        "threads": 1,
+    }
 
 
 def kill_half_way(args: dict) -> tuple[int, str]:
@@ -84,7 +101,9 @@ def test_sigterm_half_way_then_rerun_equals_an_uninterrupted_run(colour_task, ca
     assert not checkpoint.exists()  # deleted once the model is saved
     pipeline.train(**train_args(root, "uninterrupted"))
 
-    resumed, uninterrupted = (json.loads((root / d / "train_log.json").read_text()) for d in ("resumed", "uninterrupted"))
+    resumed, uninterrupted = (
+        json.loads((root / d / "train_log.json").read_text()) for d in ("resumed", "uninterrupted")
+    )
     assert resumed["resumed_from_step"] == stopped_at and uninterrupted["resumed_from_step"] == 0
     assert resumed["loss"] == uninterrupted["loss"] and len(resumed["loss"]) == STEPS // TRAIN["log_every"]
     assert resumed["loss"][-1]["loss"] < 0.1 < 1.0 < resumed["loss"][0]["loss"]  # it learned the task

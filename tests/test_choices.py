@@ -21,15 +21,31 @@ ANIMALS = ["cat", "dog", "horse", "bird"]
 @pytest.mark.parametrize(
     "reply, letter",
     [
-        ("The answer is B.", "B"), ("Answer: D", "D"), ("Answer: (A)", "A"), ("Option C", "C"), ("I think B", "B"),
-        ("[B]", "B"), ("**B**", "B"), ("The correct answer is **C**", "C"), ("answer: c", "C"), ("i choose d", "D"),
-        ("Final answer: \\boxed{A}", "A"), ("<answer>D</answer>", "D"), ("C is correct because it is blue.", "C"),
-        ("It looks blue to me, so C.", "C"), ("Not A; it is C.", "C"), ("B, since it is green.", "B"),
-        ("D - yellow", "D"), ("d) yellow", "D"), ("C\n\nThe ball is blue.", "C"), ("Answer:\nB", "B"),
-        ("A. red B. green C. blue D. yellow\nAnswer: B", "B"), ("The answer is A red one.", "A"),
+        ("The answer is B.", "B"),
+        ("Answer: D", "D"),
+        ("Answer: (A)", "A"),
+        ("Option C", "C"),
+        ("I think B", "B"),
+        ("[B]", "B"),
+        ("**B**", "B"),
+        ("The correct answer is **C**", "C"),
+        ("answer: c", "C"),
+        ("i choose d", "D"),
+        ("Final answer: \\boxed{A}", "A"),
+        ("<answer>D</answer>", "D"),
+        ("C is correct because it is blue.", "C"),
+        ("It looks blue to me, so C.", "C"),
+        ("Not A; it is C.", "C"),
+        ("B, since it is green.", "B"),
+        ("D - yellow", "D"),
+        ("d) yellow", "D"),
+        ("C\n\nThe ball is blue.", "C"),
+        ("Answer:\nB", "B"),
+        ("A. red B. green C. blue D. yellow\nAnswer: B", "B"),
+        ("The answer is A red one.", "A"),
         ("Let me think. A red ball would be darker. The answer is C.", "C"),
     ],
-)  # fmt: skip
+)
 def test_a_stated_letter_is_read_wherever_it_stands(reply, letter):
     assert extract_choice(reply, COLOURS) == (letter, "letter")
 
@@ -37,11 +53,13 @@ def test_a_stated_letter_is_read_wherever_it_stands(reply, letter):
 @pytest.mark.parametrize(
     "reply, options, letter",
     [
-        ("b", COLOURS, "B"), ("(c)", COLOURS, "C"), ("a", COLOURS, "A"),  # lone lower-case letters
+        ("b", COLOURS, "B"),
+        ("(c)", COLOURS, "C"),
+        ("a", COLOURS, "A"),  # lone lower-case letters
         ("the answer is a", COLOURS, "A"),
         ("C", ["1", "2", "3", "4"], "C"),  # a letter, even where the options are numbers
     ],
-)  # fmt: skip
+)
 def test_lone_letters_of_either_case_and_only_among_the_options(reply, options, letter):
     assert extract_choice(reply, options)[0] == letter
     assert extract_choice("C", ["yes", "no"]) == (None, "none")  # past the options
@@ -55,17 +73,21 @@ def test_lone_letters_of_either_case_and_only_among_the_options(reply, options, 
         ("the answer is a dog", ANIMALS, "B"),
         ("It is dark red.", ["red", "dark red", "pink"], "B"),  # "red" only inside the longer option
         ("The apple is red.", ["red", "dark red", "pink"], "A"),
-        ("none", ["none", "one", "two"], "A"), ("There is one cup.", ["none", "one", "two"], "B"),
-        ("Not sure.", ["yes", "no"], None), ("No, there is none.", ["yes", "no"], "B"),  # "no" is not in "Not"
+        ("none", ["none", "one", "two"], "A"),
+        ("There is one cup.", ["none", "one", "two"], "B"),
+        ("Not sure.", ["yes", "no"], None),
+        ("No, there is none.", ["yes", "no"], "B"),  # "no" is not in "Not"
         ("street", ["a kitchen", "a street"], "B"),  # an option's article is optional
         ("There are three.", ["2", "3", "4"], "B"),  # number words are digits
         ("It's not a cat, it's a dog.", ANIMALS, "B"),  # negated options do not count
         ("Vitamin C", ["Vitamin A", "Vitamin C"], "B"),  # the C of an option's text is no letter
         ("3", ["1", "2", "3", "4"], "C"),
-        ("The answer is Blue.", COLOURS, "C"), ("Answer: Dog", ANIMALS, "B"),  # a word's capital is no letter
-        ("I think Cat", ANIMALS, "A"), ("The bird is the correct answer.", ANIMALS, "D"),
+        ("The answer is Blue.", COLOURS, "C"),
+        ("Answer: Dog", ANIMALS, "B"),  # a word's capital is no letter
+        ("I think Cat", ANIMALS, "A"),
+        ("The bird is the correct answer.", ANIMALS, "D"),
     ],
-)  # fmt: skip
+)
 def test_option_text_without_article_or_substring_false_positives(reply, options, letter):
     read, rule = extract_choice(reply, options)
     assert read == letter and rule == ("option_text" if letter else "none")
@@ -74,11 +96,21 @@ def test_option_text_without_article_or_substring_false_positives(reply, options
 @pytest.mark.parametrize(
     "reply",
     [
-        "A or C", "Both B and D could be right.", "A, D", "Neither A nor B.", "red or green", "",
-        "I'm sorry, I cannot tell from the image.", "N/A", "A. red\nB. green\nC. blue\nD. yellow",
-        "The answer is B. Wait, the answer is C.", "Answer: A\nAnswer: B", "reddish", "Option A or option C",
+        "A or C",
+        "Both B and D could be right.",
+        "A, D",
+        "Neither A nor B.",
+        "red or green",
+        "",
+        "I'm sorry, I cannot tell from the image.",
+        "N/A",
+        "A. red\nB. green\nC. blue\nD. yellow",
+        "The answer is B. Wait, the answer is C.",
+        "Answer: A\nAnswer: B",
+        "reddish",
+        "Option A or option C",
     ],
-)  # fmt: skip
+)
 def test_several_choices_none_or_a_refusal_read_as_nothing(reply):
     assert extract_choice(reply, COLOURS) == (None, "none")
     assert extract_choice(reply, COLOURS, "q", lambda *_: "D") == ("D", "llm")  # the LLM's part, when there is one
@@ -94,7 +126,10 @@ def test_the_labelled_replies_are_well_formed():
         assert len(rows) >= 120, name
         for row in rows:
             assert set(row) == {"habit", "question", "options", "reply", "expected"}, row
-            assert 2 <= len(row["options"]) <= 4 and row["expected"] in (None, "A", "B", "C", "D")[: len(row["options"]) + 1]
+            assert (
+                2 <= len(row["options"]) <= 4
+                and row["expected"] in (None, "A", "B", "C", "D")[: len(row["options"]) + 1]
+            )
     replies = [{json.dumps(r) for r in extraction.load(path)} for path in extraction.SETS.values()]
     assert not replies[0] & replies[1]  # no reply in both sets
 

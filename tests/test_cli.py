@@ -71,7 +71,9 @@ def test_plan_cost_prints_the_table_or_json_and_names_a_garbled_base_data(tmp_pa
 
     (tmp_path / "mix.json").write_text("[{")
     overlay = tmp_path / "v2.yaml"
-    overlay.write_text(yaml.safe_dump({"train": {"regime": "from_start", "base_data": {"path": "mix.json", "image_dir": "."}}}))
+    overlay.write_text(
+        yaml.safe_dump({"train": {"regime": "from_start", "base_data": {"path": "mix.json", "image_dir": "."}}})
+    )
     assert "mix.json: cannot read train.base_data" in one_line_error(
         run("plan-cost", "--configfile", experiment, "--configfile", str(overlay), cwd=tmp_path)
     )
@@ -84,16 +86,32 @@ def test_a_type_is_taken_by_name(tmp_path):
 
 def test_export_reads_accepted_samples_only_and_leaves_the_seed_set_out(tmp_path):
     run_dir = tmp_path / "results" / "demo"
-    write_jsonl(run_dir / "iter_1" / "data" / "responses.jsonl", [{"query_id": "q1", "teacher": "oracle", "content": "{}"}])
-    sample = colour_sample("red", "images/red.png") | {"id": "s1", "iteration": 1, "teacher": "oracle",
-                                                       "prompt_version": "v", "query_id": "s1", "source_id": "p1"}  # fmt: skip
+    write_jsonl(
+        run_dir / "iter_1" / "data" / "responses.jsonl", [{"query_id": "q1", "teacher": "oracle", "content": "{}"}]
+    )
+    sample = colour_sample("red", "images/red.png") | {
+        "id": "s1",
+        "iteration": 1,
+        "teacher": "oracle",
+        "prompt_version": "v",
+        "query_id": "s1",
+        "source_id": "p1",
+    }
     write_jsonl(run_dir / "iter_1" / "data" / "accepted.jsonl", [sample])
     write_jsonl(run_dir / "iter_0" / "data" / "accepted.jsonl", [sample | {"iteration": 0}])
 
     wrong = run("data", "export", str(run_dir / "iter_1/data/responses.jsonl"), "--out", "x.json", cwd=tmp_path)
     assert "responses.jsonl:1: not an accepted sample" in one_line_error(wrong)
-    exported = run("data", "export", *map(str, sorted(run_dir.glob("iter_*/data/accepted.jsonl"))), "--out", "out.json",
-                   "--image-prefix", "results/demo/pool/", cwd=tmp_path)  # fmt: skip
+    exported = run(
+        "data",
+        "export",
+        *map(str, sorted(run_dir.glob("iter_*/data/accepted.jsonl"))),
+        "--out",
+        "out.json",
+        "--image-prefix",
+        "results/demo/pool/",
+        cwd=tmp_path,
+    )
     assert exported.returncode == 0, exported.stderr
     assert "iter_0/data/accepted.jsonl: left out, the tiny student's seed set" in exported.stdout
     records = json.loads((tmp_path / "out.json").read_text())
@@ -103,13 +121,38 @@ def test_export_reads_accepted_samples_only_and_leaves_the_seed_set_out(tmp_path
 def test_an_endpoint_that_does_not_answer_stops_the_round_and_judges_nothing(tmp_path):
     build_synthetic_pool(tmp_path / "pool", n_images=30, seed=0, qtypes=list(QTYPES), exclude_sha256=set())
     overlay = tmp_path / "down.yaml"
-    overlay.write_text(yaml.safe_dump({
-        "teacher": {"base_url": "http://127.0.0.1:9/v1", "max_retries": 0, "timeout_s": 2, "prompts": str(REPO / "config/prompts")},
-        "prompt_optimization": {"sessions": str(tmp_path / "sessions"), "versions": str(tmp_path / "versions")},
-    }))  # fmt: skip
-    result = run("prompt", "optimize", "--configfile", str(CONFIGS / "small.yaml"), "--configfile",
-                 str(CONFIGS / "openai.yaml"), "--configfile", str(overlay), "--qtype", "5", "--samples", "2",
-                 "--reviewer", "auto", "--pool", str(tmp_path / "pool" / "annotations.jsonl"), cwd=tmp_path)  # fmt: skip
+    overlay.write_text(
+        yaml.safe_dump(
+            {
+                "teacher": {
+                    "base_url": "http://127.0.0.1:9/v1",
+                    "max_retries": 0,
+                    "timeout_s": 2,
+                    "prompts": str(REPO / "config/prompts"),
+                },
+                "prompt_optimization": {"sessions": str(tmp_path / "sessions"), "versions": str(tmp_path / "versions")},
+            }
+        )
+    )
+    result = run(
+        "prompt",
+        "optimize",
+        "--configfile",
+        str(CONFIGS / "small.yaml"),
+        "--configfile",
+        str(CONFIGS / "openai.yaml"),
+        "--configfile",
+        str(overlay),
+        "--qtype",
+        "5",
+        "--samples",
+        "2",
+        "--reviewer",
+        "auto",
+        "--pool",
+        str(tmp_path / "pool" / "annotations.jsonl"),
+        cwd=tmp_path,
+    )
     message = one_line_error(result)
     assert "did not answer 2 of 2 requests" in message and "connection" in message
     events = [json.loads(line)["event"] for line in (tmp_path / "sessions/5/session.jsonl").read_text().splitlines()]
@@ -119,17 +162,28 @@ def test_an_endpoint_that_does_not_answer_stops_the_round_and_judges_nothing(tmp
 
 def test_doctor_lists_everything_missing_at_once(tmp_path):
     overlay = tmp_path / "real.yaml"
-    overlay.write_text(yaml.safe_dump({
-        "benchmark": {"kind": "seedbench", "path": "data/SEED-Bench.json", "image_dir": "data/SEED-Bench-image"},
-        "student": {"base": "models/llava-1.5-7b-hf"},
-        "teacher": {"kind": "openai", "api_key_env": "DATAENGINE_DOCTOR_KEY"},
-    }))  # fmt: skip
+    overlay.write_text(
+        yaml.safe_dump(
+            {
+                "benchmark": {
+                    "kind": "seedbench",
+                    "path": "data/SEED-Bench.json",
+                    "image_dir": "data/SEED-Bench-image",
+                },
+                "student": {"base": "models/llava-1.5-7b-hf"},
+                "teacher": {"kind": "openai", "api_key_env": "DATAENGINE_DOCTOR_KEY"},
+            }
+        )
+    )
     result = run("doctor", "--configfile", str(REPO / "config/config.yaml"), "--configfile", str(overlay), cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    for line in ("error   benchmark.path: data/SEED-Bench.json does not exist",
-                 "error   benchmark.image_dir: data/SEED-Bench-image does not exist",
-                 "error   student.base: models/llava-1.5-7b-hf does not exist",
-                 "error   teacher: $DATAENGINE_DOCTOR_KEY (teacher.api_key_env) is not set", "disk: "):
+    for line in (
+        "error   benchmark.path: data/SEED-Bench.json does not exist",
+        "error   benchmark.image_dir: data/SEED-Bench-image does not exist",
+        "error   student.base: models/llava-1.5-7b-hf does not exist",
+        "error   teacher: $DATAENGINE_DOCTOR_KEY (teacher.api_key_env) is not set",
+        "disk: ",
+    ):
         assert line in result.stdout
     # a CPU build of torch cannot train a real model; a CUDA build on a machine without a GPU may, elsewhere
     assert ("error   torch" if torch.version.cuda is None else "warning torch") in result.stdout
@@ -146,8 +200,14 @@ def test_status_from_the_files_alone(tmp_path):
         (run_dir / done).parent.mkdir(parents=True, exist_ok=True)
         (run_dir / done).write_text("{}\n")
     (run_dir / "iter_0" / "model").mkdir()
-    metrics = {"splits": {"test": {"overall": {"acc": 61.5, "n": 8},
-                                   "per_type": {"1": {"acc": 100.0, "n": 4}, "5": {"acc": 23.0, "n": 4}}}}}  # fmt: skip
+    metrics = {
+        "splits": {
+            "test": {
+                "overall": {"acc": 61.5, "n": 8},
+                "per_type": {"1": {"acc": 100.0, "n": 4}, "5": {"acc": 23.0, "n": 4}},
+            }
+        }
+    }
     write_json(run_dir / "iter_0" / "eval" / "metrics.json", metrics)
     (run_dir / "logs").mkdir()
     (run_dir / "logs" / "validate_1.log").write_text("validate: 40%|####      | 2/5 [00:01<00:02]\r")
@@ -156,15 +216,37 @@ def test_status_from_the_files_alone(tmp_path):
     os.utime(old, (time.time() - 3600, time.time() - 3600))
     ledger = run_dir / "cache" / "teacher.ledger.jsonl"
     ledger.parent.mkdir()
-    ledger.write_text("".join(json.dumps({"event": "reply", "step": "results/demo/iter_1/data/generation.json", "attempt": "a",
-                                          "key": f"k{n}", "prompt_tokens": 100, "completion_tokens": 50, "cost_usd": 0.002,
-                                          "batch": None}) + "\n" for n in range(3)))  # fmt: skip
+    ledger.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "event": "reply",
+                    "step": "results/demo/iter_1/data/generation.json",
+                    "attempt": "a",
+                    "key": f"k{n}",
+                    "prompt_tokens": 100,
+                    "completion_tokens": 50,
+                    "cost_usd": 0.002,
+                    "batch": None,
+                }
+            )
+            + "\n"
+            for n in range(3)
+        )
+    )
 
     result = run("status", "demo", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "  done     seed_set 0" in lines and "  done     base_model 0" in lines and "  done     evaluate_base 0" in lines
+    assert (
+        "  done     seed_set 0" in lines
+        and "  done     base_model 0" in lines
+        and "  done     evaluate_base 0" in lines
+    )
     assert "  done     generate 1" in lines and "  to do    train 1" in lines and "  to do    report" in lines
     assert any(line.startswith("  running  validate 1  (validate: 40%") for line in lines)
     assert "teacher: 3 replies paid, 450 tokens, 0.0060 USD so far" in lines
-    assert "last evaluation (iteration 0, test split): 61.5 % overall; Scene Understanding 100.0, Instances Counting 23.0" in lines
+    assert (
+        "last evaluation (iteration 0, test split): 61.5 % overall; Scene Understanding 100.0, Instances Counting 23.0"
+        in lines
+    )

@@ -48,7 +48,9 @@ def test_unreadable_yaml_names_the_file(tmp_path):
 
 def test_experiment_variant_is_validated_like_the_sampling_it_changes():
     experiment = {"strategies": ["gain"], "seeds": [0], "variants": {"gain_random": {"similar_share": 0}}}
-    assert validate_config({"experiment": experiment})["experiment"]["variants"] == {"gain_random": {"similar_share": 0}}
+    assert validate_config({"experiment": experiment})["experiment"]["variants"] == {
+        "gain_random": {"similar_share": 0}
+    }
     experiment["variants"] = {"wide": {"similar_share": 2}}
     with pytest.raises(ConfigError, match=r"experiment.variants.wide -> sampling.similar_share: 2 is greater than"):
         validate_config({"experiment": experiment})
@@ -104,22 +106,28 @@ def test_ordinary_run_names_pass(run):
         ({"train": {"regime": "from_start"}}, "train.base_data: set it exactly when"),
         ({"train": {"base_data": {"path": "d.json", "image_dir": "img"}}}, "train.base_data: set it exactly when"),
         ({"student": {"base": "assembled"}}, "student.assemble: set it exactly when"),
-        ({"student": {"assemble": {"language_model": "l", "vision_tower": "v", "projector": "p.bin"}}},
-         "student.assemble: set it exactly when"),
+        (
+            {"student": {"assemble": {"language_model": "l", "vision_tower": "v", "projector": "p.bin"}}},
+            "student.assemble: set it exactly when",
+        ),
         ({"per_iteration": {1: {"train": {"regime": "from_start"}}}}, "per_iteration.1 -> train.base_data"),
         ({"qtypes": [1, 2], "sampling": {"exclude": [9]}}, "sampling.exclude: [9] must be among qtypes [1, 2]"),
         ({"qtypes": [1, 2], "sampling": {"exclude": [2, 1]}}, "sampling.exclude: [2, 1] must be among"),
-        ({"experiment": {"strategies": ["gain"], "seeds": [0], "variants": {"no_text": {"exclude": [9]}}}},
-         "experiment.variants.no_text -> sampling.exclude: [9] must be among"),
+        (
+            {"experiment": {"strategies": ["gain"], "seeds": [0], "variants": {"no_text": {"exclude": [9]}}}},
+            "experiment.variants.no_text -> sampling.exclude: [9] must be among",
+        ),
     ],
-)  # fmt: skip
+)
 def test_keys_that_only_mean_something_together(config, named):
     with pytest.raises(ConfigError, match=re.escape(named)):
         validate_config({"iterations": 2, **config})
 
 
 def test_report_benchmarks_are_checked_like_the_benchmark():
-    config = validate_config({"report_benchmarks": {"mmbench_dev": {"kind": "mmbench", "path": "dev.tsv", "dev_share": 0}}})
+    config = validate_config(
+        {"report_benchmarks": {"mmbench_dev": {"kind": "mmbench", "path": "dev.tsv", "dev_share": 0}}}
+    )
     assert config["report_benchmarks"]["mmbench_dev"]["qtype_field"] == "category"  # the benchmark's defaults
     with pytest.raises(ConfigError, match=r"report_benchmarks\.mm\.kind: 'mmbnch' is not one of"):
         validate_config({"report_benchmarks": {"mm": {"kind": "mmbnch"}}})

@@ -37,8 +37,15 @@ def test_a_missing_image_stops_preparation_naming_the_entry(tmp_path):
 
 def test_skipped_images_are_counted_and_the_rest_kept(tmp_path, records):
     stats = json.loads((tmp_path / "stats.json").read_text())
-    assert stats == {"entries": 7, "records": 6, "text_only": 1, "multi_turn": 3, "turns": 10,
-                     "skipped_missing_image": 1, "skipped_examples": [stats["skipped_examples"][0]]}  # fmt: skip
+    assert stats == {
+        "entries": 7,
+        "records": 6,
+        "text_only": 1,
+        "multi_turn": 3,
+        "turns": 10,
+        "skipped_missing_image": 1,
+        "skipped_examples": [stats["skipped_examples"][0]],
+    }
     assert "missing_image" in stats["skipped_examples"][0]
     assert len(records) == 6
 
@@ -50,7 +57,10 @@ def test_records_follow_llavas_normalisation(records):
     assert f"{IMAGE_TOKEN}\nDescribe the image.  Answer briefly." in by_prompt
     three_turns = records[2]
     assert three_turns.image == IMAGES / "ocr_vqa/images/140031996.jpg"
-    assert (three_turns.target, three_turns.follow_ups) == ("one", (("What colour is it?", "green"), ("Is it a triangle?", "Yes")))
+    assert (three_turns.target, three_turns.follow_ups) == (
+        "one",
+        (("What colour is it?", "green"), ("Is it a triangle?", "Yes")),
+    )
     text_only = records[5]
     assert text_only.image is None and IMAGE_TOKEN not in text_only.prompt
     assert all(record.image is None or record.image.is_file() for record in records)
@@ -74,8 +84,11 @@ def test_chained_sequences_read_as_one(records):
 
 
 def entry(**fields) -> dict:
-    return {"id": "e1", "image": "coco/x.jpg",
-            "conversations": [{"from": "human", "value": "<image>\nQ?"}, {"from": "gpt", "value": "A."}]} | fields  # fmt: skip
+    return {
+        "id": "e1",
+        "image": "coco/x.jpg",
+        "conversations": [{"from": "human", "value": "<image>\nQ?"}, {"from": "gpt", "value": "A."}],
+    } | fields
 
 
 @pytest.mark.parametrize(
@@ -84,17 +97,33 @@ def entry(**fields) -> dict:
         ([], "expected an object"),
         (entry(conversations="hi"), "list of"),
         (entry(conversations=[{"from": "human", "value": "<image>\nQ?"}]), "turn pairs, got 1"),
-        (entry(conversations=[{"from": "human", "value": "<image>\nQ?"}, {"from": "human", "value": "A."}]),
-         "turn 1 is from 'human', expected 'gpt'"),
-        (entry(conversations=[{"from": "human", "value": "<image>\nQ?"}, {"from": "gpt", "value": " "}]), "turn 1 has no text"),
+        (
+            entry(conversations=[{"from": "human", "value": "<image>\nQ?"}, {"from": "human", "value": "A."}]),
+            "turn 1 is from 'human', expected 'gpt'",
+        ),
+        (
+            entry(conversations=[{"from": "human", "value": "<image>\nQ?"}, {"from": "gpt", "value": " "}]),
+            "turn 1 has no text",
+        ),
         (entry(image=None), "<image> without an image"),
-        (entry(conversations=[{"from": "human", "value": "Q?"}, {"from": "gpt", "value": "A."}]), "must hold <image> once"),
-        (entry(conversations=[{"from": "human", "value": "<image>\nQ?"}, {"from": "gpt", "value": "A."},
-                              {"from": "human", "value": "<image> again?"}, {"from": "gpt", "value": "B."}]),
-         "<image> in turn 2"),
+        (
+            entry(conversations=[{"from": "human", "value": "Q?"}, {"from": "gpt", "value": "A."}]),
+            "must hold <image> once",
+        ),
+        (
+            entry(
+                conversations=[
+                    {"from": "human", "value": "<image>\nQ?"},
+                    {"from": "gpt", "value": "A."},
+                    {"from": "human", "value": "<image> again?"},
+                    {"from": "gpt", "value": "B."},
+                ]
+            ),
+            "<image> in turn 2",
+        ),
         (entry(image=["a.jpg", "b.jpg"]), "must be one path"),
     ],
-)  # fmt: skip
+)
 def test_malformed_entries_are_named(bad, message):
     with pytest.raises(ValueError, match=rf"data\.json: entry 4.*{message}"):
         parse_entry(bad, "data.json: entry 4")
@@ -124,7 +153,11 @@ def test_the_loss_sees_every_reply_and_no_prompt(records):
         labels = batch["labels"][row]
         shown = labels[labels != IGNORE_INDEX].tolist()
         replies = [record.target, *(reply for _, reply in record.follow_ups)]
-        expected = [t for reply in replies for t in [*tokenizer(reply, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]]
+        expected = [
+            t
+            for reply in replies
+            for t in [*tokenizer(reply, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
+        ]
         assert shown == expected
         ids = batch["input_ids"][row][batch["attention_mask"][row].bool()].tolist()
         assert tokenizer.decode(ids).count(tokenizer.eos_token) == len(replies)

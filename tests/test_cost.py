@@ -10,8 +10,15 @@ from dataengine.config import deep_merge, validate_config
 from dataengine.cost import DEMO_COMPLETION_TOKENS, DEMO_PROMPT_TOKENS, MIX665K_ENTRIES, plan_cost, render
 from tests.conftest import REPO
 
-RATES = {"device": "NVIDIA H200", "shape": "7b", "letter_items_per_s": 30.0, "generate_items_per_s": 10.0,
-         "lora_samples_per_s": 2.0, "gradient_checkpointing": False, "tokens_per_sample": 600}  # fmt: skip
+RATES = {
+    "device": "NVIDIA H200",
+    "shape": "7b",
+    "letter_items_per_s": 30.0,
+    "generate_items_per_s": 10.0,
+    "lora_samples_per_s": 2.0,
+    "gradient_checkpointing": False,
+    "tokens_per_sample": 600,
+}
 
 
 def incremental(**changes) -> dict:
@@ -25,10 +32,16 @@ def incremental(**changes) -> dict:
         "student": {"base": "models/llava", "family": "llava", "scoring": "letter"},
         "sampling": {"budget": 3600},
         "teacher": {"kind": "openai", "max_tokens": 400, "prices": {"input_per_1m": 2.0, "output_per_1m": 10.0}},
-        "train": {"method": "lora", "views": ["free", "lettered"], "replay": 900, "epochs": 1, "batch_size": 16,
-                  "processes": 2},
+        "train": {
+            "method": "lora",
+            "views": ["free", "lettered"],
+            "replay": 900,
+            "epochs": 1,
+            "batch_size": 16,
+            "processes": 2,
+        },
         "per_iteration": {2: {"sampling": {"budget": 1800}, "train": {"epochs": 2}}},
-    }  # fmt: skip
+    }
     return validate_config(deep_merge(config, changes))
 
 
@@ -48,16 +61,27 @@ def test_incremental_run_by_hand(tmp_path, gpu_file):
 
     assert first["teacher"]["requests"] == 3600
     assert first["teacher"]["input_tokens"] == round(3600 * DEMO_PROMPT_TOKENS)
-    assert first["teacher"]["usd"] == pytest.approx(3600 * (DEMO_PROMPT_TOKENS * 2 + DEMO_COMPLETION_TOKENS * 10) / 1e6, abs=1e-4)
+    assert first["teacher"]["usd"] == pytest.approx(
+        3600 * (DEMO_PROMPT_TOKENS * 2 + DEMO_COMPLETION_TOKENS * 10) / 1e6, abs=1e-4
+    )
     assert first["teacher"]["usd_max"] == pytest.approx(3600 * (DEMO_PROMPT_TOKENS * 2 + 400 * 10) / 1e6, abs=1e-4)
     # nothing earlier to replay: 3,600 x 2 views, one epoch of 450 batches of 16, 2 samples/s per GPU
     assert {k: first["train"][k] for k in ("records", "sequences", "tokens", "gpu_hours", "wall_hours")} == {
-        "records": 7200, "sequences": 7200, "tokens": 7200 * 600, "gpu_hours": 1.0, "wall_hours": 0.5}  # fmt: skip
+        "records": 7200,
+        "sequences": 7200,
+        "tokens": 7200 * 600,
+        "gpu_hours": 1.0,
+        "wall_hours": 0.5,
+    }
 
     # 1,800 new + 900 replayed from iteration 1, 2 views, two epochs: 675 batches of 16
     assert second["teacher"]["requests"] == 1800
     assert {k: second["train"][k] for k in ("records", "sequences", "gpu_hours", "wall_hours")} == {
-        "records": 5400, "sequences": 10_800, "gpu_hours": 1.5, "wall_hours": 0.75}  # fmt: skip
+        "records": 5400,
+        "sequences": 10_800,
+        "gpu_hours": 1.5,
+        "wall_hours": 0.75,
+    }
 
     total = cost["total"]
     assert (total["samples"], total["requests"], total["train_sequences"]) == (5400, 5400, 18_000)
@@ -67,7 +91,9 @@ def test_incremental_run_by_hand(tmp_path, gpu_file):
 
 
 def test_rates_default_to_the_h200_notes_and_full_fine_tuning_has_none(tmp_path):
-    cost = plan_cost(incremental(train={"gradient_checkpointing": True}), gpu_file=tmp_path / "none.json", results=tmp_path)
+    cost = plan_cost(
+        incremental(train={"gradient_checkpointing": True}), gpu_file=tmp_path / "none.json", results=tmp_path
+    )
     assert "docs/gpu.md" in cost["sources"]["gpu_rates"]
     assert cost["iterations"][1]["train"]["gpu_hours"] == round(7200 / 7.3 / 3600, 3)  # with recomputation
     assert cost["iterations"][0]["evaluate"]["gpu_hours"] == round(10_800 / 50 / 3600, 3)
@@ -92,14 +118,28 @@ def test_another_familys_rates_come_from_its_own_measurement_or_are_unknown(tmp_
 
 def test_from_start_trains_base_data_plus_every_engine_sample(tmp_path, gpu_file):
     base = tmp_path / "mix.json"
-    base.write_text(json.dumps([
-        {"id": "a", "image": "coco/1.jpg", "conversations": [{"from": "human", "value": "x" * 40},
-                                                              {"from": "gpt", "value": "y" * 80}]},
-        {"id": "b", "conversations": [{"from": "human", "value": "z" * 400}]},
-    ]))  # fmt: skip
-    config = incremental(train={"regime": "from_start", "base_data": {"path": str(base), "image_dir": "."},
-                                "epochs": 1, "batch_size": 2, "processes": 1},
-                         per_iteration={2: {"train": {"epochs": 1}}})  # fmt: skip
+    base.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "a",
+                    "image": "coco/1.jpg",
+                    "conversations": [{"from": "human", "value": "x" * 40}, {"from": "gpt", "value": "y" * 80}],
+                },
+                {"id": "b", "conversations": [{"from": "human", "value": "z" * 400}]},
+            ]
+        )
+    )
+    config = incremental(
+        train={
+            "regime": "from_start",
+            "base_data": {"path": str(base), "image_dir": "."},
+            "epochs": 1,
+            "batch_size": 2,
+            "processes": 1,
+        },
+        per_iteration={2: {"train": {"epochs": 1}}},
+    )
     zero, first, second = plan_cost(config, gpu_file=gpu_file, results=tmp_path)["iterations"]
     # entry a: 40/4 + 4 + 80/4 + 4 + 576 image tokens = 614; entry b: 400/4 + 4 = 104; 359 on average
     assert (zero["train"]["records"], zero["train"]["tokens"]) == (2, 718)
@@ -113,7 +153,9 @@ def test_from_start_trains_base_data_plus_every_engine_sample(tmp_path, gpu_file
     assert counted["iterations"][0]["train"]["tokens"] == 1000 * 600  # not counted: an engine record's length
     assert counted["sources"]["base_data"].startswith("1,000 entries, --base-samples")
     missing = incremental(train={"regime": "from_start", "base_data": {"path": "nowhere.json", "image_dir": "."}})
-    assert plan_cost(missing, gpu_file=gpu_file, results=tmp_path)["iterations"][0]["train"]["records"] == MIX665K_ENTRIES
+    assert (
+        plan_cost(missing, gpu_file=gpu_file, results=tmp_path)["iterations"][0]["train"]["records"] == MIX665K_ENTRIES
+    )
 
 
 def test_the_demo_config_reproduces_the_demo_ledger(tmp_path):
@@ -136,16 +178,26 @@ def test_a_budget_the_plan_would_exceed_is_named(tmp_path, gpu_file):
 
 
 def test_report_benchmarks_add_their_items_to_each_evaluation(tmp_path, gpu_file):
-    reported = {"small": {"dev_per_type": 100, "test_per_type": 200}, "mmbench_dev": {"kind": "mmbench", "path": "x.tsv"}}
+    reported = {
+        "small": {"dev_per_type": 100, "test_per_type": 200},
+        "mmbench_dev": {"kind": "mmbench", "path": "x.tsv"},
+    }
     cost = plan_cost(incremental(report_benchmarks=reported), gpu_file=gpu_file, results=tmp_path)
     assert cost["iterations"][0]["evaluate"]["items"] == 10_800 + 600  # (100 + 200) x 2 types
     assert "mmbench_dev: " in cost["sources"]["eval_items"] and "not counted" in cost["sources"]["eval_items"]
     built = tmp_path / "hand" / "report_benchmarks" / "mmbench_dev" / "items.parquet"
     built.parent.mkdir(parents=True)
     pl.DataFrame({"id": range(40)}).write_parquet(built)
-    assert plan_cost(incremental(report_benchmarks=reported), gpu_file=gpu_file, results=tmp_path)["iterations"][0]["evaluate"]["items"] == 11_440
+    assert (
+        plan_cost(incremental(report_benchmarks=reported), gpu_file=gpu_file, results=tmp_path)["iterations"][0][
+            "evaluate"
+        ]["items"]
+        == 11_440
+    )
 
 
 def test_wall_hours_share_the_gpu_hours_over_every_node(tmp_path, gpu_file):
-    two_nodes = plan_cost(incremental(train={"nodes": 2}), gpu_file=gpu_file, results=tmp_path)["iterations"][1]["train"]
+    two_nodes = plan_cost(incremental(train={"nodes": 2}), gpu_file=gpu_file, results=tmp_path)["iterations"][1][
+        "train"
+    ]
     assert (two_nodes["gpu_hours"], two_nodes["wall_hours"], two_nodes["processes"]) == (1.0, 0.25, 4)

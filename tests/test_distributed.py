@@ -27,16 +27,33 @@ from tests.conftest import REPO
 
 # Two views give sequences of different lengths, and 5 rows split 3 + 2 between the processes: their
 # shares hold different numbers of target tokens, which the batch's mean loss must weigh right.
-TRAIN = {"method": "full", "steps": 6, "batch_size": 5, "lr": 1e-2, "warmup_ratio": 0.1, "weight_decay": 0.0,
-         "log_every": 2, "views": ["free", "lettered"], "replay": 0}  # fmt: skip
+TRAIN = {
+    "method": "full",
+    "steps": 6,
+    "batch_size": 5,
+    "lr": 1e-2,
+    "warmup_ratio": 0.1,
+    "weight_decay": 0.0,
+    "log_every": 2,
+    "views": ["free", "lettered"],
+    "replay": 0,
+}
 CHILD = "import json, sys; from dataengine import pipeline; pipeline.train(**json.loads(sys.argv[1]))"
 LORA = {"method": "lora", "lora": {"r": 4, "alpha": 8, "dropout": 0.0}}
 
 
 def train_args(root: Path, out: str, processes: int, **train) -> dict:
-    return {"model_dir": str(root / "base"), "accepted": str(root / "accepted.jsonl"), "replay_sources": [],
-            "pool_images": str(root / "images"), "out_dir": str(root / out), "iteration": 1,
-            "cfg": TRAIN | train | {"processes": processes}, "seed": 0, "threads": 2}  # fmt: skip
+    return {
+        "model_dir": str(root / "base"),
+        "accepted": str(root / "accepted.jsonl"),
+        "replay_sources": [],
+        "pool_images": str(root / "images"),
+        "out_dir": str(root / out),
+        "iteration": 1,
+        "cfg": TRAIN | train | {"processes": processes},
+        "seed": 0,
+        "threads": 2,
+    }
 
 
 def assert_same_training(root: Path, one: str, many: str, atol: float) -> None:
@@ -109,11 +126,25 @@ def test_several_nodes_meet_at_the_first_node_of_the_slurm_allocation(colour_tas
     monkeypatch.setenv("PATH", f"{scontrol.parent}{os.pathsep}{os.environ['PATH']}")
     allocation = {"SLURM_JOB_ID": "4711", "SLURM_JOB_NODELIST": "gpu[07-08]"}
     command = distributed.across_allocation(2, 8, pipeline.train, {}, allocation)
-    assert command[:6] == ["srun", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1", "--overlap", "--kill-on-bad-exit=1"]
+    assert command[:6] == [
+        "srun",
+        "--nodes=2",
+        "--ntasks=2",
+        "--ntasks-per-node=1",
+        "--overlap",
+        "--kill-on-bad-exit=1",
+    ]
     run = command[command.index("torch.distributed.run") + 1 :]
-    assert run[:5] == ["--nnodes=2", "--rdzv-backend=c10d", "--rdzv-endpoint=gpu07:30211", "--rdzv-id=4711",
-                       "--nproc-per-node=8"]  # fmt: skip
-    command = distributed.across_allocation(2, 8, pipeline.train, {}, allocation | {distributed.RENDEZVOUS_PORT: "6000"})
+    assert run[:5] == [
+        "--nnodes=2",
+        "--rdzv-backend=c10d",
+        "--rdzv-endpoint=gpu07:30211",
+        "--rdzv-id=4711",
+        "--nproc-per-node=8",
+    ]
+    command = distributed.across_allocation(
+        2, 8, pipeline.train, {}, allocation | {distributed.RENDEZVOUS_PORT: "6000"}
+    )
     assert "--rdzv-endpoint=gpu07:6000" in command
     with pytest.raises(ValueError, match=r"train\.nodes is 3 but SLURM job 4711 has 2 node\(s\) \(gpu\[07-08\]\)"):
         distributed.across_allocation(3, 8, pipeline.train, {}, allocation)
@@ -177,7 +208,10 @@ def test_sigterm_under_fsdp_resumes_from_the_shards(colour_task, method):
     saved = torch.load(checkpoint / CHECKPOINT_FILE, weights_only=True)
     assert saved["shards"] == f"shards-{int(stopped[1]):07d}" and "weights" not in saved
     assert sorted(path.name for path in checkpoint.iterdir()) == sorted([CHECKPOINT_FILE, saved["shards"]])
-    assert sorted(path.name for path in (checkpoint / saved["shards"]).glob("*.distcp")) == ["__0_0.distcp", "__1_0.distcp"]
+    assert sorted(path.name for path in (checkpoint / saved["shards"]).glob("*.distcp")) == [
+        "__0_0.distcp",
+        "__1_0.distcp",
+    ]
 
     pipeline.train(**args)
     assert f"resuming from step {stopped[1]}" in workers_log.read_text()

@@ -42,7 +42,10 @@ def _schema_has(schema: dict, dotted: str) -> bool:
             child
             for node in level
             for n in nodes(node)
-            for child in [n.get("properties", {}).get(part) or (n.get("additionalProperties") if isinstance(n.get("additionalProperties"), dict) else None)]
+            for child in [
+                n.get("properties", {}).get(part)
+                or (n.get("additionalProperties") if isinstance(n.get("additionalProperties"), dict) else None)
+            ]
             if child
         ]
         if not level:
@@ -80,6 +83,8 @@ def test_every_config_knob_the_docs_name_is_in_the_schema():
     assert [(doc, knob) for doc, knob in named if not _schema_has(schema, knob)] == []
 
 
-@pytest.mark.parametrize("knob, known", [("sampling.gain.floor", True), ("benchmark.world", True), ("sampling.nonsense", False)])
+@pytest.mark.parametrize(
+    "knob, known", [("sampling.gain.floor", True), ("benchmark.world", True), ("sampling.nonsense", False)]
+)
 def test_the_schema_lookup_follows_refs_and_refuses_unknown_knobs(knob, known):
     assert _schema_has(yaml.safe_load(SCHEMA_PATH.read_text()), knob) is known

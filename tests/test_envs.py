@@ -35,9 +35,11 @@ def rules() -> dict[str, dict]:
         for block in re.split(r"^(?=rule )", path.read_text(), flags=re.M)[1:]:
             name = re.match(r"rule (\w+):", block)[1]
             found[name] = {
-                key: (REPO / "rules" / m[1]).resolve() if (m := re.search(rf"^    {key}:\n\s+\"([^\"]+)\"", block, re.M)) else None
+                key: (REPO / "rules" / m[1]).resolve()
+                if (m := re.search(rf"^    {key}:\n\s+\"([^\"]+)\"", block, re.M))
+                else None
                 for key in ("script", "conda")
-            }  # fmt: skip
+            }
     return found
 
 
@@ -48,7 +50,9 @@ def imported_packages(path: Path, function: str | None = None, seen: set[Path] |
     seen.add(path)
     tree = ast.parse(path.read_text())
     nodes = [n for stmt in tree.body if not isinstance(stmt, ast.FunctionDef | ast.ClassDef) for n in ast.walk(stmt)]
-    nodes += [n for stmt in tree.body if isinstance(stmt, ast.FunctionDef) and stmt.name == function for n in ast.walk(stmt)]
+    nodes += [
+        n for stmt in tree.body if isinstance(stmt, ast.FunctionDef) and stmt.name == function for n in ast.walk(stmt)
+    ]
     names = set()
     for node in nodes:
         if isinstance(node, ast.Import):
@@ -113,7 +117,8 @@ def test_the_import_scan_sees_lazy_imports():
 STUB_CONDA = """#!/bin/sh
 case "$1" in
   --version) echo "conda 24.7.1" ;;
-  info) echo '{"conda_prefix": "/opt/conda", "root_prefix": "/opt/conda", "envs_dirs": ["/opt/conda/envs"], "platform": "linux-64", "conda_version": "24.7.1"}' ;;
+  info) echo '{"conda_prefix": "/opt/conda", "root_prefix": "/opt/conda", "envs_dirs": ["/opt/conda/envs"],'\
+    '"platform": "linux-64", "conda_version": "24.7.1"}' ;;
   config) echo '{"get": {"channel_priority": "strict"}}' ;;
   *) echo "stub conda cannot $*" >&2; exit 1 ;;
 esac

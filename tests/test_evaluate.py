@@ -94,23 +94,29 @@ def test_wilson_interval_against_hand_computed_values():
 
 
 def predictions_table() -> pl.DataFrame:
-    return pl.DataFrame({
-        "id": ["d1", "d2", "d3", "d4", "t1", "t2", "t3"],
-        "qtype": [3, 3, 3, 5, 3, 5, 5],
-        "split": ["dev", "dev", "dev", "dev", "test", "test", "test"],
-        "answer": ["A", "B", "C", "D", "A", "B", "C"],
-        "prediction": ["A", "B", "D", "D", "B", "B", "C"],
-        "correct": [True, True, False, True, False, True, True],
-        "scores": [[0.0, -1.0]] * 7,
-    })  # fmt: skip
+    return pl.DataFrame(
+        {
+            "id": ["d1", "d2", "d3", "d4", "t1", "t2", "t3"],
+            "qtype": [3, 3, 3, 5, 3, 5, 5],
+            "split": ["dev", "dev", "dev", "dev", "test", "test", "test"],
+            "answer": ["A", "B", "C", "D", "A", "B", "C"],
+            "prediction": ["A", "B", "D", "D", "B", "B", "C"],
+            "correct": [True, True, False, True, False, True, True],
+            "scores": [[0.0, -1.0]] * 7,
+        }
+    )
 
 
 def test_metrics_per_split_and_type():
     result = metrics(predictions_table(), "option_text")
     assert result["scoring"] == "option_text" and set(result["splits"]) == {"dev", "test"}
     dev = result["splits"]["dev"]
-    assert dev["overall"] == {"acc": 75.0, "n": 4, "ci_low": pytest.approx(30.06, abs=0.01),
-                              "ci_high": pytest.approx(95.44, abs=0.01)}  # fmt: skip
+    assert dev["overall"] == {
+        "acc": 75.0,
+        "n": 4,
+        "ci_low": pytest.approx(30.06, abs=0.01),
+        "ci_high": pytest.approx(95.44, abs=0.01),
+    }
     assert list(dev["per_type"]) == ["3", "5"]
     assert dev["per_type"]["3"]["acc"] == pytest.approx(66.667) and dev["per_type"]["3"]["n"] == 3
     assert dev["per_type"]["5"] == {"acc": 100.0, "n": 1, "ci_low": pytest.approx(20.65, abs=0.01), "ci_high": 100.0}
@@ -125,8 +131,15 @@ def test_bad_cases_are_the_wrong_dev_items():
         image=pl.format("images/{}.png", "id"), question=pl.lit("q?"), options=pl.lit(["w", "x", "y", "z"])
     )
     assert bad_cases(predictions, items) == [
-        {"id": "d3", "qtype": 3, "image": "images/d3.png", "question": "q?", "options": ["w", "x", "y", "z"],
-         "answer": "C", "prediction": "D"}
-    ]  # fmt: skip
+        {
+            "id": "d3",
+            "qtype": 3,
+            "image": "images/d3.png",
+            "question": "q?",
+            "options": ["w", "x", "y", "z"],
+            "answer": "C",
+            "prediction": "D",
+        }
+    ]
     with pytest.raises(KeyError, match="d3"):
         bad_cases(predictions, items.filter(pl.col("id") != "d3"))

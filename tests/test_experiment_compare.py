@@ -26,10 +26,26 @@ def _arms() -> list[dict]:
     """Two seeds x two strategies; seed 1's base has C strong, so only B is weak there."""
     base_1 = {"A": 90.0, "B": 40.0, "C": 70.0}
     return [
-        {"seed": 0, "strategy": "gain", "summary": _summary([BASE, {"A": 90.0, "B": 50.0, "C": 70.0}], [{"B": 6, "C": 4}])},
-        {"seed": 0, "strategy": "uniform", "summary": _summary([BASE, {"A": 92.0, "B": 40.0, "C": 56.0}], [{"A": 4, "B": 3, "C": 3}])},
-        {"seed": 1, "strategy": "gain", "summary": _summary([base_1, {"A": 88.0, "B": 60.0, "C": 70.0}], [{"B": 8, "C": 2}])},
-        {"seed": 1, "strategy": "uniform", "summary": _summary([base_1, {"A": 90.0, "B": 52.0, "C": 72.0}], [{"A": 4, "B": 3, "C": 3}])},
+        {
+            "seed": 0,
+            "strategy": "gain",
+            "summary": _summary([BASE, {"A": 90.0, "B": 50.0, "C": 70.0}], [{"B": 6, "C": 4}]),
+        },
+        {
+            "seed": 0,
+            "strategy": "uniform",
+            "summary": _summary([BASE, {"A": 92.0, "B": 40.0, "C": 56.0}], [{"A": 4, "B": 3, "C": 3}]),
+        },
+        {
+            "seed": 1,
+            "strategy": "gain",
+            "summary": _summary([base_1, {"A": 88.0, "B": 60.0, "C": 70.0}], [{"B": 8, "C": 2}]),
+        },
+        {
+            "seed": 1,
+            "strategy": "uniform",
+            "summary": _summary([base_1, {"A": 90.0, "B": 52.0, "C": 72.0}], [{"A": 4, "B": 3, "C": 3}]),
+        },
     ]
 
 

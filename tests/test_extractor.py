@@ -52,8 +52,18 @@ def bench(tmp_path_factory):
     save_student(model, processor, root / "model")
     (root / "bench").mkdir()
     image = colour_images(root / "bench")["red"]
-    rows = [{"id": item_id, "image": image, "qtype": 3, "question": f"Which option? ({item_id})", "options": OPTIONS,
-             "answer": answer, "split": split} for item_id, (split, answer, *_) in REPLIES.items()]  # fmt: skip
+    rows = [
+        {
+            "id": item_id,
+            "image": image,
+            "qtype": 3,
+            "question": f"Which option? ({item_id})",
+            "options": OPTIONS,
+            "answer": answer,
+            "split": split,
+        }
+        for item_id, (split, answer, *_) in REPLIES.items()
+    ]
     write_items(root / "bench", rows)
     return root
 
@@ -70,8 +80,15 @@ def scripted_replies(monkeypatch):
 
 
 def extractor_cfg(base_url: str | None, **knobs) -> dict:
-    section = {"kind": "openai", "model": "fake-extractor", "base_url": base_url, "api_key_env": KEY_ENV,
-               "timeout_s": client_timeout(), "max_retries": 0, **knobs}  # fmt: skip
+    section = {
+        "kind": "openai",
+        "model": "fake-extractor",
+        "base_url": base_url,
+        "api_key_env": KEY_ENV,
+        "timeout_s": client_timeout(),
+        "max_retries": 0,
+        **knobs,
+    }
     return validate_config({"evaluate": {"extractor": section}})["evaluate"]["extractor"]
 
 
@@ -96,8 +113,14 @@ def run_evaluate(root, out, extractor: dict | None, scoring: str = "generate", m
 
 def test_config_defaults_to_no_extractor_and_validates_the_new_keys():
     section = validate_config({})["evaluate"]["extractor"]
-    assert section == {"kind": "none", "model": "gpt-4o-mini", "base_url": None, "api_key_env": "OPENAI_API_KEY",
-                       "timeout_s": 60, "max_retries": 6}  # fmt: skip
+    assert section == {
+        "kind": "none",
+        "model": "gpt-4o-mini",
+        "base_url": None,
+        "api_key_env": "OPENAI_API_KEY",
+        "timeout_s": 60,
+        "max_retries": 6,
+    }
     assert build_extractor(section) is None and build_extractor(None) is None
     # the rule's params: what decides the answers; the key's variable, timeout and retries rerun nothing
     assert result_knobs(section) == {"kind": "none", "model": "gpt-4o-mini", "base_url": None}
@@ -121,8 +144,18 @@ def test_the_prompt_shows_question_lettered_options_and_reply_and_the_answer_is_
     assert "<question>What colour?</question>" in user["content"] and "<reply>reddish</reply>" in user["content"]
     assert "<options>\nA. red\nB. green\nC. blue\n</options>" in user["content"]
     assert "one of A, B, C or Z" in user["content"]
-    for content, expected in [("B", "B"), (" (C) ", "C"), ("A.", "A"), ("Z", None), ("D", None), ("b", None),
-                              ("B or C", None), ("The answer is B", None), ("", None), (None, None)]:  # fmt: skip
+    for content, expected in [
+        ("B", "B"),
+        (" (C) ", "C"),
+        ("A.", "A"),
+        ("Z", None),
+        ("D", None),
+        ("b", None),
+        ("B or C", None),
+        ("The answer is B", None),
+        ("", None),
+        (None, None),
+    ]:
         assert parse_letter(content, 3) == expected, content
 
 
@@ -136,8 +169,13 @@ def test_the_fake_server_reads_the_reply_and_its_content_faults_still_apply(monk
         assert extractor("q", OPTIONS, "purple") is None
         assert extractor.stats() == {"kind": "openai", "model": "fake-extractor", "asked": 4}
         assert SECRET not in repr(extractor)
-    for fault, expected in [("malformed", None), ("schema_invalid", None), ("empty", None), ("truncated", None),
-                            ("wrong_answer", "B")]:  # fmt: skip
+    for fault, expected in [
+        ("malformed", None),
+        ("schema_invalid", None),
+        ("empty", None),
+        ("truncated", None),
+        ("wrong_answer", "B"),
+    ]:
         with FakeOpenAI(FakeSettings(script=(fault,))) as server:
             assert build_extractor(extractor_cfg(server.base_url))("q", OPTIONS, "reddish") == expected, fault
             assert server.stats()["faults"] == {fault: 1}

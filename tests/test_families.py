@@ -20,17 +20,33 @@ from dataengine.records import TrainRecord
 from dataengine.reference import reference_scores
 from dataengine.training import LoraSettings, TrainConfig, fine_tune
 
-ARCH = {"patch_size": 16, "vision_hidden": 32, "vision_mlp": 64, "vision_layers": 1, "vision_heads": 2,
-        "text_hidden": 64, "text_mlp": 128, "text_layers": 2, "text_heads": 2, "max_positions": 512}
+ARCH = {
+    "patch_size": 16,
+    "vision_hidden": 32,
+    "vision_mlp": 64,
+    "vision_layers": 1,
+    "vision_heads": 2,
+    "text_hidden": 64,
+    "text_mlp": 128,
+    "text_layers": 2,
+    "text_heads": 2,
+    "max_positions": 512,
+}
 COLOURS = ["red", "green", "blue", "yellow"]
 SIZES = [(64, 64), (48, 96), (96, 48), (80, 80)]  # height x width: each image its own token count
 CORPUS = ["what colour is the picture ? which colour fills it ? red circle two blue squares . green yellow"]
 TORCHVISION = importlib.util.find_spec("torchvision") is not None
 # Every family, those whose processors need torchvision only where it is installed (`make venv` installs
 # it; `make test-oldest`'s venv of transformers 5.17 has none).
-RUNNABLE = [pytest.param(name, marks=pytest.mark.skipif(family.needs_torchvision and not TORCHVISION,
-                                                        reason="its processor needs torchvision"))
-            for name, family in FAMILIES.items()]
+RUNNABLE = [
+    pytest.param(
+        name,
+        marks=pytest.mark.skipif(
+            family.needs_torchvision and not TORCHVISION, reason="its processor needs torchvision"
+        ),
+    )
+    for name, family in FAMILIES.items()
+]
 # How far a batched score may lie from the reference's (docs/models.md): float32 to rounding (measured
 # below 5e-6 for every family), bfloat16 to its precision (measured at most 0.032, option text, Qwen2-VL).
 TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 0.1}
@@ -48,10 +64,24 @@ def benchmark(tmp_path_factory):
         noise = np.random.default_rng(i).integers(-40, 40, (height, width, 3))
         Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)).save(root / f"images/{i}.png")
         rows += [
-            {"id": f"a{i}", "image": f"images/{i}.png", "qtype": 3, "question": "what colour is the picture ?",
-             "options": COLOURS, "answer": "ABCD"[i], "split": "dev"},
-            {"id": f"b{i}", "image": f"images/{i}.png", "qtype": 3, "question": "which colour fills it ?",
-             "options": ["red circle", colour, "two blue squares .", "green"], "answer": "B", "split": "test"},
+            {
+                "id": f"a{i}",
+                "image": f"images/{i}.png",
+                "qtype": 3,
+                "question": "what colour is the picture ?",
+                "options": COLOURS,
+                "answer": "ABCD"[i],
+                "split": "dev",
+            },
+            {
+                "id": f"b{i}",
+                "image": f"images/{i}.png",
+                "qtype": 3,
+                "question": "which colour fills it ?",
+                "options": ["red circle", colour, "two blue squares .", "green"],
+                "answer": "B",
+                "split": "test",
+            },
         ]
     return pl.DataFrame(rows), root
 
@@ -160,14 +190,17 @@ def test_wrong_mrope_positions_fail_against_the_reference(benchmark, monkeypatch
     name = "positions" if mutant is one_position_per_token else "continue_positions"
     monkeypatch.setattr(Qwen2VL, name, mutant)
     got = {method: batched(model, processor, items, root, method, 3) for method in want}
-    worst = max(abs(a - b) for method in want for item in want[method]
-                for a, b in zip(got[method][item], want[method][item]))
+    worst = max(
+        abs(a - b) for method in want for item in want[method] for a, b in zip(got[method][item], want[method][item])
+    )
     assert worst > TOLERANCE[torch.bfloat16]  # beyond either tolerance: the test above would fail
 
 
 def records(root, items) -> list[TrainRecord]:
-    return [TrainRecord(root / row["image"], f"<image>\n{row['question']}", row["options"]["ABCD".index(row["answer"])])
-            for row in items.iter_rows(named=True)]
+    return [
+        TrainRecord(root / row["image"], f"<image>\n{row['question']}", row["options"]["ABCD".index(row["answer"])])
+        for row in items.iter_rows(named=True)
+    ]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["float32", "bfloat16"])
@@ -185,8 +218,15 @@ def test_training_in_full_and_with_lora_on_every_part_merges_saves_and_loads(ben
     assert any(parts.of(name) == "language" for name in changed)
 
     projector = "full" if not FAMILIES[family].projector_lora else "adapt"
-    lora = TrainConfig(method="lora", steps=2, batch_size=4, lr=1e-2, log_every=1, vision_tower="lora",
-                       lora=LoraSettings(r=2, alpha=4, projector=projector))
+    lora = TrainConfig(
+        method="lora",
+        steps=2,
+        batch_size=4,
+        lr=1e-2,
+        log_every=1,
+        vision_tower="lora",
+        lora=LoraSettings(r=2, alpha=4, projector=projector),
+    )
     before = {name: value.clone() for name, value in model.state_dict().items()}
     model, log = fine_tune(model, processor, records(root, items), lora, seed=0)
     assert not any("lora" in name for name, _ in model.named_parameters())

@@ -21,10 +21,22 @@ LLAVA = Path(__file__).parent / "data" / "llava"
 def from_start_overlay(tmp_path: Path, iterations: int) -> Path:
     """The v2 regime on the tiny student, reported on an MMBench dev file too (all of it: dev_share 0)."""
     overlay = tmp_path / "from_start.yaml"
-    base_data = {"path": str(LLAVA / "llava_fixture.json"), "image_dir": str(LLAVA / "images"), "missing_images": "skip"}
+    base_data = {
+        "path": str(LLAVA / "llava_fixture.json"),
+        "image_dir": str(LLAVA / "images"),
+        "missing_images": "skip",
+    }
     mmbench = write_mmbench(tmp_path / "mmbench") | {"dev_share": 0}
-    overlay.write_text(yaml.safe_dump({"run": "v2", "iterations": iterations, "report_benchmarks": {"mmbench_dev": mmbench},
-                                       "train": {"regime": "from_start", "base_data": base_data}}))  # fmt: skip
+    overlay.write_text(
+        yaml.safe_dump(
+            {
+                "run": "v2",
+                "iterations": iterations,
+                "report_benchmarks": {"mmbench_dev": mmbench},
+                "train": {"regime": "from_start", "base_data": base_data},
+            }
+        )
+    )
     return overlay
 
 
@@ -34,11 +46,25 @@ def test_dry_run_plans_the_start_model_base_data_and_every_retraining(workdir, t
     jobs = planned_jobs(snakemake(workdir, "-n", "--quiet", "rules", configfiles=configs))
     k = iterations
     assert jobs == {
-        "build_benchmark": 1, "build_pool": 1, "embed_pool": 1, "seed_set": 1, "base_model": 1,
-        "prepare_base_data": 1, "train_start": 1, "evaluate_base": 1,
-        "evaluate": k, "plan": k, "generate": k, "validate": k, "train": k, "report": 1, "all": 1,
-        "build_report_benchmark": 1, "evaluate_report_base": 1, "evaluate_report": k,
-    }  # fmt: skip
+        "build_benchmark": 1,
+        "build_pool": 1,
+        "embed_pool": 1,
+        "seed_set": 1,
+        "base_model": 1,
+        "prepare_base_data": 1,
+        "train_start": 1,
+        "evaluate_base": 1,
+        "evaluate": k,
+        "plan": k,
+        "generate": k,
+        "validate": k,
+        "train": k,
+        "report": 1,
+        "all": 1,
+        "build_report_benchmark": 1,
+        "evaluate_report_base": 1,
+        "evaluate_report": k,
+    }
 
 
 def test_the_regime_needs_its_base_data(workdir, tmp_path):

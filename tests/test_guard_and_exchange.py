@@ -15,17 +15,31 @@ from dataengine.embedding import cached, clip_encoder, embed_images, image_encod
 from dataengine.exchange import export_llava_json, export_paper_json, import_paper_json
 from tests.real_fixtures import COLOURS, png
 
-BENCHMARK = pl.DataFrame({
-    "id": ["b1", "b2"],
-    "question": ["What is the man on the left holding in his hand?", "How many dogs are in the picture?"],
-    "options": [["a cup", "a phone", "a book", "a pen"], ["1", "2", "3", "4"]],
-})  # fmt: skip
+BENCHMARK = pl.DataFrame(
+    {
+        "id": ["b1", "b2"],
+        "question": ["What is the man on the left holding in his hand?", "How many dogs are in the picture?"],
+        "options": [["a cup", "a phone", "a book", "a pen"], ["1", "2", "3", "4"]],
+    }
+)
 
 
 def sample(n, question, options):
-    return {"instruction": question, "answer": options[0], "short_answer": options[0], "options": options,
-            "choice_answer": "A", "image": f"images/p{n}.png", "qtype": 2, "id": f"s{n}", "iteration": 1,
-            "teacher": "t", "prompt_version": "v", "query_id": f"q{n}", "source_id": f"p{n}"}  # fmt: skip
+    return {
+        "instruction": question,
+        "answer": options[0],
+        "short_answer": options[0],
+        "options": options,
+        "choice_answer": "A",
+        "image": f"images/p{n}.png",
+        "qtype": 2,
+        "id": f"s{n}",
+        "iteration": 1,
+        "teacher": "t",
+        "prompt_version": "v",
+        "query_id": f"q{n}",
+        "source_id": f"p{n}",
+    }
 
 
 def test_near_duplicates_of_benchmark_items_are_dropped_with_the_item_named():
@@ -54,8 +68,14 @@ def test_question_check_modes():
 
 
 def test_paper_json_import_accepts_the_misspelt_key_and_round_trips(tmp_path):
-    rows = [{k: v for k, v in sample(n, f"Question {n}?", ["a", "b", "c", "d"]).items()
-             if k in ("instruction", "answer", "short_answer", "options", "image", "qtype")} for n in range(2)]  # fmt: skip
+    rows = [
+        {
+            k: v
+            for k, v in sample(n, f"Question {n}?", ["a", "b", "c", "d"]).items()
+            if k in ("instruction", "answer", "short_answer", "options", "image", "qtype")
+        }
+        for n in range(2)
+    ]
     rows[0]["choide_answer"], rows[1]["choice_answer"] = "A", "B"
     (tmp_path / "paper.json").write_text(json.dumps(rows))
     samples = import_paper_json(tmp_path / "paper.json")
@@ -95,7 +115,9 @@ def test_clip_retrieval_from_a_local_folder_and_the_pool_cache(tmp_path, tiny_cl
     assert np.allclose(clip_encoder(tiny_clip, batch_size=4)(paths), vectors, atol=1e-5)  # batching is invisible
     save_embeddings(tmp_path / "pool" / "embeddings.npz", images, vectors)
     calls = []
-    lookup = cached(lambda ps: calls.append(list(ps)) or encoder(ps), tmp_path / "pool" / "embeddings.npz", tmp_path / "pool")
+    lookup = cached(
+        lambda ps: calls.append(list(ps)) or encoder(ps), tmp_path / "pool" / "embeddings.npz", tmp_path / "pool"
+    )
     anchor = tmp_path / "anchor.png"
     anchor.write_bytes(png("red", (16, 16)))
     rows = lookup([paths[2], anchor, paths[0]])
@@ -107,19 +129,34 @@ def test_clip_retrieval_from_a_local_folder_and_the_pool_cache(tmp_path, tiny_cl
 
 
 def test_cli_imports_the_release_and_exports_llava_json(tmp_path):
-    rows = [{k: v for k, v in sample(n, f"Question {n}?", ["a", "b", "c", "d"]).items()
-             if k in ("instruction", "answer", "short_answer", "options", "image", "qtype")} for n in range(3)]  # fmt: skip
+    rows = [
+        {
+            k: v
+            for k, v in sample(n, f"Question {n}?", ["a", "b", "c", "d"]).items()
+            if k in ("instruction", "answer", "short_answer", "options", "image", "qtype")
+        }
+        for n in range(3)
+    ]
     for row in rows:
         row["choide_answer"] = "C"
     (tmp_path / "paper.json").write_text(json.dumps(rows))
     cli = [str(Path(sys.executable).parent / "dataengine"), "data"]
-    imported = subprocess.run([*cli, "import", str(tmp_path / "paper.json"), "--out", str(tmp_path / "accepted.jsonl")],
-                              capture_output=True, text=True, check=True)  # fmt: skip
+    imported = subprocess.run(
+        [*cli, "import", str(tmp_path / "paper.json"), "--out", str(tmp_path / "accepted.jsonl")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "3 samples" in imported.stdout
-    subprocess.run([*cli, "export", str(tmp_path / "accepted.jsonl"), "--format", "llava", "--out", str(tmp_path / "llava.json")],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [*cli, "export", str(tmp_path / "accepted.jsonl"), "--format", "llava", "--out", str(tmp_path / "llava.json")],
+        check=True,
+    )
     records = json.loads((tmp_path / "llava.json").read_text())
     assert [r["conversations"][1]["value"] for r in records] == ["C", "C", "C"]
-    bad = subprocess.run([*cli, "import", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x.jsonl")],
-                         capture_output=True, text=True)  # fmt: skip
+    bad = subprocess.run(
+        [*cli, "import", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x.jsonl")],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0 and "missing.json" in bad.stderr

@@ -52,8 +52,15 @@ def test_a_foreign_pages_simple_post_is_refused_for_every_task_id(waiting):
     for task_id in range(1, 21):
         body = json.dumps({"id": task_id, **ATTACK}).encode()
         for path in ("/answer", f"/answer?token={reviewer.guard.token}"):  # even one that learnt the token
-            status, _ = request(reviewer, "POST", path, body, Host=own_host(reviewer),
-                                Origin="http://evil.example", Content_Type="text/plain")
+            status, _ = request(
+                reviewer,
+                "POST",
+                path,
+                body,
+                Host=own_host(reviewer),
+                Origin="http://evil.example",
+                Content_Type="text/plain",
+            )
             assert status == 403
     assert reviewer.task()["kind"] == "proposal" and decisions == []
 
@@ -62,8 +69,16 @@ def test_a_post_from_the_pages_own_origin_still_needs_a_json_body(waiting):
     reviewer, decisions, _ = waiting
     task_id = reviewer.task()["id"]
     body = json.dumps({"id": task_id, **ATTACK}).encode()
-    status, text = request(reviewer, "POST", "/answer", body, Host=own_host(reviewer), Content_Type="text/plain",
-                           Origin=f"http://{own_host(reviewer)}", **{TOKEN_HEADER: reviewer.guard.token})
+    status, text = request(
+        reviewer,
+        "POST",
+        "/answer",
+        body,
+        Host=own_host(reviewer),
+        Content_Type="text/plain",
+        Origin=f"http://{own_host(reviewer)}",
+        **{TOKEN_HEADER: reviewer.guard.token},
+    )
     assert (status, text) == (415, b"the body must be application/json")
     assert reviewer.task()["kind"] == "proposal" and decisions == []
 
@@ -85,8 +100,9 @@ def test_a_request_without_the_token_is_refused(waiting, token):
         assert (status, text) == (403, b"missing or wrong token")
     body = json.dumps({"id": reviewer.task()["id"], **ATTACK}).encode()
     headers = {} if token is None else {TOKEN_HEADER: token}
-    status, _ = request(reviewer, "POST", "/answer", body, Host=own_host(reviewer),
-                        Content_Type="application/json", **headers)
+    status, _ = request(
+        reviewer, "POST", "/answer", body, Host=own_host(reviewer), Content_Type="application/json", **headers
+    )
     assert status == 403
     assert reviewer.task()["kind"] == "proposal" and decisions == []
 
@@ -96,9 +112,16 @@ def test_only_the_token_holder_decides_the_proposal(waiting):
     task = json.loads(request(reviewer, "GET", f"/task?token={reviewer.guard.token}", Host=own_host(reviewer))[1])
     assert task["kind"] == "proposal"
     body = json.dumps({"id": task["id"], "decision": "edit", "text": "The reviewer's own words."}).encode()
-    status, _ = request(reviewer, "POST", "/answer", body, Host=f"localhost:{reviewer.guard.port}",
-                        Origin=f"http://localhost:{reviewer.guard.port}", Content_Type="application/json; charset=utf-8",
-                        **{TOKEN_HEADER: reviewer.guard.token})
+    status, _ = request(
+        reviewer,
+        "POST",
+        "/answer",
+        body,
+        Host=f"localhost:{reviewer.guard.port}",
+        Origin=f"http://localhost:{reviewer.guard.port}",
+        Content_Type="application/json; charset=utf-8",
+        **{TOKEN_HEADER: reviewer.guard.token},
+    )
     assert status == 200
     thread.join(10)
     assert decisions == ["The reviewer's own words."]

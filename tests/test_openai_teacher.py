@@ -38,9 +38,16 @@ def no_openai_env(monkeypatch):
 
 
 def teacher_cfg(server: FakeOpenAI, cache, **knobs) -> dict:
-    cfg = {"kind": "openai", "model": "fake-teacher", "base_url": server.base_url, "cache": str(cache),
-           "api_key_env": KEY_ENV, "timeout_s": client_timeout(server.settings.latency_s), "in_flight": 8,
-           **knobs}  # fmt: skip
+    cfg = {
+        "kind": "openai",
+        "model": "fake-teacher",
+        "base_url": server.base_url,
+        "cache": str(cache),
+        "api_key_env": KEY_ENV,
+        "timeout_s": client_timeout(server.settings.latency_s),
+        "in_flight": 8,
+        **knobs,
+    }
     return validate_config({"teacher": cfg})["teacher"]
 
 
@@ -59,7 +66,10 @@ def usable(generation, queries) -> int:
 
 
 def test_prompts_render_the_annotation_type_and_bad_cases_and_are_versioned_by_content(tmp_path):
-    query = {**make_queries(n_per_type=1)[2], "in_context": [{"question": "Q?", "options": ["a", "b", "c", "d"], "answer": "C", "image": "x"}]}
+    query = {
+        **make_queries(n_per_type=1)[2],
+        "in_context": [{"question": "Q?", "options": ["a", "b", "c", "d"], "answer": "C", "image": "x"}],
+    }
     prompts = load_prompts(REPO / "config" / "prompts")
     system, user = render_messages(prompts, query)
     assert system["role"] == "system" and "JSON" in system["content"]
@@ -83,7 +93,10 @@ def test_cache_key_is_content_addressed_and_entries_survive_reopening(tmp_path):
     messages = [{"role": "user", "content": "hi"}]
     key = request_key("m", messages, {"temperature": 0.7})
     assert key == request_key("m", [dict(messages[0])], {"temperature": 0.7})
-    assert len({key, request_key("m2", messages, {"temperature": 0.7}), request_key("m", messages, {"temperature": 0})}) == 3
+    assert (
+        len({key, request_key("m2", messages, {"temperature": 0.7}), request_key("m", messages, {"temperature": 0})})
+        == 3
+    )
     from dataengine.endpoint.cache import CachedReply
 
     ResponseCache(tmp_path / "c.sqlite").put(key, "m", CachedReply("{}", 10, 2))
@@ -127,7 +140,9 @@ def test_each_fault_is_retried_and_recovered(tmp_path, fault, retry_reason, cont
     """Each of 4 requests meets the fault once, then a good reply: 8 requests, or more only where a
     good reply outlasted the timeout (then retried as a timeout)."""
     queries = make_queries(n_per_type=1)[:4]
-    with FakeOpenAI(FakeSettings(script=(fault,), hang_s=2 * client_timeout())) as server:  # a hang outlasts the timeout
+    with FakeOpenAI(
+        FakeSettings(script=(fault,), hang_s=2 * client_timeout())
+    ) as server:  # a hang outlasts the timeout
         generation = generate_openai(queries, teacher_cfg(server, tmp_path / "c.sqlite"), seed=0)
         slow = timed_out(generation) - (4 if fault == "hang" else 0)
         assert slow >= 0 and server.stats()["requests"] == 8 + slow and server.stats()["faults"] == {fault: 4}
@@ -207,9 +222,21 @@ def generate_command(tmp_path, server, queries, name="g", cache="c.sqlite", **kn
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
     cfg = {k: v for k, v in teacher_cfg(server, tmp_path / cache, **knobs).items() if v is not None}
     (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({"run": "cli", "teacher": cfg}))
-    return [sys.executable, "-m", "dataengine.cli", "teacher", "generate", "--configfile", str(tmp_path / f"{name}.yaml"),
-            "--queries", str(tmp_path / "q.jsonl"), "--out", str(tmp_path / f"{name}.jsonl"),
-            "--stats", str(tmp_path / f"{name}.json")]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "dataengine.cli",
+        "teacher",
+        "generate",
+        "--configfile",
+        str(tmp_path / f"{name}.yaml"),
+        "--queries",
+        str(tmp_path / "q.jsonl"),
+        "--out",
+        str(tmp_path / f"{name}.jsonl"),
+        "--stats",
+        str(tmp_path / f"{name}.json"),
+    ]
 
 
 def wait_for(server, ok: int, process=None) -> None:
@@ -274,11 +301,17 @@ def test_two_jobs_sharing_a_cache_pay_each_distinct_request_once(tmp_path):
     with FakeOpenAI(FakeSettings(latency_s=0.5)) as server:
         # One at a time, the first job would pay for 36 s: the second starts in that time even on a loaded
         # machine (a 14 s window was missed once with four test suites on two cores), then pays 4 at a time
-        first = subprocess.Popen(generate_command(tmp_path, server, queries, "a", in_flight=1), cwd=REPO,
-                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
+        first = subprocess.Popen(
+            generate_command(tmp_path, server, queries, "a", in_flight=1), cwd=REPO, stderr=subprocess.PIPE, text=True
+        )
         wait_for(server, 4, first)  # the first job is paying when the second starts
-        second = subprocess.run(generate_command(tmp_path, server, queries, "b", in_flight=4), cwd=REPO,
-                                capture_output=True, text=True, timeout=300)  # fmt: skip
+        second = subprocess.run(
+            generate_command(tmp_path, server, queries, "b", in_flight=4),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert second.returncode == 0, second.stderr[-2000:]
         assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
         stats = server.stats()
@@ -328,7 +361,9 @@ def test_a_damaged_cache_stops_generation_naming_the_file_until_told_to_start_af
         again = generate_openai(queries, {**cfg, "restart_damaged_cache": True}, seed=0)
         assert usable(again, queries) == 6 and server.stats()["requests"] == 12  # asked, and paid, again
         moved = sorted(tmp_path.glob("c.sqlite.damaged-*"))
-        assert [p.name for p in moved if not p.name.endswith(("-wal", "-shm"))] == ([] if "missing" in problem else [moved[0].name])
+        assert [p.name for p in moved if not p.name.endswith(("-wal", "-shm"))] == (
+            [] if "missing" in problem else [moved[0].name]
+        )
         events = [r["event"] for r in Ledger(ledger_path(cache), step=None).records()]
         assert events == ["reply"] * 6 + ["cache_restarted"] + ["reply"] * 6
         generate_openai(queries, cfg, seed=0)  # the new cache is trusted without the flag
@@ -341,7 +376,9 @@ def test_the_command_line_starts_a_damaged_cache_afresh_when_asked(tmp_path):
         command = generate_command(tmp_path, server, queries)
         (tmp_path / "c.sqlite").write_bytes(b"")
         refused = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-        assert refused.returncode != 0 and f"response cache {tmp_path / 'c.sqlite'} is empty (0 bytes)" in refused.stderr
+        assert (
+            refused.returncode != 0 and f"response cache {tmp_path / 'c.sqlite'} is empty (0 bytes)" in refused.stderr
+        )
         subprocess.run([*command, "--restart-damaged-cache"], cwd=REPO, check=True, capture_output=True)
         assert server.stats()["ok"] == 3 and len(ResponseCache(tmp_path / "c.sqlite")) == 3
 
@@ -356,7 +393,13 @@ def test_ledger_counts_a_batch_reply_once_and_skips_a_torn_line(tmp_path, caplog
     ledger.reply("k3", "m", 10, 2, 1.0, "truncated")
     Ledger(tmp_path / "l.jsonl", step="other").reply("k4", "m", 10, 2, 8.0, "ok")
     with caplog.at_level(logging.WARNING, logger="dataengine"):
-        assert ledger.paid() == {"replies": 3, "prompt_tokens": 30, "completion_tokens": 6, "cost_usd": 1.75, "attempts": 1}
+        assert ledger.paid() == {
+            "replies": 3,
+            "prompt_tokens": 30,
+            "completion_tokens": 6,
+            "cost_usd": 1.75,
+            "attempts": 1,
+        }
     assert any("l.jsonl: line 4 is not JSON" in m for m in caplog.messages)
     assert ledger.cached_replies() == 4
     ledger.cache_restarted(None)
@@ -414,9 +457,18 @@ def test_report_shows_the_teachers_calls_tokens_and_cost(tmp_path):
     from dataengine.report.summary import summarize, write_summary_md
     from tests.test_report import METRICS, QUOTAS
 
-    stats = {"teacher": "openai", "model": "gpt-4o-mini", "calls": 120, "cache_hits": 3, "prompt_tokens": 90000,
-             "completion_tokens": 12000, "cost_usd": 0.0207, "attempts": 2, "ledger": "cache/teacher.ledger.jsonl",
-             "failures": {"budget": 4, "truncated": 1}}  # fmt: skip
+    stats = {
+        "teacher": "openai",
+        "model": "gpt-4o-mini",
+        "calls": 120,
+        "cache_hits": 3,
+        "prompt_tokens": 90000,
+        "completion_tokens": 12000,
+        "cost_usd": 0.0207,
+        "attempts": 2,
+        "ledger": "cache/teacher.ledger.jsonl",
+        "failures": {"budget": 4, "truncated": 1},
+    }
     seed_set = {**stats, "calls": 60, "cache_hits": 0, "cost_usd": 0.0101, "attempts": 1, "failures": {}}
     summary = summarize("demo", "abc", METRICS, QUOTAS, [0, 9])
     write_summary_md(summary, METRICS, tmp_path / "s.md", {"seed set": seed_set, "1": stats})

@@ -31,16 +31,24 @@ def test_loop_with_the_openai_teacher_runs_offline_and_reruns_only_what_a_prompt
         for i in (1, 2):
             stats = json.loads((run / f"iter_{i}" / "data" / "generation.json").read_text())
             queries = (run / f"iter_{i}" / "plan" / "queries.jsonl").read_text().splitlines()
-            accepted = [json.loads(line) for line in (run / f"iter_{i}" / "data" / "accepted.jsonl").read_text().splitlines()]
+            accepted = [
+                json.loads(line) for line in (run / f"iter_{i}" / "data" / "accepted.jsonl").read_text().splitlines()
+            ]
             assert stats["teacher"] == "openai" and stats["queries"] == len(queries) and stats["calls"] > 0
             assert stats["cost_usd"] > 0 and stats["failures"] == {}
             assert len(accepted) >= 0.9 * len(queries)  # the oracle's quality, through prompts and HTTP
-            assert {(s["teacher"], s["prompt_version"]) for s in accepted} == {("openai:fake-teacher", stats["prompt_version"])}
+            assert {(s["teacher"], s["prompt_version"]) for s in accepted} == {
+                ("openai:fake-teacher", stats["prompt_version"])
+            }
         summary_md = (run / "report" / "summary.md").read_text()
         seed_set = json.loads((run / "iter_0" / "data" / "generation.json").read_text())
         assert seed_set["teacher"] == "openai" and seed_set["cost_usd"] > 0 and seed_set["attempts"] == 1
         assert re.search(rf"^\| seed set \| fake-teacher \| {seed_set['calls']} \| ", summary_md, re.M)
-        paid = [r["cost_usd"] for r in Ledger(run / "cache" / "teacher.ledger.jsonl", None).records() if r["event"] == "reply"]
+        paid = [
+            r["cost_usd"]
+            for r in Ledger(run / "cache" / "teacher.ledger.jsonl", None).records()
+            if r["event"] == "reply"
+        ]
         assert len(paid) == server.stats()["ok"]  # every reply served is in the ledger
         assert f"Teacher cost of the run: {sum(paid):.4f} USD" in summary_md  # the seed set's included
         calls = server.stats()["requests"]
@@ -69,16 +77,22 @@ def test_two_runs_sharing_a_cache_pay_each_distinct_request_once(tmp_path):
             teacher = {"base_url": server.base_url, "cache": str(shared), "in_flight": in_flight}
             overlay.write_text(yaml.safe_dump({"run": run, "teacher": teacher}))
             configs[run] = [CONFIGS / "small.yaml", CONFIGS / "openai.yaml", overlay]
-            built = snakemake(workdir, "--cores", "1", f"results/{run}/pool/annotations.jsonl", configfiles=configs[run])
+            built = snakemake(
+                workdir, "--cores", "1", f"results/{run}/pool/annotations.jsonl", configfiles=configs[run]
+            )
             assert built.returncode == 0, built.stderr[-3000:]
         jobs = [
-            start_snakemake(workdir, "--cores", "1", f"results/{run}/iter_0/data/accepted.jsonl", configfiles=configs[run])
+            start_snakemake(
+                workdir, "--cores", "1", f"results/{run}/iter_0/data/accepted.jsonl", configfiles=configs[run]
+            )
             for run in ("a", "b")
         ]
         for job in jobs:
             assert job.wait(timeout=600) == 0, job.stderr.read()[-3000:]
         stats = server.stats()
-    generations = [json.loads((workdir / "results" / run / "iter_0" / "data" / "generation.json").read_text()) for run in "ab"]
+    generations = [
+        json.loads((workdir / "results" / run / "iter_0" / "data" / "generation.json").read_text()) for run in "ab"
+    ]
     distinct = generations[0]["requests"]
     assert distinct == generations[1]["requests"] > 50
     assert stats["requests"] == stats["ok"] == distinct and stats["repeated_ok"] == 0

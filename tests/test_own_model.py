@@ -21,8 +21,15 @@ from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoP
 from dataengine.benchmark import load_items
 from tests.conftest import CONFIGS, snakemake
 
-SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|image_pad|>", "<|vision_end|>",
-            "<|video_pad|>"]
+SPECIALS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|image_pad|>",
+    "<|vision_end|>",
+    "<|video_pad|>",
+]
 TEMPLATE = (  # Qwen2-VL's own: a default system turn, ChatML, the image between vision markers
     "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
     "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n"
@@ -37,26 +44,52 @@ def write_qwen2_vl(folder: Path) -> Path:
     vocab = {token: i for i, token in enumerate([*SPECIALS, *string.printable])}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<|endoftext|>"))
     backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                        extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"})
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
+    )
     tokenizer.add_special_tokens({"additional_special_tokens": SPECIALS[1:]})
     pixels = {"min_pixels": 56 * 56, "max_pixels": 112 * 112}
-    processor = Qwen2VLProcessor(image_processor=Qwen2VLImageProcessorPil(**pixels), tokenizer=tokenizer,
-                                 video_processor=Qwen2VLVideoProcessor(**pixels), chat_template=TEMPLATE)
-    ids = {name: vocab[token] for name, token in [("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
-                                                   ("vision_start_token_id", "<|vision_start|>"),
-                                                   ("vision_end_token_id", "<|vision_end|>")]}
+    processor = Qwen2VLProcessor(
+        image_processor=Qwen2VLImageProcessorPil(**pixels),
+        tokenizer=tokenizer,
+        video_processor=Qwen2VLVideoProcessor(**pixels),
+        chat_template=TEMPLATE,
+    )
+    ids = {
+        name: vocab[token]
+        for name, token in [
+            ("image_token_id", "<|image_pad|>"),
+            ("video_token_id", "<|video_pad|>"),
+            ("vision_start_token_id", "<|vision_start|>"),
+            ("vision_end_token_id", "<|vision_end|>"),
+        ]
+    }
     config = Qwen2VLConfig(
-        text_config={"vocab_size": len(vocab), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-                     "num_attention_heads": 4, "num_key_value_heads": 2, "initializer_range": 0.2,
-                     "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
-                     "pad_token_id": vocab["<|endoftext|>"], "eos_token_id": vocab["<|im_end|>"], "bos_token_id": None},
+        text_config={
+            "vocab_size": len(vocab),
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "initializer_range": 0.2,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+            "pad_token_id": vocab["<|endoftext|>"],
+            "eos_token_id": vocab["<|im_end|>"],
+            "bos_token_id": None,
+        },
         vision_config={"depth": 2, "embed_dim": 32, "hidden_size": 64, "num_heads": 4, "mlp_ratio": 2},
         **ids,
     )
     torch.manual_seed(0)
     model = Qwen2VLForConditionalGeneration(config)
-    model.generation_config.pad_token_id, model.generation_config.eos_token_id = config.text_config.pad_token_id, vocab["<|im_end|>"]
+    model.generation_config.pad_token_id, model.generation_config.eos_token_id = (
+        config.text_config.pad_token_id,
+        vocab["<|im_end|>"],
+    )
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
@@ -69,11 +102,24 @@ def loop(tmp_path_factory):
     root = tmp_path_factory.mktemp("own-model")
     model = write_qwen2_vl(root / "models" / "tiny-qwen2-vl")
     overlay = root / "own.yaml"
-    overlay.write_text(yaml.safe_dump({
-        "run": "own", "iterations": 1, "student": {"base": str(model), "scoring": "letter"},
-        "train": {"method": "lora", "vision_tower": "frozen", "steps": 4, "batch_size": 8, "replay": 0,
-                  "views": ["free", "lettered"], "lora": {"r": 4, "alpha": 8}},
-    }))
+    overlay.write_text(
+        yaml.safe_dump(
+            {
+                "run": "own",
+                "iterations": 1,
+                "student": {"base": str(model), "scoring": "letter"},
+                "train": {
+                    "method": "lora",
+                    "vision_tower": "frozen",
+                    "steps": 4,
+                    "batch_size": 8,
+                    "replay": 0,
+                    "views": ["free", "lettered"],
+                    "lora": {"r": 4, "alpha": 8},
+                },
+            }
+        )
+    )
     done = snakemake(root, "--cores", "2", configfiles=[CONFIGS / "small.yaml", overlay], timeout=1200)
     assert done.returncode == 0, done.stderr[-4000:]
     return root, model
@@ -99,13 +145,29 @@ def test_dataengine_evaluate_batched_equals_the_reference_and_a_plain_forward(lo
     lines = {}
     for mode in ("batched", "reference"):
         out = root / f"{scorer}-{mode}.jsonl"
-        command = [str(Path(sys.executable).parent / "dataengine"), "evaluate", "--model", str(model), "--benchmark",
-                   str(benchmark), "--scorer", scorer, "--batch-size", "7", "--out", str(out)]
+        command = [
+            str(Path(sys.executable).parent / "dataengine"),
+            "evaluate",
+            "--model",
+            str(model),
+            "--benchmark",
+            str(benchmark),
+            "--scorer",
+            scorer,
+            "--batch-size",
+            "7",
+            "--out",
+            str(out),
+        ]
         done = subprocess.run(command + ["--reference"] * (mode == "reference"), capture_output=True, text=True)
         assert done.returncode == 0, done.stderr[-3000:]
         lines[mode] = [json.loads(line) for line in out.read_text().splitlines()]
     items = load_items(benchmark / "items.parquet")
-    assert [line["id"] for line in lines["batched"]] == items["id"].to_list() == [line["id"] for line in lines["reference"]]
+    assert (
+        [line["id"] for line in lines["batched"]]
+        == items["id"].to_list()
+        == [line["id"] for line in lines["reference"]]
+    )
     for batched, alone in zip(lines["batched"], lines["reference"]):
         assert batched["prompt"] == alone["prompt"] and batched["prediction"] == alone["prediction"]
         assert batched["scores"] == pytest.approx(alone["scores"], abs=1e-4)
@@ -128,14 +190,16 @@ def test_doctor_checks_the_folders_family_processor_and_lora_names(tmp_path):
     overlay = tmp_path / "own.yaml"
 
     def doctor(**student_and_train) -> str:
-        config = {"student": {"base": str(model), **student_and_train.get("student", {})},
-                  "train": {"method": "lora", **student_and_train.get("train", {})}}
+        config = {
+            "student": {"base": str(model), **student_and_train.get("student", {})},
+            "train": {"method": "lora", **student_and_train.get("train", {})},
+        }
         overlay.write_text(yaml.safe_dump(config))
         command = [str(Path(sys.executable).parent / "dataengine"), "doctor", "--configfile", str(overlay)]
         return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path).stdout
 
     assert "ok      student.base: a Qwen2-VL model (qwen2_vl); its processor loads, train fits it" in doctor()
-    assert ("error   student.base: student.family is 'gemma3', but" in doctor(student={"family": "gemma3"}))
+    assert "error   student.base: student.family is 'gemma3', but" in doctor(student={"family": "gemma3"})
     wrong = doctor(train={"lora": {"target_modules": ["q_proj", "c_attn"]}})
     assert "error   student.base: train.lora.target_modules: 'c_attn' names no linear layer of Qwen2-VL's" in wrong
 

@@ -172,7 +172,9 @@ def test_gain_rule_scales_by_gain_over_the_judged_types_median_and_at_least_min_
     # Where every type gains little, the reference is min_gain: 5 points per 1,000 keep half the weight.
     crawling = {1: 98.0, 2: 35.65, 4: 27.69, 5: 30.65}
     weights = type_weights(crawling, "gain", {"gain": {"min_gain": 10.0}}, [Round(BEFORE, PLANNED)])
-    assert weights[2] == pytest.approx((100 - 35.65) / 100 * 0.5) and weights[5] == pytest.approx((100 - 30.65) / 100 * 0.5)
+    assert weights[2] == pytest.approx((100 - 35.65) / 100 * 0.5) and weights[5] == pytest.approx(
+        (100 - 30.65) / 100 * 0.5
+    )
 
 
 def test_gain_rule_caps_the_share_of_one_type_and_hands_on_the_rest():
@@ -318,9 +320,7 @@ def test_plan_raises_when_exclude_leaves_no_type(scene):
 
 def test_plan_raises_when_a_type_runs_out_of_images(scene):
     scene["cfg"]["budget"] = 100  # quotas 34, 13, 53; type 1 has 28 open + 5 own images
-    with pytest.raises(
-        ValueError, match=r"type 1 \(Scene Understanding\): the plan needs 34 images, 33 pool"
-    ):
+    with pytest.raises(ValueError, match=r"type 1 \(Scene Understanding\): the plan needs 34 images, 33 pool"):
         plan_iteration(**scene)
 
 

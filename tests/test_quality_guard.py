@@ -104,7 +104,9 @@ def test_targeted_plans_give_the_weak_types_more_of_the_same_budget(guard):
 @pytest.mark.slow
 def test_targeted_data_is_not_beaten_by_uniform_data_at_equal_budget(guard):
     lead = mean_over_seeds(guard, lambda rounds: weak(rounds, "gain") - weak(rounds, "uniform"))
-    assert lead >= threshold(LEAD), f"targeted led uniform by {lead:.1f} points; at least {threshold(LEAD):.1f} expected"
+    assert lead >= threshold(LEAD), (
+        f"targeted led uniform by {lead:.1f} points; at least {threshold(LEAD):.1f} expected"
+    )
 
 
 @pytest.mark.slow

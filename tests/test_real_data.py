@@ -71,7 +71,8 @@ def test_seedbench_every_bad_row_and_missing_image_in_one_error_before_writing(t
         "benchmark seedbench: 4 bad rows:",
         f"  {path}: questions[1] (question_id '101'): answer 'E' is not one of A, B, C, D",
         f"  {path}: questions[2] (question_id '102'): duplicate options ['red'] in ['red', 'red', 'blue', 'yellow']",
-        f"  {path}: questions[4] (question_id '103'): missing keys ['choice_a', 'choice_b', 'choice_c', 'choice_d', 'answer', 'data_id']",
+        f"  {path}: questions[4] (question_id '103'): missing keys "
+        "['choice_a', 'choice_b', 'choice_c', 'choice_d', 'answer', 'data_id']",
         f"  {path}: questions[5] (question_id '101'): duplicate id: an earlier row has it",
         f"1 images missing: {tmp_path / 'seed-images' / '0_red.jpg'}",
         "Nothing was written.",
@@ -86,7 +87,10 @@ def test_seedbench_every_bad_row_and_missing_image_in_one_error_before_writing(t
 def test_seedbench_file_of_another_shape_is_named_with_what_was_expected(tmp_path, content, shape):
     cfg = write_seedbench(tmp_path)
     (tmp_path / "SEED-Bench.json").write_text(json.dumps(content))
-    with pytest.raises(SourceError, match=re.escape(f"SEED-Bench.json: expected SEED-Bench's JSON, an object with a 'questions' list; {shape}")):
+    with pytest.raises(
+        SourceError,
+        match=re.escape(f"SEED-Bench.json: expected SEED-Bench's JSON, an object with a 'questions' list; {shape}"),
+    ):
         build(cfg, tmp_path / "bench")
 
 
@@ -99,8 +103,10 @@ def test_an_aokvqa_file_given_as_seedbench_is_named(tmp_path):
 
 def test_seedbench_items_left_out_are_counted_in_the_log_by_reason(tmp_path, caplog):
     cfg = write_seedbench(tmp_path)
-    _edit_json(tmp_path / "SEED-Bench.json", lambda data: data["questions"].append(
-        {**data["questions"][0], "question_id": "950", "question_type_id": 13}))  # fmt: skip
+    _edit_json(
+        tmp_path / "SEED-Bench.json",
+        lambda data: data["questions"].append({**data["questions"][0], "question_id": "950", "question_type_id": 13}),
+    )
     with caplog.at_level(logging.INFO, logger="dataengine"):
         items = build(cfg, tmp_path / "bench", qtypes=[3])
     assert items.height == 2
@@ -151,7 +157,9 @@ def test_mmbench_without_its_columns_and_with_a_broken_image(tmp_path):
     with pytest.raises(SourceError, match=r"line 6 \(index '2'\): image is not a base64-encoded picture"):
         build(cfg, tmp_path / "bench")
     (tmp_path / "MMBench_DEV_EN.tsv").write_text("question\tanswer\nWhy?\tA\n")
-    with pytest.raises(SourceError, match=r"MMBench_DEV_EN.tsv: missing columns \['index', 'image', 'A', 'B', 'category'\]"):
+    with pytest.raises(
+        SourceError, match=r"MMBench_DEV_EN.tsv: missing columns \['index', 'image', 'A', 'B', 'category'\]"
+    ):
         build(cfg, tmp_path / "bench")
 
 
@@ -175,17 +183,26 @@ def test_aokvqa_files_of_another_shape_are_named(tmp_path):
     with pytest.raises(SourceError, match=r"aokvqa_types.json: expected a JSON object question_id -> type; got a list"):
         build(cfg, tmp_path / "bench")
     (tmp_path / "aokvqa_v1p0_val.json").write_text(json.dumps({"questions": []}))
-    with pytest.raises(SourceError, match=r"aokvqa_v1p0_val.json: expected A-OKVQA's JSON, a list of questions; got an object"):
+    with pytest.raises(
+        SourceError, match=r"aokvqa_v1p0_val.json: expected A-OKVQA's JSON, a list of questions; got an object"
+    ):
         build(cfg, tmp_path / "bench")
 
 
 def test_circular_accuracy_counts_a_group_only_when_every_rotation_is_right():
     # group 1: 2/2 right; group 2: 1/2 right; group 3: 0/1 (type 4); group 4: 1/1 (type 4)
-    predictions = pl.DataFrame({
-        "id": list("abcdef"), "qtype": [3, 3, 3, 3, 4, 4], "split": ["test"] * 6, "answer": ["A"] * 6,
-        "prediction": ["A", "A", "A", "B", "C", "A"], "correct": [True, True, True, False, False, True],
-        "scores": [[0.0]] * 6, "group": [1, 1, 2, 2, 3, 4],
-    })  # fmt: skip
+    predictions = pl.DataFrame(
+        {
+            "id": list("abcdef"),
+            "qtype": [3, 3, 3, 3, 4, 4],
+            "split": ["test"] * 6,
+            "answer": ["A"] * 6,
+            "prediction": ["A", "A", "A", "B", "C", "A"],
+            "correct": [True, True, True, False, False, True],
+            "scores": [[0.0]] * 6,
+            "group": [1, 1, 2, 2, 3, 4],
+        }
+    )
     test = metrics(predictions, "letter")["splits"]["test"]
     assert test["overall"]["acc"] == pytest.approx(100 * 4 / 6, abs=1e-3)
     assert test["circular"]["overall"]["acc"] == 50.0 and test["circular"]["overall"]["n"] == 4
@@ -237,23 +254,35 @@ def test_coco_bad_rows_of_both_files_in_one_error(tmp_path, caplog):
     assert str(err.value).splitlines() == [
         "pool coco: 3 bad rows:",
         f"  {tmp_path / 'captions.json'}: images[2] (id 3): width and height must be positive numbers, got 0x10",
-        f"  {tmp_path / 'captions.json'}: annotations[3] (id 77): needs an image_id of the file's images and a caption string",
+        f"  {tmp_path / 'captions.json'}: annotations[3] (id 77): "
+        "needs an image_id of the file's images and a caption string",
         f"  {tmp_path / 'instances.json'}: annotations[0] (id 21): box [2.0, 1.0, -3.0, 5.0] has a negative size",
         "Nothing was written.",
     ]
     (tmp_path / "instances.json").write_text("[]")
-    with pytest.raises(SourceError, match=r"instances.json: expected a COCO annotation file, an object with the lists \['images', 'annotations', 'categories'\]; got a list"):
+    with pytest.raises(
+        SourceError,
+        match=r"instances.json: expected a COCO annotation file, an object with the lists "
+        r"\['images', 'annotations', 'categories'\]; got a list",
+    ):
         build_real_pool("coco", tmp_path / "pool", cfg, set(), seed=0)
     assert not (tmp_path / "pool").exists()
 
 
 def test_coco_boxes_of_images_without_captions_are_counted_in_the_log(tmp_path, caplog):
     cfg = write_coco(tmp_path)
-    _edit_json(tmp_path / "instances.json", lambda data: data["annotations"].append(
-        {"id": 98, "image_id": 50, "category_id": 1, "bbox": [1.0, 1.0, 2.0, 2.0]}))  # fmt: skip
+    _edit_json(
+        tmp_path / "instances.json",
+        lambda data: data["annotations"].append(
+            {"id": 98, "image_id": 50, "category_id": 1, "bbox": [1.0, 1.0, 2.0, 2.0]}
+        ),
+    )
     with caplog.at_level(logging.INFO, logger="dataengine"):
         build_real_pool("coco", tmp_path / "pool", cfg | {"max_images": 2}, set(), seed=0)
-    assert "pool coco: 2 kept; left out: 1 boxes of images without captions, 1 not drawn (pool.max_images 2)" in caplog.messages
+    assert (
+        "pool coco: 2 kept; left out: 1 boxes of images without captions, 1 not drawn (pool.max_images 2)"
+        in caplog.messages
+    )
 
 
 def test_visual_genome_pool_from_two_folders(tmp_path):
@@ -266,9 +295,16 @@ def test_visual_genome_pool_from_two_folders(tmp_path):
 
 def test_visual_genome_bad_objects_and_a_file_of_another_shape(tmp_path):
     cfg = write_visual_genome(tmp_path)
-    _edit_json(tmp_path / "objects.json", lambda rows: rows[0]["objects"].append({"x": 1, "y": 1, "w": -2, "h": 1, "names": ["x"]}))
-    with pytest.raises(SourceError, match=r"row\[0\] \(image_id 1\): objects\[1\]: box \[1, 1, -2, 1\] has a negative size"):
+    _edit_json(
+        tmp_path / "objects.json",
+        lambda rows: rows[0]["objects"].append({"x": 1, "y": 1, "w": -2, "h": 1, "names": ["x"]}),
+    )
+    with pytest.raises(
+        SourceError, match=r"row\[0\] \(image_id 1\): objects\[1\]: box \[1, 1, -2, 1\] has a negative size"
+    ):
         build_real_pool("visual_genome", tmp_path / "pool", cfg, set(), seed=0)
     (tmp_path / "regions.json").write_text(json.dumps({"1": []}))
-    with pytest.raises(SourceError, match=r"regions.json: expected Visual Genome's region descriptions JSON, a list; got an object"):
+    with pytest.raises(
+        SourceError, match=r"regions.json: expected Visual Genome's region descriptions JSON, a list; got an object"
+    ):
         build_real_pool("visual_genome", tmp_path / "pool", cfg, set(), seed=0)

@@ -59,12 +59,32 @@ def test_lora_epoch_training_letter_scoring_and_generation(stand_in, tmp_path, d
     paths = colour_images(tmp_path / "pool")
     samples = [colour_sample(colour, image) | {"id": f"s{n}"} for n, (colour, image) in enumerate(paths.items())]
     write_jsonl(tmp_path / "accepted.jsonl", samples)
-    cfg = {"method": "lora", "epochs": 1, "steps": 999, "batch_size": 4, "lr": 1e-4, "warmup_ratio": 0.03,
-           "weight_decay": 0.0, "gradient_checkpointing": True, "views": ["free", "lettered", "shuffled"],
-           "replay": 0, "lora": {"r": 8, "alpha": 16, "dropout": 0.0}}  # fmt: skip
+    cfg = {
+        "method": "lora",
+        "epochs": 1,
+        "steps": 999,
+        "batch_size": 4,
+        "lr": 1e-4,
+        "warmup_ratio": 0.03,
+        "weight_decay": 0.0,
+        "gradient_checkpointing": True,
+        "views": ["free", "lettered", "shuffled"],
+        "replay": 0,
+        "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
+    }
     out = tmp_path / "iter_1" / "model"
-    pipeline.train(str(stand_in), str(tmp_path / "accepted.jsonl"), [], str(tmp_path / "pool" / "images"),
-                   str(out), iteration=1, cfg=cfg, seed=0, threads=1, dtype=dtype)  # fmt: skip
+    pipeline.train(
+        str(stand_in),
+        str(tmp_path / "accepted.jsonl"),
+        [],
+        str(tmp_path / "pool" / "images"),
+        str(out),
+        iteration=1,
+        cfg=cfg,
+        seed=0,
+        threads=1,
+        dtype=dtype,
+    )
     log = json.loads((out / "train_log.json").read_text())
     assert log["records"] == 12 and log["steps"] == 3  # one epoch of 4 samples x 3 views, batches of 4
     adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
@@ -79,14 +99,32 @@ def test_lora_epoch_training_letter_scoring_and_generation(stand_in, tmp_path, d
     bench = tmp_path / "bench"
     bench.mkdir()
     colour_images(bench)
-    rows = [{"id": f"b{n}", "image": image, "qtype": 3, "question": "What colour is the picture?",
-             "options": ["red", "green", "blue", "yellow"], "answer": "ABCD"[n], "split": ["dev", "test"][n % 2],
-             "group": n // 2} for n, image in enumerate(paths.values())]  # fmt: skip
+    rows = [
+        {
+            "id": f"b{n}",
+            "image": image,
+            "qtype": 3,
+            "question": "What colour is the picture?",
+            "options": ["red", "green", "blue", "yellow"],
+            "answer": "ABCD"[n],
+            "split": ["dev", "test"][n % 2],
+            "group": n // 2,
+        }
+        for n, image in enumerate(paths.values())
+    ]
     write_items(bench, rows)
     for scoring in ("letter", "generate"):
-        pipeline.evaluate(str(out), str(bench / "items.parquet"), str(tmp_path / f"{scoring}.parquet"),
-                          str(tmp_path / f"{scoring}.json"), str(tmp_path / f"{scoring}.jsonl"), scoring,
-                          batch_size=3, threads=1, dtype=dtype)  # fmt: skip
+        pipeline.evaluate(
+            str(out),
+            str(bench / "items.parquet"),
+            str(tmp_path / f"{scoring}.parquet"),
+            str(tmp_path / f"{scoring}.json"),
+            str(tmp_path / f"{scoring}.jsonl"),
+            scoring,
+            batch_size=3,
+            threads=1,
+            dtype=dtype,
+        )
         metrics = json.loads((tmp_path / f"{scoring}.json").read_text())
         predictions = pl.read_parquet(tmp_path / f"{scoring}.parquet")
         assert predictions["group"].to_list() == [0, 0, 1, 1] and predictions.height == 4

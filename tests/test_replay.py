@@ -15,8 +15,16 @@ from dataengine.jsonl import write_jsonl
 from dataengine.model.student import load_student
 from tests.tiny import COLOURS, colour_images, colour_items, colour_sample
 
-TRAIN = {"method": "full", "steps": 40, "batch_size": 16, "lr": 1e-2, "warmup_ratio": 0.1, "weight_decay": 0.0,
-         "log_every": 10, "views": ["free"]}  # fmt: skip
+TRAIN = {
+    "method": "full",
+    "steps": 40,
+    "batch_size": 16,
+    "lr": 1e-2,
+    "warmup_ratio": 0.1,
+    "weight_decay": 0.0,
+    "log_every": 10,
+    "views": ["free"],
+}
 NEW, EARLIER = COLOURS[:2], {0: COLOURS[2], 1: COLOURS[3]}  # red, green now; blue in iteration 0, yellow in 1
 
 
@@ -36,9 +44,16 @@ def rounds(colour_task):
 
 def train(root, out: str, replay: int) -> dict:
     pipeline.train(
-        str(root / "base"), str(root / "new.jsonl"), [str(root / f"iter_{i}.jsonl") for i in EARLIER],
-        str(root / "images"), str(root / out), iteration=2, cfg={**TRAIN, "replay": replay}, seed=0, threads=1,
-    )  # fmt: skip
+        str(root / "base"),
+        str(root / "new.jsonl"),
+        [str(root / f"iter_{i}.jsonl") for i in EARLIER],
+        str(root / "images"),
+        str(root / out),
+        iteration=2,
+        cfg={**TRAIN, "replay": replay},
+        seed=0,
+        threads=1,
+    )
     return json.loads((root / out / "train_log.json").read_text())
 
 
@@ -47,7 +62,10 @@ def answers(root, out: str) -> dict[str, str]:
     items = colour_items(colour_images(root)).filter(pl.col("split") == "test")
     predictions = score_items(*load_student(root / out), items, image_root=root, method="option_text", batch_size=8)
     letter = dict(zip(predictions["id"], predictions["prediction"]))
-    return {Path(item["image"]).stem: item["options"]["ABCD".index(letter[item["id"]])] for item in items.iter_rows(named=True)}
+    return {
+        Path(item["image"]).stem: item["options"]["ABCD".index(letter[item["id"]])]
+        for item in items.iter_rows(named=True)
+    }
 
 
 def test_training_replays_a_share_of_earlier_iterations_and_remembers_them(rounds):

@@ -24,18 +24,14 @@ METRICS = [
     {
         "scoring": "option_text",
         "splits": {
-            "test": _split(
-                (50.0, 200, 43.1, 56.9), {"3": (40.0, 100, 30.9, 49.8), "1": (60.0, 100, 50.2, 69.1)}
-            ),
+            "test": _split((50.0, 200, 43.1, 56.9), {"3": (40.0, 100, 30.9, 49.8), "1": (60.0, 100, 50.2, 69.1)}),
             "dev": _split((10.0, 50, 4.3, 21.4), {"3": (10.0, 25, 2.8, 30.1), "1": (10.0, 25, 2.8, 30.1)}),
         },
     },
     {
         "scoring": "option_text",
         "splits": {
-            "test": _split(
-                (62.5, 200, 55.6, 68.9), {"3": (55.0, 100, 45.2, 64.4), "1": (70.0, 100, 60.4, 78.1)}
-            ),
+            "test": _split((62.5, 200, 55.6, 68.9), {"3": (55.0, 100, 45.2, 64.4), "1": (70.0, 100, 60.4, 78.1)}),
             "dev": _split((90.0, 50, 78.6, 95.7), {"3": (90.0, 25, 69.9, 97.2), "1": (90.0, 25, 69.9, 97.2)}),
         },
     },
@@ -173,23 +169,55 @@ def _run(tmp_path) -> Run:
     for folder, colour in (("pool", (255, 0, 0)), ("benchmark", (0, 0, 255))):
         (tmp_path / folder / "images").mkdir(parents=True)
         Image.new("RGB", (32, 32), colour).save(tmp_path / folder / "images" / "a.png")
-    case = {"image": "images/a.png", "question": "What <colour> is it?", "options": ["red", "green", "blue", "grey"],
-            "answer": "C", "qtype": 3}  # fmt: skip
+    case = {
+        "image": "images/a.png",
+        "question": "What <colour> is it?",
+        "options": ["red", "green", "blue", "grey"],
+        "answer": "C",
+        "qtype": 3,
+    }
     bad_cases = [{**case, "prediction": "A"}]
     queries = [
         {"query_id": "q1", "qtype": 3, "image": "images/a.png", "anchor": "neighbour", "in_context": [case]},
         {"query_id": "q2", "qtype": 3, "image": "images/missing.png", "anchor": "random", "in_context": [case]},
     ]
-    accepted = [{"query_id": "q1", "instruction": "Which colour is the square?", "options": ["red", "blue", "green", "grey"],
-                 "choice_answer": "A", "answer": "It is red."}]  # fmt: skip
+    accepted = [
+        {
+            "query_id": "q1",
+            "instruction": "Which colour is the square?",
+            "options": ["red", "blue", "green", "grey"],
+            "choice_answer": "A",
+            "answer": "It is red.",
+        }
+    ]
     rejected = [{"query_id": "q2", "reason": "wrong_answer", "content": "The answer is <b>D</b>."}]
-    generation = {"teacher": "openai", "model": "gpt-x", "calls": 2, "prompt_tokens": 90, "completion_tokens": 30,
-                  "cost_usd": 0.0125}  # fmt: skip
-    train_log = {"new_samples": 1, "replay_samples": 0, "records": 1, "loss": [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}]}
+    generation = {
+        "teacher": "openai",
+        "model": "gpt-x",
+        "calls": 2,
+        "prompt_tokens": 90,
+        "completion_tokens": 30,
+        "cost_usd": 0.0125,
+    }
+    train_log = {
+        "new_samples": 1,
+        "replay_samples": 0,
+        "records": 1,
+        "loss": [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}],
+    }
     iterations = [
         Iteration(0, METRICS[0], bad_cases),
-        Iteration(1, METRICS[1], [], plan=QUOTAS[0], queries=queries, accepted=accepted, rejected=rejected,
-                  generation=generation, train_log=train_log),  # fmt: skip
+        Iteration(
+            1,
+            METRICS[1],
+            [],
+            plan=QUOTAS[0],
+            queries=queries,
+            accepted=accepted,
+            rejected=rejected,
+            generation=generation,
+            train_log=train_log,
+        ),
     ]
     timings = [{"job": "train_1", "seconds": 12.0, "max_rss_mb": 800.0}]
     return Run("demo", "abc123def456", iterations, tmp_path / "pool", tmp_path / "benchmark", timings)
@@ -203,7 +231,9 @@ def test_the_page_tells_each_iteration_from_plan_to_evaluation(tmp_path):
     text = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert "<h3>The plan (paper, 10 samples) from iteration 0's dev split</h3>" in text
     plan = text[text.index('<table class="plan">') :]
-    assert '<tr><td>Instance Attributes</td><td>10.0 <span class="ci">n 25</span></td><td>0.60</td><td>6</td></tr>' in plan
+    assert (
+        '<tr><td>Instance Attributes</td><td>10.0 <span class="ci">n 25</span></td><td>0.60</td><td>6</td></tr>' in plan
+    )
     assert "What &lt;colour&gt; is it?" in text  # the bad case, escaped
     assert '<li class="answer">blue</li>' in text and '<li class="predicted">red</li>' in text
     assert "Which colour is the square?" in text and '<p class="accepted">accepted</p>' in text
@@ -224,6 +254,5 @@ def test_the_page_shows_circular_eval_beside_plain_accuracy(tmp_path):
     text = (tmp_path / "index.html").read_text(encoding="utf-8")
     circular = text[text.index("<h3>CircularEval: 50 questions") :]
     assert '<tr><td><b>overall</b></td><td>30.0 <span class="ci">19&ndash;44</span></td>' in circular
-    assert "<td>52.0 <span class=\"ci\">34&ndash;70</span></td>" in circular
+    assert '<td>52.0 <span class="ci">34&ndash;70</span></td>' in circular
     assert text[: text.index("<h3>CircularEval")].count('<table class="accuracy">') == 1  # the plain one, first
-

@@ -29,8 +29,15 @@ def session_setup(tmp_path):
     with FakeOpenAI() as server:
         config = load_config(CONFIGS / "openai.yaml", {"teacher": {"base_url": server.base_url}})
         teacher = {**config["teacher"], "prompts": str(tmp_path / "prompts")}
-        options = Options(qtype=5, rounds=2, samples=2, target=0.9, seed=0,
-                          sessions=tmp_path / "sessions", versions=tmp_path / "versions")  # fmt: skip
+        options = Options(
+            qtype=5,
+            rounds=2,
+            samples=2,
+            target=0.9,
+            seed=0,
+            sessions=tmp_path / "sessions",
+            versions=tmp_path / "versions",
+        )
         yield tmp_path, teacher, options
 
 
@@ -47,9 +54,11 @@ def test_a_review_round_in_the_browser(session_setup, chromium):  # noqa: F811 (
     pool = read_jsonl(tmp_path / "pool" / "annotations.jsonl")
     done: list = []
     with BrowserReviewer(tmp_path / "pool", port=0, say=lambda *_: None) as reviewer:
-        run = threading.Thread(target=lambda: done.append(
-            optimize(options, teacher, tmp_path / "prompts", pool, reviewer, log=lambda *_: None)
-        ))  # fmt: skip
+        run = threading.Thread(
+            target=lambda: done.append(
+                optimize(options, teacher, tmp_path / "prompts", pool, reviewer, log=lambda *_: None)
+            )
+        )
         run.start()
         chromium.get(reviewer.url)
 
@@ -85,8 +94,9 @@ def test_a_review_round_in_the_browser(session_setup, chromium):  # noqa: F811 (
     assert session.end["reason"] == "target"
     round_1 = session.rounds[1]
     assert {k: (v.verdict, v.note) for k, v in round_1.verdicts.items()} == {
-        "r1-s000": ("correct", ""), "r1-s001": ("wrong", "count only the circles"),
-    }  # fmt: skip
+        "r1-s000": ("correct", ""),
+        "r1-s001": ("wrong", "count only the circles"),
+    }
     assert round_1.revision["decision"] == "accepted" and session.end["version"] == round_1.revision["to"]
     assert session.rounds[2].summary["correctness"] == 1.0
     wait_for(chromium, lambda b: b.find_element("id", "done").is_displayed())  # the server stopped

@@ -22,8 +22,12 @@ def faulty_run(tmp_path_factory):
     settings = FakeSettings(fault_rate=0.2, faults=CONTENT_FAULTS, seed=0)
     with FakeOpenAI(settings) as server:
         overlay = workdir / "server.yaml"
-        overlay.write_text(yaml.safe_dump({"run": "faulty", "teacher": {"base_url": server.base_url, "content_retries": 0}}))
-        result = snakemake(workdir, "--cores", "2", configfiles=[CONFIGS / "small.yaml", CONFIGS / "openai.yaml", overlay])
+        overlay.write_text(
+            yaml.safe_dump({"run": "faulty", "teacher": {"base_url": server.base_url, "content_retries": 0}})
+        )
+        result = snakemake(
+            workdir, "--cores", "2", configfiles=[CONFIGS / "small.yaml", CONFIGS / "openai.yaml", overlay]
+        )
     assert result.returncode == 0, result.stderr[-4000:]
     return workdir / "results" / "faulty"
 
@@ -40,18 +44,26 @@ def test_the_run_report_shows_each_iteration_from_plan_to_evaluation(faulty_run,
         plan = json.loads((faulty_run / f"iter_{number}" / "plan" / "quotas.json").read_text())
         rows = section.find_elements("css selector", "table.plan tr")[1:]
         shown = {row.find_elements("tag name", "td")[0].text: row.find_elements("tag name", "td") for row in rows}
-        assert {name: int(cells[3].text) for name, cells in shown.items()} == summary["iterations"][number - 1]["quotas"]
+        assert {name: int(cells[3].text) for name, cells in shown.items()} == summary["iterations"][number - 1][
+            "quotas"
+        ]
         assert sum(float(cells[2].text) for cells in shown.values()) == pytest.approx(1.0, abs=0.02)  # weights
         assert plan["budget"] == sum(int(cells[3].text) for cells in shown.values())
 
         story = section.find_elements("css selector", ".story")[0]
-        bad_case, sample = story.find_element("css selector", ".bad-case"), story.find_element("css selector", ".sample")
+        bad_case, sample = (
+            story.find_element("css selector", ".bad-case"),
+            story.find_element("css selector", ".sample"),
+        )
         assert bad_case.find_element("tag name", "img").size["width"] > 0  # the bad case's image, drawn
         assert sample.find_element("tag name", "img").size["width"] > 0
         assert "image" in sample.find_element("css selector", ".tag").text  # its anchor: similar or random
 
         rejections = section.find_elements("css selector", "li.rejection")
-        rejected = [json.loads(line) for line in (faulty_run / f"iter_{number}" / "data" / "rejected.jsonl").read_text().splitlines()]
+        rejected = [
+            json.loads(line)
+            for line in (faulty_run / f"iter_{number}" / "data" / "rejected.jsonl").read_text().splitlines()
+        ]
         assert rejected and rejections  # one in five replies is faulty and never asked again
         reasons = [r.find_element("css selector", ".reason").text for r in rejections]
         assert set(reasons) == {r["reason"] for r in rejected}

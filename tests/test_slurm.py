@@ -87,12 +87,18 @@ def test_tiny_loop_through_slurm_matches_a_local_run(tmp_path_factory, one_itera
     assert len(submitted) == sbatch_jobs_expected(local, one_iteration)  # planned before the local run
     run_id = re.search(r"SLURM run ID: ([\w-]+)", text)[1]
     fields = ("JobID", "Partition", "Comment", "tres-per-job", "State")  # finished jobs stay for MinJobAge
-    listed = subprocess.run(["squeue", "--states=all", "-h", "-n", run_id, "-O", ",".join(f"{f}:100" for f in fields)],
-                            capture_output=True, text=True, check=True).stdout.splitlines()  # fmt: skip
+    listed = subprocess.run(
+        ["squeue", "--states=all", "-h", "-n", run_id, "-O", ",".join(f"{f}:100" for f in fields)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     jobs = [dict(zip(("id", "partition", "comment", "gres", "state"), line.split())) for line in listed]
     assert sorted(job["id"] for job in jobs) == sorted(submitted)
     assert {job["state"] for job in jobs} == {"COMPLETED"}
-    on_gpu = Counter(re.match(r"rule_(\w+?)(?:_wildcards.*)?$", job["comment"])[1] for job in jobs if job["partition"] == "gpu")
+    on_gpu = Counter(
+        re.match(r"rule_(\w+?)(?:_wildcards.*)?$", job["comment"])[1] for job in jobs if job["partition"] == "gpu"
+    )
     assert set(on_gpu) <= GPU_RULES and on_gpu["train"] == on_gpu["evaluate"] == on_gpu["evaluate_base"] == 1
     assert all("gpu:1" in job["gres"] for job in jobs if job["partition"] == "gpu")
 

@@ -47,7 +47,9 @@ def test_every_missing_source_path_is_named_with_its_config_key(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     (tmp_path / "there.json").write_text("{}")
     with pytest.raises(FileNotFoundError) as err:
-        require_present([("benchmark.path", "there.json"), ("benchmark.image_dir", "imgs"), ("pool.captions", "c.json")])
+        require_present(
+            [("benchmark.path", "there.json"), ("benchmark.image_dir", "imgs"), ("pool.captions", "c.json")]
+        )
     assert str(err.value).splitlines() == [
         f"2 configured source paths do not exist (relative ones are taken from {tmp_path}):",
         "  benchmark.image_dir: imgs",
@@ -58,18 +60,30 @@ def test_every_missing_source_path_is_named_with_its_config_key(tmp_path, monkey
 def test_dry_run_names_every_missing_source_path_at_once(workdir, tmp_path):
     coco = write_coco(tmp_path / "coco")
     overlay = tmp_path / "missing.yaml"
-    overlay.write_text(yaml.safe_dump({
-        "benchmark": {"kind": "seedbench", "path": "data/SEED-Bench.json", "image_dir": "data/SEED-Bench-image"},
-        "pool": {**coco, "captions": "data/coco/captions_train2017.json", "image_dir": "data/coco/train2017"},
-        "student": {"base": "models/llava-1.5-7b-hf"},
-    }))  # fmt: skip
+    overlay.write_text(
+        yaml.safe_dump(
+            {
+                "benchmark": {
+                    "kind": "seedbench",
+                    "path": "data/SEED-Bench.json",
+                    "image_dir": "data/SEED-Bench-image",
+                },
+                "pool": {**coco, "captions": "data/coco/captions_train2017.json", "image_dir": "data/coco/train2017"},
+                "student": {"base": "models/llava-1.5-7b-hf"},
+            }
+        )
+    )
     result = snakemake(workdir, "-n", configfiles=[CONFIGS / "small.yaml", overlay])
     assert result.returncode != 0
     text = result.stdout + result.stderr
     assert "5 configured source paths do not exist" in text
-    for line in ("benchmark.path: data/SEED-Bench.json", "benchmark.image_dir: data/SEED-Bench-image",
-                 "pool.captions: data/coco/captions_train2017.json", "pool.image_dir: data/coco/train2017",
-                 "student.base: models/llava-1.5-7b-hf"):  # fmt: skip
+    for line in (
+        "benchmark.path: data/SEED-Bench.json",
+        "benchmark.image_dir: data/SEED-Bench-image",
+        "pool.captions: data/coco/captions_train2017.json",
+        "pool.image_dir: data/coco/train2017",
+        "student.base: models/llava-1.5-7b-hf",
+    ):
         assert line in text
     assert not (workdir / "results").exists()
 
@@ -81,15 +95,23 @@ def _jobs(workdir, configfiles, target):
 def test_an_edited_source_reruns_the_rule_that_reads_it_and_nothing_upstream(workdir, tmp_path):
     data = tmp_path / "data"
     overlay = tmp_path / "real.yaml"
-    overlay.write_text(yaml.safe_dump({
-        "run": "real", "qtypes": [1, 3], "benchmark": {**write_seedbench(data / "seed"), "dev_share": 0.5},
-        "pool": write_coco(data / "coco"),
-    }))  # fmt: skip
+    overlay.write_text(
+        yaml.safe_dump(
+            {
+                "run": "real",
+                "qtypes": [1, 3],
+                "benchmark": {**write_seedbench(data / "seed"), "dev_share": 0.5},
+                "pool": write_coco(data / "coco"),
+            }
+        )
+    )
     configfiles = [CONFIGS / "small.yaml", overlay]
     target = "results/real/pool/annotations.jsonl"
     built = snakemake(workdir, "--cores", "1", target, configfiles=configfiles)
     assert built.returncode == 0, built.stderr[-3000:]
-    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(workdir, "-n", target, configfiles=configfiles))
+    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(
+        snakemake(workdir, "-n", target, configfiles=configfiles)
+    )
     manifest = (workdir / "results" / "real" / "sources" / "pool.tsv").read_text()
     assert f"{data / 'coco' / 'train2017' / '000000000002.jpg'}\t" in manifest
 
@@ -117,11 +139,17 @@ def write_seed_format(items_dir, out) -> dict:
 
     items = pl.read_parquet(items_dir / "items.parquet")
     questions = [
-        {"question_id": row["id"], "question": row["question"], "answer": row["answer"],
-         **dict(zip(("choice_a", "choice_b", "choice_c", "choice_d"), row["options"])),
-         "question_type_id": row["qtype"], "data_id": row["image"].removeprefix("images/"), "data_type": "image"}
+        {
+            "question_id": row["id"],
+            "question": row["question"],
+            "answer": row["answer"],
+            **dict(zip(("choice_a", "choice_b", "choice_c", "choice_d"), row["options"])),
+            "question_type_id": row["qtype"],
+            "data_id": row["image"].removeprefix("images/"),
+            "data_type": "image",
+        }
         for row in items.iter_rows(named=True)
-    ]  # fmt: skip
+    ]
     out.mkdir(parents=True)
     (out / "SEED-Bench.json").write_text(json.dumps({"questions": questions}))
     os.rename(items_dir / "images", out / "SEED-Bench-image")
@@ -149,6 +177,17 @@ def test_editing_a_seed_format_json_after_a_run_plans_the_benchmark_and_everythi
     jobs = _jobs(workdir, configfiles, "all")
     k = small["iterations"]
     assert jobs == {
-        "build_benchmark": 1, "build_pool": 1, "embed_pool": 1, "seed_set": 1, "base_model": 1, "evaluate_base": 1,
-        "evaluate": k, "plan": k, "generate": k, "validate": k, "train": k, "report": 1, "all": 1,
-    }  # fmt: skip
+        "build_benchmark": 1,
+        "build_pool": 1,
+        "embed_pool": 1,
+        "seed_set": 1,
+        "base_model": 1,
+        "evaluate_base": 1,
+        "evaluate": k,
+        "plan": k,
+        "generate": k,
+        "validate": k,
+        "train": k,
+        "report": 1,
+        "all": 1,
+    }

@@ -21,10 +21,20 @@ def test_dry_run_plans_one_base_per_seed_and_one_loop_per_arm(workdir):
     jobs = planned_jobs(snakemake(workdir, "-n", "--quiet", "rules", configfiles=CONFIGS_USED))
     seeds, arms, k = 2, 4, 2
     assert jobs == {
-        "build_benchmark": 1, "build_pool": 1, "embed_pool": 1,
-        "seed_set": seeds, "base_model": seeds, "evaluate_base": seeds,
-        "plan": arms * k, "generate": arms * k, "validate": arms * k, "train": arms * k, "evaluate": arms * k,
-        "report": arms, "compare_strategies": 1, "all": 1,
+        "build_benchmark": 1,
+        "build_pool": 1,
+        "embed_pool": 1,
+        "seed_set": seeds,
+        "base_model": seeds,
+        "evaluate_base": seeds,
+        "plan": arms * k,
+        "generate": arms * k,
+        "validate": arms * k,
+        "train": arms * k,
+        "evaluate": arms * k,
+        "report": arms,
+        "compare_strategies": 1,
+        "all": 1,
     }
 
 
@@ -33,7 +43,9 @@ def test_unknown_strategy_in_an_experiment_is_named(workdir, tmp_path):
     overlay.write_text(yaml.safe_dump({"experiment": {"strategies": ["gain", "greedy"], "seeds": [0]}}))
     result = snakemake(workdir, "-n", configfiles=[*CONFIGS_USED, overlay])
     assert result.returncode != 0
-    assert "experiment.strategies.1: 'greedy' is not one of ['gain', 'paper', 'uniform']" in result.stderr + result.stdout
+    assert (
+        "experiment.strategies.1: 'greedy' is not one of ['gain', 'paper', 'uniform']" in result.stderr + result.stdout
+    )
 
 
 def test_a_variant_runs_as_one_more_arm_per_seed(workdir, tmp_path):
@@ -99,7 +111,9 @@ def test_arms_of_a_seed_share_its_base_and_seeds_differ(experiment):
         for strategy in ("gain", "uniform"):
             arm = run / f"seed_{seed}" / strategy
             assert not (arm / "iter_0").exists() and (arm / "iter_1" / "plan" / "quotas.json").is_file()
-        base = [{k: v for k, v in _summary(run, seed, name)[0].items() if k != "quotas"} for name in ("gain", "uniform")]
+        base = [
+            {k: v for k, v in _summary(run, seed, name)[0].items() if k != "quotas"} for name in ("gain", "uniform")
+        ]
         assert base[0] == base[1]  # the same base model and evaluation; the plans made from it differ
     weights = [(run / f"seed_{seed}" / "iter_0" / "model" / "model.safetensors").read_bytes() for seed in (0, 1)]
     assert weights[0] != weights[1]
@@ -129,7 +143,9 @@ def test_comparison_reports_each_seeds_weak_types_per_strategy(experiment):
             weak = result["weak_types"][str(seed)]
             assert weak == [t for t, acc in rows[0]["per_type"].items() if acc < 60]
             if weak:
-                assert row == pytest.approx([statistics.fmean(it["per_type"][t] for t in weak) for it in rows], abs=1e-3)
+                assert row == pytest.approx(
+                    [statistics.fmean(it["per_type"][t] for t in weak) for it in rows], abs=1e-3
+                )
     for name in ("experiment.md", "experiment.png"):
         assert (run / "report" / name).stat().st_size > 0
 
@@ -137,8 +153,14 @@ def test_comparison_reports_each_seeds_weak_types_per_strategy(experiment):
 def _rerun_of(arms: int, k: int) -> dict[str, int]:
     """The jobs that rerun `arms` arms of k iterations each, and the comparison over all arms."""
     return {
-        "plan": arms * k, "generate": arms * k, "validate": arms * k, "train": arms * k, "evaluate": arms * k,
-        "report": arms, "compare_strategies": 1, "all": 1,
+        "plan": arms * k,
+        "generate": arms * k,
+        "validate": arms * k,
+        "train": arms * k,
+        "evaluate": arms * k,
+        "report": arms,
+        "compare_strategies": 1,
+        "all": 1,
     }
 
 
@@ -156,13 +178,17 @@ def test_adding_a_strategy_runs_only_its_arms(experiment, tmp_path):
 def test_a_variant_from_iteration_2_plans_its_first_round_as_the_config(experiment, tmp_path):
     overlay = tmp_path / "late.yaml"
     variants = {"late_uniform": {"strategy": "uniform", "from_iteration": 2}}
-    overlay.write_text(yaml.safe_dump({"experiment": {"strategies": ["gain", "uniform"], "seeds": [0, 1], "variants": variants}}))
+    overlay.write_text(
+        yaml.safe_dump({"experiment": {"strategies": ["gain", "uniform"], "seeds": [0, 1], "variants": variants}})
+    )
     target = "results/exp/seed_0/late_uniform/iter_2/plan/quotas.json"
     result = snakemake(experiment, "--cores", "2", target, configfiles=[*CONFIGS_USED, overlay])
     assert result.returncode == 0, result.stderr[-4000:]
     seed = experiment / "results" / "exp" / "seed_0"
     for name in ("quotas.json", "queries.jsonl"):  # the first round is the config's (gain) plan, byte for byte
-        assert (seed / "late_uniform" / "iter_1" / "plan" / name).read_bytes() == (seed / "gain" / "iter_1" / "plan" / name).read_bytes()
+        assert (seed / "late_uniform" / "iter_1" / "plan" / name).read_bytes() == (
+            seed / "gain" / "iter_1" / "plan" / name
+        ).read_bytes()
     later = json.loads((seed / "late_uniform" / "iter_2" / "plan" / "quotas.json").read_text())
     assert later["strategy"] == "uniform" and set(later["quotas"].values()) == {8}
 
@@ -188,8 +214,22 @@ def test_the_noise_bench_retrains_an_arm_as_the_loop_did_and_with_other_seeds(ex
     assert again == {"overall": stored["overall"]["acc"], "weak_acc": stored["per_type"][qtype]["acc"]}
 
     out = tmp_path / "noise.json"
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "noise.py"), "--run", str(run), "--iteration", "2",
-                           "--trainings", "1", "--out", str(out)], capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "noise.py"),
+            "--run",
+            str(run),
+            "--iteration",
+            "2",
+            "--trainings",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads(out.read_text())
     assert result["seeds"] == [0, 1] and result["training_seeds"] == [[0, 1000], [1, 1001]]

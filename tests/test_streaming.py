@@ -63,7 +63,9 @@ def test_loader_workers_change_nothing_in_the_scores(trained, method):
 def test_loader_workers_change_nothing_in_training(tmp_path):
     paths = colour_images(tmp_path)
     rng = np.random.default_rng(0)
-    records = [r for c in COLOURS for r in sample_views(colour_sample(c, paths[c]), tmp_path, ["free", "lettered"], rng)]
+    records = [
+        r for c in COLOURS for r in sample_views(colour_sample(c, paths[c]), tmp_path, ["free", "lettered"], rng)
+    ]
     cfg = TrainConfig(steps=6, batch_size=3, lr=1e-2, log_every=2)
     here, here_log = fine_tune(*tiny_student(), records, cfg, seed=0)
     workers, workers_log = fine_tune(*tiny_student(), records, cfg, seed=0, loader_workers=2)
@@ -94,8 +96,10 @@ def saved(trained, tmp_path_factory):
     """The colour student taught to answer the lettered prompts with the letter as well, so that letter
     scores and generated letters have clear winners to keep; saved in float32."""
     model, processor, items, root = trained
-    records = [TrainRecord(root / item["image"], lettered_prompt(item["question"], item["options"]), item["answer"])
-               for item in items.iter_rows(named=True)]  # fmt: skip
+    records = [
+        TrainRecord(root / item["image"], lettered_prompt(item["question"], item["options"]), item["answer"])
+        for item in items.iter_rows(named=True)
+    ]
     cfg = TrainConfig(steps=40, batch_size=items.height, lr=1e-2, log_every=10)
     model, _ = fine_tune(copy.deepcopy(model), processor, records, cfg, seed=0)
     folder = tmp_path_factory.mktemp("saved") / "model"

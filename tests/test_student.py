@@ -1,6 +1,5 @@
 """The tiny student: tokenizer, build, save/load through the Auto classes, generate."""
 
-
 import os
 import stat
 
@@ -129,11 +128,16 @@ def test_inputs_keep_the_processors_whole_output_and_extend_rows_with_text(tmp_p
     assert text_row["input_ids"] == processor.tokenizer([COLOUR_QUESTION])["input_ids"][0]
     extend(text_row, [7, 8])
     assert text_row["input_ids"][-2:] == [7, 8] and text_row["attention_mask"][-2:] == [1, 1]
-    left = padded([{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1]}, {"input_ids": [8], "attention_mask": [1]}],
-                  pad_id=0, side="left")
+    left = padded(
+        [{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1]}, {"input_ids": [8], "attention_mask": [1]}],
+        pad_id=0,
+        side="left",
+    )
     assert left["input_ids"].tolist() == [[5, 6, 7], [0, 0, 8]]
     assert left["attention_mask"].tolist() == [[1, 1, 1], [0, 0, 1]]
-    right = padded([{"input_ids": [5], "labels": [5]}, {"input_ids": [8, 9], "labels": [-100, 9]}], pad_id=0, side="right")
+    right = padded(
+        [{"input_ids": [5], "labels": [5]}, {"input_ids": [8, 9], "labels": [-100, 9]}], pad_id=0, side="right"
+    )
     assert right["labels"].tolist() == [[5, -100], [-100, 9]]
     with pytest.raises(ValueError, match="side"):
         padded([{"input_ids": [1]}], 0, side="middle")

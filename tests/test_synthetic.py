@@ -141,7 +141,9 @@ def test_annotation_round_trip_keeps_item_semantics():
 
 
 def test_annotation_to_scene_names_image_and_key():
-    record = annotations.scene_to_annotation(scenes.scene_for_type(3, np.random.default_rng(0)), "p7", "images/p7.png", "0")
+    record = annotations.scene_to_annotation(
+        scenes.scene_for_type(3, np.random.default_rng(0)), "p7", "images/p7.png", "0"
+    )
     record["objects"][0]["color"] = "teal"
     with pytest.raises(ValueError, match=r"annotation p7: objects\[0\]\.color='teal'"):
         annotations.annotation_to_scene(record)

@@ -19,9 +19,14 @@ from dataengine.training import AUTO_CHECKPOINTING_SHARE, LoraSettings, TrainCon
 from tests.tiny import COLOUR_QUESTION, COLOURS, colour_images, colour_sample, tiny_student
 
 SAMPLE = {
-    "instruction": "How many squares are there?", "answer": "There are three squares.", "short_answer": "three",
-    "options": ["one", "two", "three", "four"], "choice_answer": "C", "image": "images/p1.png", "qtype": 5,
-}  # fmt: skip
+    "instruction": "How many squares are there?",
+    "answer": "There are three squares.",
+    "short_answer": "three",
+    "options": ["one", "two", "three", "four"],
+    "choice_answer": "C",
+    "image": "images/p1.png",
+    "qtype": 5,
+}
 
 
 def shown_options(prompt: str) -> dict[str, str]:
@@ -77,11 +82,24 @@ def test_peak_memory_estimate_of_the_7b_lora_run_matches_the_h200_measurement():
     """LLaVA-1.5-7B's shape (on the meta device: no memory), bfloat16, LoRA r 128, batch 16 of ~613
     tokens: 114 GiB peak was measured on an H200 without checkpointing (docs/gpu.md)."""
     config = LlavaConfig(
-        vision_config=CLIPVisionConfig(image_size=336, patch_size=14, hidden_size=1024, intermediate_size=4096,
-                                       num_hidden_layers=24, num_attention_heads=16, projection_dim=768),
-        text_config=LlamaConfig(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                                num_attention_heads=32, num_key_value_heads=32),
-    )  # fmt: skip
+        vision_config=CLIPVisionConfig(
+            image_size=336,
+            patch_size=14,
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_hidden_layers=24,
+            num_attention_heads=16,
+            projection_dim=768,
+        ),
+        text_config=LlamaConfig(
+            vocab_size=32064,
+            hidden_size=4096,
+            intermediate_size=11008,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=32,
+        ),
+    )
     with torch.device("meta"):
         model = LlavaForConditionalGeneration(config).to(torch.bfloat16)
     assert sum(p.numel() for p in model.parameters()) == pytest.approx(7.063e9, rel=1e-3)
@@ -151,8 +169,15 @@ def test_lora_with_the_projector_in_full_trains_it_at_its_own_lr(tmp_path):
     """LLaVA-1.5's LoRA recipe: adapters on the LLM, the projector's own weights at mm_projector_lr."""
     model, processor = tiny_student()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    cfg = TrainConfig(method="lora", steps=4, batch_size=4, lr=1e-3, projector_lr=2e-5, log_every=2,
-                      lora=LoraSettings(r=4, alpha=8, projector="full"))  # fmt: skip
+    cfg = TrainConfig(
+        method="lora",
+        steps=4,
+        batch_size=4,
+        lr=1e-3,
+        projector_lr=2e-5,
+        log_every=2,
+        lora=LoraSettings(r=4, alpha=8, projector="full"),
+    )
     family = FAMILIES["llava"]
     trained = with_lora(tiny_student()[0], family, cfg)
     names = [name for name, p in trained.named_parameters() if p.requires_grad]
@@ -164,7 +189,10 @@ def test_lora_with_the_projector_in_full_trains_it_at_its_own_lr(tmp_path):
 
     model, _ = fine_tune(model, processor, colour_records(tmp_path), cfg, seed=0)
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
-    assert {"model.multi_modal_projector.linear_1.bias", "model.multi_modal_projector.linear_2.bias"} <= changed  # in full
+    assert {
+        "model.multi_modal_projector.linear_1.bias",
+        "model.multi_modal_projector.linear_2.bias",
+    } <= changed  # in full
     assert all("language_model" in k or "multi_modal_projector" in k for k in changed)
 
 

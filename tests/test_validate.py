@@ -105,9 +105,14 @@ def test_unknown_query_and_duplicate_instruction():
 
 @pytest.mark.parametrize(
     "instruction",
-    ["Is the count < 5 or > 2?", "Which is larger: a<3 or b>4?", "What kind of scene is this?\nAnswer briefly.",
-     "Which scene\tis this?", "Which scene is this, e.g. <5 objects?"],
-)  # fmt: skip
+    [
+        "Is the count < 5 or > 2?",
+        "Which is larger: a<3 or b>4?",
+        "What kind of scene is this?\nAnswer briefly.",
+        "Which scene\tis this?",
+        "Which scene is this, e.g. <5 objects?",
+    ],
+)
 def test_comparisons_newlines_and_tabs_are_not_markup_or_control_characters(instruction):
     accepted, rejected = _one(_good_reply(instruction=instruction))
     assert rejected == [] and accepted[0]["instruction"] == " ".join(instruction.split())  # spacing normalised
@@ -154,7 +159,11 @@ def test_a_paraphrased_question_on_the_same_image_is_a_duplicate():
     twin = {**query, "query_id": "twin"}
     responses = [
         {"query_id": query["query_id"], "teacher": "t", "content": _good_reply(query)},
-        {"query_id": "twin", "teacher": "t", "content": _good_reply(query, instruction="what KIND of scene, is this ?")},
+        {
+            "query_id": "twin",
+            "teacher": "t",
+            "content": _good_reply(query, instruction="what KIND of scene, is this ?"),
+        },
     ]
     accepted, rejected = validate(responses, [query, twin], iteration=1, prompt_version="v1")
     assert [a["query_id"] for a in accepted] == [query["query_id"]]

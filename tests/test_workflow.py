@@ -28,14 +28,22 @@ def planned_jobs(result) -> dict[str, int]:
 def test_dry_run_plans_every_stage_of_k_iterations(workdir, tmp_path, iterations):
     overlay = tmp_path / "k.yaml"
     overlay.write_text(f"iterations: {iterations}\n")
-    jobs = planned_jobs(
-        snakemake(workdir, "-n", "--quiet", "rules", configfiles=[CONFIGS / "small.yaml", overlay])
-    )
+    jobs = planned_jobs(snakemake(workdir, "-n", "--quiet", "rules", configfiles=[CONFIGS / "small.yaml", overlay]))
     k = iterations
     assert jobs == {
-        "build_benchmark": 1, "build_pool": 1, "embed_pool": 1, "seed_set": 1, "base_model": 1,
-        "evaluate_base": 1, "evaluate": k, "plan": k, "generate": k, "validate": k, "train": k,
-        "report": 1, "all": 1,
+        "build_benchmark": 1,
+        "build_pool": 1,
+        "embed_pool": 1,
+        "seed_set": 1,
+        "base_model": 1,
+        "evaluate_base": 1,
+        "evaluate": k,
+        "plan": k,
+        "generate": k,
+        "validate": k,
+        "train": k,
+        "report": 1,
+        "all": 1,
     }
 
 
@@ -115,7 +123,9 @@ def test_generation_knob_of_iteration_2_reruns_only_2_and_later(finished_run, tm
     assert result.returncode == 0, result.stderr
     text = result.stdout + result.stderr
     assert "Params have changed since last execution" in text
-    jobs = planned_jobs(snakemake(finished_run, "-n", "--quiet", "rules", configfiles=[CONFIGS / "small.yaml", overlay]))
+    jobs = planned_jobs(
+        snakemake(finished_run, "-n", "--quiet", "rules", configfiles=[CONFIGS / "small.yaml", overlay])
+    )
     assert jobs == {"generate": 1, "validate": 1, "train": 1, "evaluate": 1, "report": 1, "all": 1}
     wildcards = set(re.findall(r"wildcards: i=(\d+)", text))
     assert wildcards == {"2"}
@@ -141,7 +151,15 @@ def test_a_sampling_knob_of_iteration_2_from_the_command_line(finished_run):
 def test_a_variant_starts_from_the_run_s_iteration_0(finished_run):
     variant = snakemake(finished_run, "-n", "--quiet", "rules", "--config", "run=variant", "base_run=small", "seed=0")
     assert variant.returncode == 0, variant.stderr
-    assert planned_jobs(variant) == {"plan": 2, "generate": 2, "validate": 2, "train": 2, "evaluate": 2, "report": 1, "all": 1}
+    assert planned_jobs(variant) == {
+        "plan": 2,
+        "generate": 2,
+        "validate": 2,
+        "train": 2,
+        "evaluate": 2,
+        "report": 1,
+        "all": 1,
+    }
     other = snakemake(finished_run, "-n", "--config", "run=variant", "base_run=small", "seed=3")
     text = other.stdout + other.stderr
     assert other.returncode != 0 and "base_run small: its benchmark, pool or iteration 0 were made with other" in text
@@ -179,6 +197,10 @@ def test_the_loop_plans_from_dev_items_only(finished_run):
     run = finished_run / "results" / "small"
     items = pl.read_parquet(run / "benchmark" / "items.parquet")
     split_of = dict(zip(items["image"], items["split"]))
-    examples = [example for path in sorted(run.rglob("queries.jsonl")) for query in read_jsonl(path)
-                for example in query["in_context"]]  # fmt: skip
+    examples = [
+        example
+        for path in sorted(run.rglob("queries.jsonl"))
+        for query in read_jsonl(path)
+        for example in query["in_context"]
+    ]
     assert examples and {split_of[example["image"]] for example in examples} == {"dev"}

@@ -12,9 +12,16 @@ from dataengine.records import TrainRecord, sample_views
 from dataengine.training import TrainConfig, fine_tune
 
 TINY_ARCH = {
-    "vision_hidden": 32, "vision_mlp": 64, "vision_layers": 1, "vision_heads": 2,
-    "text_hidden": 64, "text_mlp": 128, "text_layers": 2, "text_heads": 2, "max_positions": 128,
-}  # fmt: skip
+    "vision_hidden": 32,
+    "vision_mlp": 64,
+    "vision_layers": 1,
+    "vision_heads": 2,
+    "text_hidden": 64,
+    "text_mlp": 128,
+    "text_layers": 2,
+    "text_heads": 2,
+    "max_positions": 128,
+}
 IMAGE_SIZE = 32
 COLOURS = ("red", "green", "blue", "yellow")
 COLOUR_QUESTION = "What colour is the picture?"
@@ -34,8 +41,15 @@ def colour_images(root: Path) -> dict[str, str]:
 def colour_sample(colour: str, image: str, options: list[str] | None = None) -> dict:
     """A sample in the contract's format asking for the picture's colour."""
     options = options or list(COLOURS)
-    return {"instruction": COLOUR_QUESTION, "answer": f"It is {colour}.", "short_answer": colour,
-            "options": options, "choice_answer": LETTERS[options.index(colour)], "image": image, "qtype": 3}  # fmt: skip
+    return {
+        "instruction": COLOUR_QUESTION,
+        "answer": f"It is {colour}.",
+        "short_answer": colour,
+        "options": options,
+        "choice_answer": LETTERS[options.index(colour)],
+        "image": image,
+        "qtype": 3,
+    }
 
 
 def tiny_student(seed: int = 0, family: str = "llava"):
@@ -49,8 +63,17 @@ def colour_items(paths: dict[str, str]) -> pl.DataFrame:
     for i, colour in enumerate(COLOURS):
         for shift, split in ((0, "dev"), (1, "test")):
             options = list(COLOURS[shift:] + COLOURS[:shift])
-            rows.append({"id": f"b-{i}{shift}", "image": paths[colour], "qtype": 3, "question": COLOUR_QUESTION,
-                         "options": options, "answer": LETTERS[options.index(colour)], "split": split})  # fmt: skip
+            rows.append(
+                {
+                    "id": f"b-{i}{shift}",
+                    "image": paths[colour],
+                    "qtype": 3,
+                    "question": COLOUR_QUESTION,
+                    "options": options,
+                    "answer": LETTERS[options.index(colour)],
+                    "split": split,
+                }
+            )
     return pl.DataFrame(rows)
 
 
@@ -62,8 +85,14 @@ def trained_colour_student(root: Path):
     items = colour_items(paths)
     rng = np.random.default_rng(0)
     records = [r for c in COLOURS for r in sample_views(colour_sample(c, paths[c]), root, ["free"], rng)]
-    records += [TrainRecord(root / item["image"], lettered_prompt(item["question"], item["options"]),
-                            item["options"][LETTERS.index(item["answer"])]) for item in items.iter_rows(named=True)]  # fmt: skip
+    records += [
+        TrainRecord(
+            root / item["image"],
+            lettered_prompt(item["question"], item["options"]),
+            item["options"][LETTERS.index(item["answer"])],
+        )
+        for item in items.iter_rows(named=True)
+    ]
     cfg = TrainConfig(steps=40, batch_size=16, lr=1e-2, warmup_ratio=0.1, log_every=10, vision_tower="full")
     model, processor = tiny_student()
     model, _ = fine_tune(model, processor, records, cfg, seed=0)

@@ -30,14 +30,24 @@ def main() -> int:
     except OSError as err:
         sys.exit(f"demo: cannot serve the teacher on 127.0.0.1:{PORT} ({err.strerror}); is another demo running?")
     snakemake = Path(sys.executable).parent / "snakemake"
-    command = [str(snakemake), "--cores", str(args.cores), "--configfile", "config/config.yaml", "config/demo.yaml",
-               *snakemake_args]  # fmt: skip
+    command = [
+        str(snakemake),
+        "--cores",
+        str(args.cores),
+        "--configfile",
+        "config/config.yaml",
+        "config/demo.yaml",
+        *snakemake_args,
+    ]
     with server:
         print(f"demo: the teacher is served at {server.base_url}; {' '.join(command[1:])}", flush=True)
         status = subprocess.run(command, cwd=REPO).returncode
         stats = server.stats()
-    print(f"demo: the teacher answered {stats['requests']} requests, {sum(stats['faults'].values())} of them with a fault "
-          f"{stats['faults']}; the run's report: results/demo/report/index.html")  # fmt: skip
+    print(
+        f"demo: the teacher answered {stats['requests']} requests, "
+        f"{sum(stats['faults'].values())} of them with a fault {stats['faults']}; "
+        "the run's report: results/demo/report/index.html"
+    )
     return status
 
 

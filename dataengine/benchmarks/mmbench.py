@@ -103,9 +103,14 @@ def read(cfg: dict, qtypes: list[int], check: SourceCheck) -> list[SourceItem]:
         )
     without_base = {item.group for item in items} - bases
     if without_base:
-        log.warning("benchmark mmbench: %d questions have no base copy (index < %d) in %s; they are scored over "
-                    "the rotations present (VLMEvalKit drops them): groups %s", len(without_base), CIRCULAR, path,
-                    sorted(without_base)[:10])  # fmt: skip
+        log.warning(
+            "benchmark mmbench: %d questions have no base copy (index < %d) in %s; they are scored over "
+            "the rotations present (VLMEvalKit drops them): groups %s",
+            len(without_base),
+            CIRCULAR,
+            path,
+            sorted(without_base)[:10],
+        )
     return items
 
 

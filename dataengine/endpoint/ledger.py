@@ -49,11 +49,29 @@ class Ledger:
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def reply(self, key: str, model: str, prompt_tokens: int, completion_tokens: int, cost_usd: float,
-              outcome: str, batch: str | None = None) -> None:  # fmt: skip
-        self._append({"event": "reply", "step": self.step, "key": key, "model": model, "batch": batch,
-                      "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "cost_usd": cost_usd, "outcome": outcome})  # fmt: skip
+    def reply(
+        self,
+        key: str,
+        model: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost_usd: float,
+        outcome: str,
+        batch: str | None = None,
+    ) -> None:
+        self._append(
+            {
+                "event": "reply",
+                "step": self.step,
+                "key": key,
+                "model": model,
+                "batch": batch,
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "cost_usd": cost_usd,
+                "outcome": outcome,
+            }
+        )
 
     def cache_restarted(self, moved_to: str | None) -> None:
         self._append({"event": "cache_restarted", "moved_to": moved_to})
@@ -79,7 +97,9 @@ class Ledger:
                 try:
                     records.append(json.loads(line))
                 except json.JSONDecodeError:
-                    log.warning("teacher ledger %s: line %d is not JSON (a torn write?); not counted", self.path, number)
+                    log.warning(
+                        "teacher ledger %s: line %d is not JSON (a torn write?); not counted", self.path, number
+                    )
         return records
 
     def paid(self) -> dict:

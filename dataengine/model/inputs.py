@@ -27,7 +27,10 @@ def processed(
     """The processor's whole output for rows of a rendered text and an image (or None) each."""
     shown = {"images": family.images_argument(images)} if any(image is not None for image in images) else {}
     output = processor(
-        text=list(texts), padding=True, return_tensors="pt", add_special_tokens=family.adds_bos(processor, texts[0]),
+        text=list(texts),
+        padding=True,
+        return_tensors="pt",
+        add_special_tokens=family.adds_bos(processor, texts[0]),
         **shown,
     )
     return dict(output)

@@ -57,8 +57,10 @@ def check_trainable(model: torch.nn.Module, family: Family, cfg) -> None:
     if cfg.method == "lora":
         lora_modules(model, family, cfg)
         if cfg.vision_tower == "full" and cfg.lora.projector != "full" and _projector_inside_vision(family):
-            raise ValueError(f"{family.title}'s projector lies inside its vision tower: with train.vision_tower full "
-                             "it trains in full too, so set train.lora.projector: full")
+            raise ValueError(
+                f"{family.title}'s projector lies inside its vision tower: with train.vision_tower full "
+                "it trains in full too, so set train.lora.projector: full"
+            )
 
 
 def _projector_inside_vision(family: Family) -> bool:
@@ -96,7 +98,9 @@ def param_groups(model: torch.nn.Module, family: Family, cfg) -> list[dict]:
     for projector in (False, True):
         lr = cfg.projector_lr if projector and cfg.projector_lr is not None else cfg.lr
         trainable = [
-            p for name, p in model.named_parameters() if p.requires_grad and (family.parts.of(name) == "projector") == projector
+            p
+            for name, p in model.named_parameters()
+            if p.requires_grad and (family.parts.of(name) == "projector") == projector
         ]
         groups += [
             {"params": [p for p in trainable if p.ndim >= 2], "weight_decay": cfg.weight_decay, "lr": lr},

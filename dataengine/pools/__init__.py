@@ -81,7 +81,9 @@ def build_real_pool(kind: str, out_dir: Path, cfg: dict, exclude_sha256: set[str
                 "image": image,
                 "sha256": sha,
                 "captions": source.captions,
-                "objects": [{"category": o["category"], "color": None, "size": None, "box": o["box"]} for o in source.objects],
+                "objects": [
+                    {"category": o["category"], "color": None, "size": None, "box": o["box"]} for o in source.objects
+                ],
                 "background": None,
                 "text": None,
                 "qtypes": None,

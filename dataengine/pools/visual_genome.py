@@ -21,7 +21,9 @@ def read(cfg: dict, check: SourceCheck) -> list[SourceImage]:
     phrases: dict[int, list[str]] = {}
     if cfg.get("regions"):
         regions_path = Path(cfg["regions"])
-        for where, entry in object_rows(_list_file(regions_path, "region descriptions"), f"{regions_path}: row", "id", check):
+        for where, entry in object_rows(
+            _list_file(regions_path, "region descriptions"), f"{regions_path}: row", "id", check
+        ):
             if "id" not in entry or not isinstance(entry.get("regions"), list):
                 check.bad(where, "needs 'id' and a 'regions' list")
                 continue
@@ -35,7 +37,10 @@ def read(cfg: dict, check: SourceCheck) -> list[SourceImage]:
         image_id = entry["image_id"]
         if not check.unique(image_id, ids, where):
             continue
-        path = next((f / f"{image_id}.jpg" for f in folders if (f / f"{image_id}.jpg").is_file()), folders[0] / f"{image_id}.jpg")
+        path = next(
+            (f / f"{image_id}.jpg" for f in folders if (f / f"{image_id}.jpg").is_file()),
+            folders[0] / f"{image_id}.jpg",
+        )
         objects = []
         if path.is_file():  # a missing image is reported with all the others by the pool builder
             try:

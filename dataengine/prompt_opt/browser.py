@@ -58,22 +58,35 @@ class BrowserReviewer:
 
     def review(self, sample: dict, position: tuple[int, int] | None = None) -> Verdict | None:
         reply = sample["reply"]
-        answer = self._ask({
-            "kind": "sample", "sample_id": sample["sample_id"], "qtype": int(sample["qtype"]),
-            "type_name": qtype_name(int(sample["qtype"])), "position": list(position or (1, 1)),
-            "image": self._image(sample["image"]), "annotation": sample["annotation"],
-            "question": reply["instruction"], "options": list(zip(LETTERS, reply["options"])),
-            "choice": reply["choice_answer"], "answer": reply["answer"],
-        })  # fmt: skip
+        answer = self._ask(
+            {
+                "kind": "sample",
+                "sample_id": sample["sample_id"],
+                "qtype": int(sample["qtype"]),
+                "type_name": qtype_name(int(sample["qtype"])),
+                "position": list(position or (1, 1)),
+                "image": self._image(sample["image"]),
+                "annotation": sample["annotation"],
+                "question": reply["instruction"],
+                "options": list(zip(LETTERS, reply["options"])),
+                "choice": reply["choice_answer"],
+                "answer": reply["answer"],
+            }
+        )
         if answer.get("quit"):
             return None
         return Verdict(str(answer["verdict"]), str(answer.get("note") or ""))
 
     def decide(self, proposal: Proposal) -> str | None:
-        answer = self._ask({
-            "kind": "proposal", "qtype": proposal.qtype, "type_name": qtype_name(proposal.qtype),
-            "diff": proposal.diff, "proposed": proposal.proposed,
-        })  # fmt: skip
+        answer = self._ask(
+            {
+                "kind": "proposal",
+                "qtype": proposal.qtype,
+                "type_name": qtype_name(proposal.qtype),
+                "diff": proposal.diff,
+                "proposed": proposal.proposed,
+            }
+        )
         if answer.get("decision") == "reject":
             return None
         return str(answer.get("text") or proposal.proposed) if answer.get("decision") == "edit" else proposal.proposed

@@ -65,7 +65,11 @@ def generate_samples(queries: list[dict], teacher_cfg: dict, prompts: Path, cach
     keeps its failure reason (the round counts it wrong without asking the reviewer). An endpoint that
     did not answer is an EndpointError: nothing was written by the prompt, so nothing is judged."""
     generation = generate_openai(queries, {**teacher_cfg, "prompts": str(prompts), "cache": str(cache)}, seed)
-    unanswered = [(q["query_id"], r["failure"]) for q, r in zip(queries, generation.responses) if is_transport_failure(r.get("failure"))]
+    unanswered = [
+        (q["query_id"], r["failure"])
+        for q, r in zip(queries, generation.responses)
+        if is_transport_failure(r.get("failure"))
+    ]
     if unanswered:
         where = teacher_cfg.get("base_url") or "the OpenAI API"
         raise EndpointError(
@@ -107,7 +111,9 @@ def request_revision(settings: OpenAISettings, qtype: int, definition: str, fail
         )
     except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as err:
         where = settings.base_url or "the OpenAI API"
-        raise EndpointError(f"the revision request to {settings.model} at {where} failed after its retries: {err}") from None
+        raise EndpointError(
+            f"the revision request to {settings.model} at {where} failed after its retries: {err}"
+        ) from None
     content = completion.choices[0].message.content or ""
     match = _PROMPT_TAG.search(content)
     if not match or not match[1]:

@@ -50,9 +50,7 @@ def check_sample(sample: dict) -> Verdict:
         return Verdict("wrong", "the options are not 4 distinct answers")
     letter = reply["choice_answer"]
     if options[LETTERS.index(letter)] != short:
-        return Verdict(
-            "wrong", f"choice {letter} is {reply['options'][LETTERS.index(letter)]!r}, not the answer"
-        )
+        return Verdict("wrong", f"choice {letter} is {reply['options'][LETTERS.index(letter)]!r}, not the answer")
     asked = [v for v in variants if normalise(v.question) == normalise(reply["instruction"])]
     if not asked and len({normalise(v.answer) for v in variants}) == 1:
         asked = variants  # the phrasing is new but the image has one answer of this type
@@ -165,6 +163,9 @@ def thumbnail(path: Path, width: int = 32) -> str:
     pixels = small.load()
     rows = []
     for y in range(0, small.height, 2):
-        cells = [f"\x1b[38;2;{';'.join(map(str, pixels[x, y]))};48;2;{';'.join(map(str, pixels[x, y + 1]))}m\u2580" for x in range(small.width)]
+        cells = [
+            f"\x1b[38;2;{';'.join(map(str, pixels[x, y]))};48;2;{';'.join(map(str, pixels[x, y + 1]))}m\u2580"
+            for x in range(small.width)
+        ]
         rows.append("".join(cells) + "\x1b[0m")
     return "\n".join(rows)

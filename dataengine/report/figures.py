@@ -24,7 +24,9 @@ def plot_accuracy(summary: dict, metrics_per_iter: list[dict], path: Path) -> No
     # Figure without pyplot: no global backend or figure registry is touched (Agg renders it).
     figure = Figure(figsize=(13, 5), layout="constrained")
     accuracy, budget = figure.subplots(1, 2, width_ratios=[3, 2])
-    intervals = [{qtype_name(t): e for t, e in by_type_id(test_split(m, i)["per_type"])} for i, m in enumerate(metrics_per_iter)]
+    intervals = [
+        {qtype_name(t): e for t, e in by_type_id(test_split(m, i)["per_type"])} for i, m in enumerate(metrics_per_iter)
+    ]
     names = type_names(iterations)
     for offset, name in enumerate(names):
         xs = [s + 0.04 * (offset - (len(names) - 1) / 2) for s in steps]  # spread, so bars do not hide each other
@@ -60,7 +62,9 @@ def loss_svg(points: Sequence[tuple[float, float]], width: int = 360, height: in
     margin = 28
 
     def at(x: float, y: float) -> str:
-        return f"{margin + (x - x0) / span_x * (width - 2 * margin):.1f},{height - margin - (y - y0) / span_y * (height - 2 * margin):.1f}"
+        across = margin + (x - x0) / span_x * (width - 2 * margin)
+        up = height - margin - (y - y0) / span_y * (height - 2 * margin)
+        return f"{across:.1f},{up:.1f}"
 
     line = " ".join(at(x, y) for x, y in points)
     return (

@@ -35,10 +35,12 @@ td:first-child,th:first-child{text-align:left} .ci{color:#778;font-size:12px}
 .drop{color:#a3191b;font-weight:600} .cards{display:flex;flex-wrap:wrap;gap:12px}
 .card{width:250px;border:1px solid #e3e6ea;border-radius:6px;padding:8px;font-size:13px}
 .card img{width:112px;image-rendering:pixelated;float:right;margin:0 0 4px 6px;border:1px solid #ccd}
-.bad-case{background:#fff5f5} .tag{display:inline-block;border-radius:3px;padding:0 5px;font-size:11px;background:#e5e8ee}
+.bad-case{background:#fff5f5}
+.tag{display:inline-block;border-radius:3px;padding:0 5px;font-size:11px;background:#e5e8ee}
 .accepted{color:#0a6b2b;font-weight:600} .rejected{color:#a3191b;font-weight:600}
 li.answer{font-weight:600;color:#0a6b2b} li.predicted{text-decoration:line-through;color:#a3191b}
-.story{border-left:3px solid #d7dce3;padding-left:12px;margin:10px 0} pre{white-space:pre-wrap;font-size:12px;background:#f0f2f5;padding:6px}
+.story{border-left:3px solid #d7dce3;padding-left:12px;margin:10px 0}
+pre{white-space:pre-wrap;font-size:12px;background:#f0f2f5;padding:6px}
 """
 
 
@@ -47,8 +49,10 @@ def write_page(run: Run, summary: dict, figure: Path, path: Path, config_text: s
     images = _Images(run)
     parts = [
         "<!DOCTYPE html>",
-        f'<html lang="en"><head><meta charset="utf-8"><title>Run {_e(run.name)}</title><style>{STYLE}</style></head><body>',
-        f"<header><h1>Run {_e(run.name)}</h1>config {_e(run.config_hash)}, {len(run.iterations) - 1} iterations</header><main>",
+        f'<html lang="en"><head><meta charset="utf-8"><title>Run {_e(run.name)}</title>'
+        f"<style>{STYLE}</style></head><body>",
+        f"<header><h1>Run {_e(run.name)}</h1>config {_e(run.config_hash)}, "
+        f"{len(run.iterations) - 1} iterations</header><main>",
         _overview(run, summary, figure, config_text),
         *(_iteration(run, it, run.iterations[it.number - 1] if it.number else None, images) for it in run.iterations),
         "</main></body></html>",
@@ -61,16 +65,20 @@ def _overview(run: Run, summary: dict, figure: Path, config_text: str) -> str:
     flagged = drops(summary["iterations"], tests)
     drop_list = "".join(
         f'<li class="drop">{_e(d["type"])}: {d["before"]["acc"]:.1f} &rarr; {d["after"]["acc"]:.1f} between iterations '
-        f'{d["from"]} and {d["to"]} ({"the intervals overlap: maybe noise" if d["overlap"] else "beyond the intervals"})</li>'
+        f"{d['from']} and {d['to']} "
+        f"({'the intervals overlap: maybe noise' if d['overlap'] else 'beyond the intervals'})</li>"
         for d in flagged
-    )  # fmt: skip
+    )
     parts = [
         '<section id="overview"><h2>What the loop did</h2>',
         f"<p>Test-split accuracy (%) with Wilson's 95 % interval; chance is {CHANCE:.0f} %.</p>",
         _accuracy_table(tests, [it.number for it in run.iterations]),
         *_circular(tests, [it.number for it in run.iterations]),
-        f'<ul class="drops">{drop_list}</ul>' if flagged else f"<p>No type lost more than {DROP_FLAGGED:.0f} point from one iteration to the next.</p>",
-        f'<img class="accuracy" alt="accuracy per type and where the budget went" style="max-width:100%" src="{_data_uri(figure.read_bytes(), "image/png")}">',
+        f'<ul class="drops">{drop_list}</ul>'
+        if flagged
+        else f"<p>No type lost more than {DROP_FLAGGED:.0f} point from one iteration to the next.</p>",
+        f'<img class="accuracy" alt="accuracy per type and where the budget went" style="max-width:100%" '
+        f'src="{_data_uri(figure.read_bytes(), "image/png")}">',
         _teacher_table(run),
         _timing_table(run),
     ]
@@ -113,10 +121,11 @@ def _acc_cell(entry: dict | None) -> str:
 def _teacher_table(run: Run) -> str:
     rows = [
         f"<tr><td>{'seed set' if it.number == 0 else it.number}</td><td>{_e(str(g.get('model', g['teacher'])))}</td>"
-        f"<td>{g['calls']}</td><td>{g.get('prompt_tokens', 0) + g.get('completion_tokens', 0)}</td><td>{g['cost_usd']:.4f}</td></tr>"
+        f"<td>{g['calls']}</td><td>{g.get('prompt_tokens', 0) + g.get('completion_tokens', 0)}</td>"
+        f"<td>{g['cost_usd']:.4f}</td></tr>"
         for it in run.iterations
         if (g := it.generation)
-    ]  # fmt: skip
+    ]
     total = sum(it.generation["cost_usd"] for it in run.iterations if it.generation)
     return (
         f'<h3>The teacher: {total:.4f} USD in all</h3><table class="teacher"><tr><th>step</th><th>teacher</th>'
@@ -135,7 +144,10 @@ def _timing_table(run: Run) -> str:
         f"<tr><td>{_e(stage)}</td><td>{len(times)}</td><td>{sum(times):.0f}</td></tr>"
         for stage, times in sorted(by_stage.items(), key=lambda kv: -sum(kv[1]))
     )
-    return f'<h3>Time per stage (Snakemake\'s benchmark files)</h3><table class="timing"><tr><th>stage</th><th>jobs</th><th>seconds</th></tr>{rows}</table>'
+    return (
+        "<h3>Time per stage (Snakemake's benchmark files)</h3>"
+        f'<table class="timing"><tr><th>stage</th><th>jobs</th><th>seconds</th></tr>{rows}</table>'
+    )
 
 
 def _iteration(run: Run, it: Iteration, previous: Iteration | None, images: _Images) -> str:
@@ -147,8 +159,10 @@ def _iteration(run: Run, it: Iteration, previous: Iteration | None, images: _Ima
     elif it.queries:
         counts = Counter(int(q["qtype"]) for q in it.queries)
         listed = ", ".join(f"{qtype_name(t)} {n}" for t, n in sorted(counts.items()))
-        parts.append(f"<p>The seed set: {len(it.accepted)} accepted of {len(it.queries)} queries ({_e(listed)}), "
-                     "deliberately imbalanced so that some types start weak.</p>")  # fmt: skip
+        parts.append(
+            f"<p>The seed set: {len(it.accepted)} accepted of {len(it.queries)} queries ({_e(listed)}), "
+            "deliberately imbalanced so that some types start weak.</p>"
+        )
     if it.queries:
         parts.append(_rejections(it))
     parts.append(_training(it))
@@ -165,13 +179,14 @@ def _plan(plan: dict, previous: Iteration) -> str:
         for qtype, quota in by_type_id(plan["quotas"])
     )
     return (
-        f"<h3>The plan ({_e(plan['strategy'])}, {plan['budget']} samples) from iteration {previous.number}'s dev split</h3>"
+        f"<h3>The plan ({_e(plan['strategy'])}, {plan['budget']} samples) "
+        f"from iteration {previous.number}'s dev split</h3>"
         f'<table class="plan"><tr><th>type</th><th>dev accuracy</th><th>weight</th><th>quota</th></tr>{rows}</table>'
     )
 
 
 def _acc(entry: dict | None) -> str:
-    return "&ndash;" if entry is None else f"{entry['acc']:.1f} <span class=\"ci\">n {entry['n']}</span>"
+    return "&ndash;" if entry is None else f'{entry["acc"]:.1f} <span class="ci">n {entry["n"]}</span>'
 
 
 def _stories(it: Iteration, previous: Iteration, images: _Images) -> str:
@@ -193,18 +208,20 @@ def _stories(it: Iteration, previous: Iteration, images: _Images) -> str:
         made = [q for q in queries if q["in_context"] and q["in_context"][0] == case][:SAMPLES_PER_STORY]
         cards = [_bad_case_card(case, predicted.get((case["image"], case["question"])), images)]
         cards += [_sample_card(q, *verdicts.get(q["query_id"], ("no reply", {})), images) for q in made]
-        parts.append(f'<div class="story"><h4>{_e(qtype_name(qtype))}</h4><div class="cards">{"".join(cards)}</div></div>')
+        parts.append(
+            f'<div class="story"><h4>{_e(qtype_name(qtype))}</h4><div class="cards">{"".join(cards)}</div></div>'
+        )
     return "\n".join(parts)
 
 
 def _bad_case_card(case: dict, prediction: str | None, images: _Images) -> str:
     options = "".join(
-        f'<li class="{"answer" if letter == case["answer"] else "predicted" if letter == prediction else ""}">{_e(option)}</li>'
+        f'<li class="{_option_class(letter, case["answer"], prediction)}">{_e(option)}</li>'
         for letter, option in zip(LETTERS, case["options"])
     )
     return (
         f'<div class="card bad-case">{images.tag(case["image"], benchmark=True)}<span class="tag">bad case</span>'
-        f"<p>{_e(case['question'])}</p><ol type=\"A\">{options}</ol></div>"
+        f'<p>{_e(case["question"])}</p><ol type="A">{options}</ol></div>'
     )
 
 
@@ -215,8 +232,10 @@ def _sample_card(query: dict, verdict: str, record: dict, images: _Images) -> st
             f'<li class="{"answer" if letter == record["choice_answer"] else ""}">{_e(option)}</li>'
             for letter, option in zip(LETTERS, record["options"])
         )
-        body = (f"<p>{_e(record['instruction'])}</p><ol type=\"A\">{options}</ol><p>{_e(record['answer'])}</p>"
-                '<p class="accepted">accepted</p>')  # fmt: skip
+        body = (
+            f'<p>{_e(record["instruction"])}</p><ol type="A">{options}</ol><p>{_e(record["answer"])}</p>'
+            '<p class="accepted">accepted</p>'
+        )
     else:
         content = str(record.get("content", ""))[:300]
         body = f'<pre>{_e(content)}</pre><p class="rejected">rejected: <span class="reason">{_e(verdict)}</span></p>'
@@ -233,8 +252,10 @@ def _rejections(it: Iteration) -> str:
     for reason, records in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
         examples = "".join(f"<pre>{_e(str(r.get('content', ''))[:300])}</pre>" for r in records[:EXAMPLES_PER_REASON])
         items.append(f'<li class="rejection"><span class="reason">{_e(reason)}</span>: {len(records)}{examples}</li>')
-    return (f"<h3>Validation: {len(it.accepted)} accepted, {len(it.rejected)} rejected</h3>"
-            f'<ul class="rejections">{"".join(items)}</ul>')  # fmt: skip
+    return (
+        f"<h3>Validation: {len(it.accepted)} accepted, {len(it.rejected)} rejected</h3>"
+        f'<ul class="rejections">{"".join(items)}</ul>'
+    )
 
 
 def _training(it: Iteration) -> str:
@@ -244,9 +265,11 @@ def _training(it: Iteration) -> str:
     stages = {name: stage for name, stage in log.items() if isinstance(stage, dict) and "loss" in stage} or {"": log}
     parts = ["<h3>Training</h3>"]
     if "new_samples" in log:
-        parts.append(f"<p>{log['new_samples']} new and {log['replay_samples']} replayed samples, {log['records']} sequences"
-                     + (f", {log['steps']} steps of {log['batch_size']} in {log['seconds']:.0f} s" if "steps" in log else "")
-                     + ".</p>")  # fmt: skip
+        parts.append(
+            f"<p>{log['new_samples']} new and {log['replay_samples']} replayed samples, {log['records']} sequences"
+            + (f", {log['steps']} steps of {log['batch_size']} in {log['seconds']:.0f} s" if "steps" in log else "")
+            + ".</p>"
+        )
     for name, stage in stages.items():
         points = [(row["step"], row["loss"]) for row in stage.get("loss", [])]
         parts.append(f"<div>{loss_svg(points, label=f'{name} loss'.strip())}</div>")
@@ -263,8 +286,10 @@ def _evaluation(it: Iteration, previous: Iteration | None) -> str:
         flag = ' class="drop"' if old is not None and old["acc"] - entry["acc"] > DROP_FLAGGED else ""
         rows.append(f"<tr{flag}><td>{_e(qtype_name(qtype))}</td>{_acc_cell(entry)}<td>{change}</td></tr>")
     rows.append(f"<tr><td><b>overall</b></td>{_acc_cell(test['overall'])}<td></td></tr>")
-    return (f"<h3>Evaluation on the test split</h3><table class=\"evaluation\"><tr><th>type</th><th>accuracy</th>"
-            f"<th>change</th></tr>{''.join(rows)}</table>")  # fmt: skip
+    return (
+        f'<h3>Evaluation on the test split</h3><table class="evaluation"><tr><th>type</th><th>accuracy</th>'
+        f"<th>change</th></tr>{''.join(rows)}</table>"
+    )
 
 
 class _Images:
@@ -295,3 +320,8 @@ def _data_uri(data: bytes, kind: str) -> str:
 
 def _e(text: str) -> str:
     return html.escape(str(text))
+
+
+def _option_class(letter: str, answer: str, prediction: str | None) -> str:
+    """How an option of a bad case shows: the answer, the model's wrong prediction, or neither."""
+    return "answer" if letter == answer else "predicted" if letter == prediction else ""

@@ -57,15 +57,18 @@ def load_run(
     `rejected` alike; a model without train_log.json (a real base model) has no training."""
     count = len(metrics)
     if not len(bad_cases) == len(models) == count or len(plans) != count - 1:
-        raise ValueError(f"report: {count} evaluations, {len(bad_cases)} bad-case files, {len(models)} models and "
-                         f"{len(plans)} plans; expected one evaluation, bad-case file and model per iteration "
-                         "and one plan per iteration after the first")  # fmt: skip
+        raise ValueError(
+            f"report: {count} evaluations, {len(bad_cases)} bad-case files, {len(models)} models and "
+            f"{len(plans)} plans; expected one evaluation, bad-case file and model per iteration "
+            "and one plan per iteration after the first"
+        )
     offset = count - len(accepted)  # 0 with a seed set (iteration 0 has data), else 1
     iterations = []
     for i in range(count):
         log = Path(models[i]) / "train_log.json"
-        iteration = Iteration(i, read_json(metrics[i]), read_jsonl(bad_cases[i]),
-                              train_log=read_json(log) if log.is_file() else None)  # fmt: skip
+        iteration = Iteration(
+            i, read_json(metrics[i]), read_jsonl(bad_cases[i]), train_log=read_json(log) if log.is_file() else None
+        )
         if i >= 1:
             iteration.plan = read_json(plans[i - 1])
         if i >= offset:
@@ -85,8 +88,11 @@ def read_timings(folder: Path) -> list[dict]:
         with tsv.open() as rows:
             for row in csv.DictReader(rows, delimiter="\t"):
                 rss = row.get("max_rss", "")
-                timings.append({
-                    "job": tsv.stem, "seconds": float(row["s"]),
-                    "max_rss_mb": float(rss) if rss not in ("", "NA", "-") else None,
-                })  # fmt: skip
+                timings.append(
+                    {
+                        "job": tsv.stem,
+                        "seconds": float(row["s"]),
+                        "max_rss_mb": float(rss) if rss not in ("", "NA", "-") else None,
+                    }
+                )
     return timings

@@ -1,6 +1,6 @@
 """summary.json (a public contract) and summary.md: accuracies per type across iterations with their
-intervals (and per the benchmark's own categories where it has them, MMBench), the drops, the plans with the dev accuracies and weights they came from, the teacher's cost
-and validation's rejections.
+intervals (and per the benchmark's own categories where it has them, MMBench), the drops, the plans
+with the dev accuracies and weights they came from, the teacher's cost and validation's rejections.
 
 Reported accuracies are the test split's: the loop chose its data from the dev split, so the test split
 is the one that says whether the loop helped.
@@ -56,10 +56,12 @@ def summarize(
     result = {"run": run, "config_hash": config_hash, "iterations": iterations}
     if reported:
         result["reported"] = {
-            name: [{"iteration": i, **_accuracies(test_split(m, i)), **_test_accuracies(test_split(m, i))}
-                   for i, m in enumerate(per_iter)]
+            name: [
+                {"iteration": i, **_accuracies(test_split(m, i)), **_test_accuracies(test_split(m, i))}
+                for i, m in enumerate(per_iter)
+            ]
             for name, per_iter in reported.items()
-        }  # fmt: skip
+        }
     return result
 
 
@@ -111,10 +113,16 @@ def write_summary_md(
         lines += category_table(iterations, tests)
     for name, per_iter in (reported or {}).items():
         rows, blocks = summary["reported"][name], [test_split(m, i) for i, m in enumerate(per_iter)]
-        lines += ["", f"## Reported on `{name}`", "",
-                  f"Every iteration's model on the report benchmark `{name}` ({rows[-1]['n_eval']} test items), which "
-                  "the loop never samples from: test-split accuracy (%) with Wilson's 95 % interval.", "",
-                  *_accuracy_table(rows, blocks), *_circular_tables(rows, blocks, "###")]  # fmt: skip
+        lines += [
+            "",
+            f"## Reported on `{name}`",
+            "",
+            f"Every iteration's model on the report benchmark `{name}` ({rows[-1]['n_eval']} test items), which "
+            "the loop never samples from: test-split accuracy (%) with Wilson's 95 % interval.",
+            "",
+            *_accuracy_table(rows, blocks),
+            *_circular_tables(rows, blocks, "###"),
+        ]
     lines += _plan_tables(plans, metrics_per_iter)
     lines += ["", "## Samples added", ""]
     lines.append(_table_row(["iteration", "accepted samples trained in"]))
@@ -167,14 +175,20 @@ def drops(rows: list[dict], blocks: list[Mapping]) -> list[dict]:
     whether the drop may be noise)."""
     found = []
     for i in range(1, len(rows)):
-        before, after = (
-            {qtype_name(t): e for t, e in by_type_id(blocks[k]["per_type"])} for k in (i - 1, i)
-        )
+        before, after = ({qtype_name(t): e for t, e in by_type_id(blocks[k]["per_type"])} for k in (i - 1, i))
         for name in type_names(rows[i - 1 : i + 1]):
             if name in before and name in after and before[name]["acc"] - after[name]["acc"] > DROP_FLAGGED:
                 overlap = after[name]["ci_high"] >= before[name]["ci_low"]
-                found.append({"type": name, "from": i - 1, "to": i, "before": before[name], "after": after[name],
-                              "overlap": overlap})  # fmt: skip
+                found.append(
+                    {
+                        "type": name,
+                        "from": i - 1,
+                        "to": i,
+                        "before": before[name],
+                        "after": after[name],
+                        "overlap": overlap,
+                    }
+                )
     return found
 
 
@@ -185,8 +199,10 @@ def _drops(rows: list[dict], blocks: list[Mapping]) -> list[str]:
     lines = ["", "## Drops", ""]
     for drop in flagged:
         noise = "the intervals overlap: it may be noise" if drop["overlap"] else "the intervals do not overlap"
-        lines.append(f"- **{drop['type']}** fell from {drop['before']['acc']:.1f} to {drop['after']['acc']:.1f} "
-                     f"between iterations {drop['from']} and {drop['to']} ({noise}).")  # fmt: skip
+        lines.append(
+            f"- **{drop['type']}** fell from {drop['before']['acc']:.1f} to {drop['after']['acc']:.1f} "
+            f"between iterations {drop['from']} and {drop['to']} ({noise})."
+        )
     return lines
 
 
@@ -197,10 +213,16 @@ def _plan_tables(plans: list[dict], metrics_per_iter: list[dict]) -> list[str]:
     if not plans:
         return lines + ["No iteration planned new samples."]
     for i, plan in enumerate(plans, start=1):
-        dev = {str(t): e for t, e in metrics_per_iter[i - 1].get("splits", {}).get("dev", {}).get("per_type", {}).items()}
+        dev = {
+            str(t): e for t, e in metrics_per_iter[i - 1].get("splits", {}).get("dev", {}).get("per_type", {}).items()
+        }
         total = sum(plan["weights"].values()) or 1.0
-        lines += [f"Iteration {i} ({plan['strategy']}, {plan['budget']} samples), from iteration {i - 1}'s dev split:",
-                  "", _table_row(["type", "dev accuracy", "weight", "quota"]), _table_row(["---", "---:", "---:", "---:"])]  # fmt: skip
+        lines += [
+            f"Iteration {i} ({plan['strategy']}, {plan['budget']} samples), from iteration {i - 1}'s dev split:",
+            "",
+            _table_row(["type", "dev accuracy", "weight", "quota"]),
+            _table_row(["---", "---:", "---:", "---:"]),
+        ]
         for qtype, quota in by_type_id(plan["quotas"]):
             entry = dev.get(str(qtype))
             acc = f"{entry['acc']:.1f} (n {entry['n']})" if entry else "–"
@@ -221,16 +243,26 @@ def category_table(iterations: list[dict], tests: list[Mapping]) -> list[str]:
     header = ["l2-category / category"]
     for prefix, _, _ in blocks:
         header += ["questions" if prefix else "items", *(f"{prefix}iter {it['iteration']}" for it in iterations)]
-    lines = ["", "## Per category", "", "Test-split accuracy (%) with Wilson's 95 % interval per category as the "
-             "benchmark defines them (MMBench's `l2-category` in bold, then `category`), beside the question types "
-             "above.", "", _table_row(header), _table_row(["---"] + ["---:"] * (len(header) - 1))]  # fmt: skip
+    lines = [
+        "",
+        "## Per category",
+        "",
+        "Test-split accuracy (%) with Wilson's 95 % interval per category as the "
+        "benchmark defines them (MMBench's `l2-category` in bold, then `category`), beside the question types "
+        "above.",
+        "",
+        _table_row(header),
+        _table_row(["---"] + ["---:"] * (len(header) - 1)),
+    ]
     for key in ("per_l2_category", "per_category"):
         for name in sorted(tests[-1].get(key, {})):
             cells = [f"**{name}**" if key == "per_l2_category" else name]
             for _, rows, metrics_blocks in blocks:
                 cells.append(str(metrics_blocks[-1][key][name]["n"]))
-                cells += [_with_interval(row.get(key, {}).get(name), block.get(key, {}).get(name))
-                          for row, block in zip(rows, metrics_blocks)]  # fmt: skip
+                cells += [
+                    _with_interval(row.get(key, {}).get(name), block.get(key, {}).get(name))
+                    for row, block in zip(rows, metrics_blocks)
+                ]
             lines.append(_table_row(cells))
     return lines
 
@@ -238,18 +270,35 @@ def category_table(iterations: list[dict], tests: list[Mapping]) -> list[str]:
 def _teacher_table(teacher_stats: Mapping[str, dict]) -> list[str]:
     """Per generation step (the seed set, then each iteration): the last job's calls and cache hits,
     and what the step paid over all its jobs (tokens, cost, jobs that paid), and final failures."""
-    header = ["step", "teacher", "calls", "cache hits", "prompt tokens", "completion tokens", "cost (USD)", "jobs paid",
-              "failures"]  # fmt: skip
+    header = [
+        "step",
+        "teacher",
+        "calls",
+        "cache hits",
+        "prompt tokens",
+        "completion tokens",
+        "cost (USD)",
+        "jobs paid",
+        "failures",
+    ]
     lines = ["", "## Teacher", "", _table_row(header), _table_row(["---", "---"] + ["---:"] * 6 + ["---"])]
     for step, stats in teacher_stats.items():
         failures = ", ".join(f"{k} {v}" for k, v in stats.get("failures", {}).items()) or "–"
         lines.append(
             _table_row(
-                [step, stats.get("model", stats["teacher"]), str(stats["calls"]), str(stats.get("cache_hits", 0)),
-                 str(stats.get("prompt_tokens", 0)), str(stats.get("completion_tokens", 0)), f"{stats['cost_usd']:.4f}",
-                 str(stats.get("attempts", 0)), failures]
+                [
+                    step,
+                    stats.get("model", stats["teacher"]),
+                    str(stats["calls"]),
+                    str(stats.get("cache_hits", 0)),
+                    str(stats.get("prompt_tokens", 0)),
+                    str(stats.get("completion_tokens", 0)),
+                    f"{stats['cost_usd']:.4f}",
+                    str(stats.get("attempts", 0)),
+                    failures,
+                ]
             )
-        )  # fmt: skip
+        )
     total = sum(stats["cost_usd"] for stats in teacher_stats.values())
     ledgers = sorted({stats["ledger"] for stats in teacher_stats.values() if "ledger" in stats})
     source = f" (from the ledger {', '.join(ledgers)})" if ledgers else ""

@@ -4,8 +4,9 @@ It answers chat completions from the annotation in the prompt, with the oracle's
 (dataengine.synthetic via teacher.oracle_reply), so the loop with `teacher.kind: openai` runs offline
 and yields the oracle's quality. Latency and faults can be injected: 429 with retry-after, 500, a hang
 past the client's timeout, malformed JSON, schema-invalid JSON, a wrong answer, HTML markup in the
-texts, a truncated or empty reply. Faults are drawn per attempt of each distinct request (seeded), so a retry can recover, and
-the server counts the successful replies it served per request: a repeated one is a call paid twice.
+texts, a truncated or empty reply. Faults are drawn per attempt of each distinct request (seeded), so
+a retry can recover, and the server counts the successful replies it served per request: a repeated
+one is a call paid twice.
 It also serves the Batch endpoints (files, batches), answers a prompt revision request
 (dataengine.prompt_opt) with a scripted revision: the prompt plus a rule per reviewer note, and a
 choice extraction request (dataengine.extractor) with the letter of the one option whose text the
@@ -35,10 +36,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from dataengine.testing.replies import answer, inject
 
 FAULTS = (
-    "rate_limit", "server_error", "hang", "malformed", "schema_invalid", "wrong_answer", "markup", "truncated", "empty",
-)  # fmt: skip
+    "rate_limit",
+    "server_error",
+    "hang",
+    "malformed",
+    "schema_invalid",
+    "wrong_answer",
+    "markup",
+    "truncated",
+    "empty",
+)
 # With dozens of handler threads, the default 5 ms GIL switch interval adds tens of ms per reply.
 SWITCH_INTERVAL_S = 0.0005
+
+
 @dataclass(frozen=True)
 class FakeSettings:
     latency_s: float = 0.0

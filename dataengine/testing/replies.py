@@ -72,20 +72,24 @@ def inject(fault: str, content: str) -> tuple[str, str]:
         if fault == "wrong_answer":
             return LETTERS[(LETTERS.find(content) + 1) % len(LETTERS)], "stop"
         return f"The reply seems to choose option {content}, I think.", "stop"
-    if fault in ("malformed", "schema_invalid", "wrong_answer", "markup") and content.startswith("{") and '"skip"' not in content:
+    if (
+        fault in ("malformed", "schema_invalid", "wrong_answer", "markup")
+        and content.startswith("{")
+        and '"skip"' not in content
+    ):
         reply = json.loads(content)
         if fault == "malformed":
             return "Sure! Here is the question: " + content[:-1], "stop"
         if fault == "schema_invalid":
             return json.dumps({k: v for k, v in reply.items() if k not in ("options", "skip")}), "stop"
         if fault == "markup":
-            hostile = {"instruction": reply["instruction"] + "<script>alert(1)</script>",
-                       "answer": reply["answer"] + ' <img src=x onerror="alert(1)">'}  # fmt: skip
+            hostile = {
+                "instruction": reply["instruction"] + "<script>alert(1)</script>",
+                "answer": reply["answer"] + ' <img src=x onerror="alert(1)">',
+            }
             return json.dumps({**reply, **hostile}), "stop"
         wrong = (LETTERS.index(reply["choice_answer"]) + 1) % 4
-        return json.dumps(
-            {**reply, "short_answer": reply["options"][wrong], "choice_answer": LETTERS[wrong]}
-        ), "stop"
+        return json.dumps({**reply, "short_answer": reply["options"][wrong], "choice_answer": LETTERS[wrong]}), "stop"
     if fault == "truncated":
         return content[: len(content) // 2], "length"
     if fault == "empty":

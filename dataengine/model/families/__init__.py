@@ -17,8 +17,18 @@ from dataengine.model.families.qwen_vl import Qwen2VL, Qwen3VL, Qwen25VL
 
 FAMILIES: dict[str, Family] = {
     family.name: family
-    for family in (Llava(), LlavaNext(), LlavaOnevision(), Qwen2VL(), Qwen25VL(), Qwen3VL(), Gemma3(), Idefics3(),
-                   SmolVLM(), InternVL())
+    for family in (
+        Llava(),
+        LlavaNext(),
+        LlavaOnevision(),
+        Qwen2VL(),
+        Qwen25VL(),
+        Qwen3VL(),
+        Gemma3(),
+        Idefics3(),
+        SmolVLM(),
+        InternVL(),
+    )
 }
 
 
@@ -45,7 +55,9 @@ def family_of_type(model_type: str, where: str = "the model") -> Family:
     for family in FAMILIES.values():
         if model_type in family.model_types:
             return family
-    raise UnsupportedFamily(f"{where} is a {model_type!r} model, which no student family serves; supported: {supported()}")
+    raise UnsupportedFamily(
+        f"{where} is a {model_type!r} model, which no student family serves; supported: {supported()}"
+    )
 
 
 def family_of(model) -> Family:

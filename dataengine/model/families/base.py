@@ -74,7 +74,9 @@ class Family:
         for earlier, reply in history:
             messages += [user_turn(earlier), assistant_turn(reply)]
         before = processor.apply_chat_template(messages, tokenize=False)
-        after = processor.apply_chat_template([*messages, user_turn(prompt)], add_generation_prompt=True, tokenize=False)
+        after = processor.apply_chat_template(
+            [*messages, user_turn(prompt)], add_generation_prompt=True, tokenize=False
+        )
         if not after.startswith(before):
             raise ValueError(
                 "the processor's chat template does not render a conversation turn by turn "
@@ -134,7 +136,9 @@ class Family:
 
     # --- tiny students -------------------------------------------------------------------------
 
-    def tiny(self, corpus: Iterable[str], arch: dict, image_size: int, seed: int) -> tuple[PreTrainedModel, ProcessorMixin]:
+    def tiny(
+        self, corpus: Iterable[str], arch: dict, image_size: int, seed: int
+    ) -> tuple[PreTrainedModel, ProcessorMixin]:
         """A randomly initialised tiny model of this family and its processor, from config classes."""
         raise NotImplementedError(f"{self.title}: no tiny student is defined")
 

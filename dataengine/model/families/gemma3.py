@@ -41,7 +41,9 @@ class Gemma3(Family):
         from dataengine.model.tokenizer import word_tokenizer
 
         specials = ["<start_of_turn>", "<end_of_turn>", *NAMED.values()]
-        tokenizer = word_tokenizer([*corpus, *TEMPLATE_TEXTS, "user model"], specials, bos="<bos>", eos="<eos>", named=NAMED)
+        tokenizer = word_tokenizer(
+            [*corpus, *TEMPLATE_TEXTS, "user model"], specials, bos="<bos>", eos="<eos>", named=NAMED
+        )
         tokens = (image_size // arch["patch_size"]) ** 2
         head_dim = arch["text_hidden"] // arch["text_heads"]
         text = text_config(tokenizer, arch, head_dim=head_dim, query_pre_attn_scalar=head_dim, sliding_window=64)

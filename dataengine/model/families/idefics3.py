@@ -10,8 +10,13 @@ from dataengine.formats import TEMPLATE_TEXTS
 from dataengine.model.families.base import Family, Parts
 
 GRID = 6  # the tile markers' rows and columns the processors know
-SPECIALS = ["<fake_token_around_image>", "<image>", "<end_of_utterance>", "<global-img>",
-            *(f"<row_{r}_col_{c}>" for r in range(1, GRID + 1) for c in range(1, GRID + 1))]
+SPECIALS = [
+    "<fake_token_around_image>",
+    "<image>",
+    "<end_of_utterance>",
+    "<global-img>",
+    *(f"<row_{r}_col_{c}>" for r in range(1, GRID + 1) for c in range(1, GRID + 1)),
+]
 CHAT_TEMPLATE = (
     "<|im_start|>{% for message in messages %}{{ message['role'] | capitalize }}"
     "{% if message['content'][0]['type'] == 'image' %}{{ ':' }}{% else %}{{ ': ' }}{% endif %}"
@@ -47,8 +52,13 @@ class Idefics3(Family):
         from dataengine.model.tokenizer import word_tokenizer
 
         config_class, model_class = (getattr(transformers, name) for name in self.classes)
-        tokenizer = word_tokenizer([*corpus, *TEMPLATE_TEXTS, "<|im_start|> user : assistant :"], SPECIALS,
-                                   bos="<s>", eos="<end_of_utterance>", named={"image_token": "<image>"})
+        tokenizer = word_tokenizer(
+            [*corpus, *TEMPLATE_TEXTS, "<|im_start|> user : assistant :"],
+            SPECIALS,
+            bos="<s>",
+            eos="<end_of_utterance>",
+            named={"image_token": "<image>"},
+        )
         patch = arch["patch_size"] // 2
         vision = {**vision_sizes(arch), "image_size": image_size, "patch_size": patch}
         config = config_class(
@@ -67,10 +77,12 @@ class Idefics3(Family):
         from transformers import Idefics3Processor
         from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
 
-        images = Idefics3ImageProcessorPil(size={"longest_edge": 2 * image_size},
-                                           max_image_size={"longest_edge": image_size}, do_image_splitting=True)
-        return Idefics3Processor(image_processor=images, tokenizer=tokenizer, image_seq_len=tokens,
-                                 chat_template=CHAT_TEMPLATE)
+        images = Idefics3ImageProcessorPil(
+            size={"longest_edge": 2 * image_size}, max_image_size={"longest_edge": image_size}, do_image_splitting=True
+        )
+        return Idefics3Processor(
+            image_processor=images, tokenizer=tokenizer, image_seq_len=tokens, chat_template=CHAT_TEMPLATE
+        )
 
 
 class SmolVLM(Idefics3):
@@ -84,8 +96,14 @@ class SmolVLM(Idefics3):
         from transformers.models.smolvlm.image_processing_pil_smolvlm import SmolVLMImageProcessorPil
         from transformers.models.smolvlm.video_processing_smolvlm import SmolVLMVideoProcessor
 
-        images = SmolVLMImageProcessorPil(size={"longest_edge": 2 * image_size},
-                                          max_image_size={"longest_edge": image_size}, do_image_splitting=True)
+        images = SmolVLMImageProcessorPil(
+            size={"longest_edge": 2 * image_size}, max_image_size={"longest_edge": image_size}, do_image_splitting=True
+        )
         videos = SmolVLMVideoProcessor(size={"longest_edge": image_size}, max_image_size={"longest_edge": image_size})
-        return SmolVLMProcessor(image_processor=images, tokenizer=tokenizer, video_processor=videos,
-                                image_seq_len=tokens, chat_template=CHAT_TEMPLATE)
+        return SmolVLMProcessor(
+            image_processor=images,
+            tokenizer=tokenizer,
+            video_processor=videos,
+            image_seq_len=tokens,
+            chat_template=CHAT_TEMPLATE,
+        )

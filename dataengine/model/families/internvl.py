@@ -8,8 +8,12 @@ from dataengine.formats import TEMPLATE_TEXTS
 from dataengine.model.families.base import Family, Parts
 from dataengine.model.families.qwen_vl import chatml_template
 
-NAMED = {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>",
-         "video_token": "<video>"}
+NAMED = {
+    "start_image_token": "<img>",
+    "end_image_token": "</img>",
+    "context_image_token": "<IMG_CONTEXT>",
+    "video_token": "<video>",
+}
 
 
 class InternVL(Family):
@@ -31,7 +35,9 @@ class InternVL(Family):
         from dataengine.model.tokenizer import word_tokenizer
 
         specials = ["<|im_start|>", "<|im_end|>", *NAMED.values()]
-        tokenizer = word_tokenizer([*corpus, *TEMPLATE_TEXTS, "user assistant"], specials, eos="<|im_end|>", named=NAMED)
+        tokenizer = word_tokenizer(
+            [*corpus, *TEMPLATE_TEXTS, "user assistant"], specials, eos="<|im_end|>", named=NAMED
+        )
         patch = arch["patch_size"] // 2
         vision = {**vision_sizes(arch), "image_size": [image_size, image_size], "patch_size": [patch, patch]}
         config = InternVLConfig(

@@ -29,7 +29,9 @@ def llava_tokenizer(corpus: Iterable[str]):
     """The tiny LLaVA's word-level tokenizer: BOS first, `<image>` as its image token."""
     from dataengine.model.tokenizer import word_tokenizer
 
-    return word_tokenizer([*corpus, *TEMPLATE_TEXTS], [IMAGE_TOKEN], bos=BOS, eos=EOS, named={"image_token": IMAGE_TOKEN})
+    return word_tokenizer(
+        [*corpus, *TEMPLATE_TEXTS], [IMAGE_TOKEN], bos=BOS, eos=EOS, named={"image_token": IMAGE_TOKEN}
+    )
 
 
 class Llava(Family):

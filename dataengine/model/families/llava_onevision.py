@@ -30,8 +30,12 @@ class LlavaOnevision(Llava):
         from dataengine.model.tokenizer import word_tokenizer
 
         specials = ["<|im_start|>", "<|im_end|>", "<image>", "<video>"]
-        tokenizer = word_tokenizer([*corpus, *TEMPLATE_TEXTS, "user assistant"], specials, eos="<|im_end|>",
-                                   named={"image_token": "<image>", "video_token": "<video>"})
+        tokenizer = word_tokenizer(
+            [*corpus, *TEMPLATE_TEXTS, "user assistant"],
+            specials,
+            eos="<|im_end|>",
+            named={"image_token": "<image>", "video_token": "<video>"},
+        )
         patch = arch["patch_size"]
         pinpoints = [[image_size, image_size], [image_size, 2 * image_size], [2 * image_size, image_size]]
         config = LlavaOnevisionConfig(

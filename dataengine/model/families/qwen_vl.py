@@ -59,7 +59,9 @@ class Qwen2VL(Family):
 
         model_class, processor_class, config_class = (getattr(transformers, name) for name in self.classes)
         named = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"}
-        tokenizer = word_tokenizer([*corpus, *TEMPLATE_TEXTS, "user assistant"], SPECIALS, eos="<|im_end|>", named=named)
+        tokenizer = word_tokenizer(
+            [*corpus, *TEMPLATE_TEXTS, "user assistant"], SPECIALS, eos="<|im_end|>", named=named
+        )
         patch = arch["patch_size"] // 2
         pixels = {"min_pixels": image_size * image_size, "max_pixels": image_size * image_size}
         sizes = {"patch_size": patch, "merge_size": 2, "temporal_patch_size": 2}
@@ -71,8 +73,12 @@ class Qwen2VL(Family):
         )
         head_dim = arch["text_hidden"] // arch["text_heads"]
         rope = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": self.mrope_section(head_dim)}
-        tokens = {"image_token_id": "<|image_pad|>", "video_token_id": "<|video_pad|>",
-                  "vision_start_token_id": "<|vision_start|>", "vision_end_token_id": "<|vision_end|>"}
+        tokens = {
+            "image_token_id": "<|image_pad|>",
+            "video_token_id": "<|video_pad|>",
+            "vision_start_token_id": "<|vision_start|>",
+            "vision_end_token_id": "<|vision_end|>",
+        }
         ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in tokens.items()}
         config = config_class(
             text_config=text_config(tokenizer, arch, rope_parameters=rope),
@@ -92,9 +98,14 @@ class Qwen2VL(Family):
 
     def vision_config(self, arch: dict, patch: int) -> dict:
         return {
-            "depth": arch["vision_layers"], "embed_dim": arch["vision_hidden"], "hidden_size": arch["text_hidden"],
-            "num_heads": arch["vision_heads"], "mlp_ratio": arch["vision_mlp"] // arch["vision_hidden"],
-            "patch_size": patch, "spatial_merge_size": 2, "temporal_patch_size": 2,
+            "depth": arch["vision_layers"],
+            "embed_dim": arch["vision_hidden"],
+            "hidden_size": arch["text_hidden"],
+            "num_heads": arch["vision_heads"],
+            "mlp_ratio": arch["vision_mlp"] // arch["vision_hidden"],
+            "patch_size": patch,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
         }
 
 
@@ -107,9 +118,15 @@ class Qwen25VL(Qwen2VL):
 
     def vision_config(self, arch, patch):
         return {
-            "depth": arch["vision_layers"], "hidden_size": arch["vision_hidden"], "out_hidden_size": arch["text_hidden"],
-            "intermediate_size": arch["vision_mlp"], "num_heads": arch["vision_heads"], "patch_size": patch,
-            "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 8 * patch,
+            "depth": arch["vision_layers"],
+            "hidden_size": arch["vision_hidden"],
+            "out_hidden_size": arch["text_hidden"],
+            "intermediate_size": arch["vision_mlp"],
+            "num_heads": arch["vision_heads"],
+            "patch_size": patch,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 8 * patch,
             "fullatt_block_indexes": list(range(7, arch["vision_layers"], 8)) or [arch["vision_layers"] - 1],
         }
 
@@ -124,8 +141,14 @@ class Qwen3VL(Qwen2VL):
 
     def vision_config(self, arch, patch):
         return {
-            "depth": arch["vision_layers"], "hidden_size": arch["vision_hidden"], "out_hidden_size": arch["text_hidden"],
-            "intermediate_size": arch["vision_mlp"], "num_heads": arch["vision_heads"], "patch_size": patch,
-            "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 64,
+            "depth": arch["vision_layers"],
+            "hidden_size": arch["vision_hidden"],
+            "out_hidden_size": arch["text_hidden"],
+            "intermediate_size": arch["vision_mlp"],
+            "num_heads": arch["vision_heads"],
+            "patch_size": patch,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "num_position_embeddings": 64,
             "deepstack_visual_indexes": [0],
         }

@@ -43,6 +43,8 @@ TRANSPORT_FAILURES = frozenset({"rate_limited", "timeout", "connection", "bad_re
 def is_transport_failure(reason: str | None) -> bool:
     """Whether a request failed because the endpoint did not answer, after its retries."""
     return reason in TRANSPORT_FAILURES or str(reason).startswith("http_")
+
+
 # What the server is asked to constrain; the reply's full rules (sample.schema.json) are checked after.
 REPLY_SCHEMA = {
     "type": "object",
@@ -185,13 +187,22 @@ class TeacherMode:
     def _client(self, max_retries: int) -> openai.OpenAI:
         return openai_client(self._api_key, self.settings.base_url, self.settings.timeout_s, max_retries)
 
-    def _paid(self, request: Request, content: str | None, finish_reason: str | None,
-              prompt_tokens: int, completion_tokens: int, cost: float, batch: str | None = None) -> Outcome:  # fmt: skip
+    def _paid(
+        self,
+        request: Request,
+        content: str | None,
+        finish_reason: str | None,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost: float,
+        batch: str | None = None,
+    ) -> Outcome:
         """A reply received: into the ledger (it is billed whatever it says), then checked, and cached
         when it is good."""
         content, reason = check_completion(content, finish_reason, request.query)
-        self.ledger.reply(request.key, self.settings.model, prompt_tokens, completion_tokens, cost, reason or "ok",
-                          batch=batch)  # fmt: skip
+        self.ledger.reply(
+            request.key, self.settings.model, prompt_tokens, completion_tokens, cost, reason or "ok", batch=batch
+        )
         if reason is None:
             self.cache.put(request.key, self.settings.model, CachedReply(content, prompt_tokens, completion_tokens))
             return Outcome(content)
@@ -268,7 +279,9 @@ class OnlineTeacher(TeacherMode):
             reply, cost = self._account(completion, tokens)
             self.budget.settle(worst_case, cost)
             finish_reason = _finish_reason(completion)
-            outcome = self._paid(request, reply.content, finish_reason, reply.prompt_tokens, reply.completion_tokens, cost)
+            outcome = self._paid(
+                request, reply.content, finish_reason, reply.prompt_tokens, reply.completion_tokens, cost
+            )
             if outcome.failure is None:
                 return outcome
         return outcome
