@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 # The offline loop with its teacher behind the local OpenAI-compatible server (some faults on), so its
 # report shows cost and rejections: results/demo/report/index.html.
 demo: venv
-	$(BIN)/python tools/demo.py --cores $(CORES)
+	$(BIN)/python -m tools.demo --cores $(CORES)
 
 test: venv
 	$(BIN)/pytest -q

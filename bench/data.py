@@ -117,7 +117,7 @@ def child(args: argparse.Namespace) -> None:
     import polars as pl
     import torch
 
-    from dataengine.evaluate import score_items
+    from dataengine.eval.evaluate import score_items
     from dataengine.model.student import load_student
 
     torch.set_num_threads(args.threads)
@@ -142,9 +142,9 @@ def child(args: argparse.Namespace) -> None:
             score_items(model, processor, items, args.folder, "letter", 64, **workers)
             done = len(images)
         else:
-            from dataengine.formats import question_prompt
-            from dataengine.records import TrainRecord
-            from dataengine.training import TrainConfig, fine_tune
+            from dataengine.core.formats import question_prompt
+            from dataengine.train.records import TrainRecord
+            from dataengine.train.training import TrainConfig, fine_tune
 
             records = [
                 TrainRecord(args.folder / image, question_prompt(QUESTION), WORDS[i % 8])

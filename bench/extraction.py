@@ -2,7 +2,7 @@
 
 Reads tests/data/choice_replies_{dev,heldback}.jsonl (tests/data/README.md: written by hand after real
 models' habits; the held-back set was committed before the rules and is never tuned on) and scores:
-- `dataengine`: `dataengine.choices.extract_choice`, the rules alone (no LLM extractor);
+- `dataengine`: `dataengine.eval.choices.extract_choice`, the rules alone (no LLM extractor);
 - `dataengine <ref>`: the project's rules before issue 18, read from git at `--baseline` (their own
   source, compiled here, so nothing is retyped);
 - `VLMEvalKit classic`: `can_infer` as VLMEvalKit ran it from 2023 to August 2025 (the published
@@ -26,8 +26,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from dataengine.choices import extract_choice
-from dataengine.formats import LETTERS
+from dataengine.core.formats import LETTERS
+from dataengine.eval.choices import extract_choice
 
 REPO = Path(__file__).resolve().parent.parent
 SETS = {name: REPO / "tests" / "data" / f"choice_replies_{name}.jsonl" for name in ("dev", "heldback")}
@@ -36,15 +36,15 @@ Reader = Callable[[str, Sequence[str]], str | None]
 
 
 def project_rules(ref: str) -> Reader:
-    """`extract_choice` as dataengine/evaluate.py defined it at git `ref`: its regexes, helpers and the
+    """`extract_choice` as dataengine/eval/evaluate.py defined it at git `ref`: its regexes, helpers and the
     function itself, compiled from that commit's source."""
     source = subprocess.run(
-        ["git", "show", f"{ref}:dataengine/evaluate.py"], cwd=REPO, check=True, capture_output=True, text=True
+        ["git", "show", f"{ref}:dataengine/eval/evaluate.py"], cwd=REPO, check=True, capture_output=True, text=True
     ).stdout
     wanted = {"_LONE_LETTER", "_LEADING_LETTER", "_normalise", "extract_choice"}
     nodes = [node for node in ast.parse(source).body if _names(node) & wanted]
     namespace = {"re": re, "Sequence": Sequence, "LETTERS": LETTERS, "Extractor": object}
-    exec(compile(ast.Module(nodes, type_ignores=[]), f"{ref}:dataengine/evaluate.py", "exec"), namespace)  # noqa: S102
+    exec(compile(ast.Module(nodes, type_ignores=[]), f"{ref}:dataengine/eval/evaluate.py", "exec"), namespace)  # noqa: S102
     return lambda reply, options: namespace["extract_choice"](reply, options)[0]
 
 

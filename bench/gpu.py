@@ -37,13 +37,13 @@ import polars as pl
 import torch
 from PIL import Image
 
-from dataengine.evaluate import score_items
-from dataengine.formats import LETTERS, lettered_prompt
+from dataengine.core.formats import LETTERS, lettered_prompt
+from dataengine.eval.evaluate import score_items
 from dataengine.model.families import family_of
 from dataengine.model.families.llava import LLAVA_15_CHAT_TEMPLATE
 from dataengine.model.student import build_tiny_student, load_student, save_student
-from dataengine.records import TrainBatch, sample_views
-from dataengine.training import LoraSettings, TrainConfig, fine_tune
+from dataengine.train.records import TrainBatch, sample_views
+from dataengine.train.training import LoraSettings, TrainConfig, fine_tune
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = {

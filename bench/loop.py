@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from dataengine.experiment import weak_types
+from dataengine.report.experiment import weak_types
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = "bench-loop"

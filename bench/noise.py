@@ -30,8 +30,8 @@ from pathlib import Path
 import yaml
 
 from dataengine import pipeline
-from dataengine.config import knobs
-from dataengine.experiment import T95, WEAK_BELOW
+from dataengine.core.config import knobs
+from dataengine.report.experiment import T95, WEAK_BELOW
 
 REPO = Path(__file__).resolve().parent.parent
 MEASURES = ("overall", "weak_acc")

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dataengine.experiment import paired
+from dataengine.report.experiment import paired
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "results" / "bench"

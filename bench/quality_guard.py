@@ -49,11 +49,11 @@ def main() -> int:
                 start = time.perf_counter()
                 if strategy is not None:
                     arm_config = quality_loop.world_config(overrides)
-                    quality_loop.run_round(root, arm_config, base, strategy, seed, name)
+                    quality_loop.run_round(root, arm_config, seed, strategy, name)
                     row[f"{name}_s"] = round(time.perf_counter() - start, 1)
-                iteration = base if strategy is None else base.parent / name / "iter_1"
-                row["weak"][name] = round(quality_loop.weak_mean(iteration, base), 2)
-                row["other"][name] = round(quality_loop.other_mean(iteration, base), 2)
+                layout, i = (base, 0) if strategy is None else (quality_loop.seed_layout(root, seed, name), 1)
+                row["weak"][name] = round(quality_loop.weak_mean(layout, i), 2)
+                row["other"][name] = round(quality_loop.other_mean(layout, i), 2)
             rows.append(row)
             print(json.dumps(row), flush=True)
 

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from dataengine.qtypes import QTYPES
-from dataengine.synthetic import render, scenes
+from dataengine.core.qtypes import QTYPES
+from dataengine.data.synthetic import render, scenes
 
 
 def main() -> None:

@@ -14,11 +14,11 @@ import polars as pl
 import torch
 from PIL import Image
 
-from dataengine.evaluate import score_items
-from dataengine.formats import LETTERS
+from dataengine.core.formats import LETTERS
+from dataengine.eval.evaluate import score_items
 from dataengine.model.student import build_tiny_student
-from dataengine.records import VIEWS, sample_views
-from dataengine.training import TrainConfig, fine_tune
+from dataengine.train.records import VIEWS, sample_views
+from dataengine.train.training import TrainConfig, fine_tune
 
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]
 QUESTION = "what is the colour of the large circle in the top left part of the picture , next to the small square ?"

@@ -1,6 +1,6 @@
 """`make bench-teacher`: the openai teacher against the local fake server, on the figures of issue 4.
 
-Starts `python -m dataengine.testing.fake_openai` (a separate process, as a real server would be) with 200 ms
+Starts `python -m tools.fake_openai` (a separate process, as a real server would be) with 200 ms
 latency and measures, for synthetic queries:
 - rps with 32 requests in flight, against the ideal (in_flight / latency) and the paper's pacing
   (one call at a time plus a 5 s sleep; per-call time measured here with one request in flight);
@@ -27,11 +27,11 @@ from pathlib import Path
 
 import yaml
 
-from dataengine.config import validate_config
-from dataengine.jsonl import write_jsonl
+from dataengine.core.config import validate_config
+from dataengine.core.jsonl import write_jsonl
 from dataengine.teacher.llm.generation import generate_openai
 from dataengine.teacher.oracle import synthetic_queries
-from dataengine.validate import check_reply
+from dataengine.teacher.validate import check_reply
 
 REPO = Path(__file__).resolve().parent.parent
 LATENCY_S, IN_FLIGHT, PAPER_SLEEP_S = 0.2, 32, 5.0
@@ -42,7 +42,7 @@ class Server:
 
     def __init__(self, *args: str):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dataengine.testing.fake_openai", "--port", "0", *args],
+            [sys.executable, "-m", "tools.fake_openai", "--port", "0", *args],
             cwd=REPO,
             stdout=subprocess.PIPE,
             text=True,

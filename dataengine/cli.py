@@ -1,5 +1,7 @@
 """The `dataengine` command: work outside the Snakemake DAG.
 
+    snakemake --cores 2 [--configfile F ...]         run the loop (the README's first command: make demo)
+    dataengine config show [--configfile F ...]      the config Snakemake runs with, every default filled in
     dataengine status [RUN]                          where a run stands, from its files
     dataengine doctor [--configfile F ...]           everything a run needs, checked at once
     dataengine prompt optimize --qtype 5|Counting [--rounds 3] [--samples 20]
@@ -13,8 +15,9 @@
     dataengine evaluate --model DIR --benchmark DIR --scorer letter|option_text|generate [--batch-size N]
                         [--reference] [--dtype bfloat16] --out scores.jsonl
 
-The commands that read a config take `--configfile` (repeatable, merged in order, then validated:
-the schema fills in every default; without it, config/config.yaml). The teacher commands use the `teacher` section with
+The commands that read a config take `--configfile` (repeatable) and resolve it as Snakemake does:
+config/config.yaml, then each file over it in order, then validated, every default filled in
+(`dataengine config show` prints the result). The teacher commands use the `teacher` section with
 the overrides of `--iteration` and the run's response cache, so `estimate` counts only the calls a run
 would really make; keys are read from the environment, as in the workflow. A user's mistake (a missing
 file, a bad config key, an unknown type, an endpoint that does not answer) ends a command with one
@@ -35,35 +38,33 @@ from pathlib import Path
 
 import yaml
 
-from dataengine import exchange
-from dataengine.config import deep_merge, knobs, validate_config
+from dataengine.core.config import knobs, resolve
+from dataengine.core.jsonl import read_jsonl, write_jsonl
+from dataengine.core.qtypes import parse_qtype
+from dataengine.data import exchange
 from dataengine.endpoint.client import EndpointError
-from dataengine.jsonl import read_jsonl, write_jsonl
-from dataengine.qtypes import parse_qtype
 from dataengine.teacher.llm.settings import cache_path, resolve_prompts
 
 SEED_SET = re.compile(r"(^|/)iter_0/data/accepted\.jsonl$")
 
 
 def _config(paths: list[str] | None) -> dict:
-    merged: dict = {}
-    for path in paths or ["config/config.yaml"]:
-        try:
-            merged = deep_merge(merged, yaml.safe_load(Path(path).read_text()) or {})
-        except (OSError, yaml.YAMLError) as err:
-            raise ValueError(f"cannot read config {path}: {err}") from None
-    return validate_config(merged, source=" + ".join(paths or ["config/config.yaml"]))
+    return resolve(paths)
+
+
+def _config_show(args: argparse.Namespace) -> None:
+    print(yaml.safe_dump(_config(args.configfile), sort_keys=False, allow_unicode=True), end="")
 
 
 def _status(args: argparse.Namespace) -> None:
-    from dataengine.status import status
+    from dataengine.runs.status import status
 
     run = args.run or _config(args.configfile)["run"]
     print(status(Path(run) if Path(run).is_dir() else Path("results") / run))
 
 
 def _doctor(args: argparse.Namespace) -> None:
-    from dataengine.doctor import check
+    from dataengine.runs.doctor import check
 
     findings = check(_config(args.configfile))
     print("\n".join(map(str, findings)))
@@ -72,8 +73,8 @@ def _doctor(args: argparse.Namespace) -> None:
 
 
 def _prompt(args: argparse.Namespace) -> None:
-    from dataengine.prompt_opt.loop import history, optimize
-    from dataengine.prompt_opt.session import Options
+    from dataengine.teacher.prompt_opt.loop import history, optimize
+    from dataengine.teacher.prompt_opt.session import Options
 
     config = _config(args.configfile)
     opt = config["prompt_optimization"]
@@ -106,7 +107,7 @@ def _prompt(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from dataengine.model_scores import score_folder
+    from dataengine.eval.model_scores import score_folder
 
     scored = score_folder(
         args.model, args.benchmark, args.scorer, args.out, args.batch_size, args.reference, args.dtype, args.family
@@ -115,7 +116,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _reviewer(args: argparse.Namespace, image_root: Path, stack: contextlib.ExitStack):
-    from dataengine.prompt_opt import reviewers
+    from dataengine.teacher.prompt_opt import reviewers
 
     if args.reviewer == "file":
         if not args.feedback:
@@ -124,7 +125,7 @@ def _reviewer(args: argparse.Namespace, image_root: Path, stack: contextlib.Exit
     if args.reviewer == "auto":
         return reviewers.AutoReviewer()
     if args.reviewer == "browser":
-        from dataengine.prompt_opt.browser import BrowserReviewer
+        from dataengine.teacher.prompt_opt.browser import BrowserReviewer
 
         return stack.enter_context(BrowserReviewer(image_root, port=args.port))
     return reviewers.TerminalReviewer(image_root, editor=os.environ.get("EDITOR", "vi"))
@@ -159,7 +160,10 @@ def _teacher(args: argparse.Namespace) -> None:
     config = _config(args.configfile)
     teacher = knobs(config, "teacher", args.iteration)
     if teacher["kind"] != "openai":
-        raise ValueError(f"teacher.kind is {teacher['kind']!r}, not 'openai'")
+        raise ValueError(
+            f"teacher.kind is {teacher['kind']!r}, not 'openai': the oracle costs nothing and calls no endpoint; "
+            "pass a --configfile whose teacher section names one (docs/teacher.md)"
+        )
     teacher["cache"] = cache_path(teacher, f"results/{config['run']}")
     teacher["restart_damaged_cache"] = teacher["restart_damaged_cache"] or args.restart_damaged_cache
     if args.command == "estimate":
@@ -177,7 +181,7 @@ def _teacher(args: argparse.Namespace) -> None:
 
 def _plan_cost(args: argparse.Namespace) -> None:
     """Teacher dollars, training and evaluation GPU hours per iteration, from the config alone."""
-    from dataengine.cost import plan_cost, render
+    from dataengine.runs.cost import plan_cost, render
 
     cost = plan_cost(
         _config(args.configfile), base_samples=args.base_samples, eval_count=args.eval_items, gpu_file=args.gpu_rates
@@ -193,12 +197,22 @@ def _qtype(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dataengine", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="dataengine",
+        description=__doc__.splitlines()[0],
+        epilog="The loop itself runs with Snakemake: `make demo` (the offline default), or "
+        "`snakemake --cores N [--configfile my.yaml]` from the checkout (README).",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('dataengine')}")
-    groups = parser.add_subparsers(dest="group", metavar="{status,doctor,prompt,data,teacher,plan-cost,evaluate}")
+    groups = parser.add_subparsers(dest="group", metavar="{" + ",".join(COMMANDS) + "}")
     configfile = argparse.ArgumentParser(add_help=False)
-    configfile.add_argument("--configfile", action="append", help="config and overlays (default config/config.yaml)")
+    configfile.add_argument(
+        "--configfile", action="append", help="an overlay over config/config.yaml, repeatable (as Snakemake's)"
+    )
 
+    config = groups.add_parser("config", help="the resolved config")
+    config_commands = config.add_subparsers(dest="command", required=True)
+    config_commands.add_parser("show", parents=[configfile], help="as YAML, as Snakemake would run it")
     status = groups.add_parser("status", parents=[configfile], help="where a run stands, from its files")
     status.add_argument("run", nargs="?", help="a run name or folder (default: the config's run)")
     groups.add_parser("doctor", parents=[configfile], help="check paths, keys, CUDA and disk before a run")
@@ -281,6 +295,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {
+    "config": _config_show,
     "status": _status,
     "doctor": _doctor,
     "prompt": _prompt,
@@ -293,10 +308,12 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> None:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
     if args.group is None:
         parser.print_help(sys.stderr)
         sys.exit(2)
+    if unknown:  # the usage of the command given, not the top level's
+        _subparser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     name = " ".join(filter(None, ["dataengine", args.group, getattr(args, "command", None)]))
     try:
         COMMANDS[args.group](args)
@@ -305,6 +322,16 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, OSError, EndpointError) as err:
         print(f"{name}: {_message(err)}", file=sys.stderr)
         sys.exit(2)
+
+
+def _subparser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the command `args` ran (`teacher estimate`'s, not `teacher`'s)."""
+    for name in (args.group, getattr(args, "command", None)):
+        actions = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+        if name is None or not actions:
+            break
+        parser = actions[0].choices[name]
+    return parser
 
 
 def _message(err: Exception) -> str:

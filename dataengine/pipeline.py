@@ -18,15 +18,15 @@ from pathlib import Path
 
 import polars as pl
 
-import dataengine.benchmark
-import dataengine.contamination
-import dataengine.embedding
-import dataengine.experiment
-import dataengine.plan
-import dataengine.pool
+import dataengine.data.benchmark
+import dataengine.data.contamination
+import dataengine.data.pool
+import dataengine.report.experiment
+import dataengine.sampling.embedding
+import dataengine.sampling.plan
 import dataengine.teacher
-import dataengine.validate
-from dataengine.jsonl import read_json, read_jsonl, write_json, write_jsonl
+import dataengine.teacher.validate
+from dataengine.core.jsonl import read_json, read_jsonl, write_json, write_jsonl
 from dataengine.model.families import TINY_DEFAULT
 
 log = logging.getLogger("dataengine")
@@ -41,11 +41,11 @@ def _set_threads(cpus: int, loader_workers: int = 0) -> None:
 
 def build_benchmark(out_items: str, qtypes: list[int], cfg: dict, seed: int) -> None:
     if cfg["kind"] != "synthetic":
-        from dataengine.benchmarks import build_real_benchmark
+        from dataengine.data.benchmarks import build_real_benchmark
 
         build_real_benchmark(cfg["kind"], Path(out_items).parent, cfg, qtypes, seed)
         return
-    items = dataengine.benchmark.build_synthetic_benchmark(
+    items = dataengine.data.benchmark.build_synthetic_benchmark(
         Path(out_items).parent,
         qtypes=qtypes,
         n_dev=cfg["dev_per_type"],
@@ -67,10 +67,10 @@ def build_pool(
     world: str = "default",
 ) -> None:
     benchmark_dir = Path(benchmark_items).parent
-    items = dataengine.benchmark.load_items(benchmark_items)
-    exclude = dataengine.contamination.benchmark_hashes(items, benchmark_dir)
+    items = dataengine.data.benchmark.load_items(benchmark_items)
+    exclude = dataengine.data.contamination.benchmark_hashes(items, benchmark_dir)
     if cfg["kind"] != "synthetic":
-        from dataengine.pools import build_real_pool
+        from dataengine.data.pools import build_real_pool
 
         built = build_real_pool(cfg["kind"], Path(out_annotations).parent, cfg, exclude, seed)
         log.info(
@@ -82,7 +82,7 @@ def build_pool(
             len(built.duplicates),
         )
         return
-    records = dataengine.pool.build_synthetic_pool(
+    records = dataengine.data.pool.build_synthetic_pool(
         Path(out_annotations).parent,
         n_images=cfg["images"],
         seed=seed,
@@ -109,10 +109,10 @@ def seed_set(
     what they cost (the seed set's generation.json)."""
     quotas = {int(t): n for t, n in per_type.items() if int(t) in qtypes}
     pool_dir = Path(pool_annotations).parent
-    queries = dataengine.plan.plan_queries(
+    queries = dataengine.sampling.plan.plan_queries(
         quotas=quotas,
         bad_cases=[],
-        pool=dataengine.pool.load_pool(pool_annotations),
+        pool=dataengine.data.pool.load_pool(pool_annotations),
         benchmark_dir=pool_dir,
         pool_dir=pool_dir,
         used_image_ids=set(),
@@ -127,7 +127,7 @@ def seed_set(
 
 
 def _validate(responses, queries, iteration, teacher_cfg, out_accepted, out_rejected, guard=None):
-    accepted, rejected = dataengine.validate.validate(
+    accepted, rejected = dataengine.teacher.validate.validate(
         responses, queries, iteration=iteration, prompt_version=teacher_cfg["prompt_version"]
     )
     if guard is not None:
@@ -160,10 +160,10 @@ def base_model(
     """The tiny student of `family` (auto: LLaVA's architecture), built and trained on the pool's
     captions and the seed set."""
     _set_threads(threads, loader_workers)
-    import dataengine.base_model
+    import dataengine.train.base_model
 
-    dataengine.base_model.build(
-        pool=dataengine.pool.load_pool(pool_annotations),
+    dataengine.train.base_model.build(
+        pool=dataengine.data.pool.load_pool(pool_annotations),
         pool_dir=Path(pool_annotations).parent,
         seed_samples=read_jsonl(seed_set),
         out_dir=Path(out_dir),
@@ -193,18 +193,18 @@ def evaluate(
     """`family` is student.family: what the model folder must hold, unless auto. `extractor` is the
     evaluate.extractor section: with `generate` scoring and kind `openai`, an LLM reads the replies the
     rules cannot. It is built (its key read) before the model is loaded; an endpoint that fails for
-    good stops the job (dataengine.extractor). `loader_workers` processes read the images ahead."""
+    good stops the job (dataengine.eval.extractor). `loader_workers` processes read the images ahead."""
     _set_threads(threads, loader_workers)
-    import dataengine.evaluate
-    from dataengine.extractor import build_extractor
+    import dataengine.eval.evaluate
+    from dataengine.eval.extractor import build_extractor
     from dataengine.model.student import load_student
 
     extract = build_extractor(extractor) if scoring == "generate" else None
     if scoring != "generate" and (extractor or {}).get("kind", "none") != "none":
         log.warning("evaluate.extractor is ignored: it reads generated replies, and scoring is %s", scoring)
-    table = dataengine.benchmark.load_items(items)
+    table = dataengine.data.benchmark.load_items(items)
     model, processor = load_student(model_dir, dtype=dtype, family=family)
-    predictions = dataengine.evaluate.score_items(
+    predictions = dataengine.eval.evaluate.score_items(
         model,
         processor,
         table,
@@ -214,12 +214,12 @@ def evaluate(
         extractor=extract,
         loader_workers=loader_workers,
     )
-    metrics = dataengine.evaluate.metrics(predictions, scoring)
+    metrics = dataengine.eval.evaluate.metrics(predictions, scoring)
     if extract is not None:
         metrics["extractor"] = extract.stats()
         read = metrics["extraction"].get("llm", 0)
         log.info("choice extractor: asked about %d replies, read %d", extract.asked, read)
-    write_jsonl(out_bad_cases, dataengine.evaluate.bad_cases(predictions, table))
+    write_jsonl(out_bad_cases, dataengine.eval.evaluate.bad_cases(predictions, table))
     write_json(out_metrics, metrics)
     predictions.write_parquet(out_predictions)
     for split, result in metrics["splits"].items():
@@ -247,12 +247,12 @@ def plan(
     cache. The earlier evaluations and the quotas planned from them (oldest first) show the gain rule
     what each type's data bought."""
     used = {q["image_id"] for path in used_queries for q in read_jsonl(path)}
-    encoder = dataengine.embedding.image_encoder(retrieval)
-    embed = dataengine.embedding.cached(encoder, Path(pool_embeddings), Path(pool_annotations).parent)
-    quotas, queries = dataengine.plan.plan_iteration(
+    encoder = dataengine.sampling.embedding.image_encoder(retrieval)
+    embed = dataengine.sampling.embedding.cached(encoder, Path(pool_embeddings), Path(pool_annotations).parent)
+    quotas, queries = dataengine.sampling.plan.plan_iteration(
         metrics=read_json(metrics),
         bad_cases=read_jsonl(bad_cases),
-        pool=dataengine.pool.load_pool(pool_annotations),
+        pool=dataengine.data.pool.load_pool(pool_annotations),
         benchmark_dir=Path(benchmark_images).parent,
         pool_dir=Path(pool_annotations).parent,
         used_image_ids=used,
@@ -271,12 +271,12 @@ def compare_strategies(
     arms: list[dict], summaries: list[str], default: str, out_json: str, out_md: str, out_plot: str
 ) -> None:
     """experiment.json/.md/.png from the summary.json of every arm (same order as `arms`)."""
-    result = dataengine.experiment.compare(
+    result = dataengine.report.experiment.compare(
         [{**arm, "summary": read_json(path)} for arm, path in zip(arms, summaries, strict=True)], default
     )
     write_json(out_json, result)
-    dataengine.experiment.write_markdown(result, Path(out_md))
-    dataengine.experiment.plot(result, Path(out_plot))
+    dataengine.report.experiment.write_markdown(result, Path(out_md))
+    dataengine.report.experiment.plot(result, Path(out_plot))
     for name, entry in result["strategies"].items():
         log.info("%s: weak-type accuracy per iteration %s", name, entry["weak_mean"])
 
@@ -287,9 +287,11 @@ def embed_pool(
     """Embed every pool image once per run: the cache the plan rule ranks similar images from."""
     _set_threads(threads, loader_workers)
     pool_dir = Path(pool_annotations).parent
-    images = [record["image"] for record in dataengine.pool.load_pool(pool_annotations)]
-    vectors = dataengine.embedding.image_encoder(retrieval, loader_workers)([pool_dir / image for image in images])
-    dataengine.embedding.save_embeddings(Path(out_embeddings), images, vectors)
+    images = [record["image"] for record in dataengine.data.pool.load_pool(pool_annotations)]
+    vectors = dataengine.sampling.embedding.image_encoder(retrieval, loader_workers)(
+        [pool_dir / image for image in images]
+    )
+    dataengine.sampling.embedding.save_embeddings(Path(out_embeddings), images, vectors)
     log.info(
         "embedded %d pool images with the %s encoder (dimension %d)",
         len(images),
@@ -319,10 +321,12 @@ def validate(
     """Validate the teacher's replies and, where `contamination_cfg` checks questions for this kind
     of benchmark, drop samples that near-duplicate a benchmark item (reason `contamination`)."""
     guard = None
-    if dataengine.contamination.questions_checked(contamination_cfg["questions"], contamination_cfg["benchmark_kind"]):
-        index = dataengine.contamination.QuestionIndex.build(dataengine.benchmark.load_items(benchmark_items))
+    if dataengine.data.contamination.questions_checked(
+        contamination_cfg["questions"], contamination_cfg["benchmark_kind"]
+    ):
+        index = dataengine.data.contamination.QuestionIndex.build(dataengine.data.benchmark.load_items(benchmark_items))
         threshold = contamination_cfg["threshold"]
-        guard = partial(dataengine.contamination.drop_near_duplicates, index=index, threshold=threshold)
+        guard = partial(dataengine.data.contamination.drop_near_duplicates, index=index, threshold=threshold)
     _validate(read_jsonl(responses), read_jsonl(queries), iteration, teacher, out_accepted, out_rejected, guard)
 
 
@@ -343,12 +347,12 @@ def train(
     base_images: str | None = None,
     family: str = "auto",
 ) -> None:
-    """Fine-tune `model_dir` (of student.family `family`, unless auto; dataengine.training.train_round):
+    """Fine-tune `model_dir` (of student.family `family`, unless auto; dataengine.train.training.train_round):
     incremental, on this iteration's accepted samples plus replay of earlier ones; from_start, on the
     base data's records (`base_records`, images under `base_images`) and every engine sample so far. A
     LoRA run keeps its adapter in `<model>/adapter`. `processes` per node x `nodes` > 1 run as that many processes
-    (dataengine.distributed), their output in `workers_log` (default `<out_dir>.workers.log`)."""
-    from dataengine import distributed
+    (dataengine.train.distributed), their output in `workers_log` (default `<out_dir>.workers.log`)."""
+    from dataengine.train import distributed
 
     processes, nodes = cfg.get("processes", 1), cfg.get("nodes", 1)
     if processes * nodes > 1 and not distributed.started():
@@ -360,10 +364,10 @@ def train(
         distributed.launch(processes, train, job, workers_log or f"{out_dir}.workers.log", nodes)
         return
     _set_threads(threads // processes, loader_workers)  # the node's threads, shared by its processes
-    from dataengine.checkpoint import checkpoint_dir_for
-    from dataengine.conversations import RecordFile
     from dataengine.model.student import load_student, save_student, umask_modes
-    from dataengine.training import train_round
+    from dataengine.train.checkpoint import checkpoint_dir_for
+    from dataengine.train.conversations import RecordFile
+    from dataengine.train.training import train_round
 
     model, processor = load_student(model_dir, dtype=dtype, family=family)
     adapter = Path(out_dir).with_name(Path(out_dir).name + ".adapter")  # beside: save_student replaces out_dir

@@ -8,12 +8,12 @@ if FROM_START:
         input:
             conversations=BASE_DATA["path"],
         output:
-            records=f"{SHARED}/base_data/records.jsonl",
-            stats=f"{SHARED}/base_data/stats.json",
+            records=f"{LAYOUT.base_data}/records.jsonl",
+            stats=f"{LAYOUT.base_data}/stats.json",
         log:
-            f"{SHARED}/logs/prepare_base_data.log",
+            LAYOUT.log("prepare_base_data", at="shared"),
         benchmark:
-            f"{SHARED}/benchmarks/prepare_base_data.tsv"
+            LAYOUT.timing("prepare_base_data", at="shared")
         conda:
             "../envs/data.yaml"
         params:

@@ -7,14 +7,14 @@ rule seed_set:
     input:
         pool=rules.build_pool.output.annotations,
     output:
-        queries=f"{BASE}/iter_0/data/queries.jsonl",
-        accepted=f"{BASE}/iter_0/data/accepted.jsonl",
-        rejected=f"{BASE}/iter_0/data/rejected.jsonl",
-        stats=f"{BASE}/iter_0/data/generation.json",
+        queries=LAYOUT.queries(0),
+        accepted=LAYOUT.accepted(0),
+        rejected=LAYOUT.rejected(0),
+        stats=LAYOUT.generation(0),
     log:
-        f"{BASE}/logs/seed_set.log",
+        LAYOUT.log("seed_set", at="base"),
     benchmark:
-        f"{BASE}/benchmarks/seed_set.tsv"
+        LAYOUT.timing("seed_set", at="base")
     conda:
         "../envs/generation.yaml"
     params:
@@ -35,9 +35,9 @@ rule base_model:
     output:
         model=directory(TINY_MODEL),
     log:
-        f"{BASE}/logs/base_model.log",
+        LAYOUT.log("base_model", at="base"),
     benchmark:
-        f"{BASE}/benchmarks/base_model.tsv"
+        LAYOUT.timing("base_model", at="base")
     # A killed or preempted job resumes from its checkpoint (iter_0/model.ckpt) on retry.
     retries: 2
     conda:
@@ -63,9 +63,9 @@ if ASSEMBLED:
         output:
             model=directory(ASSEMBLED_MODEL),
         log:
-            f"{SHARED}/logs/assemble_model.log",
+            LAYOUT.log("assemble_model", at="shared"),
         benchmark:
-            f"{SHARED}/benchmarks/assemble_model.tsv"
+            LAYOUT.timing("assemble_model", at="shared")
         conda:
             "../envs/torch.yaml"
         threads: TORCH_CPUS

@@ -3,12 +3,12 @@ rule build_benchmark:
         sources=source_paths("benchmark"),
         manifest=source_manifest("benchmark"),
     output:
-        table=f"{BENCHMARK}/items.parquet",
-        images=directory(f"{BENCHMARK}/images"),
+        table=f"{LAYOUT.benchmark}/items.parquet",
+        images=directory(f"{LAYOUT.benchmark}/images"),
     log:
-        f"{SHARED}/logs/benchmark.log",
+        LAYOUT.log("benchmark", at="shared"),
     benchmark:
-        f"{SHARED}/benchmarks/benchmark.tsv"
+        LAYOUT.timing("benchmark", at="shared")
     conda:
         "../envs/data.yaml"
     params:
@@ -25,12 +25,12 @@ use rule build_benchmark as build_report_benchmark with:
         sources=report_benchmark_sources,
         manifest=report_benchmark_manifest,
     output:
-        table=f"{SHARED}/report_benchmarks/{{bench}}/items.parquet",
-        images=directory(f"{SHARED}/report_benchmarks/{{bench}}/images"),
+        table=f"{LAYOUT.report_benchmark('{{bench}}')}/items.parquet",
+        images=directory(f"{LAYOUT.report_benchmark('{{bench}}')}/images"),
     log:
-        f"{SHARED}/logs/benchmark_{{bench}}.log",
+        LAYOUT.log("benchmark_{bench}", at="shared"),
     benchmark:
-        f"{SHARED}/benchmarks/benchmark_{{bench}}.tsv"
+        LAYOUT.timing("benchmark_{bench}", at="shared")
     params:
         # One param: report benchmarks differ in their keys (the main one has a param per knob).
         section=lambda wildcards: REPORT_BENCHMARKS[wildcards.bench],

@@ -12,8 +12,9 @@ os.environ.update(
     )
 )
 
-from dataengine import benchmarks, pools
-from dataengine.config import (
+from dataengine.data import paths as run_paths
+from dataengine.core.layout import RunLayout
+from dataengine.core.config import (
     check_base_run,
     deep_merge,
     knob_params,
@@ -24,8 +25,8 @@ from dataengine.config import (
     variant_knobs,
 )
 from dataengine.report.summary import config_hash
-from dataengine.plan import STRATEGIES, plan_knobs
-from dataengine.sources import require_present, write_manifest
+from dataengine.sampling.plan import STRATEGIES, plan_knobs
+from dataengine.data.sources import require_present, write_manifest
 from dataengine.teacher.llm.prompts import PROMPT_FILES
 from dataengine.endpoint.client import result_knobs
 from dataengine.teacher.llm.settings import cache_path, resolve_prompts
@@ -39,8 +40,6 @@ config.update(_validated)
 RUN = f"results/{config['run']}"
 # The benchmark, the pool and iteration 0 come from another run with `base_run` (same settings).
 SHARED = f"results/{config['base_run']}" if config["base_run"] else RUN
-BENCHMARK = f"{SHARED}/benchmark"
-POOL = f"{SHARED}/pool"
 LAST = config["iterations"]
 TINY = config["student"]["base"] == "tiny"
 ASSEMBLED = config["student"]["base"] == "assembled"
@@ -58,43 +57,18 @@ CONTAMINATION = {
     **config["contamination"],
     "benchmark_kind": config["benchmark"]["kind"],
 }
-# What the benchmark and the pool are read from: (config key, path) of each file and folder. Every
-# one must exist, and so must a real base model and a CLIP folder; all missing ones are named at once.
-# Benchmarks every model is also evaluated on and reported, never sampled from (by name).
+# What the benchmark and the pool are read from: (config key, path) of each file and folder, and the
+# model folders and base data (dataengine.data.paths). Every one must exist; all missing ones are
+# named at once. Report benchmarks: every model is also evaluated on them and reported, never sampled from.
 REPORT_BENCHMARKS = config["report_benchmarks"]
-SOURCES = {
-    "benchmark": benchmarks.source_paths(config["benchmark"]),
-    "pool": pools.source_paths(config["pool"]),
-    **{
-        f"report_benchmark_{name}": benchmarks.source_paths(
-            section, f"report_benchmarks.{name}"
-        )
-        for name, section in REPORT_BENCHMARKS.items()
-    },
-}
-if TINY:
-    MODEL_SOURCES = []
-elif ASSEMBLED:
-    MODEL_SOURCES = [
-        (f"student.assemble.{part}", config["student"]["assemble"][part])
-        for part in ("language_model", "vision_tower", "projector")
-    ]
-else:
-    MODEL_SOURCES = [("student.base", config["student"]["base"])]
-MODEL_SOURCES += [
-    (f"train.base_data.{key}", BASE_DATA[key])
-    for key in BASE_DATA
-    if key in ("path", "image_dir")
-]
-if config["retrieval"]["encoder"] == "clip" and config["retrieval"].get("model"):
-    MODEL_SOURCES.append(("retrieval.model", config["retrieval"]["model"]))
-require_present([path for paths in SOURCES.values() for path in paths] + MODEL_SOURCES)
+SOURCES = run_paths.source_paths(config)
+require_present(run_paths.config_paths(config))
 if config["base_run"]:
     check_base_run(config, SHARED, seed_teacher=result_knobs if TINY else None)
 # The run's own config, resolved (defaults filled in), once it checked out: for people, for
 # `dataengine status` and for runs started from this one (base_run).
 if workflow.is_main_process:
-    save_resolved(f"{RUN}/config.yaml", config)
+    save_resolved(RunLayout.of(RUN).config, config)
 # An experiment runs one arm per (seed, sampling strategy or variant), every arm of a seed starting
 # from that seed's base model (iteration 0 lives in BASE); a plain run is a single arm, BASE = ARM = RUN.
 # The benchmark and the pool are shared by all arms. The {strategy} wildcard names the arm: a
@@ -102,12 +76,14 @@ if workflow.is_main_process:
 EXPERIMENT = config["experiment"]
 BASE = f"{SHARED}/seed_{{seed}}" if EXPERIMENT else SHARED
 ARM = f"{BASE}/{{strategy}}" if EXPERIMENT else RUN
+# Where every file of the run is (dataengine.core.layout), its folders holding the arm's wildcards.
+LAYOUT = RunLayout(arm=ARM, base=BASE, shared=SHARED)
 VARIANTS = EXPERIMENT["variants"] if EXPERIMENT else {}
 # The built tiny student: iteration 0's model, or in the from_start regime the start of every
 # iteration's training (iteration 0 is then the start trained on the base data alone).
-TINY_MODEL = f"{BASE}/start_model" if FROM_START else f"{BASE}/iter_0/model"
-ASSEMBLED_MODEL = f"{SHARED}/assembled_model"
-BASE_DATA_RECORDS = [f"{SHARED}/base_data/records.jsonl"] if FROM_START else []
+TINY_MODEL = LAYOUT.start_model if FROM_START else LAYOUT.model(0)
+ASSEMBLED_MODEL = LAYOUT.assembled_model
+BASE_DATA_RECORDS = [f"{LAYOUT.base_data}/records.jsonl"] if FROM_START else []
 
 
 wildcard_constraints:
@@ -123,12 +99,12 @@ def source_paths(name):
 
 
 def source_manifest(name):
-    """The manifest of a stage's sources (every file with its size and mtime, dataengine.sources):
+    """The manifest of a stage's sources (every file with its size and mtime, dataengine.data.sources):
     written here when a source changed, even to an older copy, so the rule reading them and what
     follows rerun. Jobs started on cluster nodes use the one the main process wrote."""
     if not SOURCES[name]:
         return []
-    manifest = f"{SHARED}/sources/{name}.tsv"
+    manifest = LAYOUT.source_manifest(name)
     if workflow.is_main_process:
         write_manifest(manifest, source_paths(name))
     return [manifest]
@@ -145,7 +121,7 @@ def report_benchmark_manifest(wildcards):
 def reported_metrics(wildcards):
     """Every report benchmark's metrics.json of every iteration, benchmark by benchmark."""
     return [
-        f"{iter_dir(wildcards, i)}/eval_{name}/metrics.json"
+        arm_layout(wildcards).metrics(i, name)
         for name in REPORT_BENCHMARKS
         for i in range(LAST + 1)
     ]
@@ -156,14 +132,9 @@ def fill(template, wildcards):
     return template.format(**dict(wildcards.items()))
 
 
-def iter_dir(wildcards, i):
-    """Iteration i's folder; iteration 0 (seed set, base model, its evaluation) belongs to the base."""
-    return f"{fill(BASE if int(i) == 0 else ARM, wildcards)}/iter_{i}"
-
-
-def plan_dir(wildcards, i):
-    """The plan of iteration i's data (i >= 1), made from iteration i-1's evaluation: each arm's own."""
-    return f"{fill(ARM, wildcards)}/iter_{i}/plan"
+def arm_layout(wildcards):
+    """The layout of a job's arm: the experiment's {seed} and {strategy} filled in."""
+    return LAYOUT.filled(**dict(wildcards.items()))
 
 
 def start_model(wildcards):
@@ -178,7 +149,7 @@ def model_dir(wildcards, i):
     """Iteration i's model; iteration 0's is the start model, except from_start, which trains it."""
     if int(i) == 0 and not FROM_START:
         return start_model(wildcards)
-    return f"{iter_dir(wildcards, i)}/model"
+    return arm_layout(wildcards).model(i)
 
 
 def arm_name(wildcards):
@@ -246,32 +217,31 @@ def previous_model(wildcards):
 
 def evaluation(name):
     """An evaluation file of the iteration a plan is made from: the one before the plan's."""
-    return lambda wildcards: f"{iter_dir(wildcards, int(wildcards.i) - 1)}/eval/{name}"
+    return (
+        lambda wildcards: f"{arm_layout(wildcards).evaluation(int(wildcards.i) - 1)}/{name}"
+    )
 
 
 def earlier_metrics(wildcards):
     """The evaluations before the one a plan is made from (the gain rule's history)."""
-    return [
-        f"{iter_dir(wildcards, j)}/eval/metrics.json"
-        for j in range(int(wildcards.i) - 1)
-    ]
+    return [arm_layout(wildcards).metrics(j) for j in range(int(wildcards.i) - 1)]
 
 
 def earlier_quotas(wildcards):
     """The quotas of the plans before this one, made from those evaluations."""
-    return [f"{plan_dir(wildcards, j)}/quotas.json" for j in range(1, int(wildcards.i))]
+    return [arm_layout(wildcards).quotas(j) for j in range(1, int(wildcards.i))]
 
 
 def plan_queries(wildcards):
     """The queries of the plan of iteration i's data: what generate and validate work through."""
-    return f"{plan_dir(wildcards, wildcards.i)}/queries.jsonl"
+    return arm_layout(wildcards).queries(wildcards.i)
 
 
 def earlier_queries(wildcards):
     """Queries of every earlier plan and the tiny student's seed set: their images are not used again."""
-    seed = [f"{iter_dir(wildcards, 0)}/data/queries.jsonl"] if TINY else []
-    return seed + [
-        f"{plan_dir(wildcards, j)}/queries.jsonl" for j in range(1, int(wildcards.i))
+    return [
+        arm_layout(wildcards).queries(j)
+        for j in range(0 if TINY else 1, int(wildcards.i))
     ]
 
 
@@ -280,10 +250,7 @@ def replay_sources(wildcards):
     real base model has none). from_start trains on all of them, the seed set aside: the start model
     learnt it already."""
     first = 0 if TINY and not FROM_START else 1
-    return [
-        f"{iter_dir(wildcards, j)}/data/accepted.jsonl"
-        for j in range(first, int(wildcards.i))
-    ]
+    return [arm_layout(wildcards).accepted(j) for j in range(first, int(wildcards.i))]
 
 
 # Iterations with teacher data: the tiny student's seed set is iteration 0's.
@@ -297,16 +264,14 @@ def run_models(wildcards):
 
 def timing_folders(wildcards):
     """Where Snakemake's benchmark files of an arm's jobs are: its own, and its base's."""
-    return sorted(
-        {f"{fill(BASE, wildcards)}/benchmarks", f"{fill(ARM, wildcards)}/benchmarks"}
-    )
+    layout = arm_layout(wildcards)
+    return sorted({f"{layout.base}/benchmarks", f"{layout.arm}/benchmarks"})
 
 
-def run_files(template, iterations):
-    """One file per iteration of an arm (for the report)."""
+def run_files(kind, iterations):
+    """One file of a kind (a RunLayout method's name) per iteration of an arm, for the report."""
     return lambda wildcards: [
-        template.format(dir=iter_dir(wildcards, i), plan=plan_dir(wildcards, i))
-        for i in iterations
+        getattr(arm_layout(wildcards), kind)(i) for i in iterations
     ]
 
 
@@ -314,7 +279,7 @@ def run_files(template, iterations):
 
 
 def section_params(name, section, per_job=None):
-    """A config section as one param per knob (dataengine.config.knob_params), so that the dry run
+    """A config section as one param per knob (dataengine.core.config.knob_params), so that the dry run
     names the knobs that changed; scripts get the section back with knobs_from_params. `per_job`
     (wildcards -> section) gives a job its own values (per-iteration overrides) of those knobs.
     """

@@ -8,18 +8,18 @@ rule evaluate:
         benchmark=rules.build_benchmark.output.table,
         images=rules.build_benchmark.output.images,
     output:
-        predictions=f"{ARM}/iter_{{i}}/eval/predictions.parquet",
+        predictions=LAYOUT.predictions("{i}"),
         metrics=report(
-            f"{ARM}/iter_{{i}}/eval/metrics.json",
+            LAYOUT.metrics("{i}"),
             caption="../report/iteration.rst",
             category="Iteration {i}",
             subcategory="evaluation",
         ),
-        bad_cases=f"{ARM}/iter_{{i}}/eval/bad_cases.jsonl",
+        bad_cases=LAYOUT.bad_cases("{i}"),
     log:
-        f"{ARM}/logs/evaluate_{{i}}.log",
+        LAYOUT.log("evaluate_{i}"),
     benchmark:
-        f"{ARM}/benchmarks/evaluate_{{i}}.tsv"
+        LAYOUT.timing("evaluate_{i}")
     wildcard_constraints:
         i=r"[1-9]\d*",
     # Evaluation is stateless: a job lost with its node is simply run again.
@@ -41,18 +41,18 @@ rule evaluate:
 
 use rule evaluate as evaluate_base with:
     output:
-        predictions=f"{BASE}/iter_0/eval/predictions.parquet",
+        predictions=LAYOUT.predictions(0),
         metrics=report(
-            f"{BASE}/iter_0/eval/metrics.json",
+            LAYOUT.metrics(0),
             caption="../report/iteration.rst",
             category="Iteration 0",
             subcategory="evaluation",
         ),
-        bad_cases=f"{BASE}/iter_0/eval/bad_cases.jsonl",
+        bad_cases=LAYOUT.bad_cases(0),
     log:
-        f"{BASE}/logs/evaluate_0.log",
+        LAYOUT.log("evaluate_0", at="base"),
     benchmark:
-        f"{BASE}/benchmarks/evaluate_0.tsv"
+        LAYOUT.timing("evaluate_0", at="base")
 
 
 # Every iteration's model on each report benchmark (report_benchmarks): reported, never sampled from.
@@ -62,21 +62,21 @@ use rule evaluate as evaluate_report with:
         benchmark=rules.build_report_benchmark.output.table,
         images=rules.build_report_benchmark.output.images,
     output:
-        predictions=f"{ARM}/iter_{{i}}/eval_{{bench}}/predictions.parquet",
-        metrics=f"{ARM}/iter_{{i}}/eval_{{bench}}/metrics.json",
-        bad_cases=f"{ARM}/iter_{{i}}/eval_{{bench}}/bad_cases.jsonl",
+        predictions=LAYOUT.predictions("{i}", "{bench}"),
+        metrics=LAYOUT.metrics("{i}", "{bench}"),
+        bad_cases=LAYOUT.bad_cases("{i}", "{bench}"),
     log:
-        f"{ARM}/logs/evaluate_{{bench}}_{{i}}.log",
+        LAYOUT.log("evaluate_{bench}_{i}"),
     benchmark:
-        f"{ARM}/benchmarks/evaluate_{{bench}}_{{i}}.tsv"
+        LAYOUT.timing("evaluate_{bench}_{i}")
 
 
 use rule evaluate_report as evaluate_report_base with:
     output:
-        predictions=f"{BASE}/iter_0/eval_{{bench}}/predictions.parquet",
-        metrics=f"{BASE}/iter_0/eval_{{bench}}/metrics.json",
-        bad_cases=f"{BASE}/iter_0/eval_{{bench}}/bad_cases.jsonl",
+        predictions=LAYOUT.predictions(0, "{bench}"),
+        metrics=LAYOUT.metrics(0, "{bench}"),
+        bad_cases=LAYOUT.bad_cases(0, "{bench}"),
     log:
-        f"{BASE}/logs/evaluate_{{bench}}_0.log",
+        LAYOUT.log("evaluate_{bench}_0", at="base"),
     benchmark:
-        f"{BASE}/benchmarks/evaluate_{{bench}}_0.tsv"
+        LAYOUT.timing("evaluate_{bench}_0", at="base")

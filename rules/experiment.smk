@@ -3,23 +3,25 @@
 
 rule compare_strategies:
     input:
-        summaries=[fill(f"{ARM}/report/summary.json", arm) for arm in experiment_arms()],
+        summaries=[
+            fill(f"{LAYOUT.report}/summary.json", arm) for arm in experiment_arms()
+        ],
     output:
-        json=f"{RUN}/report/experiment.json",
+        json=f"{RunLayout.of(RUN).report}/experiment.json",
         md=report(
-            f"{RUN}/report/experiment.md",
+            f"{RunLayout.of(RUN).report}/experiment.md",
             caption="../report/experiment.rst",
             category="Strategies",
         ),
         plot=report(
-            f"{RUN}/report/experiment.png",
+            f"{RunLayout.of(RUN).report}/experiment.png",
             caption="../report/experiment.rst",
             category="Strategies",
         ),
     log:
-        f"{RUN}/logs/compare_strategies.log",
+        RunLayout.of(RUN).log("compare_strategies"),
     benchmark:
-        f"{RUN}/benchmarks/compare_strategies.tsv"
+        RunLayout.of(RUN).timing("compare_strategies")
     conda:
         "../envs/report.yaml"
     params:

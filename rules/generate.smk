@@ -3,12 +3,12 @@ rule generate:
         queries=plan_queries,
         prompts=teacher_prompts,
     output:
-        responses=f"{ARM}/iter_{{i}}/data/responses.jsonl",
-        stats=f"{ARM}/iter_{{i}}/data/generation.json",
+        responses=LAYOUT.responses("{i}"),
+        stats=LAYOUT.generation("{i}"),
     log:
-        f"{ARM}/logs/generate_{{i}}.log",
+        LAYOUT.log("generate_{i}"),
     benchmark:
-        f"{ARM}/benchmarks/generate_{{i}}.tsv"
+        LAYOUT.timing("generate_{i}")
     wildcard_constraints:
         i=r"[1-9]\d*",
     conda:

@@ -14,16 +14,16 @@ rule plan:
         used=earlier_queries,
     output:
         quotas=report(
-            f"{ARM}/iter_{{i}}/plan/quotas.json",
+            LAYOUT.quotas("{i}"),
             caption="../report/iteration.rst",
             category="Iteration {i}",
             subcategory="plan",
         ),
-        queries=f"{ARM}/iter_{{i}}/plan/queries.jsonl",
+        queries=LAYOUT.queries("{i}"),
     log:
-        f"{ARM}/logs/plan_{{i}}.log",
+        LAYOUT.log("plan_{i}"),
     benchmark:
-        f"{ARM}/benchmarks/plan_{{i}}.tsv"
+        LAYOUT.timing("plan_{i}")
     wildcard_constraints:
         i=r"[1-9]\d*",
     conda:

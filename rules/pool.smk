@@ -4,12 +4,12 @@ rule build_pool:
         sources=source_paths("pool"),
         manifest=source_manifest("pool"),
     output:
-        annotations=f"{POOL}/annotations.jsonl",
-        images=directory(f"{POOL}/images"),
+        annotations=f"{LAYOUT.pool}/annotations.jsonl",
+        images=directory(f"{LAYOUT.pool}/images"),
     log:
-        f"{SHARED}/logs/pool.log",
+        LAYOUT.log("pool", at="shared"),
     benchmark:
-        f"{SHARED}/benchmarks/pool.tsv"
+        LAYOUT.timing("pool", at="shared")
     conda:
         "../envs/data.yaml"
     params:
@@ -27,11 +27,11 @@ rule embed_pool:
         pool=rules.build_pool.output.annotations,
         pool_images=rules.build_pool.output.images,
     output:
-        embeddings=f"{POOL}/embeddings.npz",
+        embeddings=f"{LAYOUT.pool}/embeddings.npz",
     log:
-        f"{SHARED}/logs/embed_pool.log",
+        LAYOUT.log("embed_pool", at="shared"),
     benchmark:
-        f"{SHARED}/benchmarks/embed_pool.tsv"
+        LAYOUT.timing("embed_pool", at="shared")
     conda:
         "../envs/torch.yaml"
     threads: TORCH_CPUS

@@ -5,42 +5,42 @@
 
 rule report:
     input:
-        metrics=run_files("{dir}/eval/metrics.json", range(LAST + 1)),
-        bad_cases=run_files("{dir}/eval/bad_cases.jsonl", range(LAST + 1)),
-        plans=run_files("{plan}/quotas.json", range(1, LAST + 1)),
-        queries=run_files("{plan}/queries.jsonl", range(1, LAST + 1)),
-        seed_queries=run_files("{dir}/data/queries.jsonl", [0] if TINY else []),
-        accepted=run_files("{dir}/data/accepted.jsonl", DATA_ITERATIONS),
-        rejected=run_files("{dir}/data/rejected.jsonl", DATA_ITERATIONS),
-        generation=run_files("{dir}/data/generation.json", DATA_ITERATIONS),
+        metrics=run_files("metrics", range(LAST + 1)),
+        bad_cases=run_files("bad_cases", range(LAST + 1)),
+        plans=run_files("quotas", range(1, LAST + 1)),
+        queries=run_files("queries", range(1, LAST + 1)),
+        seed_queries=run_files("queries", [0] if TINY else []),
+        accepted=run_files("accepted", DATA_ITERATIONS),
+        rejected=run_files("rejected", DATA_ITERATIONS),
+        generation=run_files("generation", DATA_ITERATIONS),
         models=run_models,
         pool_images=rules.build_pool.output.images,
         benchmark_images=rules.build_benchmark.output.images,
         reported=reported_metrics,
     output:
-        summary_json=f"{ARM}/report/summary.json",
-        summary_md=f"{ARM}/report/summary.md",
+        summary_json=f"{LAYOUT.report}/summary.json",
+        summary_md=f"{LAYOUT.report}/summary.md",
         plot=report(
-            f"{ARM}/report/accuracy.png",
+            f"{LAYOUT.report}/accuracy.png",
             caption="../report/accuracy.rst",
             category="Summary",
         ),
         page=report(
-            f"{ARM}/report/index.html",
+            f"{LAYOUT.report}/index.html",
             caption="../report/summary.rst",
             category="Summary",
         ),
     log:
-        f"{ARM}/logs/report.log",
+        LAYOUT.log("report"),
     benchmark:
-        f"{ARM}/benchmarks/report.tsv"
+        LAYOUT.timing("report")
     conda:
         "../envs/report.yaml"
     params:
         run=arm_name,
         config_hash=arm_config_hash,
         timings=timing_folders,
-        config_file=f"{RUN}/config.yaml",
+        config_file=RunLayout.of(RUN).config,
         report_benchmarks=list(REPORT_BENCHMARKS),
     script:
         "../scripts/report.py"

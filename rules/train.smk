@@ -6,13 +6,13 @@ rule train:
         pool_images=rules.build_pool.output.images,
         base_records=BASE_DATA_RECORDS,
     output:
-        model=directory(f"{ARM}/iter_{{i}}/model"),
+        model=directory(LAYOUT.model("{i}")),
     log:
-        job=f"{ARM}/logs/train_{{i}}.log",
+        job=LAYOUT.log("train_{i}"),
         # With train.processes or train.nodes > 1: the output of the training processes it starts.
-        workers=f"{ARM}/logs/train_{{i}}.workers.log",
+        workers=LAYOUT.log("train_{i}.workers"),
     benchmark:
-        f"{ARM}/benchmarks/train_{{i}}.tsv"
+        LAYOUT.timing("train_{i}")
     wildcard_constraints:
         i=r"[1-9]\d*",
     # A killed or preempted job resumes from its checkpoint (iter_<i>/model.ckpt) on retry.
@@ -40,12 +40,12 @@ if FROM_START:
             pool_images=rules.build_pool.output.images,
             base_records=BASE_DATA_RECORDS,
         output:
-            model=directory(f"{BASE}/iter_0/model"),
+            model=directory(LAYOUT.model(0)),
         log:
-            job=f"{BASE}/logs/train_0.log",
-            workers=f"{BASE}/logs/train_0.workers.log",
+            job=LAYOUT.log("train_0", at="base"),
+            workers=LAYOUT.log("train_0.workers", at="base"),
         benchmark:
-            f"{BASE}/benchmarks/train_0.tsv"
+            LAYOUT.timing("train_0", at="base")
         params:
             **section_params("train", knobs(config, "train", 0)),
             dtype=config["student"]["dtype"],

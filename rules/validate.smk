@@ -5,21 +5,21 @@ rule validate:
         benchmark=rules.build_benchmark.output.table,
     output:
         accepted=report(
-            f"{ARM}/iter_{{i}}/data/accepted.jsonl",
+            LAYOUT.accepted("{i}"),
             caption="../report/iteration.rst",
             category="Iteration {i}",
             subcategory="data",
         ),
         rejected=report(
-            f"{ARM}/iter_{{i}}/data/rejected.jsonl",
+            LAYOUT.rejected("{i}"),
             caption="../report/iteration.rst",
             category="Iteration {i}",
             subcategory="data",
         ),
     log:
-        f"{ARM}/logs/validate_{{i}}.log",
+        LAYOUT.log("validate_{i}"),
     benchmark:
-        f"{ARM}/benchmarks/validate_{{i}}.tsv"
+        LAYOUT.timing("validate_{i}")
     wildcard_constraints:
         i=r"[1-9]\d*",
     conda:

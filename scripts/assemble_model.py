@@ -1,7 +1,7 @@
 """Snakemake entry point: the v2 start model from LLaVA's three parts (student.assemble)."""
 
-from dataengine.assemble import assemble
-from dataengine.joblog import job_logging
+from dataengine.core.joblog import job_logging
+from dataengine.model.assemble import assemble
 
 with job_logging(snakemake.log[0]):
     assemble(

@@ -1,7 +1,7 @@
 """Snakemake entry point: the experiment's comparison of sampling strategies."""
 
 from dataengine import pipeline
-from dataengine.joblog import job_logging
+from dataengine.core.joblog import job_logging
 
 with job_logging(snakemake.log[0]):
     pipeline.compare_strategies(

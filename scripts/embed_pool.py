@@ -1,8 +1,8 @@
 """Snakemake entry point: embed the pool images once (the cache similar-image retrieval ranks from)."""
 
 from dataengine import pipeline
-from dataengine.config import knobs_from_params, runtime_knobs
-from dataengine.joblog import job_logging
+from dataengine.core.config import knobs_from_params, runtime_knobs
+from dataengine.core.joblog import job_logging
 
 with job_logging(snakemake.log[0]):
     pipeline.embed_pool(

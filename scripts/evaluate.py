@@ -1,8 +1,8 @@
 """Snakemake entry point: score the benchmark with one iteration's model."""
 
 from dataengine import pipeline
-from dataengine.config import runtime_knobs
-from dataengine.joblog import job_logging
+from dataengine.core.config import runtime_knobs
+from dataengine.core.joblog import job_logging
 
 with job_logging(snakemake.log[0]):
     pipeline.evaluate(

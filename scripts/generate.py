@@ -1,8 +1,8 @@
 """Snakemake entry point: the teacher answers one iteration's generation queries."""
 
 from dataengine import pipeline
-from dataengine.config import runtime_knobs
-from dataengine.joblog import job_logging
+from dataengine.core.config import runtime_knobs
+from dataengine.core.joblog import job_logging
 
 teacher = {**runtime_knobs(snakemake.config, "teacher", int(snakemake.wildcards.i)), "cache": snakemake.params.cache}
 with job_logging(snakemake.log[0]):

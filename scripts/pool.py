@@ -1,8 +1,8 @@
 """Snakemake entry point: build the generation image pool, disjoint from the benchmark."""
 
 from dataengine import pipeline
-from dataengine.config import knobs_from_params
-from dataengine.joblog import job_logging
+from dataengine.core.config import knobs_from_params
+from dataengine.core.joblog import job_logging
 
 with job_logging(snakemake.log[0]):
     pipeline.build_pool(

@@ -1,7 +1,7 @@
 """Snakemake entry point: check LLaVA's conversation data and write its training records."""
 
-from dataengine.conversations import prepare
-from dataengine.joblog import job_logging
+from dataengine.core.joblog import job_logging
+from dataengine.train.conversations import prepare
 
 with job_logging(snakemake.log[0]):
     prepare(

@@ -1,7 +1,7 @@
 """Snakemake entry point: summary.json, summary.md, the accuracy plot and the run's page."""
 
 from dataengine import pipeline
-from dataengine.joblog import job_logging
+from dataengine.core.joblog import job_logging
 
 # The report benchmarks' metrics come benchmark by benchmark, one file per iteration.
 names, files = snakemake.params.report_benchmarks, list(snakemake.input.reported)

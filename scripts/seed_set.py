@@ -1,8 +1,8 @@
 """Snakemake entry point: the imbalanced seed instruction set of the base model."""
 
 from dataengine import pipeline
-from dataengine.config import runtime_knobs
-from dataengine.joblog import job_logging
+from dataengine.core.config import runtime_knobs
+from dataengine.core.joblog import job_logging
 
 teacher = {**runtime_knobs(snakemake.config, "teacher", 0), "cache": snakemake.params.cache}
 

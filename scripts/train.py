@@ -1,8 +1,8 @@
 """Snakemake entry point: fine-tune the previous model on this iteration's data plus replay."""
 
 from dataengine import pipeline
-from dataengine.config import knobs_from_params, runtime_knobs
-from dataengine.joblog import job_logging
+from dataengine.core.config import knobs_from_params, runtime_knobs
+from dataengine.core.joblog import job_logging
 
 with job_logging(snakemake.log.job):
     pipeline.train(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
 
-from dataengine.jsonl import write_jsonl
+from dataengine.core.jsonl import write_jsonl
 from dataengine.model.student import save_student
 from dataengine.teacher.oracle import synthetic_queries
 from tests.tiny import COLOURS, colour_images, colour_sample, tiny_student
@@ -21,6 +22,17 @@ CONFIGS = Path(__file__).resolve().parent / "configs"
 # any process can stall for seconds: a client gives a reply this long past that latency before it
 # calls it timed out, so only an injected hang times out.
 STALL_S = 5.0
+
+
+def shipped_prompts(folder: Path) -> Path:
+    """A copy of the prompt files the checkout ships (config/prompts), and nothing a user's sessions
+    left beside them (prompt versions): the tests must hold in a working tree that has been used."""
+    from dataengine.teacher.llm.prompts import PROMPT_FILES
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in PROMPT_FILES:
+        shutil.copy2(REPO / "config" / "prompts" / name, folder / name)
+    return folder
 
 
 def client_timeout(latency_s: float = 0.0) -> float:

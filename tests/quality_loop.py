@@ -22,10 +22,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from dataengine import pipeline
-from dataengine.config import deep_merge, knobs, validate_config
-from dataengine.experiment import weak_types
-from dataengine.jsonl import read_json
-from dataengine.qtypes import qtype_name
+from dataengine.core.config import deep_merge, knobs, validate_config
+from dataengine.core.jsonl import read_json
+from dataengine.core.layout import RunLayout
+from dataengine.core.qtypes import qtype_name
+from dataengine.report.experiment import weak_types
 
 WORLD = {
     "run": "guard",
@@ -60,47 +61,53 @@ def world_config(overrides: dict | None = None) -> dict:
     return validate_config(deep_merge(WORLD, overrides or {}))
 
 
+def seed_layout(root: Path, seed: int, arm: str | None = None) -> RunLayout:
+    """Where a seed's files are: the world under root, iteration 0 in root/seed_<seed>, an arm's round
+    in root/seed_<seed>/<arm> (an experiment's layout)."""
+    base = f"{root}/seed_{seed}"
+    return RunLayout(arm=f"{base}/{arm}" if arm else base, base=base, shared=str(root))
+
+
 def build_world(root: Path, config: dict) -> None:
     """Benchmark, pool and pool embeddings under root, shared by every seed and arm."""
-    items, pool = root / "benchmark" / "items.parquet", root / "pool" / "annotations.jsonl"
+    layout = RunLayout.of(root)
+    items, pool = Path(layout.benchmark) / "items.parquet", Path(layout.pool) / "annotations.jsonl"
     for folder in (items.parent, pool.parent):
         folder.mkdir(parents=True, exist_ok=True)
     pipeline.build_benchmark(str(items), config["qtypes"], config["benchmark"], config["seed"])
     pipeline.build_pool(
         str(items), str(pool), config["qtypes"], config["pool"], config["benchmark"]["image_size"], config["seed"]
     )
-    pipeline.embed_pool(str(pool), str(root / "pool" / "embeddings.npz"), config["retrieval"], config["threads"])
+    pipeline.embed_pool(str(pool), f"{layout.pool}/embeddings.npz", config["retrieval"], config["threads"])
 
 
-def evaluate(root: Path, iteration: Path, config: dict) -> dict:
-    """Evaluate `iteration`/model on the benchmark into `iteration`/eval; its metrics."""
-    out = iteration / "eval"
-    out.mkdir(parents=True, exist_ok=True)
+def evaluate(layout: RunLayout, i: int, config: dict) -> dict:
+    """Evaluate iteration i's model on the benchmark; its metrics."""
+    Path(layout.evaluation(i)).mkdir(parents=True, exist_ok=True)
     pipeline.evaluate(
-        str(iteration / "model"),
-        str(root / "benchmark" / "items.parquet"),
-        str(out / "predictions.parquet"),
-        str(out / "metrics.json"),
-        str(out / "bad_cases.jsonl"),
+        layout.model(i),
+        f"{layout.benchmark}/items.parquet",
+        layout.predictions(i),
+        layout.metrics(i),
+        layout.bad_cases(i),
         config["student"]["scoring"],
         config["evaluate"]["batch_size"],
         config["threads"],
     )
-    return read_json(out / "metrics.json")
+    return read_json(layout.metrics(i))
 
 
-def build_base(root: Path, config: dict, seed: int) -> Path:
-    """A seed's iteration 0 (seed set, base model, evaluation) in root/seed_<seed>/iter_0."""
-    base = root / f"seed_{seed}" / "iter_0"
-    data = base / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    pool, tiny = str(root / "pool" / "annotations.jsonl"), config["student"]["tiny"]
+def build_base(root: Path, config: dict, seed: int) -> RunLayout:
+    """A seed's iteration 0 (seed set, base model, evaluation); the seed's layout."""
+    layout = seed_layout(root, seed)
+    Path(layout.data(0)).mkdir(parents=True, exist_ok=True)
+    pool, tiny = f"{layout.pool}/annotations.jsonl", config["student"]["tiny"]
     pipeline.seed_set(
         pool,
-        str(data / "queries.jsonl"),
-        str(data / "accepted.jsonl"),
-        str(data / "rejected.jsonl"),
-        str(data / "generation.json"),
+        layout.queries(0),
+        layout.accepted(0),
+        layout.rejected(0),
+        layout.generation(0),
         tiny["seed_set"]["per_type"],
         config["qtypes"],
         config["teacher"],
@@ -108,97 +115,94 @@ def build_base(root: Path, config: dict, seed: int) -> Path:
     )
     pipeline.base_model(
         pool,
-        str(data / "accepted.jsonl"),
-        str(base / "model"),
+        layout.accepted(0),
+        layout.model(0),
         tiny,
         config["benchmark"]["image_size"],
         config["train"]["views"],
         seed,
         config["threads"],
     )
-    evaluate(root, base, config)
-    return base
+    evaluate(layout, 0, config)
+    return layout
 
 
-def plan(root: Path, config: dict, base: Path, arm: Path, strategy: str, seed: int) -> Path:
-    """Iteration 1's plan from the base's evaluation, in `arm`/iter_1/plan (the iteration it feeds)."""
-    out = arm / "iter_1" / "plan"
-    out.mkdir(parents=True, exist_ok=True)
+def plan(layout: RunLayout, config: dict, strategy: str, seed: int) -> None:
+    """Iteration 1's plan from the base's evaluation."""
+    Path(layout.plan(1)).mkdir(parents=True, exist_ok=True)
     pipeline.plan(
-        str(base / "eval" / "metrics.json"),
-        str(base / "eval" / "bad_cases.jsonl"),
-        str(root / "pool" / "annotations.jsonl"),
-        str(root / "benchmark" / "items.parquet"),
-        [str(base / "data" / "queries.jsonl")],
-        str(out / "quotas.json"),
-        str(out / "queries.jsonl"),
+        layout.metrics(0),
+        layout.bad_cases(0),
+        f"{layout.pool}/annotations.jsonl",
+        f"{layout.benchmark}/items.parquet",
+        [layout.queries(0)],
+        layout.quotas(1),
+        layout.queries(1),
         1,
         {**knobs(config, "sampling", 1), "strategy": strategy},
         seed,
-        str(root / "pool" / "embeddings.npz"),
+        f"{layout.pool}/embeddings.npz",
         config["retrieval"],
         [],
         [],
     )
-    return out
 
 
-def run_round(root: Path, config: dict, base: Path, strategy: str, seed: int, name: str | None = None) -> Path:
+def run_round(root: Path, config: dict, seed: int, strategy: str, name: str | None = None) -> RunLayout:
     """One arm's iteration 1 from the seed's base (root/seed_<seed>/<name or strategy>): plan, generate,
-    validate, train on the accepted samples plus replay of the seed set, evaluate."""
-    arm = base.parent / (name or strategy)
-    queries = plan(root, config, base, arm, strategy, seed) / "queries.jsonl"
-    data = arm / "iter_1" / "data"
-    data.mkdir(parents=True, exist_ok=True)
+    validate, train on the accepted samples plus replay of the seed set, evaluate; the arm's layout."""
+    layout = seed_layout(root, seed, name or strategy)
+    plan(layout, config, strategy, seed)
+    Path(layout.data(1)).mkdir(parents=True, exist_ok=True)
     teacher = knobs(config, "teacher", 1)
-    pipeline.generate(str(queries), str(data / "responses.jsonl"), str(data / "generation.json"), teacher, seed)
+    pipeline.generate(layout.queries(1), layout.responses(1), layout.generation(1), teacher, seed)
     pipeline.validate(
-        str(data / "responses.jsonl"),
-        str(queries),
-        str(data / "accepted.jsonl"),
-        str(data / "rejected.jsonl"),
+        layout.responses(1),
+        layout.queries(1),
+        layout.accepted(1),
+        layout.rejected(1),
         1,
         teacher,
-        str(root / "benchmark" / "items.parquet"),
+        f"{layout.benchmark}/items.parquet",
         {**config["contamination"], "benchmark_kind": config["benchmark"]["kind"]},
     )
     pipeline.train(
-        str(base / "model"),
-        str(data / "accepted.jsonl"),
-        [str(base / "data" / "accepted.jsonl")],
-        str(root / "pool" / "images"),
-        str(arm / "iter_1" / "model"),
+        layout.model(0),
+        layout.accepted(1),
+        [layout.accepted(0)],
+        f"{layout.pool}/images",
+        layout.model(1),
         1,
         knobs(config, "train", 1),
         seed,
         config["threads"],
     )
-    evaluate(root, arm / "iter_1", config)
-    return arm
+    evaluate(layout, 1, config)
+    return layout
 
 
-def accepted(arm: Path) -> int:
+def accepted(arm: RunLayout) -> int:
     """How many samples the arm's round accepted (what it trained on, besides replay)."""
-    return len((arm / "iter_1" / "data" / "accepted.jsonl").read_text().splitlines())
+    return len(Path(arm.accepted(1)).read_text().splitlines())
 
 
-def accuracy_by_type(iteration: Path) -> dict[str, float]:
-    """Test-split accuracy per type name (percent), as summary.json reports it."""
-    per_type = read_json(iteration / "eval" / "metrics.json")["splits"]["test"]["per_type"]
+def accuracy_by_type(layout: RunLayout, i: int) -> dict[str, float]:
+    """Test-split accuracy per type name (percent) of iteration i, as summary.json reports it."""
+    per_type = read_json(layout.metrics(i))["splits"]["test"]["per_type"]
     return {qtype_name(int(t)): entry["acc"] for t, entry in per_type.items()}
 
 
-def weak_mean(iteration: Path, base: Path) -> float:
-    """Mean test accuracy of `iteration` over the base's weak types (dataengine.experiment's rule)."""
-    return _mean_over(iteration, weak_types({"per_type": accuracy_by_type(base)}))
+def weak_mean(layout: RunLayout, i: int) -> float:
+    """Mean test accuracy of iteration i over the base's weak types (dataengine.report.experiment's rule)."""
+    return _mean_over(layout, i, weak_types({"per_type": accuracy_by_type(layout, 0)}))
 
 
-def other_mean(iteration: Path, base: Path) -> float:
+def other_mean(layout: RunLayout, i: int) -> float:
     """The same over the other types, those the base already answers."""
-    weak = weak_types({"per_type": accuracy_by_type(base)})
-    return _mean_over(iteration, [name for name in accuracy_by_type(base) if name not in weak])
+    weak = weak_types({"per_type": accuracy_by_type(layout, 0)})
+    return _mean_over(layout, i, [name for name in accuracy_by_type(layout, 0) if name not in weak])
 
 
-def _mean_over(iteration: Path, names: list[str]) -> float:
-    accuracy = accuracy_by_type(iteration)
+def _mean_over(layout: RunLayout, i: int, names: list[str]) -> float:
+    accuracy = accuracy_by_type(layout, i)
     return sum(accuracy[name] for name in names) / len(names)

@@ -1,22 +1,26 @@
-"""The library's shape, checked from its source: its imports form no cycle; no stage module imports
-the wiring layer above it (pipeline, cli) or the test doubles (dataengine.testing); no module grows
-past 500 lines. Imports are the ones written (also inside functions), not the packages Python
+"""The library's shape, checked from its source: its imports form no cycle; every module lies in a layer
+package and imports only its own layer and those below (docs/architecture.md), never the wiring above
+(pipeline, cli) nor the test doubles (tools/); no module grows past 500 lines. Imports are the ones written (also inside functions), not the packages Python
 initialises on the way to a module."""
 
 import ast
 from pathlib import Path
 
-from dataengine import benchmarks, pools, teacher
-from dataengine.config import allowed, defaults
-from dataengine.embedding import ENCODERS
-from dataengine.evaluate import METHODS
-from dataengine.plan import STRATEGIES
-from dataengine.records import VIEWS
-from dataengine.training import ROUND_KEYS, LoraSettings, TrainConfig
+from dataengine import teacher
+from dataengine.core.config import allowed, defaults
+from dataengine.data import benchmarks, pools
+from dataengine.eval.evaluate import METHODS
+from dataengine.model.families import FAMILIES
+from dataengine.sampling.embedding import ENCODERS
+from dataengine.sampling.plan import STRATEGIES
+from dataengine.train.records import VIEWS
+from dataengine.train.training import ROUND_KEYS, LoraSettings, TrainConfig
 from tests.conftest import REPO
 
 LIBRARY = REPO / "dataengine"
-WIRING = {"dataengine.pipeline", "dataengine.cli"}
+WIRING = {"dataengine.pipeline", "dataengine.cli"}  # the top: one function per rule, the command
+# The layers, lowest first: a module imports its own layer's and lower layers' modules only.
+LAYERS = ["core", "data", "endpoint", "model", "sampling", "teacher", "train", "eval", "report", "runs"]
 MAX_LINES = 500  # a module may pass 400 lines when it stays one idea
 
 
@@ -69,13 +73,31 @@ def test_the_library_imports_form_no_cycle():
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(cycle) for cycle in cycles)
 
 
-def test_stage_modules_import_neither_the_wiring_nor_the_test_doubles():
-    offending = {
-        name: sorted(after for after in imports if after in WIRING or after.startswith("dataengine.testing"))
+def layer(module: str) -> int:
+    """The module's layer: its package's place in LAYERS (docs/architecture.md)."""
+    if module in WIRING:
+        return len(LAYERS)
+    group = module.split(".")[1] if module.count(".") else ""
+    return LAYERS.index(group)
+
+
+def test_every_module_lies_in_a_layer():
+    outside = {name for name in modules() if name.count(".") and name.split(".")[1] not in LAYERS}
+    assert outside == WIRING
+
+
+def test_layers_import_only_layers_below_or_their_own():
+    upward = {
+        name: sorted(after for after in imports if layer(after) > layer(name))
         for name, imports in graph().items()
-        if name not in WIRING and not name.startswith("dataengine.testing")
+        if name != "dataengine"
     }
-    assert not {name: bad for name, bad in offending.items() if bad}
+    assert not {name: found for name, found in upward.items() if found}
+
+
+def test_the_test_doubles_live_outside_the_library():
+    assert not (LIBRARY / "testing").exists()
+    assert all("tools" not in imports and "tests" not in imports for imports in graph().values())
 
 
 def test_no_module_is_over_the_line_bound():
@@ -85,13 +107,16 @@ def test_no_module_is_over_the_line_bound():
 
 def test_the_graph_sees_imports_inside_functions():
     """The pipeline imports its torch stages inside its jobs; the walk must find those edges."""
-    assert {"dataengine.evaluate", "dataengine.training", "dataengine.plan"} <= graph()["dataengine.pipeline"]
+    assert {"dataengine.eval.evaluate", "dataengine.train.training", "dataengine.sampling.plan"} <= graph()[
+        "dataengine.pipeline"
+    ]
 
 
 def test_the_schema_allows_exactly_what_the_code_implements():
     """Each enum of the schema names the code's registry of that thing, no more, no less."""
     assert set(allowed("sampling.strategy")) == set(allowed("experiment.strategies")) == set(STRATEGIES)
     assert set(allowed("student.scoring")) == set(METHODS)
+    assert allowed("student.family") == ["auto", *FAMILIES]
     assert set(allowed("teacher.kind")) == set(teacher.TEACHERS)
     assert set(allowed("retrieval.encoder")) == set(ENCODERS)
     assert set(allowed("train.views")) == set(VIEWS)

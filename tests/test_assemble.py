@@ -20,8 +20,8 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from dataengine.assemble import assemble
-from dataengine.formats import IMAGE_TOKEN, question_prompt
+from dataengine.core.formats import IMAGE_TOKEN, question_prompt
+from dataengine.model.assemble import assemble
 from dataengine.model.families import FAMILIES
 from dataengine.model.student import load_student
 

@@ -1,8 +1,8 @@
 import polars as pl
 import pytest
 
-from dataengine.benchmark import build_synthetic_benchmark, load_items
-from dataengine.qtypes import QTYPES
+from dataengine.core.qtypes import QTYPES
+from dataengine.data.benchmark import build_synthetic_benchmark, load_items
 
 QTYPE_IDS = sorted(QTYPES)
 

@@ -8,8 +8,8 @@ import logging
 import polars as pl
 import pytest
 
-from dataengine.benchmarks import build_real_benchmark
-from dataengine.evaluate import metrics, score_items
+from dataengine.data.benchmarks import build_real_benchmark
+from dataengine.eval.evaluate import metrics, score_items
 from dataengine.report.summary import summarize, write_summary_md
 from tests.real_fixtures import mmbench_rows, png, write_mmbench
 from tests.tiny import tiny_student

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from dataengine.embedding import clip_encoder
-from dataengine.evaluate import score_items
+from dataengine.eval.evaluate import score_items
 from dataengine.model.student import load_student, save_student
-from dataengine.records import sample_views
-from dataengine.training import TrainConfig, fine_tune
+from dataengine.sampling.embedding import clip_encoder
+from dataengine.train.records import sample_views
+from dataengine.train.training import TrainConfig, fine_tune
 from tests.real_fixtures import png
 from tests.tiny import COLOURS, colour_images, colour_sample, tiny_student, trained_colour_student
 

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from dataengine import pipeline
-from dataengine.checkpoint import CHECKPOINT_FILE, checkpoint_dir_for
-from dataengine.evaluate import metrics, score_items
+from dataengine.eval.evaluate import metrics, score_items
 from dataengine.model.student import load_student
-from dataengine.training import TrainConfig, fine_tune
+from dataengine.train.checkpoint import CHECKPOINT_FILE, checkpoint_dir_for
+from dataengine.train.training import TrainConfig, fine_tune
 from tests.conftest import REPO
 from tests.test_training import colour_records
 from tests.tiny import COLOURS, colour_items, tiny_student

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from dataengine.choices import extract_choice
+from dataengine.eval.choices import extract_choice
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "bench"))

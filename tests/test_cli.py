@@ -12,10 +12,10 @@ import pytest
 import torch
 import yaml
 
-from dataengine.config import validate_config
-from dataengine.jsonl import write_json, write_jsonl
-from dataengine.pool import build_synthetic_pool
-from dataengine.qtypes import QTYPES
+from dataengine.core.config import validate_config
+from dataengine.core.jsonl import write_json, write_jsonl
+from dataengine.core.qtypes import QTYPES
+from dataengine.data.pool import build_synthetic_pool
 from tests.conftest import CONFIGS, REPO
 from tests.tiny import colour_sample
 
@@ -65,7 +65,7 @@ def test_plan_cost_prints_the_table_or_json_and_names_a_garbled_base_data(tmp_pa
     experiment = str(REPO / "config" / "experiments" / "llava15-7b-lora.yaml")
     table = run("plan-cost", "--configfile", experiment, cwd=tmp_path)
     assert table.returncode == 0, table.stderr
-    assert "40,000" in table.stdout and "gpu-h200.md" in table.stdout
+    assert "40,000" in table.stdout and "docs/gpu.md" in table.stdout
     cost = json.loads(run("plan-cost", "--configfile", experiment, "--json", cwd=tmp_path).stdout)
     assert cost["total"]["requests"] == 40_000 and cost["total"]["eval_items"] == 3 * 14_233
 
@@ -250,3 +250,26 @@ def test_status_from_the_files_alone(tmp_path):
         "last evaluation (iteration 0, test split): 61.5 % overall; Scene Understanding 100.0, Instances Counting 23.0"
         in lines
     )
+
+
+def test_doctor_names_the_v2_configs_missing_parts_and_base_data(tmp_path):
+    v2 = REPO / "config" / "experiments" / "llava15-7b-v2.yaml"
+    result = run("doctor", "--configfile", str(v2), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    config = yaml.safe_load(v2.read_text())
+    for key in ("language_model", "vision_tower", "projector"):
+        assert f"error   student.assemble.{key}: {config['student']['assemble'][key]} does not exist" in result.stdout
+    for key in ("path", "image_dir"):
+        assert f"error   train.base_data.{key}: {config['train']['base_data'][key]} does not exist" in result.stdout
+    assert "assembled does not exist" not in result.stdout
+    assert "what the run writes is unknown until the student's files are on disk" in result.stdout
+
+
+def test_the_command_leads_to_the_loop_and_each_refusal_says_what_to_do(tmp_path):
+    assert "snakemake --cores N" in run("--help", cwd=tmp_path).stdout
+    wrong = run("plan-cost", "--budget", "5", cwd=tmp_path)
+    assert wrong.returncode == 2 and "usage: dataengine plan-cost" in wrong.stderr and "--budget 5" in wrong.stderr
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("")
+    oracle = run("teacher", "estimate", "--queries", str(queries), cwd=tmp_path)
+    assert oracle.returncode == 2 and "the oracle costs nothing" in oracle.stderr and "--configfile" in oracle.stderr

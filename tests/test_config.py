@@ -5,7 +5,7 @@ import re
 import pytest
 import yaml
 
-from dataengine.config import ConfigError, knobs, load_config, validate_config, variant_knobs
+from dataengine.core.config import ConfigError, knobs, load_config, resolve, validate_config, variant_knobs
 from tests.conftest import REPO
 
 
@@ -133,3 +133,61 @@ def test_report_benchmarks_are_checked_like_the_benchmark():
         validate_config({"report_benchmarks": {"mm": {"kind": "mmbnch"}}})
     with pytest.raises(ConfigError, match="report_benchmarks"):
         validate_config({"report_benchmarks": {"MM Bench": {"kind": "mmbench"}}})
+
+
+CONFIG_FILES = sorted(path for path in (REPO / "config").rglob("*.yaml") if "prompts" not in path.parts)
+
+
+def snakemake_resolution(path) -> dict:
+    """What Snakemake makes of `--configfile path`: the Snakefile's config/config.yaml, updated by the
+    file with Snakemake's own function, then validated as rules/common.smk does."""
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    update_config(config, yaml.safe_load(path.read_text()) or {})
+    return validate_config(config)
+
+
+def outcome(resolution):
+    """The resolved config, or what is wrong with it (the message without the line naming its source:
+    an overlay such as targeting-anchor.yaml is meant to stack on another and is invalid alone)."""
+    try:
+        return resolution()
+    except ConfigError as error:
+        return str(error).split("\n", 1)[1]
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda path: path.name)
+def test_the_cli_and_snakemake_resolve_every_shipped_config_alike(path):
+    assert outcome(lambda: resolve([path])) == outcome(lambda: snakemake_resolution(path))
+
+
+def test_an_overlay_keeps_what_config_yaml_sets_unless_it_says_otherwise():
+    """The divergence once measured: config/config.yaml trains on the free view; an overlay that does
+    not name train.views trains on it too, in the CLI as in Snakemake."""
+    targeting = resolve([REPO / "config" / "experiments" / "targeting.yaml"])
+    assert targeting["train"]["views"] == ["free"] == resolve()["train"]["views"]
+    with pytest.raises(ConfigError, match="cannot read config .*missing.yaml"):
+        resolve([REPO / "missing.yaml"])
+
+
+def test_config_show_prints_the_resolution_snakemake_runs_with(tmp_path):
+    """`dataengine config show` against the config.yaml Snakemake writes into the run folder at parse."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import snakemake
+
+    overlay = REPO / "config" / "experiments" / "targeting.yaml"
+    # Snakemake reads the Snakefile's config/config.yaml relative to its working directory.
+    (tmp_path / "config").mkdir()
+    shutil.copy(REPO / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
+    done = snakemake(tmp_path, "--dry-run", "--quiet", configfiles=[overlay])
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = yaml.safe_load(overlay.read_text())["run"]
+    written = yaml.safe_load((tmp_path / "results" / run / "config.yaml").read_text())
+    command = [str(Path(sys.executable).parent / "dataengine"), "config", "show", "--configfile", str(overlay)]
+    shown = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    assert yaml.safe_load(shown) == written

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from dataengine.conversations import RecordFile, parse_entry, prepare
-from dataengine.formats import IMAGE_TOKEN
+from dataengine.core.formats import IMAGE_TOKEN
 from dataengine.model.families import FAMILIES
 from dataengine.model.families.llava import LLAVA_15_CHAT_TEMPLATE
 from dataengine.model.inputs import IGNORE_INDEX
-from dataengine.records import Chained, TrainBatch, TrainRecord
-from dataengine.training import TrainConfig, fine_tune
+from dataengine.train.conversations import RecordFile, parse_entry, prepare
+from dataengine.train.records import Chained, TrainBatch, TrainRecord
+from dataengine.train.training import TrainConfig, fine_tune
 from tests.tiny import tiny_student
 
 FIXTURE = Path(__file__).parent / "data" / "llava"

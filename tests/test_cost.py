@@ -6,8 +6,8 @@ import polars as pl
 import pytest
 import yaml
 
-from dataengine.config import deep_merge, validate_config
-from dataengine.cost import DEMO_COMPLETION_TOKENS, DEMO_PROMPT_TOKENS, MIX665K_ENTRIES, plan_cost, render
+from dataengine.core.config import deep_merge, validate_config
+from dataengine.runs.cost import DEMO_COMPLETION_TOKENS, DEMO_PROMPT_TOKENS, MIX665K_ENTRIES, plan_cost, render
 from tests.conftest import REPO
 
 RATES = {
@@ -201,3 +201,21 @@ def test_wall_hours_share_the_gpu_hours_over_every_node(tmp_path, gpu_file):
         "train"
     ]
     assert (two_nodes["gpu_hours"], two_nodes["wall_hours"], two_nodes["processes"]) == (1.0, 0.25, 4)
+
+
+def test_a_runs_own_ledger_gives_the_tokens_a_reply(tmp_path, gpu_file):
+    ledger = tmp_path / "hand" / "cache" / "teacher.ledger.jsonl"
+    ledger.parent.mkdir(parents=True)
+    replies = [
+        {"event": "reply", "prompt_tokens": 1000, "completion_tokens": 100},
+        {"event": "reply", "prompt_tokens": 3000, "completion_tokens": 300},
+        {"event": "cache_restarted"},
+    ]
+    ledger.write_text("".join(json.dumps(entry) + "\n" for entry in replies))
+    cost = plan_cost(incremental(), gpu_file=gpu_file, results=tmp_path)
+    assert cost["iterations"][1]["teacher"]["input_tokens"] == 3600 * 2000
+    assert cost["iterations"][1]["teacher"]["output_tokens"] == 3600 * 200
+    assert (
+        f"your ledger {ledger}: 2000.0 prompt + 200.0 completion tokens a reply over 2"
+        == cost["sources"]["teacher_tokens"]
+    )

@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from dataengine import distributed, pipeline
-from dataengine.checkpoint import CHECKPOINT_FILE
-from dataengine.config import ConfigError, knobs, validate_config
+from dataengine import pipeline
+from dataengine.core.config import ConfigError, knobs, validate_config
 from dataengine.model.student import load_student
+from dataengine.train import distributed
+from dataengine.train.checkpoint import CHECKPOINT_FILE
 from tests.conftest import REPO
 
 # Two views give sequences of different lengths, and 5 rows split 3 + 2 between the processes: their

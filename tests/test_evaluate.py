@@ -3,8 +3,8 @@
 import polars as pl
 import pytest
 
-from dataengine.evaluate import bad_cases, extract_choice, metrics, score_items, wilson_interval
-from dataengine.formats import LETTERS
+from dataengine.core.formats import LETTERS
+from dataengine.eval.evaluate import bad_cases, extract_choice, metrics, score_items, wilson_interval
 from tests.tiny import COLOUR_QUESTION, trained_colour_student
 
 PREDICTION_COLUMNS = ["id", "qtype", "split", "answer", "prediction", "correct", "scores"]

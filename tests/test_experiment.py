@@ -4,7 +4,7 @@ against fixture data in the real formats, for each real benchmark and pool kind.
 import pytest
 import yaml
 
-from dataengine.config import load_config
+from dataengine.core.config import load_config
 from tests.conftest import REPO, snakemake
 from tests.real_fixtures import write_aokvqa, write_coco, write_mmbench, write_seedbench, write_visual_genome
 from tests.test_workflow import planned_jobs

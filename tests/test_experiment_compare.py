@@ -1,8 +1,8 @@
-"""The comparison of sampling strategies over seeds (dataengine/experiment.py)."""
+"""The comparison of sampling strategies over seeds (dataengine/report/experiment.py)."""
 
 import pytest
 
-from dataengine.experiment import compare, paired, plot, weak_types, write_markdown
+from dataengine.report.experiment import compare, paired, plot, weak_types, write_markdown
 
 
 def _summary(per_type_by_iteration: list[dict], quotas: list[dict]) -> dict:

@@ -10,17 +10,17 @@ import os
 import polars as pl
 import pytest
 
-from dataengine import evaluate as evaluate_stage
 from dataengine import pipeline
-from dataengine.benchmark import write_items
-from dataengine.config import ConfigError, validate_config
+from dataengine.core.config import ConfigError, validate_config
+from dataengine.data.benchmark import write_items
 from dataengine.endpoint.client import result_knobs
-from dataengine.evaluate import extract_choice
-from dataengine.extractor import ExtractorError, build_extractor, extraction_messages, parse_letter
+from dataengine.eval import evaluate as evaluate_stage
+from dataengine.eval.evaluate import extract_choice
+from dataengine.eval.extractor import ExtractorError, build_extractor, extraction_messages, parse_letter
 from dataengine.model.student import save_student
-from dataengine.testing.fake_openai import FakeOpenAI, FakeSettings
 from tests.conftest import client_timeout
 from tests.tiny import COLOURS, colour_images, tiny_student
+from tools.fake_openai import FakeOpenAI, FakeSettings
 
 KEY_ENV = "DATAENGINE_TEST_EXTRACTOR_KEY"
 SECRET = "sk-extractor-secret-5f3a9c"

@@ -12,13 +12,13 @@ import pytest
 import torch
 from PIL import Image
 
-from dataengine.evaluate import score_items
+from dataengine.eval.evaluate import score_items
+from dataengine.eval.reference import reference_scores
 from dataengine.model.families import FAMILIES, Family, UnsupportedFamily, family_of, family_of_folder
 from dataengine.model.families.qwen_vl import Qwen2VL
 from dataengine.model.student import build_tiny_student, check_family, load_student, save_student
-from dataengine.records import TrainRecord
-from dataengine.reference import reference_scores
-from dataengine.training import LoraSettings, TrainConfig, fine_tune
+from dataengine.train.records import TrainRecord
+from dataengine.train.training import LoraSettings, TrainConfig, fine_tune
 
 ARCH = {
     "patch_size": 16,

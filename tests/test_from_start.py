@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dataengine.jsonl import read_jsonl
+from dataengine.core.jsonl import read_jsonl
 from tests.conftest import CONFIGS, snakemake
 from tests.real_fixtures import write_mmbench
 from tests.test_workflow import planned_jobs

@@ -10,9 +10,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dataengine.contamination import CONTAMINATION, QuestionIndex, drop_near_duplicates, questions_checked
-from dataengine.embedding import cached, clip_encoder, embed_images, image_encoder, save_embeddings
-from dataengine.exchange import export_llava_json, export_paper_json, import_paper_json
+from dataengine.data.contamination import CONTAMINATION, QuestionIndex, drop_near_duplicates, questions_checked
+from dataengine.data.exchange import export_llava_json, export_paper_json, import_paper_json
+from dataengine.sampling.embedding import cached, clip_encoder, embed_images, image_encoder, save_embeddings
 from tests.real_fixtures import COLOURS, png
 
 BENCHMARK = pl.DataFrame(

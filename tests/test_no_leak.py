@@ -9,8 +9,8 @@ import base64
 import pytest
 import yaml
 
-from dataengine.testing.fake_openai import FakeOpenAI, FakeSettings
 from tests.conftest import CONFIGS, snakemake
+from tools.fake_openai import FakeOpenAI, FakeSettings
 
 SECRET = b"sk-leak-check-5f0c2b7e9a61d84c3e"
 KEY_ENV = yaml.safe_load((CONFIGS / "openai.yaml").read_text())["teacher"]["api_key_env"]

@@ -15,17 +15,18 @@ from contextlib import closing
 import pytest
 import yaml
 
-from dataengine import pipeline, validate
-from dataengine.config import validate_config
+from dataengine import pipeline
+from dataengine.core.config import validate_config
 from dataengine.endpoint.cache import CacheDamaged, ResponseCache, request_key
 from dataengine.endpoint.ledger import Ledger, ledger_path
 from dataengine.endpoint.limiter import Budget, RateLimiter
+from dataengine.teacher import validate
 from dataengine.teacher.llm.generation import estimate, generate_openai
 from dataengine.teacher.llm.prompts import load_prompts, render_messages
 from dataengine.teacher.llm.runner import TeacherError
 from dataengine.teacher.llm.settings import REPO
-from dataengine.testing.fake_openai import FakeOpenAI, FakeSettings
-from tests.conftest import client_timeout, make_queries
+from tests.conftest import client_timeout, make_queries, shipped_prompts
+from tools.fake_openai import FakeOpenAI, FakeSettings
 
 KEY_ENV = "DATAENGINE_TEST_TEACHER_KEY"
 
@@ -77,10 +78,7 @@ def test_prompts_render_the_annotation_type_and_bad_cases_and_are_versioned_by_c
     assert "Options: A. a; B. b; C. c; D. d" in user["content"] and "Correct answer: C" in user["content"]
     shown = json.loads(user["content"].split("<annotation>")[1].split("</annotation>")[0])
     assert shown["objects"] == query["annotation"]["objects"] and "qtypes" not in shown and "sha256" not in shown
-    edited = tmp_path / "prompts"
-    edited.mkdir()
-    for path in (REPO / "config" / "prompts").iterdir():
-        (edited / path.name).write_text(path.read_text())
+    edited = shipped_prompts(tmp_path / "prompts")
     assert load_prompts(edited).version == prompts.version
     (edited / "system.md").write_text(prompts.system + "\nBe brief.")
     assert load_prompts(edited).version != prompts.version

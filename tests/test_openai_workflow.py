@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import pytest
 import yaml
 
 from dataengine.endpoint.ledger import Ledger
-from dataengine.teacher.llm.settings import REPO
-from dataengine.testing.fake_openai import FakeOpenAI, FakeSettings
-from tests.conftest import CONFIGS, snakemake, start_snakemake
+from tests.conftest import CONFIGS, shipped_prompts, snakemake, start_snakemake
 from tests.test_workflow import planned_jobs
+from tools.fake_openai import FakeOpenAI, FakeSettings
 
 
 @pytest.mark.slow
 def test_loop_with_the_openai_teacher_runs_offline_and_reruns_only_what_a_prompt_edit_touches(tmp_path):
     workdir = tmp_path / "run"
     prompts = tmp_path / "prompts"
-    shutil.copytree(REPO / "config" / "prompts", prompts)
+    shipped_prompts(prompts)
     with FakeOpenAI() as server:
         overlay = tmp_path / "server.yaml"
         overlay.write_text(yaml.safe_dump({"teacher": {"base_url": server.base_url, "prompts": str(prompts)}}))

@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerFast, Qwen2VLConfig, Qwen2VLForCondi
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
 
-from dataengine.benchmark import load_items
+from dataengine.data.benchmark import load_items
 from tests.conftest import CONFIGS, snakemake
 
 SPECIALS = [
@@ -192,7 +192,7 @@ def test_doctor_checks_the_folders_family_processor_and_lora_names(tmp_path):
     def doctor(**student_and_train) -> str:
         config = {
             "student": {"base": str(model), **student_and_train.get("student", {})},
-            "train": {"method": "lora", **student_and_train.get("train", {})},
+            "train": {"method": "lora", "vision_tower": "frozen", **student_and_train.get("train", {})},
         }
         overlay.write_text(yaml.safe_dump(config))
         command = [str(Path(sys.executable).parent / "dataengine"), "doctor", "--configfile", str(overlay)]

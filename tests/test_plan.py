@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from dataengine.config import defaults
-from dataengine.embedding import EMBEDDING_DIM, embed_images, top_k_similar
-from dataengine.plan import Round, exact_quotas, gain_per_thousand, plan_iteration, plan_knobs, type_weights
+from dataengine.core.config import defaults
+from dataengine.sampling.embedding import EMBEDDING_DIM, embed_images, top_k_similar
+from dataengine.sampling.plan import Round, exact_quotas, gain_per_thousand, plan_iteration, plan_knobs, type_weights
 
 SEED = 7
 

@@ -3,9 +3,9 @@ from collections import Counter
 
 import pytest
 
-from dataengine.pool import build_synthetic_pool, image_sha256, load_pool
-from dataengine.synthetic.annotations import annotation_to_scene
-from dataengine.synthetic.questions import supported_types
+from dataengine.data.pool import build_synthetic_pool, image_sha256, load_pool
+from dataengine.data.synthetic.annotations import annotation_to_scene
+from dataengine.data.synthetic.questions import supported_types
 
 
 def test_pool_records_match_files_and_spread_families(tmp_path):
@@ -58,7 +58,7 @@ def test_load_pool_names_bad_json_line(tmp_path):
 
 
 def test_write_jsonl_is_atomic(tmp_path):
-    from dataengine.jsonl import read_jsonl, write_jsonl
+    from dataengine.core.jsonl import read_jsonl, write_jsonl
 
     path = tmp_path / "t.jsonl"
     write_jsonl(path, [{"a": 1}])
@@ -77,7 +77,7 @@ def test_json_outputs_follow_the_umask(tmp_path):
     """Results on a shared cluster filesystem must be as readable as any other file the user writes."""
     import os
 
-    from dataengine.jsonl import write_json, write_jsonl
+    from dataengine.core.jsonl import write_json, write_jsonl
 
     old = os.umask(0o022)
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -13,19 +12,19 @@ import pytest
 import yaml
 
 from dataengine import cli
-from dataengine.config import knobs
-from dataengine.formats import LETTERS
-from dataengine.jsonl import read_jsonl, write_jsonl
-from dataengine.pool import build_synthetic_pool
-from dataengine.prompt_opt.loop import optimize
-from dataengine.prompt_opt.reviewers import FileReviewer, TerminalReviewer, check_sample
-from dataengine.prompt_opt.session import Options, read_session
-from dataengine.qtypes import QTYPES
+from dataengine.core.config import knobs
+from dataengine.core.formats import LETTERS
+from dataengine.core.jsonl import read_jsonl, write_jsonl
+from dataengine.core.qtypes import QTYPES
+from dataengine.data.pool import build_synthetic_pool
 from dataengine.teacher.llm.prompts import load_prompts
 from dataengine.teacher.oracle import oracle_reply, query_rng
-from dataengine.testing.fake_openai import FakeOpenAI
-from dataengine.testing.replies import inject
-from tests.conftest import CONFIGS, REPO, make_queries
+from dataengine.teacher.prompt_opt.loop import optimize
+from dataengine.teacher.prompt_opt.reviewers import FileReviewer, TerminalReviewer, check_sample
+from dataengine.teacher.prompt_opt.session import Options, read_session
+from tests.conftest import CONFIGS, make_queries, shipped_prompts
+from tools.fake_openai import FakeOpenAI
+from tools.fake_replies import inject
 
 DATAENGINE = str(Path(sys.executable).parent / "dataengine")
 
@@ -41,7 +40,7 @@ def setup(tmp_path, server):
     """A pool file, a copy of the shipped prompts and a config overlay pointing at the fake server."""
     build_synthetic_pool(tmp_path / "pool", n_images=90, seed=0, qtypes=list(QTYPES), exclude_sha256=set())
     pool = tmp_path / "pool" / "annotations.jsonl"
-    shutil.copytree(REPO / "config" / "prompts", tmp_path / "prompts")
+    shipped_prompts(tmp_path / "prompts")
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text(
         yaml.safe_dump(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from dataengine.prompt_opt.versions import save_version
+from dataengine.teacher.prompt_opt.versions import save_version
 from tests.conftest import CONFIGS, REPO, snakemake
 from tests.test_workflow import planned_jobs
 

@@ -30,8 +30,8 @@ import math
 
 import pytest
 
-from dataengine.jsonl import read_json
-from dataengine.qtypes import qtype_name
+from dataengine.core.jsonl import read_json
+from dataengine.core.qtypes import qtype_name
 from tests import quality_loop
 
 SEEDS = (0, 1)
@@ -48,14 +48,14 @@ def threshold(measured: dict) -> float:
 
 @pytest.fixture(scope="module")
 def guard(tmp_path_factory) -> dict[int, dict]:
-    """Per seed: the base (iteration 0) and each arm's iteration 1, as folders."""
+    """Per seed: the base's layout (iteration 0) and each arm's (its iteration 1)."""
     root = tmp_path_factory.mktemp("guard")
     config = quality_loop.world_config()
     quality_loop.build_world(root, config)
     rounds = {}
     for seed in SEEDS:
         base = quality_loop.build_base(root, config, seed)
-        rounds[seed] = {"base": base, **{arm: quality_loop.run_round(root, config, base, arm, seed) for arm in ARMS}}
+        rounds[seed] = {"base": base, **{arm: quality_loop.run_round(root, config, seed, arm) for arm in ARMS}}
     return rounds
 
 
@@ -66,20 +66,18 @@ def mean_over_seeds(guard, measure) -> float:
 
 
 def weak(rounds, arm: str) -> float:
-    folder = rounds["base"] if arm == "base" else rounds[arm] / "iter_1"
-    return quality_loop.weak_mean(folder, rounds["base"])
+    return quality_loop.weak_mean(rounds[arm], 0 if arm == "base" else 1)
 
 
 def other(rounds, arm: str) -> float:
-    folder = rounds["base"] if arm == "base" else rounds[arm] / "iter_1"
-    return quality_loop.other_mean(folder, rounds["base"])
+    return quality_loop.other_mean(rounds[arm], 0 if arm == "base" else 1)
 
 
 @pytest.mark.slow
 def test_the_base_has_weak_types_to_lift(guard):
     for rounds in guard.values():
         weak_names = [qtype_name(3), qtype_name(8)]
-        accuracy = quality_loop.accuracy_by_type(rounds["base"])
+        accuracy = quality_loop.accuracy_by_type(rounds["base"], 0)
         assert all(accuracy[name] < 60 for name in weak_names) and accuracy[qtype_name(1)] >= 60, accuracy
 
 
@@ -92,7 +90,7 @@ def test_a_targeted_round_lifts_the_weak_types(guard):
 @pytest.mark.slow
 def test_targeted_plans_give_the_weak_types_more_of_the_same_budget(guard):
     for seed, rounds in guard.items():
-        quotas = {arm: read_json(rounds[arm] / "iter_1" / "plan" / "quotas.json")["quotas"] for arm in ARMS}
+        quotas = {arm: read_json(rounds[arm].quotas(1))["quotas"] for arm in ARMS}
         budget = quality_loop.WORLD["sampling"]["budget"]
         assert sum(quotas["gain"].values()) == sum(quotas["uniform"].values()) == budget
         to_weak = {arm: quotas[arm]["3"] + quotas[arm]["8"] for arm in ARMS}

@@ -7,13 +7,13 @@ import re
 import polars as pl
 import pytest
 
-from dataengine.benchmark import load_items
-from dataengine.benchmarks import build_real_benchmark
-from dataengine.contamination import benchmark_hashes
-from dataengine.evaluate import metrics
-from dataengine.pool import image_sha256, load_pool
-from dataengine.pools import build_real_pool
-from dataengine.sources import SourceError
+from dataengine.data.benchmark import load_items
+from dataengine.data.benchmarks import build_real_benchmark
+from dataengine.data.contamination import benchmark_hashes
+from dataengine.data.pool import image_sha256, load_pool
+from dataengine.data.pools import build_real_pool
+from dataengine.data.sources import SourceError
+from dataengine.eval.evaluate import metrics
 from tests.real_fixtures import (
     mmbench_rows,
     png,

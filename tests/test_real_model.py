@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 
 from dataengine import pipeline
-from dataengine.benchmark import write_items
-from dataengine.evaluate import extract_choice
-from dataengine.formats import lettered_prompt
-from dataengine.jsonl import write_jsonl
+from dataengine.core.formats import lettered_prompt
+from dataengine.core.jsonl import write_jsonl
+from dataengine.data.benchmark import write_items
+from dataengine.eval.evaluate import extract_choice
 from dataengine.model.families import FAMILIES
 from dataengine.model.families.llava import LLAVA_15_CHAT_TEMPLATE
 from dataengine.model.student import build_tiny_student, load_student, save_student

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from dataengine import pipeline
-from dataengine.evaluate import score_items
-from dataengine.jsonl import write_jsonl
+from dataengine.core.jsonl import write_jsonl
+from dataengine.eval.evaluate import score_items
 from dataengine.model.student import load_student
 from tests.tiny import COLOURS, colour_images, colour_items, colour_sample
 

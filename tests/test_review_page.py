@@ -2,30 +2,29 @@
 round of review and revision through the page, recorded in the session file like any reviewer's."""
 
 import io
-import shutil
 import threading
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from dataengine.config import load_config
-from dataengine.jsonl import read_jsonl
-from dataengine.pool import build_synthetic_pool
-from dataengine.prompt_opt.browser import BrowserReviewer
-from dataengine.prompt_opt.loop import optimize
-from dataengine.prompt_opt.session import Options, read_session
-from dataengine.qtypes import QTYPES
-from dataengine.synthetic.world import COLORS
-from dataengine.testing.fake_openai import FakeOpenAI
+from dataengine.core.config import load_config
+from dataengine.core.jsonl import read_jsonl
+from dataengine.core.qtypes import QTYPES
+from dataengine.data.pool import build_synthetic_pool
+from dataengine.data.synthetic.world import COLORS
+from dataengine.teacher.prompt_opt.browser import BrowserReviewer
+from dataengine.teacher.prompt_opt.loop import optimize
+from dataengine.teacher.prompt_opt.session import Options, read_session
 from tests.browser import chromium, wait_for  # noqa: F401 (a fixture)
-from tests.conftest import CONFIGS, REPO
+from tests.conftest import CONFIGS, shipped_prompts
+from tools.fake_openai import FakeOpenAI
 
 
 @pytest.fixture
 def session_setup(tmp_path):
     build_synthetic_pool(tmp_path / "pool", n_images=90, seed=0, qtypes=list(QTYPES), exclude_sha256=set())
-    shutil.copytree(REPO / "config" / "prompts", tmp_path / "prompts")
+    shipped_prompts(tmp_path / "prompts")
     with FakeOpenAI() as server:
         config = load_config(CONFIGS / "openai.yaml", {"teacher": {"base_url": server.base_url}})
         teacher = {**config["teacher"], "prompts": str(tmp_path / "prompts")}

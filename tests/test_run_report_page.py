@@ -7,9 +7,9 @@ import json
 import pytest
 import yaml
 
-from dataengine.testing.fake_openai import FakeOpenAI, FakeSettings
 from tests.browser import chromium  # noqa: F401 (a fixture)
 from tests.conftest import CONFIGS, snakemake
+from tools.fake_openai import FakeOpenAI, FakeSettings
 
 CONTENT_FAULTS = ("malformed", "schema_invalid", "wrong_answer", "truncated")
 

@@ -10,8 +10,8 @@ import re
 import pytest
 import yaml
 
-from dataengine.benchmark import build_synthetic_benchmark
-from dataengine.sources import require_present, write_manifest
+from dataengine.data.benchmark import build_synthetic_benchmark
+from dataengine.data.sources import require_present, write_manifest
 from tests.conftest import CONFIGS, snakemake
 from tests.real_fixtures import png, write_coco, write_seedbench
 from tests.test_workflow import planned_jobs

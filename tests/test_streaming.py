@@ -10,15 +10,15 @@ import pytest
 import torch
 from PIL import Image
 
-from dataengine.config import validate_config
-from dataengine.evaluate import METHODS, score_items
-from dataengine.formats import lettered_prompt
-from dataengine.images import open_rgb
+from dataengine.core.config import validate_config
+from dataengine.core.formats import lettered_prompt
+from dataengine.core.images import open_rgb
+from dataengine.core.streaming import stream
+from dataengine.eval.evaluate import METHODS, score_items
+from dataengine.eval.reference import reference_scores
 from dataengine.model.student import load_student, save_student
-from dataengine.records import TrainRecord, sample_views
-from dataengine.reference import reference_scores
-from dataengine.streaming import stream
-from dataengine.training import TrainConfig, fine_tune
+from dataengine.train.records import TrainRecord, sample_views
+from dataengine.train.training import TrainConfig, fine_tune
 from tests.tiny import COLOURS, colour_images, colour_sample, tiny_student, trained_colour_student
 
 

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from transformers import AutoModelForImageTextToText, LlavaForConditionalGeneration
 
-from dataengine.formats import LETTER_INSTRUCTION, question_prompt
+from dataengine.core.formats import LETTER_INSTRUCTION, question_prompt
 from dataengine.model.families import FAMILIES
 from dataengine.model.families.llava import llava_tokenizer
 from dataengine.model.inputs import extend, padded, processed, rows

@@ -4,8 +4,8 @@ import re
 import numpy as np
 import pytest
 
-from dataengine.qtypes import QTYPES
-from dataengine.synthetic import annotations, captions, geometry, questions, render, scenes, world
+from dataengine.core.qtypes import QTYPES
+from dataengine.data.synthetic import annotations, captions, geometry, questions, render, scenes, world
 
 N_PER_TYPE = 150
 TOKEN = re.compile(r"\w+|[^\w\s]")

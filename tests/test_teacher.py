@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from dataengine.synthetic.annotations import annotation_to_scene
-from dataengine.synthetic.questions import question_variants
+from dataengine.data.synthetic.annotations import annotation_to_scene
+from dataengine.data.synthetic.questions import question_variants
 from dataengine.teacher import generate
 from dataengine.teacher.oracle import SKIP_REPLY, oracle_reply, query_rng
 from tests.conftest import make_queries

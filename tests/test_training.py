@@ -9,13 +9,19 @@ import torch
 from peft import PeftModel
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
-from dataengine import joblog
-from dataengine.formats import LETTER_INSTRUCTION, LETTERS, lettered_prompt, question_prompt
+from dataengine.core import joblog
+from dataengine.core.formats import LETTER_INSTRUCTION, LETTERS, lettered_prompt, question_prompt
 from dataengine.model.families import FAMILIES
 from dataengine.model.student import load_student, save_student
 from dataengine.model.trainable import param_groups, with_lora
-from dataengine.records import VIEWS, TrainRecord, sample_views
-from dataengine.training import AUTO_CHECKPOINTING_SHARE, LoraSettings, TrainConfig, fine_tune, training_peak_bytes
+from dataengine.train.records import VIEWS, TrainRecord, sample_views
+from dataengine.train.training import (
+    AUTO_CHECKPOINTING_SHARE,
+    LoraSettings,
+    TrainConfig,
+    fine_tune,
+    training_peak_bytes,
+)
 from tests.tiny import COLOUR_QUESTION, COLOURS, colour_images, colour_sample, tiny_student
 
 SAMPLE = {

@@ -2,9 +2,10 @@ import json
 
 import pytest
 
-from dataengine.synthetic.world import SCENE_KINDS
+from dataengine.core.samples import sample_validator
+from dataengine.data.synthetic.world import SCENE_KINDS
 from dataengine.teacher import generate
-from dataengine.validate import sample_validator, strip_coordinates, validate
+from dataengine.teacher.validate import strip_coordinates, validate
 from tests.conftest import make_queries
 
 QUERIES = make_queries(n_per_type=4)

@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 import yaml
 
-from dataengine.jsonl import read_jsonl
-from dataengine.qtypes import qtype_name
+from dataengine.core.jsonl import read_jsonl
+from dataengine.core.qtypes import qtype_name
 from tests.conftest import CONFIGS, snakemake
 
 

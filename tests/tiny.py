@@ -6,10 +6,10 @@ import numpy as np
 import polars as pl
 from PIL import Image
 
-from dataengine.formats import LETTERS, lettered_prompt
+from dataengine.core.formats import LETTERS, lettered_prompt
 from dataengine.model.student import build_tiny_student
-from dataengine.records import TrainRecord, sample_views
-from dataengine.training import TrainConfig, fine_tune
+from dataengine.train.records import TrainRecord, sample_views
+from dataengine.train.training import TrainConfig, fine_tune
 
 TINY_ARCH = {
     "vision_hidden": 32,

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dataengine.testing.fake_openai import FAULTS, FakeOpenAI, FakeSettings
+from tools.fake_openai import FAULTS, FakeOpenAI, FakeSettings
 
 REPO = Path(__file__).resolve().parent.parent
 PORT = 8766  # config/demo.yaml's teacher.base_url

@@ -6,25 +6,12 @@ from __future__ import annotations
 
 import os
 
+from dataengine.core.config import runtime_keys
+
 # Keys that change how replies are fetched, where they are kept or how they are accounted, never what
 # they are: the generation rule leaves them out of its params, so changing them reruns nothing.
-RUNTIME_KEYS = frozenset(
-    {
-        "api_key_env",
-        "mode",
-        "response_format",
-        "in_flight",
-        "rpm",
-        "tpm",
-        "timeout_s",
-        "max_retries",
-        "content_retries",
-        "cache",
-        "restart_damaged_cache",
-        "prices",
-        "batch",
-    }
-)
+# The endpoint knobs that change how calls are made, not their replies (the schema's `x-runtime`).
+RUNTIME_KEYS = runtime_keys("teacher") | runtime_keys("evaluate.extractor")
 LOCAL_KEY = "EMPTY"  # what OpenAI-compatible local servers accept when no key is set
 
 

@@ -153,7 +153,7 @@ def check_family(path: Path | str, family: str = "auto") -> Family:
 
 def enable_activation_checkpointing(model: PreTrainedModel) -> None:
     """Recompute each layer's activations in backward instead of keeping them (non-reentrant, which
-    needs no input gradients for LoRA). transformers 5.24 renamed the method; 5.17 has the old name."""
+    needs no input gradients for LoRA), under the name the installed transformers gives the method."""
     enable = getattr(model, "activation_checkpointing_enable", None)
     if enable is not None:
         enable(activation_checkpointing_kwargs={"use_reentrant": False})
@@ -162,7 +162,7 @@ def enable_activation_checkpointing(model: PreTrainedModel) -> None:
 
 
 def cache_argument(model: PreTrainedModel, cache: Cache) -> dict[str, Cache]:
-    """`cache` as the keyword argument the model's forward takes: transformers 5.24 renamed
-    `past_key_values` to `cache` (5.17 knows only the first; 5.40 only the second)."""
+    """`cache` as the keyword argument the model's forward takes (its name differs between the
+    transformers versions the project admits)."""
     name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     return {name: cache}

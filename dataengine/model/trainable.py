@@ -1,6 +1,6 @@
 """Which weights train, by the parts a family names (vision tower, projector, language model): the
 vision tower frozen, trained in full or adapted; LoRA's layers, by full name, refused when a configured
-name matches none; the projector's learning rate. `cfg` is a dataengine.training.TrainConfig."""
+name matches none; the projector's learning rate. `cfg` is a dataengine.train.training.TrainConfig."""
 
 from __future__ import annotations
 

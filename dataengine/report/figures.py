@@ -9,8 +9,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from dataengine.formats import LETTERS
-from dataengine.qtypes import qtype_name
+from dataengine.core.formats import LETTERS
+from dataengine.core.qtypes import qtype_name
 from dataengine.report.summary import by_type_id, test_split, type_names
 
 CHANCE = 100.0 / len(LETTERS)  # a guess among four options

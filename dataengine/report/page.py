@@ -15,8 +15,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from dataengine.formats import LETTERS
-from dataengine.qtypes import qtype_name
+from dataengine.core.formats import LETTERS
+from dataengine.core.qtypes import qtype_name
 from dataengine.report.figures import CHANCE, loss_svg
 from dataengine.report.run import Iteration, Run
 from dataengine.report.summary import DROP_FLAGGED, by_type_id, drops, test_split

@@ -7,7 +7,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dataengine.jsonl import read_json, read_jsonl
+from dataengine.core.jsonl import read_json, read_jsonl
 
 
 @dataclass

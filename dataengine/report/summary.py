@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-from dataengine.qtypes import QTYPES, qtype_name
+from dataengine.core.qtypes import QTYPES, qtype_name
 
 DROP_FLAGGED = 1.0  # points a type's test accuracy may lose from one iteration to the next unflagged
 CATEGORY_KEYS = ("per_category", "per_l2_category")  # the benchmark's own taxonomy (metrics.json)

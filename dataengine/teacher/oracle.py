@@ -7,12 +7,12 @@ import json
 
 import numpy as np
 
-from dataengine.formats import LETTERS
-from dataengine.joblog import progress
-from dataengine.qtypes import QTYPES
-from dataengine.synthetic.annotations import annotation_to_scene, scene_to_annotation
-from dataengine.synthetic.questions import make_question
-from dataengine.synthetic.scenes import scene_for_type
+from dataengine.core.formats import LETTERS
+from dataengine.core.joblog import progress
+from dataengine.core.qtypes import QTYPES
+from dataengine.data.synthetic.annotations import annotation_to_scene, scene_to_annotation
+from dataengine.data.synthetic.questions import make_question
+from dataengine.data.synthetic.scenes import scene_for_type
 from dataengine.teacher.base import Generation
 
 SKIP_REPLY = "skip"

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from dataengine.formats import IMAGE_TOKEN
+from dataengine.core.formats import IMAGE_TOKEN
 
 if TYPE_CHECKING:  # the family table stays free of torch and transformers: the config checks read it
     import torch

@@ -5,7 +5,7 @@ attend to each other both ways, which the model reads from `token_type_ids` in t
 
 from __future__ import annotations
 
-from dataengine.formats import TEMPLATE_TEXTS
+from dataengine.core.formats import TEMPLATE_TEXTS
 from dataengine.model.families.base import Family, Parts
 
 NAMED = {"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"}

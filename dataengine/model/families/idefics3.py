@@ -6,7 +6,7 @@ its linear layer `proj`), and the language model at `model.text_model`. A reply 
 
 from __future__ import annotations
 
-from dataengine.formats import TEMPLATE_TEXTS
+from dataengine.core.formats import TEMPLATE_TEXTS
 from dataengine.model.families.base import Family, Parts
 
 GRID = 6  # the tile markers' rows and columns the processors know

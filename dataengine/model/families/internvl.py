@@ -4,7 +4,7 @@ image, a projector of pixel-shuffled patches (`model.multi_modal_projector`, lin
 
 from __future__ import annotations
 
-from dataengine.formats import TEMPLATE_TEXTS
+from dataengine.core.formats import TEMPLATE_TEXTS
 from dataengine.model.families.base import Family, Parts
 from dataengine.model.families.qwen_vl import chatml_template
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dataengine.formats import IMAGE_TOKEN, TEMPLATE_TEXTS
+from dataengine.core.formats import IMAGE_TOKEN, TEMPLATE_TEXTS
 from dataengine.model.families.base import Family, Parts
 
 BOS, EOS = "<s>", "</s>"

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataengine.formats import TEMPLATE_TEXTS
+from dataengine.core.formats import TEMPLATE_TEXTS
 from dataengine.model.families.base import Parts
 from dataengine.model.families.llava import Llava
 from dataengine.model.families.qwen_vl import chatml_template

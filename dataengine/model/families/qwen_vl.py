@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 
-from dataengine.formats import TEMPLATE_TEXTS
+from dataengine.core.formats import TEMPLATE_TEXTS
 from dataengine.model.families.base import Family, Parts
 
 SPECIALS = ["<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|image_pad|>", "<|vision_end|>", "<|video_pad|>"]

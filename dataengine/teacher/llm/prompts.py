@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from dataengine.formats import LETTERS
-from dataengine.qtypes import QTYPES, qtype_name
+from dataengine.core.formats import LETTERS
+from dataengine.core.qtypes import QTYPES, qtype_name
 
 # The files a prompt folder must hold; rules/common.smk declares them as inputs of `generate`.
 PROMPT_FILES = ("system.md", "user.md", "example.md", "types.yaml")

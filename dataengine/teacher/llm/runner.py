@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 import openai
 from openai.types.chat import ChatCompletion
 
-from dataengine import validate
+from dataengine.core.joblog import progress
 from dataengine.endpoint.cache import HEARTBEAT_S, CachedReply, ResponseCache
 from dataengine.endpoint.client import openai_client
 from dataengine.endpoint.ledger import Ledger
 from dataengine.endpoint.limiter import Budget, RateLimiter
-from dataengine.joblog import progress
+from dataengine.teacher import validate
 from dataengine.teacher.llm.settings import OpenAISettings
 
 log = logging.getLogger("dataengine")
