@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from dataengine.config import SCHEMA_PATH
+from dataengine.core.config import SCHEMA_PATH
 from tests.conftest import REPO
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -88,3 +88,29 @@ def test_every_config_knob_the_docs_name_is_in_the_schema():
 )
 def test_the_schema_lookup_follows_refs_and_refuses_unknown_knobs(knob, known):
     assert _schema_has(yaml.safe_load(SCHEMA_PATH.read_text()), knob) is known
+
+
+def test_the_readme_is_short_and_every_guide_it_links_exists():
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    links = re.findall(r"\]\(((?:docs)/[\w.-]+)\)", readme)
+    assert len(links) >= 10 and [link for link in links if not (REPO / link).exists()] == []
+    guides = ("gpu", "reproduce", "teacher", "prompt-optimisation", "experiments", "slurm", "architecture", "testing")
+    assert [guide for guide in guides if f"docs/{guide}.md" not in links] == []
+
+
+def test_nothing_in_the_repository_points_outside_it():
+    """Every figure the code and docs use lives in the repository: no path into the notes of the
+    machines the project was built on."""
+    import subprocess
+
+    outside = "shared" + "/"
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    pointing = [
+        name
+        for name in tracked
+        if (REPO / name).is_file()
+        and name.endswith((".py", ".md", ".yaml", ".smk"))
+        and outside + "notes" in (REPO / name).read_text(encoding="utf-8", errors="ignore")
+    ]
+    assert pointing == []
