@@ -317,6 +317,8 @@ def main(argv: list[str] | None = None) -> None:
     name = " ".join(filter(None, ["dataengine", args.group, getattr(args, "command", None)]))
     try:
         COMMANDS[args.group](args)
+    except BrokenPipeError:  # `dataengine plan-cost | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except KeyboardInterrupt:  # a prompt session has every verdict on disk already
         sys.exit(f"{name}: interrupted; run the same command to resume")
     except (ValueError, OSError, EndpointError) as err:

@@ -63,9 +63,11 @@ def test_mistakes_are_one_line_and_exit_2(tmp_path, args, message):
 
 def test_plan_cost_prints_the_table_or_json_and_names_a_garbled_base_data(tmp_path):
     experiment = str(REPO / "config" / "experiments" / "llava15-7b-lora.yaml")
-    table = run("plan-cost", "--configfile", experiment, cwd=tmp_path)
-    assert table.returncode == 0, table.stderr
-    assert "40,000" in table.stdout and "docs/gpu.md" in table.stdout
+    for columns in ("40", "200"):  # a figure is never cut, however narrow the terminal
+        table = run("plan-cost", "--configfile", experiment, cwd=tmp_path, env={"COLUMNS": columns})
+        assert table.returncode == 0, table.stderr
+        assert "│ total │  40,000 │   40,000 │  25.46M / 1.82M │" in table.stdout
+        assert "1.53 (1.53) │     14,233 │       0.08 │" in table.stdout and "docs/gpu.md" in table.stdout
     cost = json.loads(run("plan-cost", "--configfile", experiment, "--json", cwd=tmp_path).stdout)
     assert cost["total"]["requests"] == 40_000 and cost["total"]["eval_items"] == 3 * 14_233
 

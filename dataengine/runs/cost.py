@@ -338,36 +338,38 @@ def _total(rows: list[dict]) -> dict:
 
 
 def render(cost: dict) -> str:
-    """The cost as a table a person reads, with the sources of its figures underneath."""
+    """The cost as two tables a person reads (the teacher's, the GPU's), with the sources of their
+    figures underneath; no cell is wrapped or cut: a terminal narrower than a table gets it whole."""
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"plan-cost: {cost['run']} (upper bounds: validation rejects some replies)")
-    columns = [
-        "iter",
-        "samples",
-        "requests",
-        "in/out tokens",
-        "USD (at max_tokens)",
-        "train records",
-        "train sequences",
-        "train tokens",
-        "train GPU h (wall)",
-        "eval items",
-        "eval GPU h",
-    ]
-    for name in columns:
-        table.add_column(name, justify="right")
-    for row in [*cost["iterations"], {"iteration": "total", **_as_row(cost["total"])}]:
-        table.add_row(*_cells(row))
-    console = Console(width=shutil.get_terminal_size((120, 24)).columns, record=True, force_terminal=False)
+    rows = [_cells(row) for row in [*cost["iterations"], {"iteration": "total", **_as_row(cost["total"])}]]
+    title = f"plan-cost: {cost['run']} (upper bounds: validation rejects some replies)"
+    teacher_columns = ["iter", "samples", "requests", "in / out tokens", "USD (at max_tokens)"]
+    gpu_columns = ["train records", "train sequences", "train tokens", "train GPU h (wall)", "eval items", "eval GPU h"]
+    teacher = _table(title, teacher_columns, [cells[:5] for cells in rows])
+    gpu = _table(None, ["iter", *gpu_columns], [cells[:1] + cells[5:] for cells in rows])
+    console = Console(width=10_000, record=True, force_terminal=False)
+    natural = max(console.measure(table).maximum for table in (teacher, gpu))
+    console.width = max(shutil.get_terminal_size((120, 24)).columns, natural)
     with console.capture() as captured:
-        console.print(table)
+        console.print(teacher)
+        console.print(gpu)
         for name, source in cost["sources"].items():
             console.print(f"{name}: {source}", highlight=False, soft_wrap=True)
         for warning in cost["warnings"]:
             console.print(f"warning: {warning}", highlight=False, soft_wrap=True)
     return captured.get()
+
+
+def _table(title: str | None, columns: list[str], rows: list[list[str]]):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for name in columns:
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def _as_row(total: dict) -> dict:
@@ -407,4 +409,4 @@ def _count(value: int | None) -> str:
 
 
 def _millions(value: float | None) -> str:
-    return "" if value is None else f"{value / 1e6:,.2f} M"
+    return "" if value is None else f"{value / 1e6:,.2f}M"
