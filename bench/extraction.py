@@ -36,15 +36,15 @@ Reader = Callable[[str, Sequence[str]], str | None]
 
 
 def project_rules(ref: str) -> Reader:
-    """`extract_choice` as dataengine/eval/evaluate.py defined it at git `ref`: its regexes, helpers and the
-    function itself, compiled from that commit's source."""
+    """`extract_choice` as dataengine/evaluate.py (eval/evaluate.py since the layers) defined it at git
+    `ref`: its regexes, helpers and the function itself, compiled from that commit's source."""
     source = subprocess.run(
-        ["git", "show", f"{ref}:dataengine/eval/evaluate.py"], cwd=REPO, check=True, capture_output=True, text=True
+        ["git", "show", f"{ref}:dataengine/evaluate.py"], cwd=REPO, check=True, capture_output=True, text=True
     ).stdout
     wanted = {"_LONE_LETTER", "_LEADING_LETTER", "_normalise", "extract_choice"}
     nodes = [node for node in ast.parse(source).body if _names(node) & wanted]
     namespace = {"re": re, "Sequence": Sequence, "LETTERS": LETTERS, "Extractor": object}
-    exec(compile(ast.Module(nodes, type_ignores=[]), f"{ref}:dataengine/eval/evaluate.py", "exec"), namespace)  # noqa: S102
+    exec(compile(ast.Module(nodes, type_ignores=[]), f"{ref}:dataengine/evaluate.py", "exec"), namespace)  # noqa: S102
     return lambda reply, options: namespace["extract_choice"](reply, options)[0]
 
 
