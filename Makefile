@@ -27,7 +27,7 @@ demo: venv
 	$(BIN)/python -m tools.demo --cores $(CORES)
 
 test: venv
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 # The tests of the model code against the oldest transformers and peft that pyproject.toml admits
 # (transformers 5.17 is what the GPU machines run), in a second venv: .venv-oldest/.
