@@ -70,6 +70,13 @@ def start_snakemake(workdir: Path, *args: str, configfiles: list[Path] | None = 
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, umask=0o022)
 
 
+def offline_loop_jobs(iterations: int) -> dict[str, int]:
+    """The jobs of the offline loop (tiny student, synthetic world) over `iterations`, by rule."""
+    once = ["build_benchmark", "build_pool", "embed_pool", "seed_set", "base_model", "evaluate_base", "report", "all"]
+    per_iteration = ["evaluate", "plan", "generate", "validate", "train"]
+    return {rule: 1 for rule in once} | {rule: iterations for rule in per_iteration}
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path

@@ -19,19 +19,9 @@ from dataengine.model.families.qwen_vl import Qwen2VL
 from dataengine.model.student import build_tiny_student, check_family, load_student, save_student
 from dataengine.train.records import TrainRecord
 from dataengine.train.training import LoraSettings, TrainConfig, fine_tune
+from tests.tiny import TINY_ARCH
 
-ARCH = {
-    "patch_size": 16,
-    "vision_hidden": 32,
-    "vision_mlp": 64,
-    "vision_layers": 1,
-    "vision_heads": 2,
-    "text_hidden": 64,
-    "text_mlp": 128,
-    "text_layers": 2,
-    "text_heads": 2,
-    "max_positions": 512,
-}
+ARCH = {**TINY_ARCH, "max_positions": 512}  # room for the longest rendered prompt of any family
 COLOURS = ["red", "green", "blue", "yellow"]
 SIZES = [(64, 64), (48, 96), (96, 48), (80, 80)]  # height x width: each image its own token count
 CORPUS = ["what colour is the picture ? which colour fills it ? red circle two blue squares . green yellow"]

@@ -118,14 +118,7 @@ class Qwen25VL(Qwen2VL):
 
     def vision_config(self, arch, patch):
         return {
-            "depth": arch["vision_layers"],
-            "hidden_size": arch["vision_hidden"],
-            "out_hidden_size": arch["text_hidden"],
-            "intermediate_size": arch["vision_mlp"],
-            "num_heads": arch["vision_heads"],
-            "patch_size": patch,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
+            **_merger_vision_config(arch, patch),
             "window_size": 8 * patch,
             "fullatt_block_indexes": list(range(7, arch["vision_layers"], 8)) or [arch["vision_layers"] - 1],
         }
@@ -140,15 +133,18 @@ class Qwen3VL(Qwen2VL):
     classes = ("Qwen3VLForConditionalGeneration", "Qwen3VLProcessor", "Qwen3VLConfig")
 
     def vision_config(self, arch, patch):
-        return {
-            "depth": arch["vision_layers"],
-            "hidden_size": arch["vision_hidden"],
-            "out_hidden_size": arch["text_hidden"],
-            "intermediate_size": arch["vision_mlp"],
-            "num_heads": arch["vision_heads"],
-            "patch_size": patch,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "num_position_embeddings": 64,
-            "deepstack_visual_indexes": [0],
-        }
+        return {**_merger_vision_config(arch, patch), "num_position_embeddings": 64, "deepstack_visual_indexes": [0]}
+
+
+def _merger_vision_config(arch: dict, patch: int) -> dict:
+    """The vision config Qwen2.5-VL and Qwen3-VL share (their towers end in a merger to the text width)."""
+    return {
+        "depth": arch["vision_layers"],
+        "hidden_size": arch["vision_hidden"],
+        "out_hidden_size": arch["text_hidden"],
+        "intermediate_size": arch["vision_mlp"],
+        "num_heads": arch["vision_heads"],
+        "patch_size": patch,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+    }
