@@ -345,10 +345,18 @@ def render(cost: dict) -> str:
     rows = [_cells(row) for row in [*cost["iterations"], {"iteration": "total", **_as_row(cost["total"])}]]
     title = f"plan-cost: {cost['run']} (upper bounds: validation rejects some replies)"
     teacher_columns = ["iter", "samples", "requests", "in / out tokens", "USD (at max_tokens)"]
-    gpu_columns = ["train records", "train sequences", "train tokens", "train GPU h (wall)", "eval items", "eval GPU h"]
+    gpu_columns = [
+        "iter",
+        "train records",
+        "train sequences",
+        "train tokens",
+        "train GPU h (wall)",
+        "eval items",
+        "eval GPU h",
+    ]
     teacher = _table(title, teacher_columns, [cells[:5] for cells in rows])
-    gpu = _table(None, ["iter", *gpu_columns], [cells[:1] + cells[5:] for cells in rows])
-    console = Console(width=10_000, record=True, force_terminal=False)
+    gpu = _table(None, gpu_columns, [cells[:1] + cells[5:] for cells in rows])
+    console = Console(width=10_000, force_terminal=False)
     natural = max(console.measure(table).maximum for table in (teacher, gpu))
     console.width = max(shutil.get_terminal_size((120, 24)).columns, natural)
     with console.capture() as captured:
