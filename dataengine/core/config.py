@@ -269,30 +269,27 @@ def resolve(configfiles: list[str | Path] | None = None, overrides: dict | None 
     """The config a run with these arguments uses, as Snakemake resolves it: config/config.yaml, each
     of `configfiles` merged over it in order, then `overrides` (--config); validated, every default
     filled in. A file that cannot be read is named."""
-    paths = [BASE_CONFIG, *map(Path, configfiles or [])]
     merged: dict = {}
-    for path in paths:
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise ConfigError(f"cannot read config {path}: {err}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config {path} must be a mapping, not {type(loaded).__name__}")
-        merged = deep_merge(merged, loaded)
+    for path in [BASE_CONFIG, *map(Path, configfiles or [])]:
+        merged = deep_merge(merged, _read_mapping(path))
     source = " + ".join(["config/config.yaml", *map(str, configfiles or [])]) + (" + --config" if overrides else "")
     return validate_config(deep_merge(merged, overrides or {}), source=source)
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> dict:
     """Read a YAML config file, apply `overrides` (same nesting) and validate it."""
-    path = Path(path)
+    return validate_config(deep_merge(_read_mapping(Path(path)), overrides or {}), source=str(path))
+
+
+def _read_mapping(path: Path) -> dict:
+    """A YAML config file's mapping (an empty file is an empty one); a ConfigError names the file."""
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as err:
         raise ConfigError(f"cannot read config {path}: {err}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config {path} must be a mapping, not {type(raw).__name__}")
-    return validate_config(deep_merge(raw, overrides or {}), source=str(path))
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config {path} must be a mapping, not {type(loaded).__name__}")
+    return loaded
 
 
 def knobs(config: dict, section: str, iteration: int) -> dict:
