@@ -48,25 +48,21 @@ from dataengine.teacher.llm.settings import cache_path, resolve_prompts
 SEED_SET = re.compile(r"(^|/)iter_0/data/accepted\.jsonl$")
 
 
-def _config(paths: list[str] | None) -> dict:
-    return resolve(paths)
-
-
 def _config_show(args: argparse.Namespace) -> None:
-    print(yaml.safe_dump(_config(args.configfile), sort_keys=False, allow_unicode=True), end="")
+    print(yaml.safe_dump(resolve(args.configfile), sort_keys=False, allow_unicode=True), end="")
 
 
 def _status(args: argparse.Namespace) -> None:
     from dataengine.runs.status import status
 
-    run = args.run or _config(args.configfile)["run"]
+    run = args.run or resolve(args.configfile)["run"]
     print(status(Path(run) if Path(run).is_dir() else Path("results") / run))
 
 
 def _doctor(args: argparse.Namespace) -> None:
     from dataengine.runs.doctor import check
 
-    findings = check(_config(args.configfile))
+    findings = check(resolve(args.configfile))
     print("\n".join(map(str, findings)))
     if any(finding.level == "error" for finding in findings):
         sys.exit(1)
@@ -76,7 +72,7 @@ def _prompt(args: argparse.Namespace) -> None:
     from dataengine.teacher.prompt_opt.loop import history, optimize
     from dataengine.teacher.prompt_opt.session import Options
 
-    config = _config(args.configfile)
+    config = resolve(args.configfile)
     opt = config["prompt_optimization"]
     options = Options(
         qtype=args.qtype,
@@ -157,7 +153,7 @@ def _data(args: argparse.Namespace) -> None:
 
 def _teacher(args: argparse.Namespace) -> None:
     """What generating a plan's queries will cost, or the generation itself, outside Snakemake."""
-    config = _config(args.configfile)
+    config = resolve(args.configfile)
     teacher = knobs(config, "teacher", args.iteration)
     if teacher["kind"] != "openai":
         raise ValueError(
@@ -184,7 +180,7 @@ def _plan_cost(args: argparse.Namespace) -> None:
     from dataengine.runs.cost import plan_cost, render
 
     cost = plan_cost(
-        _config(args.configfile), base_samples=args.base_samples, eval_count=args.eval_items, gpu_file=args.gpu_rates
+        resolve(args.configfile), base_samples=args.base_samples, eval_count=args.eval_items, gpu_file=args.gpu_rates
     )
     print(json.dumps(cost, indent=1) if args.json else render(cost))
 
