@@ -1,5 +1,6 @@
 """Where a run's files are: the one place that spells the layout (docs/contracts.md describes the files
-themselves). The rules, `dataengine status`, the report, the tests and the benches all ask it.
+themselves). The rules, `dataengine status` and the tests' loop harness ask it; the report gets its
+paths from the report rule.
 
     <shared>/benchmark/, pool/             built once; another run's with `base_run`
     <base>/iter_0/                         the seed set, the start model and its evaluation
