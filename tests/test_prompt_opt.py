@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from dataengine import cli
-from dataengine.core.config import knobs
+from dataengine.core.config import knobs, resolve
 from dataengine.core.formats import LETTERS
 from dataengine.core.jsonl import read_jsonl, write_jsonl
 from dataengine.core.qtypes import QTYPES
@@ -230,7 +230,7 @@ def test_the_terminal_flow_resumes_after_an_interruption(setup):
 
 
 def test_a_rejected_revision_keeps_the_version_and_bad_feedback_names_file_and_sample(setup):
-    config = cli._config(setup["configs"][1::2])
+    config = resolve(setup["configs"][1::2])
     options = Options(
         5, rounds=2, samples=2, target=0.9, seed=0, sessions=setup["tmp"] / "s", versions=setup["tmp"] / "v"
     )
