@@ -197,7 +197,7 @@ def naive_items_per_s(model, processor, items: pl.DataFrame, root: Path) -> floa
     return items.height / seconds
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cuda = torch.cuda.is_available()
     parser.add_argument("--family", choices=sorted({family for family, _ in SHAPES}), default="llava")
@@ -213,7 +213,7 @@ def main() -> int:
     parser.add_argument("--loader-workers", type=int, default=min(8, (os.cpu_count() or 2) - 1))
     parser.add_argument("--skip-save", action="store_true", help="no save/load timing (saves disk)")
     parser.add_argument("--out", type=Path, help="default results/bench/gpu-<family>.json, which plan-cost reads")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     device = torch.device("cuda" if cuda else "cpu")
     name = torch.cuda.get_device_name() if cuda else "cpu"
     result = {

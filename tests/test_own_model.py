@@ -3,10 +3,9 @@ character-level tokenizer of its own, Qwen's ChatML template with its system tur
 runs an iteration of the loop through Snakemake as `student.base: <folder>`, and `dataengine evaluate`
 gives batched scores equal to `--reference`, which equal a plain forward of the rendered prompt."""
 
+import contextlib
 import json
 import string
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from transformers import PreTrainedTokenizerFast, Qwen2VLConfig, Qwen2VLForCondi
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
 
+from dataengine import cli
 from dataengine.data.benchmark import load_items
 from tests.conftest import CONFIGS, snakemake
 
@@ -146,7 +146,6 @@ def test_dataengine_evaluate_batched_equals_the_reference_and_a_plain_forward(lo
     for mode in ("batched", "reference"):
         out = root / f"{scorer}-{mode}.jsonl"
         command = [
-            str(Path(sys.executable).parent / "dataengine"),
             "evaluate",
             "--model",
             str(model),
@@ -159,8 +158,7 @@ def test_dataengine_evaluate_batched_equals_the_reference_and_a_plain_forward(lo
             "--out",
             str(out),
         ]
-        done = subprocess.run(command + ["--reference"] * (mode == "reference"), capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-3000:]
+        cli.main(command + ["--reference"] * (mode == "reference"))  # in-process: torch is imported already
         lines[mode] = [json.loads(line) for line in out.read_text().splitlines()]
     items = load_items(benchmark / "items.parquet")
     assert (
@@ -185,18 +183,21 @@ def test_dataengine_evaluate_batched_equals_the_reference_and_a_plain_forward(lo
         assert first["scores"] == pytest.approx(logits.log_softmax(-1)[letters].tolist(), abs=1e-5)
 
 
-def test_doctor_checks_the_folders_family_processor_and_lora_names(tmp_path):
+def test_doctor_checks_the_folders_family_processor_and_lora_names(tmp_path, monkeypatch, capsys):
     model = write_qwen2_vl(tmp_path / "tiny-qwen2-vl")
     overlay = tmp_path / "own.yaml"
+    monkeypatch.chdir(tmp_path)
 
     def doctor(**student_and_train) -> str:
+        """`dataengine doctor`'s report, run in-process (torch is imported already)."""
         config = {
             "student": {"base": str(model), **student_and_train.get("student", {})},
             "train": {"method": "lora", "vision_tower": "frozen", **student_and_train.get("train", {})},
         }
         overlay.write_text(yaml.safe_dump(config))
-        command = [str(Path(sys.executable).parent / "dataengine"), "doctor", "--configfile", str(overlay)]
-        return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path).stdout
+        with contextlib.suppress(SystemExit):  # it exits 1 when it finds an error
+            cli.main(["doctor", "--configfile", str(overlay)])
+        return capsys.readouterr().out
 
     assert "ok      student.base: a Qwen2-VL model (qwen2_vl); its processor loads, train fits it" in doctor()
     assert "error   student.base: student.family is 'gemma3', but" in doctor(student={"family": "gemma3"})
