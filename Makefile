@@ -26,8 +26,9 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(BIN)/python -m tools.demo --cores $(CORES)
 
+# One pytest worker per CPU; a module's tests stay on one worker, so its fixtures are built once.
 test: venv
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n auto --dist loadfile --durations=15
 
 # The tests of the model code against the oldest transformers and peft that pyproject.toml admits
 # (transformers 5.17 is what the GPU machines run), in a second venv: .venv-oldest/.
@@ -43,7 +44,7 @@ $(OLDEST)/.installed: pyproject.toml
 	touch $@
 
 test-oldest: $(OLDEST)/.installed
-	$(OLDEST)/bin/pytest -q -p no:cacheprovider $(MODEL_TESTS)
+	$(OLDEST)/bin/pytest -q -p no:cacheprovider -n auto --dist loadfile $(MODEL_TESTS)
 
 lint: venv
 	$(BIN)/snakemake --lint
