@@ -125,3 +125,29 @@ def one_torch_thread():
     import torch
 
     torch.set_num_threads(1)
+
+
+# The modules that take minutes (workflow runs, trained bases, process groups), longest first as
+# `make test --durations` measured them on a 2-core machine (2026-12-07; test_slurm when a cluster is
+# up, as in CI). pytest-xdist hands out modules in collection order: these start first, so that the
+# workers end together instead of one finishing a long module alone while the other idles.
+LONG_MODULES = (
+    "test_strategy_experiment",
+    "test_distributed",
+    "test_slurm",
+    "test_quality_guard",
+    "test_workflow",
+    "test_own_model",
+    "test_sources",
+    "test_openai_workflow",
+    "test_from_start",
+    "test_run_report_page",
+    "test_no_leak",
+    "test_openai_teacher",
+    "test_families",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: position for position, name in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(LONG_MODULES)))
