@@ -2,6 +2,7 @@
 
 import logging
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from dataengine.train.training import (
     LoraSettings,
     TrainConfig,
     fine_tune,
+    length_grouped,
     training_peak_bytes,
 )
 from tests.tiny import COLOUR_QUESTION, COLOURS, colour_images, colour_sample, tiny_student
@@ -126,6 +128,27 @@ def colour_records(root) -> list[TrainRecord]:
 
 
 FAST = TrainConfig(steps=40, batch_size=16, lr=1e-2, warmup_ratio=0.1, log_every=5, vision_tower="full")
+
+
+def test_length_grouping_batches_alike_records_from_the_same_draws():
+    """Every eight batches of the drawn order are sorted by (image or none, size in 32-character buckets)
+    and cut again: a batch spans at most two kinds, where drawn at random it spans four or more; a
+    batch's records of one kind come in their drawn order; the batches come in a seeded order."""
+    records = [TrainRecord(Path("i.png") if i % 2 else None, "q" * (10 + 40 * (i % 3)), "a") for i in range(96)]
+    kind = [(record.image is not None, record.size[1] // 32) for record in records]
+    order = torch.randperm(96, generator=torch.Generator().manual_seed(0))  # 12 batches of 8
+    grouped = length_grouped(order, records, 8, torch.Generator().manual_seed(1))
+    drawn_at = {row: position for position, row in enumerate(order.tolist())}
+    for window in (slice(0, 64), slice(64, 96)):  # a window of eight batches, then the last four
+        assert sorted(grouped[window].tolist()) == sorted(order[window].tolist())
+    for batch in grouped.view(-1, 8).tolist():
+        assert len({kind[row] for row in batch}) <= 2
+        for each in {kind[row] for row in batch}:
+            alike = [drawn_at[row] for row in batch if kind[row] == each]
+            assert alike == sorted(alike)
+    assert min(len({kind[row] for row in batch}) for batch in order.view(-1, 8).tolist()) >= 4
+    assert torch.equal(grouped, length_grouped(order, records, 8, torch.Generator().manual_seed(1)))
+    assert not torch.equal(grouped, length_grouped(order, records, 8, torch.Generator().manual_seed(2)))
 
 
 def test_full_fine_tune_learns_the_colour_and_logs(tmp_path):

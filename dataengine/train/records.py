@@ -31,6 +31,13 @@ class TrainRecord:
     target: str
     follow_ups: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def size(self) -> tuple[bool, int]:
+        """What batches are grouped by: whether an image comes first, then the characters of every turn
+        (a proxy for the tokens that needs no tokenizer)."""
+        turns = [(self.prompt, self.target), *self.follow_ups]
+        return self.image is not None, sum(len(asked) + len(reply) for asked, reply in turns)
+
 
 class Chained(Sequence[TrainRecord]):
     """Several record sequences read as one (the base data, then the engine data's views)."""
@@ -100,13 +107,20 @@ class TrainBatch:
         prompts = [self.family.prompt(self.processor, record.prompt) for record in records]
         images = [None if record.image is None else open_rgb(record.image) for record in records]
         inputs = processed(self.processor, self.family, prompts, images)
-        sequences = [self.conversation(record, row) for record, row in zip(records, token_rows(inputs))]
+        end = self.ids(self.family.end_of_turn(self.processor))
+        replies = self.processor.tokenizer([record.target for record in records], add_special_tokens=False)["input_ids"]
+        sequences = [
+            self.conversation(record, row, reply, end)
+            for record, row, reply in zip(records, token_rows(inputs), replies, strict=True)
+        ]
         return {**image_inputs(inputs), **padded(sequences, self.processor.tokenizer.pad_token_id, "right")}
 
-    def conversation(self, record: TrainRecord, row: dict[str, list[int]]) -> dict[str, list[int]]:
-        """The record's first prompt (`row`, as processed) followed by every reply and later turn, with
-        labels: the replies and their end of turn; cut to `max_length`, never inside the image."""
-        end = self.ids(self.family.end_of_turn(self.processor))
+    def conversation(
+        self, record: TrainRecord, row: dict[str, list[int]], reply_ids: list[int], end: list[int]
+    ) -> dict[str, list[int]]:
+        """The record's first prompt (`row`, as processed) and first reply (`reply_ids`, tokenized with the
+        batch's) followed by the later turns, with labels: the replies and their end of turn (`end`);
+        cut to `max_length`, never inside the image."""
         labels = [IGNORE_INDEX] * len(row["input_ids"])
         turns = [(record.prompt, record.target), *record.follow_ups]
         for turn, (asked, reply) in enumerate(turns):
@@ -114,7 +128,8 @@ class TrainBatch:
                 asked_ids = self.ids(self.family.follow_up(self.processor, turns[:turn], asked))
                 extend(row, asked_ids)
                 labels += [IGNORE_INDEX] * len(asked_ids)
-            answer = [*self.ids(reply), *end]
+                reply_ids = self.ids(reply)
+            answer = [*reply_ids, *end]
             extend(row, answer)
             labels += answer
         row["labels"] = labels

@@ -29,6 +29,14 @@ from dataengine.train.records import Chained, TrainBatch, TrainRecord, sample_vi
 HALF_PRECISION = (torch.bfloat16, torch.float16)
 LENGTH_SAMPLE = 512  # records tokenized to find the longest sequence, for gradient_checkpointing "auto"
 AUTO_CHECKPOINTING_SHARE = 0.85  # "auto" keeps activations when the estimated peak is below this share of the GPU
+# Batches whose records group_by_length sorts together. In the tiny caption stage (batches of 32) a
+# batch pads to 75 tokens on average in random order, to 57 with 8 (55 with 20, 55 with 50), for
+# 54 real: most of the saving with the least change to the order.
+LENGTH_GROUP_BATCHES = 8
+# Records whose sizes differ by less than this many characters (~6 tokens) are not sorted apart, so
+# short answers that differ in a letter or two (red, blue, yellow) still mix in every batch; the
+# caption stage keeps its saving.
+LENGTH_BUCKET_CHARS = 32
 
 log = logging.getLogger("dataengine")
 
@@ -66,6 +74,7 @@ class TrainConfig:
     # either way, so a checkpoint resumes across a change of it.
     gradient_checkpointing: bool | str = _DEFAULTS["gradient_checkpointing"]
     max_length: int | None = _DEFAULTS["max_length"]  # tokens kept of a sequence, image tokens included
+    group_by_length: bool = _DEFAULTS["group_by_length"]  # batches of records of similar length
     projector_lr: float | None = _DEFAULTS["projector_lr"]  # None: lr
     log_every: int | None = None  # steps per row of the loss log; None: about LOSS_ROWS rows in all
     sharding: str = _DEFAULTS["sharding"]  # with several processes: a replica each (ddp) or shards (fsdp)
@@ -215,6 +224,8 @@ def fine_tune(
         schedule = get_cosine_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * cfg.steps), cfg.steps)
         # The data order is a function of the seed alone: a resumed run recomputes it and skips ahead.
         order = _shuffled_epochs(len(records), cfg.steps * cfg.batch_size, generator)
+        if cfg.group_by_length:
+            order = length_grouped(order, records, cfg.batch_size, generator)
         done = {"step": 0, "log_rows": [], "window": [], "seconds": 0.0}  # a checkpoint's, when resumed
         if checkpoint_dir is not None:
             done = checkpoint.resume(Path(checkpoint_dir), fingerprint, trained, optimizer, schedule) or done
@@ -330,3 +341,25 @@ def _shuffled_epochs(n_records: int, n_draws: int, generator: torch.Generator) -
     """Record indices in seeded shuffled epochs, as many as the steps consume."""
     epochs = -(-n_draws // n_records)
     return torch.cat([torch.randperm(n_records, generator=generator) for _ in range(epochs)])[:n_draws]
+
+
+def length_grouped(
+    order: torch.Tensor, records: Sequence[TrainRecord], batch_size: int, generator: torch.Generator
+) -> torch.Tensor:
+    """The drawn order with each window of LENGTH_GROUP_BATCHES batches sorted by record size (in
+    buckets of LENGTH_BUCKET_CHARS; the sort is stable, so the shuffle holds within one) and cut
+    into batches again, which then come in a seeded random order: a batch holds records of similar
+    length, and the data still mixes within a few batches."""
+    window = LENGTH_GROUP_BATCHES * batch_size
+    grouped = []
+    for start in range(0, len(order), window):
+        rows = sorted(order[start : start + window].tolist(), key=lambda row: _bucket(records[row].size))
+        batches = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+        for batch in torch.randperm(len(batches), generator=generator).tolist():
+            grouped.extend(batches[batch])
+    return torch.tensor(grouped, dtype=order.dtype)
+
+
+def _bucket(size: tuple[bool, int]) -> tuple[bool, int]:
+    has_image, characters = size
+    return has_image, characters // LENGTH_BUCKET_CHARS
