@@ -7,30 +7,16 @@ import pytest
 import yaml
 
 from dataengine.teacher.prompt_opt.versions import save_version
-from tests.conftest import CONFIGS, REPO, snakemake
+from tests.conftest import CONFIGS, REPO, snakemake, touched_run
 from tests.test_workflow import planned_jobs
-
-DIRECTORY_OUTPUTS = ("/model", "/images")  # directory() outputs in rules/*.smk
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    """small.yaml + openai.yaml with every output present and Snakemake's metadata recorded, made in
-    seconds: the outputs are created empty, then `--touch` marks them produced by their rules."""
+    """small.yaml + openai.yaml, every output a stand-in marked up to date (conftest.touched_run)."""
     workdir = tmp_path_factory.mktemp("run")
     configs = [CONFIGS / "small.yaml", CONFIGS / "openai.yaml"]
-    summary = snakemake(workdir, "--summary", configfiles=configs)
-    assert summary.returncode == 0, summary.stderr[-2000:]
-    for line in summary.stdout.splitlines()[1:]:
-        path = workdir / line.split("\t")[0]
-        if line.split("\t")[0].endswith(DIRECTORY_OUTPUTS):
-            path.mkdir(parents=True, exist_ok=True)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
-    touched = snakemake(workdir, "--touch", "--cores", "1", configfiles=configs)
-    assert touched.returncode == 0, touched.stderr[-2000:]
-    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(workdir, "-n", configfiles=configs))
+    touched_run(workdir, configs)
     return workdir, configs
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from dataengine.data.benchmark import build_synthetic_benchmark
 from dataengine.data.sources import require_present, write_manifest
-from tests.conftest import CONFIGS, offline_loop_jobs, snakemake
+from tests.conftest import CONFIGS, offline_loop_jobs, snakemake, touched_run
 from tests.real_fixtures import png, write_coco, write_seedbench
 from tests.test_workflow import planned_jobs
 
@@ -156,7 +156,6 @@ def write_seed_format(items_dir, out) -> dict:
     return {"kind": "seedbench", "path": str(out / "SEED-Bench.json"), "image_dir": str(out / "SEED-Bench-image")}
 
 
-@pytest.mark.slow
 def test_editing_a_seed_format_json_after_a_run_plans_the_benchmark_and_everything_downstream(workdir, tmp_path):
     small = yaml.safe_load((CONFIGS / "small.yaml").read_text())
     build_synthetic_benchmark(tmp_path / "synthetic", small["qtypes"], 12, 12, seed=5)
@@ -164,9 +163,10 @@ def test_editing_a_seed_format_json_after_a_run_plans_the_benchmark_and_everythi
     overlay = tmp_path / "seed.yaml"
     overlay.write_text(yaml.safe_dump({"run": "seed-format", "benchmark": {**benchmark, "dev_share": 0.5}}))
     configfiles = [CONFIGS / "small.yaml", overlay]
-    result = snakemake(workdir, "--cores", "2", configfiles=configfiles)
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(workdir, "-n", configfiles=configfiles))
+    # The benchmark is read from the JSON for real; the rest of the run stands in, marked up to date.
+    built = snakemake(workdir, "--cores", "1", "results/seed-format/benchmark/items.parquet", configfiles=configfiles)
+    assert built.returncode == 0, built.stderr[-4000:]
+    touched_run(workdir, configfiles)
 
     path = tmp_path / "SEED-Bench" / "SEED-Bench.json"
     data = json.loads(path.read_text())
