@@ -80,10 +80,11 @@ def touched_run(workdir: Path, configfiles: list[Path]) -> None:
     summary = snakemake(workdir, "--summary", configfiles=configfiles)
     assert summary.returncode == 0, summary.stderr[-2000:]
     for line in summary.stdout.splitlines()[1:]:
-        path = workdir / line.split("\t")[0]
+        output = line.split("\t")[0]
+        path = workdir / output
         if path.exists():
             continue
-        if line.split("\t")[0].endswith(DIRECTORY_OUTPUTS):
+        if output.endswith(DIRECTORY_OUTPUTS):
             path.mkdir(parents=True, exist_ok=True)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
