@@ -2,7 +2,7 @@ import polars as pl
 import pytest
 
 from dataengine.core.qtypes import QTYPES
-from dataengine.data.benchmark import build_synthetic_benchmark, load_items
+from dataengine.data.benchmark import build_synthetic_benchmark, choice_problems, load_items
 
 QTYPE_IDS = sorted(QTYPES)
 
@@ -60,3 +60,10 @@ def test_load_items_lists_all_missing_images(tmp_path):
     (tmp_path / "images" / "b4-000002.png").unlink()
     with pytest.raises(FileNotFoundError, match=r"2 images missing.*b4-000000.png.*b4-000002.png"):
         load_items(tmp_path / "items.parquet")
+
+
+@pytest.mark.parametrize("answer", ["", "AB", "C", "b"])
+def test_an_answer_is_one_letter_among_the_options(answer):
+    # "" and "AB" are substrings of "ABCD": a hidden answer (MMBench's test split) once passed as right.
+    assert choice_problems("Which?", ["yes", "no"], answer) == [f"answer {answer!r} is not one of A, B"]
+    assert choice_problems("Which?", ["yes", "no"], "B") == []

@@ -138,7 +138,7 @@ def choice_problems(question, options, answer) -> list[str]:
     repeated = sorted({option for option in options if list(options).count(option) > 1})
     if repeated:
         problems.append(f"duplicate options {repeated} in {list(options)!r}")
-    if answer not in LETTERS[: len(options)]:
+    if answer not in tuple(LETTERS[: len(options)]):
         problems.append(f"answer {answer!r} is not one of {', '.join(LETTERS[: len(options)])}")
     return problems
 

@@ -101,7 +101,7 @@ def _check_items(items: pl.DataFrame) -> None:
         raise KeyError(f"benchmark items lack the columns {missing}; have {items.columns}")
     for row in items.select("id", "options", "answer").iter_rows(named=True):
         n = len(row["options"] or [])
-        if not 2 <= n <= len(LETTERS) or row["answer"] not in LETTERS[:n]:
+        if not 2 <= n <= len(LETTERS) or row["answer"] not in tuple(LETTERS[:n]):
             raise ValueError(
                 f"item {row['id']!r}: need 2-{len(LETTERS)} options and an answer letter among them, "
                 f"got {row['options']!r} / {row['answer']!r}"
