@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+import polars as pl
 from PIL import Image
 
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]
@@ -129,6 +130,68 @@ def write_mmbench(root: Path, rows: list[dict] | None = None) -> dict:
         writer.writerows(extra | row for row in (rows if rows is not None else mmbench_rows()))
     qtype_map = {"object_localization": 4, "attribute_recognition": 3}
     return {"kind": "mmbench", "path": str(path), "qtype_map": qtype_map}
+
+
+# The columns of the Hugging Face copies (lmms-lab/SEED-Bench, lmms-lab/MMBench) and `datasets`' Image
+# feature as parquet stores it: a struct of the file's bytes and its path.
+IMAGE = pl.Struct({"bytes": pl.Binary, "path": pl.String})
+SEED_COLUMNS = {
+    "answer": pl.String,
+    **dict.fromkeys(["choice_a", "choice_b", "choice_c", "choice_d"], pl.String),
+    "data_id": pl.String,
+    "data_type": pl.String,
+    "question": pl.String,
+    "question_id": pl.String,
+    "question_type_id": pl.Int16,
+    "image": pl.List(IMAGE),
+    "segment": pl.List(pl.Int64),
+}
+MMBENCH_SHARD_COLUMNS = {
+    "index": pl.Int64,
+    **dict.fromkeys(["question", "hint", "A", "B", "C", "D", "answer", "category"], pl.String),
+    "image": IMAGE,
+    **dict.fromkeys(["source", "L2-category", "comment", "split"], pl.String),
+}
+
+
+def write_seedbench_shards(root: Path, release: dict) -> dict:
+    """The SEED-Bench fixture `release` (write_seedbench's config) as lmms-lab's copy: two shards under
+    root/data, each question's image embedded; returns the benchmark config."""
+    questions = json.loads(Path(release["path"]).read_text())["questions"]
+    rows = []
+    for question in questions:
+        image = Path(release["image_dir"]) / question["data_id"]
+        embedded = [{"bytes": image.read_bytes(), "path": question["data_id"]}] if image.is_file() else []
+        rows.append(question | {"image": embedded, "segment": None})
+    folder = root / "data"
+    folder.mkdir(parents=True)
+    half = len(rows) // 2
+    for n, part in enumerate((rows[:half], rows[half:])):
+        pl.DataFrame(part, schema=SEED_COLUMNS).write_parquet(folder / f"test-{n:05d}-of-00002.parquet")
+    return {"kind": "seedbench", "path": str(root)}
+
+
+def write_mmbench_shards(root: Path, rows: list[dict] | None = None) -> dict:
+    """MMBench fixture rows (mmbench_rows) as lmms-lab's copy: root/en/dev-*.parquet, every row with its
+    own image embedded, and a test shard whose answers are hidden; returns the benchmark config."""
+    rows = rows if rows is not None else mmbench_rows()
+    images = {str(row["index"]): row["image"] for row in rows if not str(row["image"]).isdigit()}
+    dev = []
+    for row in rows:
+        picture = base64.b64decode(images[str(row["image"])] if str(row["image"]).isdigit() else row["image"])
+        text = {key: None if value in ("nan", "") else value for key, value in row.items() if key != "l2-category"}
+        dev.append(
+            text
+            | {"image": {"bytes": picture, "path": None}, "L2-category": row["l2-category"]}
+            | {"source": "MMBench", "comment": None, "split": "dev"}
+        )
+    folder = root / "en"
+    folder.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(dev, schema=MMBENCH_SHARD_COLUMNS).write_parquet(folder / "dev-00000-of-00001.parquet")
+    hidden = [row | {"index": row["index"] + 5000, "answer": None, "split": "test"} for row in dev]
+    pl.DataFrame(hidden, schema=MMBENCH_SHARD_COLUMNS).write_parquet(folder / "test-00000-of-00001.parquet")
+    qtype_map = {"object_localization": 4, "attribute_recognition": 3}
+    return {"kind": "mmbench", "path": str(folder), "split": "dev", "qtype_map": qtype_map}
 
 
 def write_aokvqa(root: Path) -> dict:

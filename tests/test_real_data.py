@@ -20,7 +20,9 @@ from tests.real_fixtures import (
     write_aokvqa,
     write_coco,
     write_mmbench,
+    write_mmbench_shards,
     write_seedbench,
+    write_seedbench_shards,
     write_visual_genome,
 )
 
@@ -161,6 +163,66 @@ def test_mmbench_without_its_columns_and_with_a_broken_image(tmp_path):
         SourceError, match=r"MMBench_DEV_EN.tsv: missing columns \['index', 'image', 'A', 'B', 'category'\]"
     ):
         build(cfg, tmp_path / "bench")
+
+
+def _same_benchmark(release_dir, copy_dir):
+    """The two built benchmarks hold the same items and the same image files."""
+    release, copy = (load_items(folder / "items.parquet") for folder in (release_dir, copy_dir))
+    assert copy.equals(release)
+    for image in release["image"]:
+        assert (copy_dir / image).read_bytes() == (release_dir / image).read_bytes()
+
+
+def test_seedbench_hugging_face_copy_reads_as_the_release(tmp_path):
+    release = write_seedbench(tmp_path / "release")
+    copy = write_seedbench_shards(tmp_path / "lmms-lab-SEED-Bench", release)
+    items = build(copy, tmp_path / "from_copy", qtypes=[1, 3])
+    assert items["id"].to_list() == ["seed-100", "seed-101", "seed-102"]  # both shards; the video item left out
+    build(release, tmp_path / "from_release", qtypes=[1, 3])
+    _same_benchmark(tmp_path / "from_release", tmp_path / "from_copy")
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # no scratch left
+
+
+def test_mmbench_hugging_face_copy_reads_as_the_release_split_by_name(tmp_path):
+    copy = write_mmbench_shards(tmp_path / "lmms-lab-MMBench")
+    items = build(copy, tmp_path / "from_copy")
+    assert items["id"].to_list() == ["mmb-0", "mmb-1000000", "mmb-1", "mmb-1000001", "mmb-2"]
+    assert items["l2_category"][0] == "finegrained_perception (instance-level)"
+    build(write_mmbench(tmp_path / "release"), tmp_path / "from_release")
+    _same_benchmark(tmp_path / "from_release", tmp_path / "from_copy")
+    # Without `split`, the test shard is read too: its hidden answers are named row by row.
+    with pytest.raises(SourceError) as err:
+        build({key: value for key, value in copy.items() if key != "split"}, tmp_path / "both")
+    test_shard = f"{copy['path']}/test-00000-of-00001.parquet"
+    assert f"{test_shard}: row 0 (index 5000): answer '' is not one of A, B, C, D" in str(err.value)
+    with pytest.raises(SourceError, match=r"no parquet shards of split 'validation' \(named validation-\*.parquet\)"):
+        build(copy | {"split": "validation"}, tmp_path / "none")
+
+
+def _edit_shard(shard, edit):
+    rows = pl.read_parquet(shard).to_dicts()
+    edit(rows)
+    pl.DataFrame(rows, schema=pl.read_parquet_schema(shard)).write_parquet(shard)
+
+
+def test_a_hugging_face_copy_names_its_bad_rows_and_a_shard_without_a_column(tmp_path):
+    copy = write_seedbench_shards(tmp_path / "copy", write_seedbench(tmp_path / "release"))
+    first, second = sorted((tmp_path / "copy" / "data").iterdir())
+    _edit_shard(first, lambda rows: rows[1].update(answer="E"))
+    _edit_shard(second, lambda rows: rows[0].update(image=[{"bytes": b"not a picture", "path": "x.jpg"}]))
+    with pytest.raises(SourceError) as err:
+        build(copy, tmp_path / "bench")
+    assert str(err.value).splitlines() == [
+        "benchmark seedbench: 2 bad rows:",
+        f"  {first}: row 1 (question_id '101'): answer 'E' is not one of A, B, C, D",
+        f"  {second}: row 0 (question_id '102'): image holds no picture (expected an embedded image: a struct "
+        "of bytes and path)",
+        "Nothing was written.",
+    ]
+    assert not (tmp_path / "bench").exists()
+    pl.read_parquet(second).drop("data_id").write_parquet(second)
+    with pytest.raises(SourceError, match=r"test-00001-of-00002.parquet: missing columns \['data_id'\]"):
+        build(copy, tmp_path / "bench")
 
 
 def test_aokvqa_types_from_the_classification_file(tmp_path):

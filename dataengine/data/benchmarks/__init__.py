@@ -3,15 +3,17 @@ benchmark/ contract (items.parquet + images/) and then checked by the same `load
 later stage reads through.
 
 A loader turns its format into `SourceItem`s, recording every bad row (the checks every format
-shares in `keep_item`) and every item it leaves out in a `SourceCheck`; `build_real_benchmark`
-stops with all the problems at once before writing anything, then stages the images, assigns the dev/test split and
-writes the table. Each loader module names the config keys of the files and folders it reads
+shares in `keep_item`) and every item it leaves out in a `SourceCheck`; images embedded in its files
+it may write to a scratch folder beside the output, removed afterwards. `build_real_benchmark` stops
+with all the problems at once before writing anything, then stages the images, assigns the dev/test
+split and writes the table. Each loader module names the config keys of the files and folders it reads
 (`SOURCE_KEYS`), which the workflow fingerprints.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -47,14 +49,21 @@ def _loader(kind: str) -> ModuleType:
 
 def build_real_benchmark(kind: str, out_dir: Path, cfg: dict, qtypes: list[int], seed: int):
     """Read a benchmark of `kind` from cfg's paths, keep the items of `qtypes`, write out_dir."""
-    check = SourceCheck(f"benchmark {kind}")
-    items = _loader(kind).read(cfg, qtypes, check)
-    check.images(item.image for item in items if isinstance(item.image, Path))
-    check.raise_problems()
-    check.log_dropped(kept=len(items))
-    if not items:
-        raise ValueError(f"benchmark {kind}: no item of the configured qtypes {qtypes} in {cfg.get('path')}")
     out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".source-images-", dir=out_dir.parent) as scratch:
+        check = SourceCheck(f"benchmark {kind}")
+        items = _loader(kind).read(cfg, qtypes, check, Path(scratch))
+        check.images(item.image for item in items if isinstance(item.image, Path))
+        check.raise_problems()
+        check.log_dropped(kept=len(items))
+        if not items:
+            raise ValueError(f"benchmark {kind}: no item of the configured qtypes {qtypes} in {cfg.get('path')}")
+        return _write(items, out_dir, cfg, kind, seed)
+
+
+def _write(items: list[SourceItem], out_dir: Path, cfg: dict, kind: str, seed: int):
+    """Stage the items' images under out_dir/images and write out_dir/items.parquet."""
     images = out_dir / "images"
     images.mkdir(parents=True, exist_ok=True)
     staged, rows = set(), []

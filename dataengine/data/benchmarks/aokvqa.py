@@ -14,7 +14,7 @@ SOURCE_KEYS = ("path", "qtype_file", "image_dir")
 FIELDS = ("question_id", "image_id", "question", "choices", "correct_choice_idx")
 
 
-def read(cfg: dict, qtypes: list[int], check: SourceCheck) -> list[SourceItem]:
+def read(cfg: dict, qtypes: list[int], check: SourceCheck, scratch: Path) -> list[SourceItem]:
     require_keys(cfg, "benchmark", "aokvqa", *SOURCE_KEYS)
     path, images, types_path = Path(cfg["path"]), Path(cfg["image_dir"]), Path(cfg["qtype_file"])
     data, types = read_json(path), read_json(types_path)

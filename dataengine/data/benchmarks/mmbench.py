@@ -1,4 +1,9 @@
-"""MMBench TSV: index, question, hint, A..D, answer, category, l2-category, image (base64).
+"""MMBench in either of its two forms, chosen by what `benchmark.path` holds:
+- the release's TSV: index, question, hint, A..D, answer, category, l2-category, image (base64);
+- the Hugging Face copy (lmms-lab/MMBench: a folder of parquet shards, `benchmark.split` picking dev
+  or test): the same columns, `L2-category` spelt so, each row's image embedded
+  (dataengine.data.benchmarks.shards).
+A question reads as the same item from either form.
 
 CircularEval: the rotations of one question share `index % 1_000_000`, kept as the item's `group`
 so that evaluation can count a question right only when all its rotations are. A circular copy
@@ -14,14 +19,14 @@ the hint, when there is one, precedes the question as in LLaVA's MMBench evaluat
 import base64
 import binascii
 import csv
-import io
 import logging
 import sys
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+import polars as pl
 
 from dataengine.core.formats import LETTERS
+from dataengine.data.benchmarks import shards
 from dataengine.data.benchmarks.items import SourceItem, keep_item, kept_qtype
 from dataengine.data.sources import SourceCheck, SourceError, require_keys
 
@@ -36,71 +41,15 @@ def _blank(value: str | None) -> bool:
     return value is None or value.strip() in ("", "nan", "NaN", "None")
 
 
-def read(cfg: dict, qtypes: list[int], check: SourceCheck) -> list[SourceItem]:
+def read(cfg: dict, qtypes: list[int], check: SourceCheck, scratch: Path) -> list[SourceItem]:
     require_keys(cfg, "benchmark", "mmbench", "path", "qtype_map")
     path = Path(cfg["path"])
     field = cfg.get("qtype_field", "category")
-    rows = _rows(path, field)
-    images = {
-        row["index"].strip(): (line, row["image"])
-        for line, row in rows
-        if not _blank(row["image"]) and not row["image"].strip().isdigit()
-    }
-    decoded: dict[str, tuple[bytes, str] | None] = {}
-    items, indexes, bases = [], set(), set()  # bases: the groups whose base copy is kept
-    for line, row in rows:
-        where = f"{path}: line {line} (index {row['index']!r})"
-        if None in row or None in row.values():
-            check.bad(where, "the row's fields do not match the header's columns (a tab inside a field?)")
-            continue
-        try:
-            index = int(row["index"])
-        except ValueError:
-            check.bad(where, "index is not an integer")
-            continue
-        if not check.unique(index, indexes, where):
-            continue
-        qtype = kept_qtype(row[field], cfg, qtypes, check, where)
-        if qtype is None:
-            continue
-        options = []
-        for letter in LETTERS:
-            if _blank(row.get(letter)):
-                break
-            options.append(row[letter].strip())
-        if any(not _blank(row.get(letter)) for letter in LETTERS[len(options) :]):
-            check.bad(where, "options must be consecutive from A")
-            continue
-        source = row["image"].strip() if not _blank(row["image"]) else ""
-        owner = source if source.isdigit() else str(index)
-        if owner not in images:
-            check.bad(where, f"no image (the image column is empty or names index {owner} without one)")
-            continue
-        if owner not in decoded:
-            decoded[owner] = _decode(owner, *images[owner], path, check)
-        if decoded[owner] is None:
-            continue  # the row holding the image is reported
-        image, suffix = decoded[owner]
-        hint = _text(row.get("hint")) or ""
-        if index < CIRCULAR:
-            bases.add(index)
-        keep_item(
-            SourceItem(
-                id=f"mmb-{index}",
-                qtype=qtype,
-                question=f"{hint}\n{row['question'].strip()}" if hint else row["question"].strip(),
-                options=options,
-                answer=(row["answer"] or "").strip(),
-                image=image,
-                image_name=f"mmb-{int(owner) % CIRCULAR}.{suffix}",
-                where=where,
-                group=index % CIRCULAR,
-                category=_text(row.get("category")),
-                l2_category=_text(row.get("l2-category", row.get("L2-category"))),
-            ),
-            items,
-            check,
-        )
+    if shards.holds_shards(path):
+        items = _read_shards(path, cfg, field, qtypes, check, scratch)
+    else:
+        items = _read_tsv(path, cfg, field, qtypes, check)
+    bases = {item.group for item in items if item.id == f"mmb-{item.group}"}  # index < CIRCULAR
     without_base = {item.group for item in items} - bases
     if without_base:
         log.warning(
@@ -112,6 +61,116 @@ def read(cfg: dict, qtypes: list[int], check: SourceCheck) -> list[SourceItem]:
             sorted(without_base)[:10],
         )
     return items
+
+
+def _read_tsv(path: Path, cfg: dict, field: str, qtypes: list[int], check: SourceCheck) -> list[SourceItem]:
+    rows = _rows(path, field)
+    images = {
+        row["index"].strip(): (line, row["image"])
+        for line, row in rows
+        if not _blank(row["image"]) and not row["image"].strip().isdigit()
+    }
+    decoded: dict[str, tuple[bytes, str] | None] = {}
+    items, indexes = [], set()
+    for line, row in rows:
+        where = f"{path}: line {line} (index {row['index']!r})"
+        if None in row or None in row.values():
+            check.bad(where, "the row's fields do not match the header's columns (a tab inside a field?)")
+            continue
+        question = _question(row, where, cfg, field, qtypes, check, indexes)
+        if question is None:
+            continue
+        source = row["image"].strip() if not _blank(row["image"]) else ""
+        owner = source if source.isdigit() else str(question["index"])
+        if owner not in images:
+            check.bad(where, f"no image (the image column is empty or names index {owner} without one)")
+            continue
+        if owner not in decoded:
+            decoded[owner] = _decode(owner, *images[owner], path, check)
+        if decoded[owner] is None:
+            continue  # the row holding the image is reported
+        image, suffix = decoded[owner]
+        keep_item(_item(question, image, f"mmb-{int(owner) % CIRCULAR}.{suffix}", where), items, check)
+    return items
+
+
+def _read_shards(
+    path: Path, cfg: dict, field: str, qtypes: list[int], check: SourceCheck, scratch: Path
+) -> list[SourceItem]:
+    """The Hugging Face copy (lmms-lab/MMBench): every row embeds its own image."""
+    l2 = _l2_column(path, cfg.get("split"))
+    read_field = l2 if field.lower() == "l2-category" else field
+    columns = tuple(dict.fromkeys((*FIELDS, *LETTERS[2:], "hint", "category", l2, read_field)))
+    items, indexes = [], set()
+    for where, row in shards.rows(path, cfg.get("split"), columns, "index"):
+        text = {key: None if value is None else str(value) for key, value in row.items() if key != "image"}
+        question = _question(text | {"l2-category": text[l2]}, where, cfg, field, qtypes, check, indexes)
+        if question is None:
+            continue
+        picture = shards.embedded_picture(row["image"])
+        if picture is None:
+            check.bad(where, shards.NO_PICTURE)
+            continue
+        name = f"mmb-{question['index'] % CIRCULAR}.{picture[1]}"
+        keep_item(_item(question, shards.write_once(picture[0], scratch / name), name, where), items, check)
+    return items
+
+
+def _l2_column(path: Path, split: str | None) -> str:
+    """The copy's name for the l2-category column: lmms-lab/MMBench says L2-category, MMBench_EN l2-category."""
+    schema = pl.read_parquet_schema(shards.shard_files(path, split)[0])
+    return "L2-category" if "L2-category" in schema else "l2-category"
+
+
+def _question(
+    row: dict, where: str, cfg: dict, field: str, qtypes: list[int], check: SourceCheck, indexes: set
+) -> dict | None:
+    """A row's question as the item needs it (index, qtype, options, question with its hint, answer,
+    categories), both forms' rows given as text; None when it is left out or bad (recorded)."""
+    try:
+        index = int(row["index"])
+    except (TypeError, ValueError):
+        check.bad(where, "index is not an integer")
+        return None
+    if not check.unique(index, indexes, where):
+        return None
+    qtype = kept_qtype(row[field], cfg, qtypes, check, where)
+    if qtype is None:
+        return None
+    options = []
+    for letter in LETTERS:
+        if _blank(row.get(letter)):
+            break
+        options.append(row[letter].strip())
+    if any(not _blank(row.get(letter)) for letter in LETTERS[len(options) :]):
+        check.bad(where, "options must be consecutive from A")
+        return None
+    hint = _text(row.get("hint")) or ""
+    return {
+        "index": index,
+        "qtype": qtype,
+        "question": f"{hint}\n{row['question'].strip()}" if hint else row["question"].strip(),
+        "options": options,
+        "answer": (row["answer"] or "").strip(),
+        "category": _text(row.get("category")),
+        "l2_category": _text(row.get("l2-category", row.get("L2-category"))),
+    }
+
+
+def _item(question: dict, image: Path | bytes, image_name: str, where: str) -> SourceItem:
+    return SourceItem(
+        id=f"mmb-{question['index']}",
+        qtype=question["qtype"],
+        question=question["question"],
+        options=question["options"],
+        answer=question["answer"],
+        image=image,
+        image_name=image_name,
+        where=where,
+        group=question["index"] % CIRCULAR,
+        category=question["category"],
+        l2_category=question["l2_category"],
+    )
 
 
 def _text(value: str | None) -> str | None:
@@ -138,8 +197,11 @@ def _decode(index: str, line: int, text: str, path: Path, check: SourceCheck) ->
     recorded as bad) when it is not a picture."""
     try:
         data = base64.b64decode(text, validate=True)
-        with Image.open(io.BytesIO(data)) as image:
-            return data, image.format.lower()
-    except (binascii.Error, UnidentifiedImageError, OSError) as error:
+    except binascii.Error as error:
         check.bad(f"{path}: line {line} (index {index!r})", f"image is not a base64-encoded picture ({error})")
         return None
+    suffix = shards.picture_format(data)
+    if suffix is None:
+        check.bad(f"{path}: line {line} (index {index!r})", "image is not a base64-encoded picture")
+        return None
+    return data, suffix
