@@ -7,7 +7,8 @@
     dataengine prompt optimize --qtype 5|Counting [--rounds 3] [--samples 20]
                                [--reviewer terminal|browser|file|auto] [--feedback F] [--port 8770]
     dataengine prompt history --qtype 5
-    dataengine data export --format paper|llava|llava-free accepted.jsonl [...] --out train.json
+    dataengine data export --format paper|llava|llava-free|sharegpt|sharegpt-free accepted.jsonl [...] --out train.json
+    dataengine data export --format hf [RUN] --out DIR     a run as a Hugging Face dataset with its card
     dataengine data import paper_release.json --out accepted.jsonl
     dataengine teacher estimate --queries results/<run>/iter_1/plan/queries.jsonl
     dataengine teacher generate --queries Q --out responses.jsonl --stats generation.json
@@ -134,6 +135,11 @@ def _data(args: argparse.Namespace) -> None:
         write_jsonl(args.out, samples)
         print(f"{len(samples)} samples -> {args.out}")
         return
+    if args.format == "hf":
+        _export_dataset(args)
+        return
+    if not args.inputs:
+        raise ValueError(f"--format {args.format} exports accepted.jsonl files: name them")
     samples = []
     for path in args.inputs:
         if SEED_SET.search(Path(path).as_posix()) and not args.with_seed_set:
@@ -142,13 +148,27 @@ def _data(args: argparse.Namespace) -> None:
         read = exchange.read_accepted(path)
         print(f"{path}: {len(read)} samples")
         samples += read
-    if args.format == "paper":
+    layout, _, view = args.format.partition("-")
+    if layout == "paper":
         exchange.export_paper_json(samples, args.out, image_prefix=args.image_prefix)
     else:
-        view = "free" if args.format == "llava-free" else "lettered"
-        exchange.export_llava_json(samples, args.out, view=view, image_prefix=args.image_prefix)
+        export = exchange.export_llava_json if layout == "llava" else exchange.export_sharegpt_json
+        export(samples, args.out, view=view or "lettered", image_prefix=args.image_prefix)
     relative = f"{args.image_prefix}<image>" if args.image_prefix else "relative to the run's pool/ folder"
     print(f"{len(samples)} samples -> {args.out} (image paths {relative}; --image-prefix puts a folder in front)")
+
+
+def _export_dataset(args: argparse.Namespace) -> None:
+    """A run (a name under results/ or a folder; default the config's run) as a Hugging Face dataset."""
+    from dataengine.runs.dataset import export_dataset
+
+    if len(args.inputs) > 1:
+        raise ValueError(f"--format hf exports one run, given {args.inputs}")
+    run = args.inputs[0] if args.inputs else resolve(args.configfile)["run"]
+    run_dir = Path(run) if Path(run).is_dir() else Path("results") / run
+    counts = export_dataset(run_dir, Path(args.out), with_seed_set=args.with_seed_set)
+    per_iteration = ", ".join(f"iteration {i}: {n}" for i, n in counts.items())
+    print(f"{sum(counts.values())} samples ({per_iteration}) -> {args.out}/data, card {args.out}/README.md")
 
 
 def _teacher(args: argparse.Namespace) -> None:
@@ -230,9 +250,20 @@ def _parser() -> argparse.ArgumentParser:
 
     data = groups.add_parser("data", help="export accepted samples / import the paper's released data")
     data_commands = data.add_subparsers(dest="command", required=True)
-    export = data_commands.add_parser("export", help="accepted.jsonl files -> the paper's JSON or LLaVA JSON")
-    export.add_argument("inputs", nargs="+", help="accepted.jsonl files (e.g. results/demo/iter_*/data/accepted.jsonl)")
-    export.add_argument("--format", choices=["paper", "llava", "llava-free"], default="llava")
+    export = data_commands.add_parser(
+        "export",
+        parents=[configfile],
+        help="accepted.jsonl files -> the paper's, LLaVA's or ShareGPT JSON; a run -> a Hugging Face dataset",
+    )
+    export.add_argument(
+        "inputs",
+        nargs="*",
+        help="accepted.jsonl files (e.g. results/demo/iter_*/data/accepted.jsonl); --format hf: a run "
+        "name or folder (default: the config's run)",
+    )
+    export.add_argument(
+        "--format", choices=["paper", "llava", "llava-free", "sharegpt", "sharegpt-free", "hf"], default="llava"
+    )
     export.add_argument("--out", required=True)
     export.add_argument("--image-prefix", default="", help="put in front of every image path (e.g. results/demo/pool/)")
     export.add_argument(

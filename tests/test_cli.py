@@ -120,6 +120,13 @@ def test_export_reads_accepted_samples_only_and_leaves_the_seed_set_out(tmp_path
     assert [r["image"] for r in records] == ["results/demo/pool/images/red.png"]
 
 
+def test_a_dataset_export_names_a_missing_run_and_asks_for_files_in_the_json_formats(tmp_path):
+    missing = run("data", "export", "--format", "hf", "nosuchrun", "--out", "hf", cwd=tmp_path)
+    assert "no run at results/nosuchrun (results/nosuchrun/config.yaml is written when" in one_line_error(missing)
+    nothing = run("data", "export", "--format", "sharegpt", "--out", "x.json", cwd=tmp_path)
+    assert "--format sharegpt exports accepted.jsonl files: name them" in one_line_error(nothing)
+
+
 def test_an_endpoint_that_does_not_answer_stops_the_round_and_judges_nothing(tmp_path):
     build_synthetic_pool(tmp_path / "pool", n_images=30, seed=0, qtypes=list(QTYPES), exclude_sha256=set())
     overlay = tmp_path / "down.yaml"

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from dataengine.data.contamination import CONTAMINATION, QuestionIndex, drop_near_duplicates, questions_checked
-from dataengine.data.exchange import export_llava_json, export_paper_json, import_paper_json
+from dataengine.data.exchange import export_llava_json, export_paper_json, export_sharegpt_json, import_paper_json
 from dataengine.sampling.embedding import cached, clip_encoder, embed_images, image_encoder, save_embeddings
 from tests.real_fixtures import COLOURS, png
 
@@ -101,6 +101,17 @@ def test_llava_conversation_export(tmp_path):
     assert gpt == {"from": "gpt", "value": "A"}
     export_llava_json(samples, tmp_path / "free.json", view="free")
     assert json.loads((tmp_path / "free.json").read_text())[0]["conversations"][1]["value"] == "red"
+
+
+def test_sharegpt_export_as_llama_factory_reads_it(tmp_path):
+    samples = [sample(0, "What colour?", ["red", "blue", "green", "pink"])]
+    export_sharegpt_json(samples, tmp_path / "sharegpt.json", image_prefix="pool/")
+    (record,) = json.loads((tmp_path / "sharegpt.json").read_text())
+    user, assistant = record["messages"]
+    assert user["role"] == "user" and user["content"].startswith("<image>\nWhat colour?\nA. red\nB. blue")
+    assert assistant == {"role": "assistant", "content": "A"} and record["images"] == ["pool/images/p0.png"]
+    export_sharegpt_json(samples, tmp_path / "free.json", view="free")
+    assert json.loads((tmp_path / "free.json").read_text())[0]["messages"][1]["content"] == "red"
 
 
 def test_clip_retrieval_from_a_local_folder_and_the_pool_cache(tmp_path, tiny_clip):

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import re
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -91,6 +94,34 @@ def test_end_to_end_summary_follows_the_contract(finished_run):
         assert row["samples_added"] == len(accepted) > 0
     for name in ("summary.json", "summary.md", "accuracy.png", "index.html"):
         assert (run / "report" / name).stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_the_run_exports_as_a_dataset_that_datasets_opens_with_its_card(finished_run, tmp_path):
+    exported = subprocess.run(
+        [str(Path(sys.executable).parent / "dataengine"), "data", "export", "--format", "hf", "small"]
+        + ["--out", str(tmp_path / "hf")],
+        cwd=finished_run,
+        capture_output=True,
+        text=True,
+    )
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    run = finished_run / "results" / "small"
+    accepted = [read_jsonl(run / f"iter_{i}" / "data" / "accepted.jsonl") for i in (1, 2)]
+    import datasets
+
+    loaded = datasets.load_dataset("parquet", data_dir=str(tmp_path / "hf"), cache_dir=str(tmp_path / "cache"))
+    train = loaded["train"]
+    assert train.num_rows == sum(map(len, accepted)) and train["id"] == [s["id"] for s in accepted[0] + accepted[1]]
+    first = train[0]
+    assert first["image"].size == (64, 64)  # a picture, decoded by the Image feature
+    assert (first["question"], first["answer"]) == (accepted[0][0]["instruction"], accepted[0][0]["choice_answer"])
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert card.startswith("---\npretty_name: dataengine run small\n")
+    per_type = {qtype_name(t): [sum(s["qtype"] == t for s in it) for it in accepted] for t in (1, 3, 4)}
+    for name, counts in per_type.items():
+        assert f"| {name} | {counts[0]} | {counts[1]} |" in card
+    assert "| teacher | `oracle` (the samples' own record) |" in card and "Rendered by dataengine from code" in card
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """Data in and out of the loop: the paper's released JSON as an incremental dataset, and our accepted
-samples exported to the paper's JSON and to LLaVA's conversation JSON (for LLaVA's own trainer).
+samples exported to the paper's JSON, LLaVA's conversation JSON (for LLaVA's own trainer) and the
+ShareGPT layout (LLaMA-Factory, TRL). A run as a Hugging Face dataset is dataengine.runs.dataset.
 
 The paper's README spells the letter key `choide_answer`, and released files carry it; both spellings
 are accepted on import, the correct one is written on export.
@@ -14,7 +15,7 @@ from dataengine.core.samples import sample_validator
 
 PAPER_KEYS = ("instruction", "answer", "short_answer", "options", "choice_answer", "image", "qtype")
 MISSPELT = {"choide_answer": "choice_answer"}
-LLAVA_VIEWS = ("lettered", "free")
+EXPORT_VIEWS = ("lettered", "free")
 
 
 def import_paper_json(path: str | Path, source: str = "paper-release") -> list[dict]:
@@ -76,14 +77,9 @@ def export_llava_json(samples: list[dict], path: str | Path, view: str = "letter
     """LLaVA's conversation JSON: `lettered` asks with options A-D and answers the letter (the paper's
     multiple-choice view), `free` asks the question and answers the full answer; each image path gets
     `image_prefix` in front."""
-    if view not in LLAVA_VIEWS:
-        raise ValueError(f"unknown LLaVA export view {view!r}; known: {LLAVA_VIEWS}")
     records = []
     for sample in samples:
-        if view == "lettered":
-            human, gpt = lettered_prompt(sample["instruction"], sample["options"]), sample["choice_answer"]
-        else:
-            human, gpt = question_prompt(sample["instruction"]), sample["answer"]
+        human, gpt = _turns(sample, view)
         records.append(
             {
                 "id": sample["id"],
@@ -92,6 +88,30 @@ def export_llava_json(samples: list[dict], path: str | Path, view: str = "letter
             }
         )
     _write(path, records)
+
+
+def export_sharegpt_json(samples: list[dict], path: str | Path, view: str = "lettered", image_prefix: str = "") -> None:
+    """The ShareGPT layout LLaMA-Factory and TRL train from: `messages` of user and assistant turns,
+    the image as `<image>` in the user's turn and its path in `images`; views and prefix as LLaVA's."""
+    records = []
+    for sample in samples:
+        user, assistant = _turns(sample, view)
+        records.append(
+            {
+                "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}],
+                "images": [image_prefix + sample["image"]],
+            }
+        )
+    _write(path, records)
+
+
+def _turns(sample: dict, view: str) -> tuple[str, str]:
+    """The question turn (with the image token) and the answer turn of a sample in one view."""
+    if view == "lettered":
+        return lettered_prompt(sample["instruction"], sample["options"]), sample["choice_answer"]
+    if view == "free":
+        return question_prompt(sample["instruction"]), sample["answer"]
+    raise ValueError(f"unknown export view {view!r}; known: {EXPORT_VIEWS}")
 
 
 def _write(path: str | Path, data: list) -> None:
