@@ -27,6 +27,7 @@ import dataengine.sampling.plan
 import dataengine.teacher
 import dataengine.teacher.validate
 from dataengine.core.jsonl import read_json, read_jsonl, write_json, write_jsonl
+from dataengine.core.tracking import report_evaluation, tracker
 from dataengine.model.families import TINY_DEFAULT
 
 log = logging.getLogger("dataengine")
@@ -189,11 +190,13 @@ def evaluate(
     extractor: dict | None = None,
     loader_workers: int = 0,
     family: str = "auto",
+    report_to: str = "none",
 ) -> None:
     """`family` is student.family: what the model folder must hold, unless auto. `extractor` is the
     evaluate.extractor section: with `generate` scoring and kind `openai`, an LLM reads the replies the
     rules cannot. It is built (its key read) before the model is loaded; an endpoint that fails for
-    good stops the job (dataengine.eval.extractor). `loader_workers` processes read the images ahead."""
+    good stops the job (dataengine.eval.extractor). `loader_workers` processes read the images ahead.
+    `report_to` sends the accuracies to TensorBoard or W&B too (dataengine.core.tracking)."""
     _set_threads(threads, loader_workers)
     import dataengine.eval.evaluate
     from dataengine.eval.extractor import build_extractor
@@ -222,6 +225,7 @@ def evaluate(
     write_jsonl(out_bad_cases, dataengine.eval.evaluate.bad_cases(predictions, table))
     write_json(out_metrics, metrics)
     predictions.write_parquet(out_predictions)
+    report_evaluation(report_to, metrics, Path(out_metrics))
     for split, result in metrics["splits"].items():
         log.info("%s: %.1f %% of %d", split, result["overall"]["acc"], result["overall"]["n"])
 
@@ -346,12 +350,14 @@ def train(
     base_records: str | None = None,
     base_images: str | None = None,
     family: str = "auto",
+    report_to: str = "none",
 ) -> None:
     """Fine-tune `model_dir` (of student.family `family`, unless auto; dataengine.train.training.train_round):
     incremental, on this iteration's accepted samples plus replay of earlier ones; from_start, on the
     base data's records (`base_records`, images under `base_images`) and every engine sample so far. A
     LoRA run keeps its adapter in `<model>/adapter`. `processes` per node x `nodes` > 1 run as that many processes
-    (dataengine.train.distributed), their output in `workers_log` (default `<out_dir>.workers.log`)."""
+    (dataengine.train.distributed), their output in `workers_log` (default `<out_dir>.workers.log`).
+    `report_to` sends the training curves to TensorBoard or W&B too (dataengine.core.tracking)."""
     from dataengine.train import distributed
 
     processes, nodes = cfg.get("processes", 1), cfg.get("nodes", 1)
@@ -373,6 +379,8 @@ def train(
     adapter = Path(out_dir).with_name(Path(out_dir).name + ".adapter")  # beside: save_student replaces out_dir
     if distributed.is_main():
         shutil.rmtree(adapter, ignore_errors=True)
+    run_dir = Path(out_dir).parents[1]  # <run>/iter_<i>/model
+    track = tracker(report_to, run_dir, f"train_{iteration}") if distributed.is_main() else None
     model, train_log = train_round(
         model,
         processor,
@@ -386,7 +394,10 @@ def train(
         adapter_dir=adapter,
         loader_workers=loader_workers,
         base=RecordFile(base_records, base_images) if base_records else (),
+        on_log=None if track is None else track.log,
     )
+    if track is not None:
+        track.close()
     if not distributed.is_main():
         return
     save_student(model, processor, out_dir, train_log=train_log)

@@ -23,6 +23,7 @@ from dataengine.core.config import (
     strip_volatile,
     validate_config,
     variant_knobs,
+    without_runtime,
 )
 from dataengine.report.summary import config_hash
 from dataengine.sampling.plan import STRATEGIES, plan_knobs
@@ -319,4 +320,4 @@ def teacher_prompts(wildcards):
 
 
 def train_knobs(wildcards):
-    return knobs(config, "train", int(wildcards.i))
+    return without_runtime(knobs(config, "train", int(wildcards.i)), "train")

@@ -21,7 +21,9 @@ rule train:
         "../envs/torch.yaml"
     threads: TORCH_CPUS
     params:
-        **section_params("train", config["train"], train_knobs),
+        **section_params(
+            "train", without_runtime(config["train"], "train"), train_knobs
+        ),
         dtype=config["student"]["dtype"],
         family=config["student"]["family"],
         seed=run_seed,
@@ -47,7 +49,9 @@ if FROM_START:
         benchmark:
             LAYOUT.timing("train_0", at="base")
         params:
-            **section_params("train", knobs(config, "train", 0)),
+            **section_params(
+                "train", without_runtime(knobs(config, "train", 0), "train")
+            ),
             dtype=config["student"]["dtype"],
             family=config["student"]["family"],
             seed=run_seed,

@@ -18,4 +18,5 @@ with job_logging(snakemake.log[0]):
         extractor=runtime_knobs(snakemake.config, "evaluate.extractor"),
         loader_workers=runtime_knobs(snakemake.config, "loader_workers"),
         family=snakemake.params.family,
+        report_to=runtime_knobs(snakemake.config, "train.report_to"),
     )

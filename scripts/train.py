@@ -19,6 +19,7 @@ with job_logging(snakemake.log.job):
         workers_log=snakemake.log.workers,
         loader_workers=runtime_knobs(snakemake.config, "loader_workers"),
         family=snakemake.params.family,
+        report_to=runtime_knobs(snakemake.config, "train.report_to"),
         base_records=next(iter(snakemake.input.base_records), None),  # a list: empty unless from_start
         base_images=snakemake.params.base_images,
     )

@@ -7,7 +7,8 @@ import ast
 from pathlib import Path
 
 from dataengine import teacher
-from dataengine.core.config import allowed, defaults
+from dataengine.core.config import allowed, defaults, runtime_keys, without_runtime
+from dataengine.core.tracking import REPORT_TO
 from dataengine.data import benchmarks, pools
 from dataengine.eval.evaluate import METHODS
 from dataengine.model.families import FAMILIES
@@ -120,14 +121,16 @@ def test_the_schema_allows_exactly_what_the_code_implements():
     assert set(allowed("teacher.kind")) == set(teacher.TEACHERS)
     assert set(allowed("retrieval.encoder")) == set(ENCODERS)
     assert set(allowed("train.views")) == set(VIEWS)
+    assert allowed("train.report_to") == list(REPORT_TO)
     assert set(allowed("benchmark.kind")) == {"synthetic", *benchmarks.loaders()}
     assert set(allowed("pool.kind")) == {"synthetic", *pools.readers()}
 
 
 def test_code_takes_its_defaults_from_the_schema():
     """The schema is the one source of defaults: TrainConfig's are the train section's, and every
-    key of that section is the optimiser's (TrainConfig) or the round's."""
-    train = defaults("train")
+    key of that section is the optimiser's (TrainConfig), the round's or the job's (report_to)."""
+    assert runtime_keys("train") == {"report_to"}
+    train = without_runtime(defaults("train"), "train")
     config = TrainConfig()
     for key, value in train.items():
         if key == "lora":

@@ -90,6 +90,11 @@ def runtime_keys(section: str | None = None) -> frozenset[str]:
     return frozenset(key for key, child in node["properties"].items() if child.get("x-runtime"))
 
 
+def without_runtime(values: dict, section: str) -> dict:
+    """A section's knobs less those the schema marks `x-runtime`: what a job's params hold."""
+    return {key: value for key, value in values.items() if key not in runtime_keys(section)}
+
+
 def check_section(section: str, values: dict, source: str) -> None:
     """Check `values` (some keys of a config section, e.g. from code) against that section's schema;
     a ConfigError names each bad key."""
@@ -408,6 +413,8 @@ def _decisive(config: dict, seed_teacher: Callable[[dict], dict] | None) -> dict
 
 
 def strip_volatile(config: dict) -> dict[str, Any]:
-    """The part of the config that determines results (for the report's config hash): the top-level keys
-    the schema marks `x-runtime` (thread and loader-worker counts, prompt optimisation's sessions) do not."""
-    return {k: v for k, v in config.items() if k not in runtime_keys()}
+    """The part of the config that determines results (for the report's config hash): the keys the
+    schema marks `x-runtime` at the top level (thread and loader-worker counts, prompt optimisation's
+    sessions) and in the train section (report_to) do not."""
+    kept = {k: v for k, v in config.items() if k not in runtime_keys()}
+    return kept | ({"train": without_runtime(kept["train"], "train")} if "train" in kept else {})

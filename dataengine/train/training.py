@@ -8,7 +8,7 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, ProcessorMixin, get_cosine_schedule_with_warmup
 
-from dataengine.core.config import check_section, defaults
+from dataengine.core.config import check_section, defaults, runtime_keys
 from dataengine.core.joblog import progress
 from dataengine.core.streaming import stream
 from dataengine.model.families import family_of
@@ -98,8 +98,9 @@ class TrainConfig:
     @classmethod
     def from_config(cls, section: dict) -> "TrainConfig":
         """From a train section ({method, steps, ..., lora: {r, alpha, dropout, target_modules}}); the
-        keys of a round (ROUND_KEYS) are left to train_round, any other key is an error."""
-        section = {k: v for k, v in section.items() if k not in ROUND_KEYS}
+        keys of a round (ROUND_KEYS) are left to train_round, those that only change how a job runs
+        (report_to) to the job; any other key is an error."""
+        section = {k: v for k, v in section.items() if k not in ROUND_KEYS and k not in runtime_keys("train")}
         lora = dict(section.pop("lora", None) or {})
         _check_keys(section, cls, "train config")
         _check_keys(lora, LoraSettings, "train config 'lora'")
@@ -128,6 +129,7 @@ def train_round(
     adapter_dir: Path | None = None,
     loader_workers: int = 0,
     base: Sequence[TrainRecord] = (),
+    on_log: Callable[[dict[str, float], int], None] | None = None,
 ) -> tuple[PreTrainedModel, dict]:
     """One iteration's fine-tuning on the engine's samples, each in the paper's `views`, for `steps`,
     or `epochs` over the records when set (the paper's recipe is one epoch). `regime` incremental:
@@ -162,6 +164,7 @@ def train_round(
         checkpoint_dir=checkpoint_dir,
         adapter_dir=adapter_dir,
         loader_workers=loader_workers,
+        on_log=on_log,
     )
     return model, {**train_log, **fit_log}
 
@@ -176,6 +179,7 @@ def fine_tune(
     checkpoint_every: int | None = None,
     adapter_dir: Path | None = None,
     loader_workers: int = 0,
+    on_log: Callable[[dict[str, float], int], None] | None = None,
 ) -> tuple[PreTrainedModel | None, dict]:
     """Train `model` in place on the records (loss on target tokens + EOS only) and return it as a plain
     HF model (LoRA merged back) with a log of the loss per logging step and the speed.
@@ -189,7 +193,8 @@ def fine_tune(
     after the step in flight). A later call with the same model, records, config and seed resumes from
     it and ends with the same weights and log as an uninterrupted run. The caller deletes the folder
     once the model is saved; a checkpoint of another run is ignored. With `adapter_dir`, a LoRA run
-    also saves its adapter there (peft format) before merging it.
+    also saves its adapter there (peft format) before merging it. `on_log` gets each logged step's loss,
+    learning rate and samples per second since the last one (dataengine.core.tracking), on rank 0.
 
     Inside a process group (dataengine.train.distributed.launch) each process computes its share of every
     batch and the gradients are averaged, so the steps are those of one process up to floating-point
@@ -240,6 +245,7 @@ def fine_tune(
             initial=resumed_from,
         )
         start = time.perf_counter() - done["seconds"]
+        logged = (time.perf_counter(), resumed_from)  # when and at which step the last row was logged
         for batch, step in zip(batches, steps, strict=True):  # batches first: its bar reaches the end and closes
             # Tokens the whole batch adds to the loss: its mean is over all of them, on any process.
             (loss_tokens,) = distributed.all_sum([float((batch["labels"] != IGNORE_INDEX).sum())])
@@ -259,6 +265,12 @@ def fine_tune(
                 log_rows.append({"step": step + 1, "loss": float(np.mean(window)), "lr": schedule.get_last_lr()[0]})
                 batches.set_postfix(loss=f"{log_rows[-1]['loss']:.4f}", refresh=False)
                 window = []
+                if on_log is not None and distributed.is_main():
+                    now = time.perf_counter()
+                    speed = (step + 1 - logged[1]) * cfg.batch_size / max(now - logged[0], 1e-9)
+                    row = log_rows[-1]
+                    on_log({"train/loss": row["loss"], "train/lr": row["lr"], "train/samples_per_s": speed}, step + 1)
+                    logged = (now, step + 1)
             if checkpoint_dir is not None and ((step + 1) % every == 0 or step + 1 == cfg.steps or stops):
                 state = {"step": step + 1, "log_rows": log_rows, "window": window}
                 state["seconds"] = time.perf_counter() - start
