@@ -467,6 +467,7 @@ def report(
         [*plan_files, None],
         [0] + [len(it.accepted) for it in iterations[1:]],
         reported_metrics,
+        [it.changes for it in iterations],
     )
     write_json(out_summary_json, result)
     teacher = {("seed set" if it.number == 0 else str(it.number)): it.generation for it in iterations if it.generation}
@@ -481,4 +482,4 @@ def report(
     )
     figures.plot_accuracy(result, metrics_per_iter, Path(out_plot))
     config_text = Path(config_file).read_text(encoding="utf-8") if Path(config_file).is_file() else ""
-    page.write_page(loaded, result, Path(out_plot), Path(out_page), config_text)
+    page.write_page(loaded, Path(out_plot), Path(out_page), config_text)

@@ -3,11 +3,14 @@
 import hashlib
 import json
 
+import polars as pl
 import pytest
 from PIL import Image
 
 from dataengine.report.figures import plot_accuracy
 from dataengine.report.page import write_page
+from dataengine.report.paired import changes as paired_changes
+from dataengine.report.paired import mcnemar_p
 from dataengine.report.run import Iteration, Run
 from dataengine.report.summary import config_hash, summarize, write_summary_md
 
@@ -152,15 +155,46 @@ def test_accuracy_png_is_written(tmp_path):
         assert len(set(image.convert("L").getdata())) > 10  # lines and text, not a blank canvas
 
 
-def test_a_drop_beyond_a_point_is_named_with_whether_the_intervals_overlap(tmp_path):
-    fell = _split((45.0, 200, 38.3, 51.9), {"3": (30.0, 100, 21.9, 39.6), "1": (60.0, 100, 50.2, 69.1)})
-    metrics = [METRICS[0], {**METRICS[1], "splits": {**METRICS[1]["splits"], "test": fell}}]
-    summary = summarize("demo", "x", metrics, QUOTAS, [0, 9])
+def test_mcnemar_exact_p_on_the_discordant_items():
+    assert mcnemar_p(0, 0) == 1.0 and mcnemar_p(5, 5) == 1.0
+    assert mcnemar_p(0, 10) == pytest.approx(2 / 1024) == mcnemar_p(10, 0)  # rises and falls alike
+    assert mcnemar_p(1, 9) == pytest.approx(2 * (1 + 10) / 1024)
+
+
+def _predictions(verdicts: dict[int, list[bool]]) -> pl.DataFrame:
+    """Test-split verdicts per type, and a dev item (which the paired test must leave out)."""
+    rows = [
+        {"id": f"{qtype}-{k}", "qtype": qtype, "split": "test", "correct": verdict}
+        for qtype, per_item in verdicts.items()
+        for k, verdict in enumerate(per_item)
+    ]
+    return pl.DataFrame([*rows, {"id": "dev-0", "qtype": 3, "split": "dev", "correct": True}])
+
+
+# Type 3 (Instance Attributes): 9 of 10 items turn right, one turns wrong; type 1: 1 each way.
+BEFORE = _predictions({3: [False] * 9 + [True], 1: [True, False]})
+AFTER = _predictions({3: [True] * 9 + [False], 1: [False, True]})
+
+
+def test_changes_are_paired_on_the_test_items_overall_and_per_type():
+    changes = paired_changes(BEFORE, AFTER)
+    assert changes["per_type"]["Instance Attributes"] == {"points": 80.0, "n": 10, "p": round(2 * 11 / 1024, 4)}
+    assert changes["per_type"]["Scene Understanding"] == {"points": 0.0, "n": 2, "p": 1.0}
+    assert changes["overall"]["n"] == 12 and changes["overall"]["points"] == pytest.approx(100 * 8 / 12, abs=0.01)
+    falls = paired_changes(AFTER, BEFORE)["per_type"]["Instance Attributes"]
+    assert falls["points"] == -80.0 and falls["p"] == changes["per_type"]["Instance Attributes"]["p"]
+
+
+def test_summary_carries_each_change_with_its_n_and_p_and_the_md_bolds_the_significant(tmp_path):
+    changes = paired_changes(BEFORE, AFTER)
+    summary = summarize("demo", "x", METRICS, QUOTAS, [0, 9], changes=[None, changes])
+    assert "changes" not in summary["iterations"][0] and summary["iterations"][1]["changes"] == changes
     path = tmp_path / "summary.md"
-    write_summary_md(summary, metrics, path)
+    write_summary_md(summary, METRICS, path)
     text = path.read_text(encoding="utf-8")
-    assert "- **Instance Attributes** fell from 40.0 to 30.0 between iterations 0 and 1 (the intervals overlap" in text
-    assert "Scene Understanding** fell" not in text  # 60.0 -> 60.0
+    assert "| type | 0 → 1 |" in text
+    assert "| Instance Attributes | **+80.0 points (n 10, p 0.021)** |" in text
+    assert "| Scene Understanding | +0.0 points (n 2, p 1) |" in text
 
 
 def _run(tmp_path) -> Run:
@@ -227,7 +261,7 @@ def test_the_page_tells_each_iteration_from_plan_to_evaluation(tmp_path):
     run = _run(tmp_path)
     summary = summarize("demo", "abc123def456", METRICS, QUOTAS, [0, 1])
     plot_accuracy(summary, METRICS, tmp_path / "accuracy.png")
-    write_page(run, summary, tmp_path / "accuracy.png", tmp_path / "index.html", config_text="budget: 10\n")
+    write_page(run, tmp_path / "accuracy.png", tmp_path / "index.html", config_text="budget: 10\n")
     text = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert "<h3>The plan (paper, 10 samples) from iteration 0's dev split</h3>" in text
     plan = text[text.index('<table class="plan">') :]
@@ -245,12 +279,29 @@ def test_the_page_tells_each_iteration_from_plan_to_evaluation(tmp_path):
     assert "budget: 10" in text
 
 
+def test_the_page_gives_every_change_its_paired_test_and_links_the_significant_to_their_iteration(tmp_path):
+    run = _run(tmp_path)
+    run.iterations[1].changes = paired_changes(BEFORE, AFTER)
+    plot_accuracy(summarize("demo", "x", METRICS, QUOTAS, [0, 1]), METRICS, tmp_path / "accuracy.png")
+    write_page(run, tmp_path / "accuracy.png", tmp_path / "index.html")
+    text = (tmp_path / "index.html").read_text(encoding="utf-8")
+    overview = text[: text.index('<section class="iteration"')]
+    assert (
+        '<li class="rise">Instance Attributes: +80.0 points (n 10, p 0.021) from iteration 0 to '
+        '<a href="#iteration-1">1</a></li>' in overview
+    )
+    assert "Scene Understanding:" not in overview  # p 1: listed on the iteration, not flagged
+    evaluation = text[text.index('<table class="evaluation">') :]
+    assert '<td class="rise">+80.0 points (n 10, p 0.021)</td>' in evaluation
+    assert "<td>+0.0 points (n 2, p 1)</td>" in evaluation
+
+
 def test_the_page_shows_circular_eval_beside_plain_accuracy(tmp_path):
     run = _run(tmp_path)
     run.iterations[0].metrics, run.iterations[1].metrics = CIRCULAR
     summary = summarize("mmb", "abc123def456", CIRCULAR, QUOTAS, [0, 1])
     plot_accuracy(summary, CIRCULAR, tmp_path / "accuracy.png")
-    write_page(run, summary, tmp_path / "accuracy.png", tmp_path / "index.html")
+    write_page(run, tmp_path / "accuracy.png", tmp_path / "index.html")
     text = (tmp_path / "index.html").read_text(encoding="utf-8")
     circular = text[text.index("<h3>CircularEval: 50 questions") :]
     assert '<tr><td><b>overall</b></td><td>30.0 <span class="ci">19&ndash;44</span></td>' in circular

@@ -82,7 +82,8 @@ def test_end_to_end_summary_follows_the_contract(finished_run):
     rows = summary["iterations"]
     assert [row["iteration"] for row in rows] == [0, 1, 2]
     for row in rows:
-        assert set(row) == {"iteration", "overall", "per_type", "n_eval", "samples_added", "quotas"}
+        keys = {"iteration", "overall", "per_type", "n_eval", "samples_added", "quotas"}
+        assert set(row) == keys | ({"changes"} if row["iteration"] else set())
         assert set(row["per_type"]) == names
         assert row["n_eval"] == len(config["qtypes"]) * config["benchmark"]["test_per_type"]
         assert 0 <= row["overall"] <= 100
@@ -92,6 +93,9 @@ def test_end_to_end_summary_follows_the_contract(finished_run):
     for row in rows[1:]:
         accepted = (run / f"iter_{row['iteration']}" / "data" / "accepted.jsonl").read_text().splitlines()
         assert row["samples_added"] == len(accepted) > 0
+        changes = row["changes"]  # paired on the same test items as the iteration before
+        assert changes["overall"]["n"] == row["n_eval"] and set(changes["per_type"]) == names
+        assert all(set(entry) == {"points", "n", "p"} for entry in changes["per_type"].values())
     for name in ("summary.json", "summary.md", "accuracy.png", "index.html"):
         assert (run / "report" / name).stat().st_size > 0
 

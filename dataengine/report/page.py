@@ -1,6 +1,6 @@
 """index.html: the story of a run on one self-contained page (images inlined, no script: it opens from
 disk, in Snakemake's report, or as a mail attachment). First what the loop did: test accuracy with its
-intervals and the drops, where the budget went, what the teacher cost, how long each step took. Then
+intervals and the significant changes (paired on the items), where the budget went, what the teacher cost, how long each step took. Then
 each iteration as it happened: the dev accuracies and weights that gave the quotas, bad cases beside
 the samples the teacher made for them (image, anchor, question, options, free answer, verdict), the
 rejections by reason with examples, the training loss, and the evaluation."""
@@ -17,9 +17,10 @@ from PIL import Image
 
 from dataengine.core.formats import LETTERS
 from dataengine.core.qtypes import qtype_name
+from dataengine.report import paired
 from dataengine.report.figures import CHANCE, loss_svg
 from dataengine.report.run import Iteration, Run
-from dataengine.report.summary import DROP_FLAGGED, by_type_id, drops, test_split
+from dataengine.report.summary import by_type_id, test_split
 
 THUMBNAIL = 112  # pixels, the longer side of an image shown
 STORIES_PER_ITERATION = 4  # types whose bad cases and samples are shown
@@ -32,7 +33,7 @@ header{background:#1d2430;color:#fff;padding:14px 24px} main{padding:8px 24px 40
 section{background:#fff;border-radius:8px;padding:4px 18px 14px;margin:16px 0;box-shadow:0 1px 3px #0002}
 table{border-collapse:collapse;margin:8px 0} td,th{padding:3px 10px;border-bottom:1px solid #e3e6ea;text-align:right}
 td:first-child,th:first-child{text-align:left} .ci{color:#778;font-size:12px}
-.drop{color:#a3191b;font-weight:600} .cards{display:flex;flex-wrap:wrap;gap:12px}
+.fall{color:#a3191b;font-weight:600} .rise{color:#1a6b2a;font-weight:600} .cards{display:flex;flex-wrap:wrap;gap:12px}
 .card{width:250px;border:1px solid #e3e6ea;border-radius:6px;padding:8px;font-size:13px}
 .card img{width:112px;image-rendering:pixelated;float:right;margin:0 0 4px 6px;border:1px solid #ccd}
 .bad-case{background:#fff5f5}
@@ -44,7 +45,7 @@ pre{white-space:pre-wrap;font-size:12px;background:#f0f2f5;padding:6px}
 """
 
 
-def write_page(run: Run, summary: dict, figure: Path, path: Path, config_text: str = "") -> None:
+def write_page(run: Run, figure: Path, path: Path, config_text: str = "") -> None:
     """Write the run's page to `path`; `figure` is accuracy.png, `config_text` the resolved config."""
     images = _Images(run)
     parts = [
@@ -53,30 +54,37 @@ def write_page(run: Run, summary: dict, figure: Path, path: Path, config_text: s
         f"<style>{STYLE}</style></head><body>",
         f"<header><h1>Run {_e(run.name)}</h1>config {_e(run.config_hash)}, "
         f"{len(run.iterations) - 1} iterations</header><main>",
-        _overview(run, summary, figure, config_text),
+        _overview(run, figure, config_text),
         *(_iteration(run, it, run.iterations[it.number - 1] if it.number else None, images) for it in run.iterations),
         "</main></body></html>",
     ]
     Path(path).write_text("\n".join(parts) + "\n", encoding="utf-8")
 
 
-def _overview(run: Run, summary: dict, figure: Path, config_text: str) -> str:
+def _overview(run: Run, figure: Path, config_text: str) -> str:
     tests = [test_split(it.metrics, it.number) for it in run.iterations]
-    flagged = drops(summary["iterations"], tests)
-    drop_list = "".join(
-        f'<li class="drop">{_e(d["type"])}: {d["before"]["acc"]:.1f} &rarr; {d["after"]["acc"]:.1f} between iterations '
-        f"{d['from']} and {d['to']} "
-        f"({'the intervals overlap: maybe noise' if d['overlap'] else 'beyond the intervals'})</li>"
-        for d in flagged
+    significant = [
+        (it.number, name, entry)
+        for it in run.iterations
+        if it.changes
+        for name, entry in [*it.changes["per_type"].items(), ("overall", it.changes["overall"])]
+        if entry["p"] < paired.SIGNIFICANT
+    ]
+    change_list = "".join(
+        f'<li class="{"rise" if entry["points"] > 0 else "fall"}">{_e(name)}: {_e(paired.describe(entry))} '
+        f'from iteration {number - 1} to <a href="#iteration-{number}">{number}</a></li>'
+        for number, name, entry in significant
     )
     parts = [
         '<section id="overview"><h2>What the loop did</h2>',
         f"<p>Test-split accuracy (%) with Wilson's 95 % interval; chance is {CHANCE:.0f} %.</p>",
         _accuracy_table(tests, [it.number for it in run.iterations]),
         *_circular(tests, [it.number for it in run.iterations]),
-        f'<ul class="drops">{drop_list}</ul>'
-        if flagged
-        else f"<p>No type lost more than {DROP_FLAGGED:.0f} point from one iteration to the next.</p>",
+        f"<p>Changes between iterations, paired on the test items each iteration scores again (McNemar's "
+        f"exact test; n: the items; p &lt; {paired.SIGNIFICANT}, rises and falls alike):</p>"
+        f'<ul class="changes">{change_list}</ul>'
+        if significant
+        else f"<p>No change between iterations is significant (paired on the test items, p &lt; {paired.SIGNIFICANT}).</p>",
         f'<img class="accuracy" alt="accuracy per type and where the budget went" style="max-width:100%" '
         f'src="{_data_uri(figure.read_bytes(), "image/png")}">',
         _teacher_table(run),
@@ -278,18 +286,26 @@ def _training(it: Iteration) -> str:
 
 def _evaluation(it: Iteration, previous: Iteration | None) -> str:
     test = test_split(it.metrics, it.number)
-    before = test_split(previous.metrics, previous.number)["per_type"] if previous else {}
+    changes = it.changes or {"per_type": {}, "overall": None}
     rows = []
     for qtype, entry in by_type_id(test["per_type"]):
-        old = before.get(str(qtype))
-        change = "" if old is None else f"{entry['acc'] - old['acc']:+.1f}"
-        flag = ' class="drop"' if old is not None and old["acc"] - entry["acc"] > DROP_FLAGGED else ""
-        rows.append(f"<tr{flag}><td>{_e(qtype_name(qtype))}</td>{_acc_cell(entry)}<td>{change}</td></tr>")
-    rows.append(f"<tr><td><b>overall</b></td>{_acc_cell(test['overall'])}<td></td></tr>")
+        rows.append(
+            f"<tr><td>{_e(qtype_name(qtype))}</td>{_acc_cell(entry)}{_change_cell(changes['per_type'].get(qtype_name(qtype)))}</tr>"
+        )
+    rows.append(f"<tr><td><b>overall</b></td>{_acc_cell(test['overall'])}{_change_cell(changes['overall'])}</tr>")
+    head = "" if previous is None else f" from iteration {previous.number}, paired on the items"
     return (
         f'<h3>Evaluation on the test split</h3><table class="evaluation"><tr><th>type</th><th>accuracy</th>'
-        f"<th>change</th></tr>{''.join(rows)}</table>"
+        f"<th>change{head}</th></tr>{''.join(rows)}</table>"
     )
+
+
+def _change_cell(entry: dict | None) -> str:
+    if entry is None:
+        return "<td></td>"
+    significant = entry["p"] < paired.SIGNIFICANT
+    kind = f' class="{"rise" if entry["points"] > 0 else "fall"}"' if significant else ""
+    return f"<td{kind}>{_e(paired.describe(entry))}</td>"
 
 
 class _Images:

@@ -7,7 +7,10 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
+
 from dataengine.core.jsonl import read_json, read_jsonl
+from dataengine.report import paired
 
 
 @dataclass
@@ -25,6 +28,7 @@ class Iteration:
     rejected: list[dict] = field(default_factory=list)
     generation: dict | None = None
     train_log: dict | None = None
+    changes: dict | None = None  # i >= 1: the test split's change from i-1, paired on the items
 
 
 @dataclass
@@ -54,7 +58,8 @@ def load_run(
 ) -> Run:
     """The run from its files: `metrics`, `bad_cases` and `models` for iterations 0..N; `plans` for
     1..N; `queries`, `accepted`, `generation` for 0..N where there is a seed set, else 1..N, and
-    `rejected` alike; a model without train_log.json (a real base model) has no training."""
+    `rejected` alike; a model without train_log.json (a real base model) has no training. The
+    predictions beside each metrics.json (one evaluate job writes both) give the paired changes."""
     count = len(metrics)
     if not len(bad_cases) == len(models) == count or len(plans) != count - 1:
         raise ValueError(
@@ -63,6 +68,7 @@ def load_run(
             "and one plan per iteration after the first"
         )
     offset = count - len(accepted)  # 0 with a seed set (iteration 0 has data), else 1
+    predictions = [_predictions(Path(path)) for path in metrics]
     iterations = []
     for i in range(count):
         log = Path(models[i]) / "train_log.json"
@@ -71,6 +77,8 @@ def load_run(
         )
         if i >= 1:
             iteration.plan = read_json(plans[i - 1])
+            if predictions[i - 1] is not None and predictions[i] is not None:
+                iteration.changes = paired.changes(predictions[i - 1], predictions[i])
         if i >= offset:
             j = i - offset
             iteration.queries, iteration.accepted = read_jsonl(queries[j]), read_jsonl(accepted[j])
@@ -79,6 +87,12 @@ def load_run(
         iterations.append(iteration)
     timings = [t for folder in dict.fromkeys(timings_dirs) for t in read_timings(Path(folder))]
     return Run(name, config_hash, iterations, Path(pool_dir), Path(benchmark_dir), timings)
+
+
+def _predictions(metrics: Path) -> pl.DataFrame | None:
+    """The per-item verdicts written beside a metrics.json (RunLayout.predictions), if there are any."""
+    path = metrics.with_name("predictions.parquet")
+    return pl.read_parquet(path, columns=["id", "qtype", "split", "correct"]) if path.is_file() else None
 
 
 def read_timings(folder: Path) -> list[dict]:

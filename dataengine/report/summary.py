@@ -1,5 +1,6 @@
 """summary.json (a public contract) and summary.md: accuracies per type across iterations with their
-intervals (and per the benchmark's own categories where it has them, MMBench), the drops, the plans
+intervals (and per the benchmark's own categories where it has them, MMBench), the changes between
+iterations with their paired tests, the plans
 with the dev accuracies and weights they came from, the teacher's cost and validation's rejections.
 
 Reported accuracies are the test split's: the loop chose its data from the dev split, so the test split
@@ -13,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from dataengine.core.qtypes import QTYPES, qtype_name
+from dataengine.report import paired
 
-DROP_FLAGGED = 1.0  # points a type's test accuracy may lose from one iteration to the next unflagged
 CATEGORY_KEYS = ("per_category", "per_l2_category")  # the benchmark's own taxonomy (metrics.json)
 
 
@@ -31,8 +32,11 @@ def summarize(
     quotas_per_iter: list[dict | None],
     samples_added: list[int],
     reported: Mapping[str, list[dict]] | None = None,
+    changes: list[dict | None] = (),
 ) -> dict:
-    """summary.json (docs/contracts.md): per iteration, test accuracies by type name, quotas, samples.
+    """summary.json (docs/contracts.md): per iteration, test accuracies by type name, quotas, samples,
+    and (`changes[i]`, for i >= 1 where the predictions were there) the change from i-1 overall and per
+    type, paired on the test items (dataengine.report.paired).
 
     `quotas_per_iter[i]` is the quotas.json planned from iteration i's evaluation (None for the last
     iteration, which plans nothing); `samples_added[i]` counts samples trained into model i;
@@ -52,7 +56,8 @@ def summarize(
             "samples_added": int(added),
             "quotas": {} if plan is None else {qtype_name(t): int(q) for t, q in by_type_id(plan["quotas"])},
         }
-        iterations.append(row | _test_accuracies(test))
+        paired_change = changes[iteration] if iteration < len(changes) else None
+        iterations.append(row | _test_accuracies(test) | ({"changes": paired_change} if paired_change else {}))
     result = {"run": run, "config_hash": config_hash, "iterations": iterations}
     if reported:
         result["reported"] = {
@@ -90,9 +95,9 @@ def write_summary_md(
     plans: list[dict] = (),
     reported: Mapping[str, list[dict]] | None = None,
 ) -> None:
-    """A readable summary.md: test accuracy per type and iteration with its 95 % interval, the drops
-    from one iteration to the next (the same for CircularEval where the benchmark has circular
-    copies), the same per the benchmark's own categories where the items have them (MMBench), each
+    """A readable summary.md: test accuracy per type and iteration with its 95 % interval, every change
+    from one iteration to the next with its paired test (the accuracies also for CircularEval where the
+    benchmark has circular copies), the same per the benchmark's own categories where the items have them (MMBench), each
     iteration's plan with the dev accuracies and weights it came from (`plans`, the quotas.json of
     iterations 1..), the samples trained in, the teacher's calls, tokens and cost (`teacher_stats`:
     generation.json by step), and what validation dropped and why (`rejected`); then the same
@@ -106,7 +111,7 @@ def write_summary_md(
         "from iteration 0.",
         "",
         *_accuracy_table(iterations, tests),
-        *_drops(iterations, tests),
+        *_changes(iterations),
     ]
     lines += _circular_tables(iterations, tests, "##")
     if "per_category" in iterations[-1]:
@@ -169,40 +174,30 @@ def _accuracy_table(rows: list[dict], blocks: list[Mapping]) -> list[str]:
     return lines
 
 
-def drops(rows: list[dict], blocks: list[Mapping]) -> list[dict]:
-    """Every type whose test accuracy fell by more than DROP_FLAGGED points from one iteration to the
-    next: {type, from, to, before, after, overlap} (overlap: whether the two 95 % intervals do, i.e.
-    whether the drop may be noise)."""
-    found = []
-    for i in range(1, len(rows)):
-        before, after = ({qtype_name(t): e for t, e in by_type_id(blocks[k]["per_type"])} for k in (i - 1, i))
-        for name in type_names(rows[i - 1 : i + 1]):
-            if name in before and name in after and before[name]["acc"] - after[name]["acc"] > DROP_FLAGGED:
-                overlap = after[name]["ci_high"] >= before[name]["ci_low"]
-                found.append(
-                    {
-                        "type": name,
-                        "from": i - 1,
-                        "to": i,
-                        "before": before[name],
-                        "after": after[name],
-                        "overlap": overlap,
-                    }
-                )
-    return found
-
-
-def _drops(rows: list[dict], blocks: list[Mapping]) -> list[str]:
-    flagged = drops(rows, blocks)
-    if not flagged:
-        return ["", f"No type lost more than {DROP_FLAGGED:.0f} point from one iteration to the next."]
-    lines = ["", "## Drops", ""]
-    for drop in flagged:
-        noise = "the intervals overlap: it may be noise" if drop["overlap"] else "the intervals do not overlap"
-        lines.append(
-            f"- **{drop['type']}** fell from {drop['before']['acc']:.1f} to {drop['after']['acc']:.1f} "
-            f"between iterations {drop['from']} and {drop['to']} ({noise})."
-        )
+def _changes(rows: list[dict]) -> list[str]:
+    """Every change from one iteration to the next, overall and per type, with its paired test on the
+    test items (summary.json's `changes`); the significant ones in bold, rises and falls alike."""
+    steps = [row for row in rows if "changes" in row]
+    if not steps:
+        return []
+    lines = [
+        "",
+        "## Changes between iterations",
+        "",
+        "Paired on the test items each iteration scores again: the change in points, the items it rests on",
+        f"(n) and McNemar's exact two-sided p; **bold** where p < {paired.SIGNIFICANT}.",
+        "",
+        _table_row(["type", *(f"{row['iteration'] - 1} → {row['iteration']}" for row in steps)]),
+        _table_row(["---", *("---:" for _ in steps)]),
+    ]
+    names = sorted({name for row in steps for name in row["changes"]["per_type"]})
+    for name in [*names, None]:
+        cells = []
+        for row in steps:
+            entry = row["changes"]["overall"] if name is None else row["changes"]["per_type"].get(name)
+            text = "–" if entry is None else paired.describe(entry)
+            cells.append(f"**{text}**" if entry is not None and entry["p"] < paired.SIGNIFICANT else text)
+        lines.append(_table_row(["overall" if name is None else name, *cells]))
     return lines
 
 
