@@ -371,6 +371,18 @@ def save_resolved(path: str | Path, config: dict) -> None:
         out.write(text)
 
 
+def run_config(run_dir: Path) -> dict:
+    """The resolved config of the plain run (or experiment arm) in `run_dir`, as save_resolved wrote it;
+    a clear error for a folder that holds no run, or a whole experiment."""
+    config_file = Path(run_dir) / "config.yaml"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"no run at {run_dir} ({config_file} is written when the workflow starts)")
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    if config.get("experiment"):
+        raise ValueError(f"{run_dir} is an experiment: name one of its arms, e.g. {run_dir}/seed_<s>/<strategy>")
+    return config
+
+
 def check_base_run(config: dict, base_dir: str | Path, seed_teacher: Callable[[dict], dict] | None) -> None:
     """A ConfigError unless the run `config.base_run` (its folder `base_dir`) made its benchmark, pool
     and iteration 0 with this run's settings; the error lists every knob that differs."""

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from dataengine.core.config import run_config
 from dataengine.core.jsonl import read_json, read_jsonl
 from dataengine.core.layout import RunLayout
 from dataengine.core.qtypes import qtype_name
@@ -71,7 +72,7 @@ IMAGE_LICENCES = {
 def export_dataset(run_dir: Path, out: Path, with_seed_set: bool = False) -> dict[int, int]:
     """Write the run's accepted samples to out/data/train-*.parquet and the card to out/README.md;
     the samples written per iteration."""
-    config = _run_config(run_dir)
+    config = run_config(run_dir)
     layout = RunLayout.of(run_dir, config.get("base_run"))
     first = 0 if with_seed_set else 1
     files = {i: Path(layout.accepted(i)) for i in range(first, config["iterations"] + 1)}
@@ -90,16 +91,6 @@ def export_dataset(run_dir: Path, out: Path, with_seed_set: bool = False) -> dic
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), data / f"train-{n:05d}-of-{shards:05d}.parquet")
     (out / "README.md").write_text(card(run_dir, config, layout, files), encoding="utf-8")
     return counts
-
-
-def _run_config(run_dir: Path) -> dict:
-    config_file = run_dir / "config.yaml"
-    if not config_file.is_file():
-        raise FileNotFoundError(f"no run at {run_dir} ({config_file} is written when the workflow starts)")
-    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
-    if config.get("experiment"):
-        raise ValueError(f"{run_dir} is an experiment: export one of its arms, e.g. {run_dir}/seed_<s>/<strategy>")
-    return config
 
 
 def _rows(files: dict[int, Path], pool: Path) -> Iterator[dict]:

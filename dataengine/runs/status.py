@@ -13,8 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from dataengine.core.config import run_config
 from dataengine.core.jsonl import read_json
 from dataengine.core.layout import RunLayout
 from dataengine.core.qtypes import qtype_name
@@ -67,13 +66,8 @@ def steps(run_dir: Path, config: dict) -> list[Step]:
 def status(run_dir: Path | str, now: float | None = None) -> str:
     """The status of the run in `run_dir` as text for a person."""
     run_dir, now = Path(run_dir), time.time() if now is None else now
-    config_file = run_dir / "config.yaml"
-    if not config_file.is_file():
-        raise FileNotFoundError(f"no run at {run_dir} ({config_file} is written when the workflow starts)")
-    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
-    if config.get("experiment"):
-        raise ValueError(f"{run_dir} is an experiment: ask for one of its arms, e.g. {run_dir}/seed_<s>/<strategy>")
-    lines = [f"run {config['run']} ({config['iterations']} iterations, config {config_file})"]
+    config = run_config(run_dir)
+    lines = [f"run {config['run']} ({config['iterations']} iterations, config {run_dir / 'config.yaml'})"]
     evaluated = None
     for step in steps(run_dir, config):
         state = step.state(now)
