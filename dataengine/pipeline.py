@@ -479,6 +479,7 @@ def report(
         plans=plan_files,
         rejected=[it.rejected for it in iterations[1:]],
         reported=reported_metrics,
+        accepted=[it.accepted for it in iterations[1:]],
     )
     figures.plot_accuracy(result, metrics_per_iter, Path(out_plot))
     config_text = Path(config_file).read_text(encoding="utf-8") if Path(config_file).is_file() else ""

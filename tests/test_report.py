@@ -11,6 +11,7 @@ from dataengine.report.figures import plot_accuracy
 from dataengine.report.page import write_page
 from dataengine.report.paired import changes as paired_changes
 from dataengine.report.paired import mcnemar_p
+from dataengine.report.plans import plan_rows, plateaus, terms_text
 from dataengine.report.run import Iteration, Run
 from dataengine.report.summary import config_hash, summarize, write_summary_md
 
@@ -127,9 +128,9 @@ def test_summary_md_has_the_accuracy_quota_and_sample_tables(tmp_path):
     assert "| Scene Understanding | 60.0 (50–69) | 70.0 (60–78) | +10.0 |" in text
     assert "| Instance Attributes | 40.0 (31–50) | 55.0 (45–64) | +15.0 |" in text
     assert "| **overall** | **50.0 (43–57)** | **62.5 (56–69)** | **+12.5** |" in text
-    assert "Iteration 1 (paper, 10 samples), from iteration 0's dev split:" in text
-    assert "| Scene Understanding | 10.0 (n 25) | 0.40 | 4 |" in text  # dev accuracy, not test
-    assert "| Instance Attributes | 10.0 (n 25) | 0.60 | 6 |" in text
+    assert "Iteration 1 (paper, 10 samples), from iteration 0's dev split. weight = the dev error rate" in text
+    assert "| Scene Understanding | 10.0 (n 25) | – | – | – | 0.400 | 0.40 | 4 | – |" in text  # dev, not test
+    assert "| Instance Attributes | 10.0 (n 25) | – | – | – | 0.600 | 0.60 | 6 | – |" in text
     assert "| 1 | 9 |" in text
     assert text.index("Scene Understanding") < text.index("Instance Attributes")  # type-table order
 
@@ -197,6 +198,47 @@ def test_summary_carries_each_change_with_its_n_and_p_and_the_md_bolds_the_signi
     assert "| Scene Understanding | +0.0 points (n 2, p 1) |" in text
 
 
+# A gain plan with what its weights were made of: type 1 not yet measured, type 3 learning slowly.
+GAIN_PLAN = {
+    "strategy": "gain",
+    "budget": 10,
+    "weights": {"1": 0.9, "3": 0.45},
+    "quotas": {"1": 7, "3": 3},
+    "terms": {
+        "1": {"error_rate": 0.9, "gain_per_1000": None, "learnability": 1.0},
+        "3": {"error_rate": 0.9, "gain_per_1000": 4.0, "learnability": 0.5},
+    },
+}
+
+
+def test_a_gain_plan_shows_its_terms_and_a_type_fed_twice_without_a_significant_rise_is_a_plateau():
+    rows = plan_rows(GAIN_PLAN, {"3": {"acc": 10.0, "n": 25}}, [{"qtype": 3}] * 2)
+    assert rows[1] | {"share": round(rows[1]["share"], 2)} == {
+        "type": "Instance Attributes",
+        "dev": {"acc": 10.0, "n": 25},
+        "terms": GAIN_PLAN["terms"]["3"],
+        "weight": 0.45,
+        "share": 0.33,
+        "quota": 3,
+        "accepted": 2,
+    }
+    assert terms_text(rows[0]["terms"]) == ("0.90", "not yet measured", "1.00")
+    flat, rose = {"points": 1.0, "n": 25, "p": 0.6}, {"points": 12.0, "n": 25, "p": 0.01}
+    quotas = [None, {"A": 5, "B": 5, "C": 0}, {"A": 5, "B": 5, "C": 5}, {"A": 5, "B": 0, "C": 5}]
+    changes = [None, {"per_type": {"A": flat, "B": rose}}, {"per_type": {"A": flat, "B": flat}}, None]
+    assert plateaus(quotas, changes) == {2: ["A"]}  # B rose in iteration 1; 3 is not measured yet
+
+
+def test_summary_md_explains_a_gain_plan_with_its_terms_and_the_samples_accepted(tmp_path):
+    summary = summarize("demo", "x", METRICS, [GAIN_PLAN, None], [0, 9])
+    path = tmp_path / "summary.md"
+    write_summary_md(summary, METRICS, path, plans=[GAIN_PLAN], accepted=[[{"qtype": 1}] * 6 + [{"qtype": 3}] * 3])
+    text = path.read_text(encoding="utf-8")
+    assert "weight = (dev error rate x learnability) ^ (1 / temperature)" in text
+    assert "| Scene Understanding | 10.0 (n 25) | 0.90 | not yet measured | 1.00 | 0.900 | 0.67 | 7 | 6 |" in text
+    assert "| Instance Attributes | 10.0 (n 25) | 0.90 | +4.0 | 0.50 | 0.450 | 0.33 | 3 | 3 |" in text
+
+
 def _run(tmp_path) -> Run:
     """Two iterations: a plan from iteration 0's dev split, one query anchored on a bad case, its
     accepted sample and a rejected twin, and a training loss curve."""
@@ -222,6 +264,7 @@ def _run(tmp_path) -> Run:
             "options": ["red", "blue", "green", "grey"],
             "choice_answer": "A",
             "answer": "It is red.",
+            "qtype": 3,
         }
     ]
     rejected = [{"query_id": "q2", "reason": "wrong_answer", "content": "The answer is <b>D</b>."}]
@@ -266,8 +309,10 @@ def test_the_page_tells_each_iteration_from_plan_to_evaluation(tmp_path):
     assert "<h3>The plan (paper, 10 samples) from iteration 0's dev split</h3>" in text
     plan = text[text.index('<table class="plan">') :]
     assert (
-        '<tr><td>Instance Attributes</td><td>10.0 <span class="ci">n 25</span></td><td>0.60</td><td>6</td></tr>' in plan
+        '<tr><td>Instance Attributes</td><td>10.0 <span class="ci">n 25</span></td><td>–</td><td>–</td><td>–</td>'
+        "<td>0.600</td><td>0.60</td><td>6</td><td>1</td></tr>" in plan  # the paper's rule records no terms
     )
+    assert "weight = the dev error rate (the paper&#x27;s rule)." in text
     assert "What &lt;colour&gt; is it?" in text  # the bad case, escaped
     assert '<li class="answer">blue</li>' in text and '<li class="predicted">red</li>' in text
     assert "Which colour is the square?" in text and '<p class="accepted">accepted</p>' in text

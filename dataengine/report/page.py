@@ -17,7 +17,7 @@ from PIL import Image
 
 from dataengine.core.formats import LETTERS
 from dataengine.core.qtypes import qtype_name
-from dataengine.report import paired
+from dataengine.report import paired, plans
 from dataengine.report.figures import CHANCE, loss_svg
 from dataengine.report.run import Iteration, Run
 from dataengine.report.summary import by_type_id, test_split
@@ -48,6 +48,10 @@ pre{white-space:pre-wrap;font-size:12px;background:#f0f2f5;padding:6px}
 def write_page(run: Run, figure: Path, path: Path, config_text: str = "") -> None:
     """Write the run's page to `path`; `figure` is accuracy.png, `config_text` the resolved config."""
     images = _Images(run)
+    flat = plans.plateaus(
+        [None, *({qtype_name(int(t)): q for t, q in it.plan["quotas"].items()} for it in run.iterations[1:])],
+        [it.changes for it in run.iterations],
+    )
     parts = [
         "<!DOCTYPE html>",
         f'<html lang="en"><head><meta charset="utf-8"><title>Run {_e(run.name)}</title>'
@@ -55,7 +59,10 @@ def write_page(run: Run, figure: Path, path: Path, config_text: str = "") -> Non
         f"<header><h1>Run {_e(run.name)}</h1>config {_e(run.config_hash)}, "
         f"{len(run.iterations) - 1} iterations</header><main>",
         _overview(run, figure, config_text),
-        *(_iteration(run, it, run.iterations[it.number - 1] if it.number else None, images) for it in run.iterations),
+        *(
+            _iteration(run, it, run.iterations[it.number - 1] if it.number else None, images, flat.get(it.number, []))
+            for it in run.iterations
+        ),
         "</main></body></html>",
     ]
     Path(path).write_text("\n".join(parts) + "\n", encoding="utf-8")
@@ -158,11 +165,11 @@ def _timing_table(run: Run) -> str:
     )
 
 
-def _iteration(run: Run, it: Iteration, previous: Iteration | None, images: _Images) -> str:
+def _iteration(run: Run, it: Iteration, previous: Iteration | None, images: _Images, plateau: list[str]) -> str:
     title = f"Iteration {it.number}" if it.number else "Iteration 0: the base model"
     parts = [f'<section class="iteration" id="iteration-{it.number}"><h2>{title}</h2>']
     if it.plan is not None and previous is not None:
-        parts.append(_plan(it.plan, previous))
+        parts.append(_plan(it, previous, plateau))
         parts.append(_stories(it, previous, images))
     elif it.queries:
         counts = Counter(int(q["qtype"]) for q in it.queries)
@@ -178,18 +185,26 @@ def _iteration(run: Run, it: Iteration, previous: Iteration | None, images: _Ima
     return "\n".join(parts) + "</section>"
 
 
-def _plan(plan: dict, previous: Iteration) -> str:
+def _plan(it: Iteration, previous: Iteration, plateau: list[str]) -> str:
+    plan = it.plan
     dev = previous.metrics.get("splits", {}).get("dev", {}).get("per_type", {})
-    total = sum(plan["weights"].values()) or 1.0
     rows = "".join(
-        f"<tr><td>{_e(qtype_name(qtype))}</td><td>{_acc(dev.get(str(qtype)))}</td>"
-        f"<td>{plan['weights'].get(str(qtype), 0.0) / total:.2f}</td><td>{quota}</td></tr>"
-        for qtype, quota in by_type_id(plan["quotas"])
+        f"<tr><td>{_e(row['type'])}</td><td>{_acc(row['dev'])}</td>"
+        + "".join(f"<td>{_e(cell)}</td>" for cell in plans.terms_text(row["terms"]))
+        + f"<td>{row['weight']:.3f}</td><td>{row['share']:.2f}</td><td>{row['quota']}</td><td>{row['accepted']}</td></tr>"
+        for row in plans.plan_rows(plan, dev, it.accepted)
+    )
+    note = (
+        f'<p class="fall">Plateau: {_e(", ".join(plateau))} got data in this round and the one before '
+        "without a significant rise.</p>"
+        if plateau
+        else ""
     )
     return (
         f"<h3>The plan ({_e(plan['strategy'])}, {plan['budget']} samples) "
-        f"from iteration {previous.number}'s dev split</h3>"
-        f'<table class="plan"><tr><th>type</th><th>dev accuracy</th><th>weight</th><th>quota</th></tr>{rows}</table>'
+        f"from iteration {previous.number}'s dev split</h3><p>{_e(plans.RULES[plan['strategy']])}</p>"
+        '<table class="plan"><tr><th>type</th><th>dev accuracy</th><th>error rate</th><th>gain per 1,000</th>'
+        f"<th>learnability</th><th>weight</th><th>share</th><th>quota</th><th>accepted</th></tr>{rows}</table>{note}"
     )
 
 

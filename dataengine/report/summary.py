@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dataengine.core.qtypes import QTYPES, qtype_name
 from dataengine.report import paired
+from dataengine.report.plans import RULES, plan_rows, plateaus, terms_text
 
 CATEGORY_KEYS = ("per_category", "per_l2_category")  # the benchmark's own taxonomy (metrics.json)
 
@@ -94,12 +95,13 @@ def write_summary_md(
     rejected: list[list[dict]] = (),
     plans: list[dict] = (),
     reported: Mapping[str, list[dict]] | None = None,
+    accepted: list[list[dict]] = (),
 ) -> None:
     """A readable summary.md: test accuracy per type and iteration with its 95 % interval, every change
     from one iteration to the next with its paired test (the accuracies also for CircularEval where the
     benchmark has circular copies), the same per the benchmark's own categories where the items have them (MMBench), each
-    iteration's plan with the dev accuracies and weights it came from (`plans`, the quotas.json of
-    iterations 1..), the samples trained in, the teacher's calls, tokens and cost (`teacher_stats`:
+    iteration's plan explained (`plans`, the quotas.json of iterations 1..; `accepted`, their accepted
+    samples), the samples trained in, the teacher's calls, tokens and cost (`teacher_stats`:
     generation.json by step), and what validation dropped and why (`rejected`); then the same
     accuracy tables for each report benchmark (`reported`: its metrics.json per iteration)."""
     iterations = summary["iterations"]
@@ -128,7 +130,7 @@ def write_summary_md(
             *_accuracy_table(rows, blocks),
             *_circular_tables(rows, blocks, "###"),
         ]
-    lines += _plan_tables(plans, metrics_per_iter)
+    lines += _plan_tables(plans, metrics_per_iter, accepted, iterations)
     lines += ["", "## Samples added", ""]
     lines.append(_table_row(["iteration", "accepted samples trained in"]))
     lines.append(_table_row(["---:", "---:"]))
@@ -201,28 +203,40 @@ def _changes(rows: list[dict]) -> list[str]:
     return lines
 
 
-def _plan_tables(plans: list[dict], metrics_per_iter: list[dict]) -> list[str]:
-    """Per iteration i >= 1: its plan's strategy and, per type, the dev accuracy of iteration i-1 it
-    was made from, the weight that gave, and the quota."""
+def _plan_tables(
+    plans: list[dict], metrics_per_iter: list[dict], accepted: list[list[dict]], rows: list[dict]
+) -> list[str]:
+    """Per iteration i >= 1: its plan's strategy and rule and, per type, the dev accuracy of iteration
+    i-1 it was made from, the rule's terms, the weight and its share, the quota and the samples
+    accepted (`accepted[i - 1]`, where given); then the plateaus (dataengine.report.plans)."""
     lines = ["", "## Plans", ""]
     if not plans:
         return lines + ["No iteration planned new samples."]
+    by_name = [None, *({qtype_name(int(t)): q for t, q in plan["quotas"].items()} for plan in plans)]
+    flat = plateaus(by_name, [row.get("changes") for row in rows])
     for i, plan in enumerate(plans, start=1):
         dev = {
             str(t): e for t, e in metrics_per_iter[i - 1].get("splits", {}).get("dev", {}).get("per_type", {}).items()
         }
-        total = sum(plan["weights"].values()) or 1.0
         lines += [
-            f"Iteration {i} ({plan['strategy']}, {plan['budget']} samples), from iteration {i - 1}'s dev split:",
+            f"Iteration {i} ({plan['strategy']}, {plan['budget']} samples), from iteration {i - 1}'s dev split. "
+            f"{RULES[plan['strategy']]}",
             "",
-            _table_row(["type", "dev accuracy", "weight", "quota"]),
-            _table_row(["---", "---:", "---:", "---:"]),
+            _table_row(
+                ["type", "dev accuracy", "error rate", "gain per 1,000", "learnability", "weight", "share"]
+                + ["quota", "accepted"]
+            ),
+            _table_row(["---", *("---:" for _ in range(8))]),
         ]
-        for qtype, quota in by_type_id(plan["quotas"]):
-            entry = dev.get(str(qtype))
-            acc = f"{entry['acc']:.1f} (n {entry['n']})" if entry else "–"
-            weight = plan["weights"].get(str(qtype), 0.0) / total
-            lines.append(_table_row([qtype_name(qtype), acc, f"{weight:.2f}", str(quota)]))
+        for row in plan_rows(plan, dev, accepted[i - 1] if i <= len(accepted) else []):
+            acc = f"{row['dev']['acc']:.1f} (n {row['dev']['n']})" if row["dev"] else "–"
+            cells = [row["type"], acc, *terms_text(row["terms"]), f"{row['weight']:.3f}", f"{row['share']:.2f}"]
+            lines.append(_table_row([*cells, str(row["quota"]), str(row["accepted"]) if accepted else "–"]))
+        if i in flat:
+            lines += [
+                "",
+                f"Plateau: {', '.join(flat[i])} got data in this round and the one before without a significant rise.",
+            ]
         lines.append("")
     return lines[:-1]
 

@@ -107,12 +107,26 @@ def _gain_weights(dev_acc: dict[int, float], history: list[Round], cfg: Mapping)
     taking the whole budget.
     """
     knobs = cfg["gain"]
+    terms = gain_terms(dev_acc, history, cfg)
+    score = {q: (t["error_rate"] * t["learnability"]) ** (1.0 / knobs["temperature"]) for q, t in terms.items()}
+    return _capped(score, knobs["max_share"])
+
+
+def gain_terms(dev_acc: dict[int, float], history: list[Round], cfg: Mapping) -> dict[int, dict]:
+    """Per type, what the gain rule multiplies: the dev error rate, the measured gain per 1,000 samples
+    (None while the type has not had enough data to judge) and the learnability it gives."""
+    knobs = cfg["gain"]
     error = _error_rate_weights(dev_acc, history, cfg)
     gains = gain_per_thousand(dev_acc, history, knobs)
     reference = max(knobs["min_gain"], statistics.median(gains.values())) if gains else knobs["min_gain"]
-    learn = {qtype: min(max(gains.get(qtype, reference) / reference, knobs["floor"]), 1.0) for qtype in error}
-    score = {qtype: (error[qtype] * learn[qtype]) ** (1.0 / knobs["temperature"]) for qtype in error}
-    return _capped(score, knobs["max_share"])
+    return {
+        qtype: {
+            "error_rate": error[qtype],
+            "gain_per_1000": gains.get(qtype),
+            "learnability": min(max(gains.get(qtype, reference) / reference, knobs["floor"]), 1.0),
+        }
+        for qtype in error
+    }
 
 
 STRATEGIES: dict[str, WeightFn] = {"gain": _gain_weights, "paper": _error_rate_weights, "uniform": _uniform_weights}
@@ -213,6 +227,9 @@ def plan_iteration(
         "weights": {str(qtype): float(w) for qtype, w in sorted(weights.items())},
         "quotas": {str(qtype): quota for qtype, quota in quotas.items()},
     }
+    if cfg["strategy"] == "gain":  # what the weights were made of, for the report to explain them
+        terms = gain_terms(sampled, rounds, cfg)
+        plan["terms"] = {str(qtype): terms[qtype] for qtype in sorted(terms)}
     return plan, queries
 
 
