@@ -14,6 +14,7 @@ from dataengine.report.paired import mcnemar_p
 from dataengine.report.plans import plan_rows, plateaus, terms_text
 from dataengine.report.run import Iteration, Run
 from dataengine.report.summary import config_hash, summarize, write_summary_md
+from dataengine.report.value import round_value
 
 
 def _split(overall: tuple, per_type: dict[str, tuple]) -> dict:
@@ -198,6 +199,27 @@ def test_summary_carries_each_change_with_its_n_and_p_and_the_md_bolds_the_signi
     assert "| Scene Understanding | +0.0 points (n 2, p 1) |" in text
 
 
+def test_a_rounds_spend_is_set_against_the_points_it_bought_per_type_and_overall(tmp_path):
+    changes = paired_changes(BEFORE, AFTER)
+    accepted = [{"qtype": 3}] * 8 + [{"qtype": 1}] * 2
+    value = round_value(changes, 0.8, accepted)
+    assert value["per_type"]["Instance Attributes"] == {
+        "usd": 0.64,
+        "points": 80.0,
+        "p": 0.0215,
+        "usd_per_point": 0.008,
+    }
+    assert value["per_type"]["Scene Understanding"]["usd_per_point"] is None  # no rise bought nothing
+    assert value["overall"]["usd_per_point"] == pytest.approx(0.8 / changes["overall"]["points"], abs=1e-4)
+    summary = summarize("demo", "x", METRICS, QUOTAS, [0, 10], changes=[None, changes])
+    path = tmp_path / "summary.md"
+    teacher = {"1": {"teacher": "openai", "calls": 10, "cost_usd": 0.8}}
+    write_summary_md(summary, METRICS, path, teacher_stats=teacher, accepted=[accepted])
+    text = path.read_text(encoding="utf-8")
+    assert "| Instance Attributes | 0.0080 USD a point |" in text
+    assert "| Scene Understanding | 0.1600 USD, no rise |" in text
+
+
 # A gain plan with what its weights were made of: type 1 not yet measured, type 3 learning slowly.
 GAIN_PLAN = {
     "strategy": "gain",
@@ -338,6 +360,8 @@ def test_the_page_gives_every_change_its_paired_test_and_links_the_significant_t
     assert "Scene Understanding:" not in overview  # p 1: listed on the iteration, not flagged
     evaluation = text[text.index('<table class="evaluation">') :]
     assert '<td class="rise">+80.0 points (n 10, p 0.021)</td>' in evaluation
+    cost = overview[overview.index('<table class="value">') :]
+    assert "<tr><td>Instance Attributes</td><td>0.0002 USD a point</td></tr>" in cost  # 0.0125 USD / 80 points
     assert "<td>+0.0 points (n 2, p 1)</td>" in evaluation
 
 

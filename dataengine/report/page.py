@@ -17,7 +17,7 @@ from PIL import Image
 
 from dataengine.core.formats import LETTERS
 from dataengine.core.qtypes import qtype_name
-from dataengine.report import paired, plans
+from dataengine.report import paired, plans, value
 from dataengine.report.figures import CHANCE, loss_svg
 from dataengine.report.run import Iteration, Run
 from dataengine.report.summary import by_type_id, test_split
@@ -95,6 +95,7 @@ def _overview(run: Run, figure: Path, config_text: str) -> str:
         f'<img class="accuracy" alt="accuracy per type and where the budget went" style="max-width:100%" '
         f'src="{_data_uri(figure.read_bytes(), "image/png")}">',
         _teacher_table(run),
+        _value_table(run),
         _timing_table(run),
     ]
     if config_text:
@@ -145,6 +146,33 @@ def _teacher_table(run: Run) -> str:
     return (
         f'<h3>The teacher: {total:.4f} USD in all</h3><table class="teacher"><tr><th>step</th><th>teacher</th>'
         f"<th>calls</th><th>tokens</th><th>USD</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _value_table(run: Run) -> str:
+    """Per type and iteration, the teacher USD per point of paired test accuracy gained."""
+    values = {
+        it.number: value.round_value(it.changes, it.generation["cost_usd"], it.accepted)
+        for it in run.iterations[1:]
+        if it.changes and it.generation
+    }
+    if not values:
+        return ""
+    names = sorted({name for v in values.values() for name in v["per_type"]})
+    rows = "".join(
+        f"<tr><td>{'<b>overall</b>' if name is None else _e(name)}</td>"
+        + "".join(
+            f"<td>{_e(value.per_point_text(v['overall'] if name is None else v['per_type'].get(name)))}</td>"
+            for v in values.values()
+        )
+        + "</tr>"
+        for name in [*names, None]
+    )
+    head = "".join(f"<th>iteration {i}</th>" for i in values)
+    return (
+        "<h3>What a point cost</h3><p>Each round's teacher USD per point of test accuracy it gained (the paired "
+        "change from the iteration before); a type's share of the spend is its share of the round's accepted "
+        f'samples.</p><table class="value"><tr><th>type</th>{head}</tr>{rows}</table>'
     )
 
 

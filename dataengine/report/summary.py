@@ -16,6 +16,8 @@ from pathlib import Path
 from dataengine.core.qtypes import QTYPES, qtype_name
 from dataengine.report import paired
 from dataengine.report.plans import RULES, plan_rows, plateaus, terms_text
+from dataengine.report.value import per_point_text as value_text
+from dataengine.report.value import round_value
 
 CATEGORY_KEYS = ("per_category", "per_l2_category")  # the benchmark's own taxonomy (metrics.json)
 
@@ -137,6 +139,14 @@ def write_summary_md(
     lines += [_table_row([str(it["iteration"]), str(it["samples_added"])]) for it in iterations]
     if teacher_stats:
         lines += _teacher_table(teacher_stats)
+        values = {
+            row["iteration"]: round_value(
+                row["changes"], teacher_stats[str(row["iteration"])]["cost_usd"], accepted[row["iteration"] - 1]
+            )
+            for row in iterations
+            if "changes" in row and str(row["iteration"]) in teacher_stats and row["iteration"] <= len(accepted)
+        }
+        lines += _value_table(values)
     if rejected:
         lines += _rejection_table(rejected)
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -273,6 +283,28 @@ def category_table(iterations: list[dict], tests: list[Mapping]) -> list[str]:
                     for row, block in zip(rows, metrics_blocks)
                 ]
             lines.append(_table_row(cells))
+    return lines
+
+
+def _value_table(values: Mapping[int, dict]) -> list[str]:
+    """Per type and iteration, the teacher USD per point of paired test accuracy gained
+    (dataengine.report.value)."""
+    if not values:
+        return []
+    names = sorted({name for value in values.values() for name in value["per_type"]})
+    lines = [
+        "",
+        "## What a point cost",
+        "",
+        "Each round's teacher USD per point of test accuracy it gained (the paired change from the iteration",
+        "before); a type's share of the spend is its share of the round's accepted samples.",
+        "",
+        _table_row(["type", *(f"iteration {i}" for i in values)]),
+        _table_row(["---", *("---:" for _ in values)]),
+    ]
+    for name in [*names, None]:
+        cells = [value_text(v["overall"] if name is None else v["per_type"].get(name)) for v in values.values()]
+        lines.append(_table_row(["overall" if name is None else name, *cells]))
     return lines
 
 
