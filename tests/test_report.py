@@ -142,8 +142,9 @@ def test_summary_md_counts_rejections_by_reason_per_iteration(tmp_path):
     path = tmp_path / "summary.md"
     write_summary_md(summary, METRICS, path, rejected=rejected)
     text = path.read_text(encoding="utf-8")
-    assert "| reason | iter 1 |" in text
-    assert "| contamination | 2 |" in text and "| wrong_answer | 1 |" in text
+    assert "| reason | meaning | iter 1 |" in text
+    assert "| contamination | the question and options nearly repeat a benchmark item | 2 |" in text
+    assert "| wrong_answer | the answer contradicts the image's annotation | 1 |" in text
     write_summary_md(summary, METRICS, path, rejected=[[]])
     assert "Validation rejected nothing." in path.read_text(encoding="utf-8")
 
@@ -339,6 +340,11 @@ def test_the_page_tells_each_iteration_from_plan_to_evaluation(tmp_path):
     assert '<li class="answer">blue</li>' in text and '<li class="predicted">red</li>' in text
     assert "Which colour is the square?" in text and '<p class="accepted">accepted</p>' in text
     assert '<span class="reason">wrong_answer</span>' in text and "The answer is &lt;b&gt;D&lt;/b&gt;." in text
+    assert (  # counts by reason and type (the rejected reply's query is of type 3), with the reason's meaning
+        '<tr><th>reason</th><th>meaning</th><th>Instance Attributes</th><th>all</th></tr><tr><td><span class="reason">'
+        "wrong_answer</span></td><td>the answer contradicts the image&#x27;s annotation</td><td>1</td><td>1</td></tr>"
+        in text
+    )
     assert "(image images/missing.png is missing)" in text  # a missing image is named, the page still written
     assert text.count('<svg class="loss"') == 1
     assert "The teacher: 0.0125 USD in all" in text and "<td>train</td><td>1</td><td>12</td>" in text

@@ -3,10 +3,12 @@ Chromium): a small run whose teacher answers through the local OpenAI-compatible
 so that every iteration has a plan, bad cases beside the samples made for them, rejections and training."""
 
 import json
+from collections import Counter
 
 import pytest
 import yaml
 
+from dataengine.core.qtypes import qtype_name
 from tests.browser import chromium  # noqa: F401 (a fixture)
 from tests.conftest import CONFIGS, snakemake
 from tools.fake_openai import FakeOpenAI, FakeSettings
@@ -44,11 +46,16 @@ def test_the_run_report_shows_each_iteration_from_plan_to_evaluation(faulty_run,
         plan = json.loads((faulty_run / f"iter_{number}" / "plan" / "quotas.json").read_text())
         rows = section.find_elements("css selector", "table.plan tr")[1:]
         shown = {row.find_elements("tag name", "td")[0].text: row.find_elements("tag name", "td") for row in rows}
-        assert {name: int(cells[3].text) for name, cells in shown.items()} == summary["iterations"][number - 1][
+        # type, dev accuracy, error rate, gain per 1,000, learnability, weight, share, quota, accepted
+        assert {name: int(cells[7].text) for name, cells in shown.items()} == summary["iterations"][number - 1][
             "quotas"
         ]
-        assert sum(float(cells[2].text) for cells in shown.values()) == pytest.approx(1.0, abs=0.02)  # weights
-        assert plan["budget"] == sum(int(cells[3].text) for cells in shown.values())
+        assert sum(float(cells[6].text) for cells in shown.values()) == pytest.approx(1.0, abs=0.02)  # shares
+        assert plan["budget"] == sum(int(cells[7].text) for cells in shown.values())
+        accepted = [json.loads(line) for line in (faulty_run / f"iter_{number}" / "data" / "accepted.jsonl").open()]
+        assert {name: int(cells[8].text) for name, cells in shown.items() if int(cells[8].text)} == dict(
+            Counter(qtype_name(sample["qtype"]) for sample in accepted)
+        )
 
         story = section.find_elements("css selector", ".story")[0]
         bad_case, sample = (
@@ -59,14 +66,19 @@ def test_the_run_report_shows_each_iteration_from_plan_to_evaluation(faulty_run,
         assert sample.find_element("tag name", "img").size["width"] > 0
         assert "image" in sample.find_element("css selector", ".tag").text  # its anchor: similar or random
 
-        rejections = section.find_elements("css selector", "li.rejection")
-        rejected = [
-            json.loads(line)
-            for line in (faulty_run / f"iter_{number}" / "data" / "rejected.jsonl").read_text().splitlines()
-        ]
-        assert rejected and rejections  # one in five replies is faulty and never asked again
-        reasons = [r.find_element("css selector", ".reason").text for r in rejections]
-        assert set(reasons) == {r["reason"] for r in rejected}
+        rejected = [json.loads(line) for line in (faulty_run / f"iter_{number}" / "data" / "rejected.jsonl").open()]
+        queries = {
+            query["query_id"]: query["qtype"]
+            for query in map(json.loads, (faulty_run / f"iter_{number}" / "plan" / "queries.jsonl").open())
+        }
+        assert rejected  # one in five replies is faulty and never asked again
+        table = section.find_element("css selector", "table.rejections")
+        head = [cell.text for cell in table.find_elements("tag name", "th")][2:-1]  # reason, meaning ... all
+        shown_counts = Counter()
+        for row in table.find_elements("tag name", "tr")[1:]:
+            cells = [cell.text for cell in row.find_elements("tag name", "td")]
+            shown_counts.update({(cells[0], name): int(n) for name, n in zip(head, cells[2:-1]) if n})
+        assert shown_counts == Counter((r["reason"], qtype_name(queries[r["query_id"]])) for r in rejected)
 
         loss = section.find_element("css selector", "svg.loss")
         assert loss.size["width"] > 100 and loss.find_element("tag name", "polyline").get_attribute("points")

@@ -17,7 +17,7 @@ from PIL import Image
 
 from dataengine.core.formats import LETTERS
 from dataengine.core.qtypes import qtype_name
-from dataengine.report import paired, plans, value
+from dataengine.report import paired, plans, rejections, value
 from dataengine.report.figures import CHANCE, loss_svg
 from dataengine.report.run import Iteration, Run
 from dataengine.report.summary import by_type_id, test_split
@@ -25,7 +25,7 @@ from dataengine.report.summary import by_type_id, test_split
 THUMBNAIL = 112  # pixels, the longer side of an image shown
 STORIES_PER_ITERATION = 4  # types whose bad cases and samples are shown
 SAMPLES_PER_STORY = 3
-EXAMPLES_PER_REASON = 2
+EXAMPLES_PER_REASON = 4  # shown for each reason: one open, the others folded
 
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2430;background:#f5f6f8}
@@ -207,7 +207,7 @@ def _iteration(run: Run, it: Iteration, previous: Iteration | None, images: _Ima
             "deliberately imbalanced so that some types start weak.</p>"
         )
     if it.queries:
-        parts.append(_rejections(it))
+        parts.append(_rejections(it, images))
     parts.append(_training(it))
     parts.append(_evaluation(it, previous))
     return "\n".join(parts) + "</section>"
@@ -293,19 +293,37 @@ def _sample_card(query: dict, verdict: str, record: dict, images: _Images) -> st
     return f'<div class="card sample">{images.tag(query["image"])}{anchor}{body}</div>'
 
 
-def _rejections(it: Iteration) -> str:
+def _rejections(it: Iteration, images: _Images) -> str:
+    """Counts by reason and type with what each reason means; one example per reason with its image,
+    the others folded away."""
     if not it.rejected:
         return f"<h3>Validation</h3><p>All {len(it.accepted)} replies accepted.</p>"
-    by_reason: dict[str, list[dict]] = defaultdict(list)
-    for record in it.rejected:
-        by_reason[record["reason"]].append(record)
-    items = []
-    for reason, records in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
-        examples = "".join(f"<pre>{_e(str(r.get('content', ''))[:300])}</pre>" for r in records[:EXAMPLES_PER_REASON])
-        items.append(f'<li class="rejection"><span class="reason">{_e(reason)}</span>: {len(records)}{examples}</li>')
+    table = rejections.by_reason_and_type(it.rejected, it.queries)
+    types = sorted({name for counts in table.values() for name in counts})
+    head = "".join(f"<th>{_e(name)}</th>" for name in types)
+    rows = "".join(
+        f'<tr><td><span class="reason">{_e(reason)}</span></td><td>{_e(rejections.meaning(reason))}</td>'
+        + "".join(f"<td>{counts[name] or ''}</td>" for name in types)
+        + f"<td>{sum(counts.values())}</td></tr>"
+        for reason, counts in table.items()
+    )
+    queries = {query["query_id"]: query for query in it.queries}
+    examples = []
+    for reason in table:
+        records = [record for record in it.rejected if record["reason"] == reason]
+        first, rest = records[0], records[1:EXAMPLES_PER_REASON]
+        query = queries.get(first["query_id"])
+        image = images.tag(query["image"]) if query and query.get("image") else ""
+        folded = "".join(f"<pre>{_e(str(r.get('content', ''))[:300])}</pre>" for r in rest)
+        more = f"<details><summary>{len(rest)} more</summary>{folded}</details>" if rest else ""
+        examples.append(
+            f'<div class="card"><span class="reason">{_e(reason)}</span>{image}'
+            f"<pre>{_e(str(first.get('content', ''))[:300])}</pre>{more}</div>"
+        )
     return (
         f"<h3>Validation: {len(it.accepted)} accepted, {len(it.rejected)} rejected</h3>"
-        f'<ul class="rejections">{"".join(items)}</ul>'
+        f'<table class="rejections"><tr><th>reason</th><th>meaning</th>{head}<th>all</th></tr>{rows}</table>'
+        f'<details><summary>An example of each reason</summary><div class="cards">{"".join(examples)}</div></details>'
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from dataengine.core.qtypes import QTYPES, qtype_name
 from dataengine.report import paired
 from dataengine.report.plans import RULES, plan_rows, plateaus, terms_text
+from dataengine.report.rejections import meaning
 from dataengine.report.value import per_point_text as value_text
 from dataengine.report.value import round_value
 
@@ -357,10 +358,10 @@ def _rejection_table(rejected: list[list[dict]]) -> list[str]:
     lines = ["", "## Rejected by validation", ""]
     if not reasons:
         return lines + ["Validation rejected nothing."]
-    lines.append(_table_row(["reason", *(f"iter {i}" for i in range(1, len(counts) + 1))]))
-    lines.append(_table_row(["---"] + ["---:"] * len(counts)))
-    lines += [_table_row([reason, *(str(c[reason]) for c in counts)]) for reason in reasons]
-    return lines + ["", "Each rejection is kept with its reason (and detail) in `iter_<i>/data/rejected.jsonl`."]
+    lines.append(_table_row(["reason", "meaning", *(f"iter {i}" for i in range(1, len(counts) + 1))]))
+    lines.append(_table_row(["---", "---"] + ["---:"] * len(counts)))
+    lines += [_table_row([reason, meaning(reason), *(str(c[reason]) for c in counts)]) for reason in reasons]
+    return lines + ["", "Each rejection is kept with its reason and the reply in `iter_<i>/data/rejected.jsonl`."]
 
 
 def test_split(metrics: Mapping, iteration: int) -> Mapping:
