@@ -350,6 +350,10 @@ def test_the_page_tells_each_iteration_from_plan_to_evaluation(tmp_path):
     assert "The teacher: 0.0125 USD in all" in text and "<td>train</td><td>1</td><td>12</td>" in text
     assert text.count("data:image/png;base64,") == 3  # the plot, the bad case's image and the sample's
     assert "budget: 10" in text
+    assert (
+        '<nav class="contents"><a href="#overview">What the loop did</a> &middot; <a href="#iteration-0">Iteration 0</a>'
+        ' &middot; <a href="#iteration-1">Iteration 1</a></nav>' in text
+    )
 
 
 def test_the_page_gives_every_change_its_paired_test_and_links_the_significant_to_their_iteration(tmp_path):

@@ -29,7 +29,7 @@ EXAMPLES_PER_REASON = 4  # shown for each reason: one open, the others folded
 
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2430;background:#f5f6f8}
-header{background:#1d2430;color:#fff;padding:14px 24px} main{padding:8px 24px 40px;max-width:1200px}
+header{background:#1d2430;color:#fff;padding:14px 24px} nav.contents{padding:8px 24px;background:#e8ebf0} main{padding:8px 24px 40px;max-width:1200px}
 section{background:#fff;border-radius:8px;padding:4px 18px 14px;margin:16px 0;box-shadow:0 1px 3px #0002}
 table{border-collapse:collapse;margin:8px 0} td,th{padding:3px 10px;border-bottom:1px solid #e3e6ea;text-align:right}
 td:first-child,th:first-child{text-align:left} .ci{color:#778;font-size:12px}
@@ -57,7 +57,7 @@ def write_page(run: Run, figure: Path, path: Path, config_text: str = "") -> Non
         f'<html lang="en"><head><meta charset="utf-8"><title>Run {_e(run.name)}</title>'
         f"<style>{STYLE}</style></head><body>",
         f"<header><h1>Run {_e(run.name)}</h1>config {_e(run.config_hash)}, "
-        f"{len(run.iterations) - 1} iterations</header><main>",
+        f"{len(run.iterations) - 1} iterations</header>{_contents(run)}<main>",
         _overview(run, figure, config_text),
         *(
             _iteration(run, it, run.iterations[it.number - 1] if it.number else None, images, flat.get(it.number, []))
@@ -66,6 +66,14 @@ def write_page(run: Run, figure: Path, path: Path, config_text: str = "") -> Non
         "</main></body></html>",
     ]
     Path(path).write_text("\n".join(parts) + "\n", encoding="utf-8")
+
+
+def _contents(run: Run) -> str:
+    """The table of contents: the overview, then each iteration."""
+    links = ['<a href="#overview">What the loop did</a>'] + [
+        f'<a href="#iteration-{it.number}">Iteration {it.number}</a>' for it in run.iterations
+    ]
+    return f'<nav class="contents">{" &middot; ".join(links)}</nav>'
 
 
 def _overview(run: Run, figure: Path, config_text: str) -> str:
