@@ -3,9 +3,8 @@ files or a Weights & Biases run, beside the loop's own train_log.json and report
 
 A run's TensorBoard folder is `<run>/tensorboard/`: `train_<i>/` holds iteration i's loss, learning
 rate and throughput per logged step, `eval/` every iteration's accuracy per split and type at step i
-(`eval_<name>/` a report benchmark's),
-so `tensorboard --logdir results/<run>/tensorboard` shows each training and the loop's progress as
-lines. W&B gets one run per training (`<run>/train_<i>`) and one for the evaluations (`<run>/eval`,
+(`eval_<name>/` a report benchmark's), so `tensorboard --logdir results/<run>/tensorboard` shows each
+training and the loop's progress as lines. W&B gets one run per training (`<run>/train_<i>`) and one for the evaluations (`<run>/eval`,
 resumed by each evaluation); `WANDB_PROJECT`, `WANDB_MODE=offline` and W&B's other variables apply.
 Reporting changes nothing a job produces, so switching it reruns nothing.
 """
@@ -79,9 +78,8 @@ def tracker(report_to: str, run_dir: Path, name: str) -> Tracker | None:
         raise ValueError(f"train.report_to is {report_to!r}; known: {REPORT_TO}")
     if report_to == "none":
         return None
-    folder = Path(run_dir) / "tensorboard" / name
     if report_to == "tensorboard":
-        return TensorBoard(folder)
+        return TensorBoard(Path(run_dir) / "tensorboard" / name)
     return WandB(Path(run_dir) / "wandb", f"{Path(run_dir).name}/{name}", group=Path(run_dir).name)
 
 

@@ -87,13 +87,16 @@ def export_dataset(run_dir: Path, out: Path, with_seed_set: bool = False) -> dic
     for stale in data.glob("train-*.parquet"):
         stale.unlink()
     schema = COLUMNS.with_metadata({"huggingface": json.dumps({"info": {"features": FEATURES}})})
+    written: Counter = Counter()  # (iteration, qtype, teacher, prompt version) of every sample, for the card
     for n, rows in enumerate(_batches(_rows(files, Path(layout.pool)), SHARD_ROWS)):
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), data / f"train-{n:05d}-of-{shards:05d}.parquet")
-    (out / "README.md").write_text(card(run_dir, config, layout, files), encoding="utf-8")
+        written.update((row["iteration"], row["qtype"], row["teacher"], row["prompt_version"]) for row in rows)
+    (out / "README.md").write_text(card(config, layout, list(files), written), encoding="utf-8")
     return counts
 
 
 def _rows(files: dict[int, Path], pool: Path) -> Iterator[dict]:
+    """The samples as dataset rows, their images read; one file's samples at a time."""
     for path in files.values():
         for sample in read_accepted(path):
             image = pool / sample["image"]
@@ -127,20 +130,22 @@ def _batches(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
         yield batch
 
 
-def card(run_dir: Path, config: dict, layout: RunLayout, files: dict[int, Path]) -> str:
-    """The dataset card: YAML metadata the hub reads, then the run's account of the data."""
+def card(config: dict, layout: RunLayout, iterations_exported: list[int], written: Counter) -> str:
+    """The dataset card: YAML metadata the hub reads, then the run's account of the data (`written`:
+    the samples exported, by iteration, type, teacher and prompt version)."""
     per_type: Counter = Counter()
-    iterations, teachers = [], set()
-    for i, path in files.items():
-        samples = read_jsonl(path)
-        per_type.update((i, sample["qtype"]) for sample in samples)
-        teachers.update(sample["teacher"] for sample in samples)
+    for (i, qtype, _, _), n in written.items():
+        per_type[(i, qtype)] += n
+    teachers = {teacher for _, _, teacher, _ in written}
+    iterations = []
+    for i in iterations_exported:
         rejected_file = Path(layout.rejected(i))
         rejected = Counter(row["reason"] for row in read_jsonl(rejected_file)) if rejected_file.is_file() else {}
         generation_file = Path(layout.generation(i))
         generation = read_json(generation_file) if generation_file.is_file() else {}
-        versions = sorted({sample["prompt_version"] for sample in samples})
-        iterations.append((i, len(samples), rejected, generation.get("cost_usd"), versions))
+        versions = sorted({version for j, _, _, version in written if j == i})
+        accepted = sum(n for (j, *_), n in written.items() if j == i)
+        iterations.append((i, accepted, rejected, generation.get("cost_usd"), versions))
     qtypes = sorted({qtype for _, qtype in per_type})
     header = {
         "pretty_name": f"dataengine run {config['run']}",
@@ -166,15 +171,16 @@ def card(run_dir: Path, config: dict, layout: RunLayout, files: dict[int, Path])
         f"| student | `{config['student']['base']}` (family {config['student']['family']}) |",
         f"| benchmark | {_benchmark(config['benchmark'])} |",
         f"| teacher | {', '.join(f'`{teacher}`' for teacher in sorted(teachers))} (the samples' own record) |",
-        f"| iterations | {', '.join(str(i) for i in files)} of {config['iterations']} |",
+        f"| iterations | {', '.join(str(i) for i in iterations_exported)} of {config['iterations']} |",
         "",
         "## Samples per type and iteration",
         "",
-        "| type | " + " | ".join(f"iteration {i}" for i in files) + " |",
-        "|---|" + "---:|" * len(files),
+        "| type | " + " | ".join(f"iteration {i}" for i in iterations_exported) + " |",
+        "|---|" + "---:|" * len(iterations_exported),
     ]
     lines += [
-        f"| {qtype_name(qtype)} | " + " | ".join(str(per_type[(i, qtype)]) for i in files) + " |" for qtype in qtypes
+        f"| {qtype_name(qtype)} | " + " | ".join(str(per_type[(i, qtype)]) for i in iterations_exported) + " |"
+        for qtype in qtypes
     ]
     lines += [
         "",
