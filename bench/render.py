@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from dataengine.core.qtypes import QTYPES
+from dataengine.core.qtypes import SEED_TYPES
 from dataengine.data.synthetic import render, scenes
 
 
@@ -25,7 +25,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     totals = {render.render: 0.0, render.render_png: 0.0}
     print(f"{'type':<6}{'drawn/s':>10}{'as PNG/s':>10}")
-    for qtype in QTYPES:
+    for qtype in SEED_TYPES:
         drawn = [scenes.scene_for_type(qtype, rng) for _ in range(args.scenes)]
         rates = []
         for draw in totals:
@@ -36,7 +36,7 @@ def main() -> None:
             totals[draw] += seconds
             rates.append(len(drawn) / seconds)
         print(f"{qtype:<6}" + "".join(f"{rate:>10.0f}" for rate in rates))
-    n = args.scenes * len(QTYPES)
+    n = args.scenes * len(SEED_TYPES)
     print(
         f"{'all':<6}"
         + "".join(f"{n / seconds:>10.0f}" for seconds in totals.values())

@@ -4,6 +4,7 @@
     dataengine config show [--configfile F ...]      the config Snakemake runs with, every default filled in
     dataengine status [RUN]                          where a run stands, from its files
     dataengine doctor [--configfile F ...]           everything a run needs, checked at once
+    dataengine prompt init --types T1 [T2 ...] --out FOLDER   a prompt folder to start from for those types
     dataengine prompt optimize --qtype 5|Counting [--rounds 3] [--samples 20]
                                [--reviewer terminal|browser|file|auto] [--feedback F] [--port 8770]
     dataengine prompt history --qtype 5
@@ -41,7 +42,8 @@ import yaml
 
 from dataengine.core.config import knobs, resolve
 from dataengine.core.jsonl import read_jsonl, write_jsonl
-from dataengine.core.qtypes import parse_qtype
+from dataengine.core.layout import RunLayout
+from dataengine.core.qtypes import TypeTable, known_types, run_types
 from dataengine.data import exchange
 from dataengine.endpoint.client import EndpointError
 from dataengine.teacher.llm.settings import cache_path, resolve_prompts
@@ -74,9 +76,14 @@ def _prompt(args: argparse.Namespace) -> None:
     from dataengine.teacher.prompt_opt.session import Options
 
     config = resolve(args.configfile)
+    if args.command == "init":
+        _prompt_init(args, config)
+        return
     opt = config["prompt_optimization"]
+    types = known_types(config)
     options = Options(
-        qtype=args.qtype,
+        qtype=types.parse(args.qtype),
+        types=types,
         rounds=getattr(args, "rounds", None) or opt["rounds"],
         samples=getattr(args, "samples", None) or opt["samples"],
         target=opt["target"],
@@ -87,20 +94,42 @@ def _prompt(args: argparse.Namespace) -> None:
     if args.command == "history":
         print(history(options))
         return
-    teacher = knobs(config, "teacher", 1)
+    teacher = {**knobs(config, "teacher", 1), "types": types}
     if teacher["kind"] != "openai":
         raise ValueError(f"teacher.kind is {teacher['kind']!r}: prompt optimisation needs the openai teacher")
     pool_file = Path(args.pool or f"results/{config['run']}/pool/annotations.jsonl")
     if not pool_file.exists():
         raise ValueError(f"no pool at {pool_file}: build one (snakemake --until build_pool) or pass --pool")
     with contextlib.ExitStack() as stack:  # the browser reviewer's server stops with the session
-        reviewer = _reviewer(args, pool_file.parent, stack)
+        reviewer = _reviewer(args, pool_file.parent, types, stack)
         session = optimize(options, teacher, resolve_prompts(teacher["prompts"]), read_jsonl(pool_file), reviewer)
     if session.end and session.end["reason"] != "no data":
         chosen = options.versions / session.version
         print(f"session ended ({session.end['reason']}); version {session.version}: set teacher.prompts: {chosen}")
     elif session.end:
         print("session ended: no sample of the last round could be judged, so no version is recommended")
+
+
+def _prompt_init(args: argparse.Namespace, config: dict) -> None:
+    """A starting prompt folder for some of the run's types, with example questions from its benchmark:
+    the built one, else one built for the purpose in a temporary folder."""
+    import tempfile
+
+    from dataengine import pipeline
+    from dataengine.data.benchmark import load_items
+    from dataengine.teacher.llm.starter import write_starting_prompts
+
+    types = run_types(config)
+    chosen = [types.parse(name) for name in args.types]
+    built = Path(RunLayout.of(f"results/{config['run']}", config["base_run"]).benchmark) / "items.parquet"
+    with tempfile.TemporaryDirectory(prefix="dataengine-benchmark-") as scratch:
+        if not built.exists():
+            print(f"no benchmark at {built}: reading it from the config's files ...", file=sys.stderr)
+            built = Path(scratch) / "items.parquet"
+            pipeline.build_benchmark(str(built), config["qtypes"], config["benchmark"], config["seed"])
+        found = write_starting_prompts(load_items(built), types, chosen, args.out)
+    listed = ", ".join(f"{name} ({n} examples)" for name, n in found.items())
+    print(f"{args.out}: prompts for {listed}. Write each definition, then set teacher.prompts: {args.out}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -112,7 +141,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(f"{scored} items scored ({args.scorer}, {'reference' if args.reference else 'batched'}) -> {args.out}")
 
 
-def _reviewer(args: argparse.Namespace, image_root: Path, stack: contextlib.ExitStack):
+def _reviewer(args: argparse.Namespace, image_root: Path, types: TypeTable, stack: contextlib.ExitStack):
     from dataengine.teacher.prompt_opt import reviewers
 
     if args.reviewer == "file":
@@ -124,8 +153,8 @@ def _reviewer(args: argparse.Namespace, image_root: Path, stack: contextlib.Exit
     if args.reviewer == "browser":
         from dataengine.teacher.prompt_opt.browser import BrowserReviewer
 
-        return stack.enter_context(BrowserReviewer(image_root, port=args.port))
-    return reviewers.TerminalReviewer(image_root, editor=os.environ.get("EDITOR", "vi"))
+        return stack.enter_context(BrowserReviewer(image_root, types, port=args.port))
+    return reviewers.TerminalReviewer(image_root, types, editor=os.environ.get("EDITOR", "vi"))
 
 
 def _data(args: argparse.Namespace) -> None:
@@ -181,6 +210,7 @@ def _teacher(args: argparse.Namespace) -> None:
             "pass a --configfile whose teacher section names one (docs/teacher.md)"
         )
     teacher["cache"] = cache_path(teacher, f"results/{config['run']}")
+    teacher["types"] = known_types(config)
     teacher["restart_damaged_cache"] = teacher["restart_damaged_cache"] or args.restart_damaged_cache
     if args.command == "estimate":
         from dataengine.teacher.llm.generation import estimate
@@ -203,13 +233,6 @@ def _plan_cost(args: argparse.Namespace) -> None:
         resolve(args.configfile), base_samples=args.base_samples, eval_count=args.eval_items, gpu_file=args.gpu_rates
     )
     print(json.dumps(cost, indent=1) if args.json else render(cost))
-
-
-def _qtype(text: str) -> int:
-    try:
-        return parse_qtype(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -235,9 +258,14 @@ def _parser() -> argparse.ArgumentParser:
 
     prompt = groups.add_parser("prompt", help="interactive prompt optimisation")
     prompt_commands = prompt.add_subparsers(dest="command", required=True)
+    init = prompt_commands.add_parser(
+        "init", parents=[configfile], help="a prompt folder to start from, for types of the run's benchmark"
+    )
+    init.add_argument("--types", nargs="+", required=True, help="type ids or names (the run's qtypes)")
+    init.add_argument("--out", type=Path, required=True, help="the folder to write (must not exist)")
     for name in ("optimize", "history"):
         sub = prompt_commands.add_parser(name, parents=[configfile])
-        sub.add_argument("--qtype", type=_qtype, required=True, help="a type id or name (5, Counting)")
+        sub.add_argument("--qtype", required=True, help="a type id or name (5, Counting)")
         sub.add_argument("--sessions", help="overrides prompt_optimization.sessions")
         sub.add_argument("--versions", help="overrides prompt_optimization.versions")
         if name == "optimize":

@@ -27,6 +27,7 @@ import dataengine.sampling.plan
 import dataengine.teacher
 import dataengine.teacher.validate
 from dataengine.core.jsonl import read_json, read_jsonl, write_json, write_jsonl
+from dataengine.core.qtypes import TypeTable, run_types
 from dataengine.core.tracking import report_evaluation, tracker
 from dataengine.model.families import TINY_DEFAULT
 
@@ -40,11 +41,13 @@ def _set_threads(cpus: int, loader_workers: int = 0) -> None:
     torch.set_num_threads(max(1, int(cpus) - loader_workers))
 
 
-def build_benchmark(out_items: str, qtypes: list[int], cfg: dict, seed: int) -> None:
+def build_benchmark(out_items: str, qtypes: list, cfg: dict, seed: int) -> None:
+    """The benchmark of the types `qtypes` (ids, or the benchmark's own category names)."""
     if cfg["kind"] != "synthetic":
         from dataengine.data.benchmarks import build_real_benchmark
 
-        build_real_benchmark(cfg["kind"], Path(out_items).parent, cfg, qtypes, seed)
+        types = run_types({"benchmark": cfg, "qtypes": qtypes})
+        build_real_benchmark(cfg["kind"], Path(out_items).parent, cfg, types, seed)
         return
     items = dataengine.data.benchmark.build_synthetic_benchmark(
         Path(out_items).parent,
@@ -61,7 +64,7 @@ def build_benchmark(out_items: str, qtypes: list[int], cfg: dict, seed: int) -> 
 def build_pool(
     benchmark_items: str,
     out_annotations: str,
-    qtypes: list[int],
+    qtypes: list[int] | None,
     cfg: dict,
     image_size: int,
     seed: int,
@@ -106,8 +109,8 @@ def seed_set(
     teacher: dict,
     seed: int,
 ) -> None:
-    """The base model's instruction data: fixed, deliberately imbalanced quotas from the teacher, and
-    what they cost (the seed set's generation.json)."""
+    """The base model's instruction data: fixed, deliberately imbalanced quotas from the teacher for
+    the types `qtypes` (those it writes for), and what they cost (the seed set's generation.json)."""
     quotas = {int(t): n for t, n in per_type.items() if int(t) in qtypes}
     pool_dir = Path(pool_annotations).parent
     queries = dataengine.sampling.plan.plan_queries(
@@ -191,12 +194,13 @@ def evaluate(
     loader_workers: int = 0,
     family: str = "auto",
     report_to: str = "none",
+    types: TypeTable | None = None,
 ) -> None:
     """`family` is student.family: what the model folder must hold, unless auto. `extractor` is the
     evaluate.extractor section: with `generate` scoring and kind `openai`, an LLM reads the replies the
     rules cannot. It is built (its key read) before the model is loaded; an endpoint that fails for
     good stops the job (dataengine.eval.extractor). `loader_workers` processes read the images ahead.
-    `report_to` sends the accuracies to TensorBoard or W&B too (dataengine.core.tracking)."""
+    `report_to` sends the accuracies, named by `types`, to TensorBoard or W&B too (core.tracking)."""
     _set_threads(threads, loader_workers)
     import dataengine.eval.evaluate
     from dataengine.eval.extractor import build_extractor
@@ -225,7 +229,7 @@ def evaluate(
     write_jsonl(out_bad_cases, dataengine.eval.evaluate.bad_cases(predictions, table))
     write_json(out_metrics, metrics)
     predictions.write_parquet(out_predictions)
-    report_evaluation(report_to, metrics, Path(out_metrics))
+    report_evaluation(report_to, metrics, Path(out_metrics), types)
     for split, result in metrics["splits"].items():
         log.info("%s: %.1f %% of %d", split, result["overall"]["acc"], result["overall"]["n"])
 
@@ -272,14 +276,20 @@ def plan(
 
 
 def compare_strategies(
-    arms: list[dict], summaries: list[str], default: str, out_json: str, out_md: str, out_plot: str
+    arms: list[dict],
+    summaries: list[str],
+    default: str,
+    types: TypeTable,
+    out_json: str,
+    out_md: str,
+    out_plot: str,
 ) -> None:
     """experiment.json/.md/.png from the summary.json of every arm (same order as `arms`)."""
     result = dataengine.report.experiment.compare(
         [{**arm, "summary": read_json(path)} for arm, path in zip(arms, summaries, strict=True)], default
     )
     write_json(out_json, result)
-    dataengine.report.experiment.write_markdown(result, Path(out_md))
+    dataengine.report.experiment.write_markdown(result, Path(out_md), types)
     dataengine.report.experiment.plot(result, Path(out_plot))
     for name, entry in result["strategies"].items():
         log.info("%s: weak-type accuracy per iteration %s", name, entry["weak_mean"])
@@ -430,6 +440,7 @@ def report(
     benchmark_images: str,
     timings: list[str],
     config_file: str,
+    types: TypeTable,
     out_summary_json: str,
     out_summary_md: str,
     out_plot: str,
@@ -454,6 +465,7 @@ def report(
         models,
         Path(pool_images).parent,
         Path(benchmark_images).parent,
+        types,
         timings,
     )
     iterations = loaded.iterations
@@ -466,6 +478,7 @@ def report(
         metrics_per_iter,
         [*plan_files, None],
         [0] + [len(it.accepted) for it in iterations[1:]],
+        types,
         reported_metrics,
         [it.changes for it in iterations],
     )
@@ -475,12 +488,13 @@ def report(
         result,
         metrics_per_iter,
         Path(out_summary_md),
+        types,
         teacher_stats=teacher,
         plans=plan_files,
         rejected=[it.rejected for it in iterations[1:]],
         reported=reported_metrics,
         accepted=[it.accepted for it in iterations[1:]],
     )
-    figures.plot_accuracy(result, metrics_per_iter, Path(out_plot))
+    figures.plot_accuracy(result, metrics_per_iter, Path(out_plot), types)
     config_text = Path(config_file).read_text(encoding="utf-8") if Path(config_file).is_file() else ""
     page.write_page(loaded, Path(out_plot), Path(out_page), config_text)

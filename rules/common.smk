@@ -28,6 +28,8 @@ from dataengine.core.config import (
 from dataengine.report.summary import config_hash
 from dataengine.sampling.plan import STRATEGIES, plan_knobs
 from dataengine.data.sources import require_present, write_manifest
+from dataengine.core.qtypes import run_types
+from dataengine.teacher import taught_types
 from dataengine.teacher.llm.prompts import PROMPT_FILES
 from dataengine.endpoint.client import result_knobs
 from dataengine.teacher.llm.settings import cache_path, resolve_prompts
@@ -66,6 +68,31 @@ SOURCES = run_paths.source_paths(config)
 require_present(run_paths.config_paths(config))
 if config["base_run"]:
     check_base_run(config, SHARED, seed_teacher=result_knobs if TINY else None)
+# The types each iteration's teacher writes for (its prompt file's, or the oracle's SEED types); the
+# others are measured and planned nothing.
+TYPES = run_types(config)
+TAUGHT = {i: taught_types(knobs(config, "teacher", i), config) for i in range(LAST + 1)}
+
+
+def check_taught():
+    """Stop a run whose teacher writes for none of its types; name those it leaves out (dry run too)."""
+    for i, taught in TAUGHT.items():
+        kind = knobs(config, "teacher", i)["kind"]
+        if not taught:
+            raise ValueError(
+                f"iteration {i}: the teacher ({kind}) writes for none of the run's types ({TYPES.listing()}); "
+                "give it a prompt file that defines some (teacher.prompts, `dataengine prompt init`; "
+                "the oracle writes SEED-Bench's types only)"
+            )
+        untaught = [TYPES.name(t) for t in TYPES.ids if t not in taught]
+        if untaught and workflow.is_main_process:
+            print(
+                f"iteration {i}: measured but given no data (no teacher prompt): {', '.join(untaught)}",
+                file=sys.stderr,
+            )
+
+
+check_taught()
 # The run's own config, resolved (defaults filled in), once it checked out: for people, for
 # `dataengine status` and for runs started from this one (base_run).
 if workflow.is_main_process:
@@ -296,13 +323,15 @@ def section_params(name, section, per_job=None):
 
 
 def sampling_knobs(wildcards):
-    """The sampling knobs of iteration i's plan; an experiment's arm sets its own."""
-    sampling = knobs(config, "sampling", int(wildcards.i))
-    return plan_knobs(
-        arm_sampling(sampling, wildcards.strategy, int(wildcards.i))
-        if EXPERIMENT
-        else sampling
-    )
+    """The sampling knobs of iteration i's plan; an experiment's arm sets its own. A type the teacher
+    writes no data for is excluded, as if the user had."""
+    i = int(wildcards.i)
+    sampling = knobs(config, "sampling", i)
+    sampling = arm_sampling(sampling, wildcards.strategy, i) if EXPERIMENT else sampling
+    untaught = set(TYPES.ids) - set(TAUGHT[i])
+    if untaught:
+        sampling = {**sampling, "exclude": sorted(set(sampling["exclude"]) | untaught)}
+    return plan_knobs(sampling)
 
 
 def teacher_knobs(wildcards):

@@ -3,6 +3,7 @@
 from dataengine import pipeline
 from dataengine.core.config import runtime_knobs
 from dataengine.core.joblog import job_logging
+from dataengine.core.qtypes import run_types
 
 with job_logging(snakemake.log[0]):
     pipeline.evaluate(
@@ -19,4 +20,5 @@ with job_logging(snakemake.log[0]):
         loader_workers=runtime_knobs(snakemake.config, "loader_workers"),
         family=snakemake.params.family,
         report_to=runtime_knobs(snakemake.config, "train.report_to"),
+        types=run_types(snakemake.config),
     )

@@ -2,6 +2,7 @@
 
 from dataengine import pipeline
 from dataengine.core.joblog import job_logging
+from dataengine.core.qtypes import run_types
 
 # The report benchmarks' metrics come benchmark by benchmark, one file per iteration.
 names, files = snakemake.params.report_benchmarks, list(snakemake.input.reported)
@@ -23,6 +24,7 @@ with job_logging(snakemake.log[0]):
         benchmark_images=snakemake.input.benchmark_images,
         timings=snakemake.params.timings,
         config_file=snakemake.params.config_file,
+        types=run_types(snakemake.config),
         out_summary_json=snakemake.output.summary_json,
         out_summary_md=snakemake.output.summary_md,
         out_plot=snakemake.output.plot,

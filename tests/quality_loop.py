@@ -25,7 +25,7 @@ from dataengine import pipeline
 from dataengine.core.config import deep_merge, knobs, validate_config
 from dataengine.core.jsonl import read_json
 from dataengine.core.layout import RunLayout
-from dataengine.core.qtypes import qtype_name
+from dataengine.core.qtypes import SEED_TABLE
 from dataengine.report.experiment import weak_types
 
 WORLD = {
@@ -189,7 +189,7 @@ def accepted(arm: RunLayout) -> int:
 def accuracy_by_type(layout: RunLayout, i: int) -> dict[str, float]:
     """Test-split accuracy per type name (percent) of iteration i, as summary.json reports it."""
     per_type = read_json(layout.metrics(i))["splits"]["test"]["per_type"]
-    return {qtype_name(int(t)): entry["acc"] for t, entry in per_type.items()}
+    return {SEED_TABLE.name(int(t)): entry["acc"] for t, entry in per_type.items()}
 
 
 def weak_mean(layout: RunLayout, i: int) -> float:

@@ -10,6 +10,8 @@ from pathlib import Path
 import polars as pl
 from PIL import Image
 
+from dataengine.core.qtypes import SEED_TYPES, TypeTable
+
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]
 
 
@@ -17,6 +19,11 @@ def png(colour: str, size=(8, 8)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, colour).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def seed_types(*ids: int) -> TypeTable:
+    """A run's types: SEED-Bench's of these ids."""
+    return TypeTable({qtype: SEED_TYPES[qtype] for qtype in ids})
 
 
 def write_seedbench(root: Path) -> dict:
@@ -276,3 +283,89 @@ def write_visual_genome(root: Path) -> dict:
         "regions": str(root / "regions.json"),
         "image_dir": [str(f) for f in folders],
     }
+
+
+# A generic benchmark (docs/benchmarks.md): three categories of its own; five questions on four images
+# (c1 and t2 share one, m1's is in a subfolder) with 2 to 10 options, one with a hint.
+GENERIC_CATEGORIES = ["Charts", "Tables", "Maps"]
+GENERIC_ROWS = [
+    {
+        "id": "c1",
+        "image": "red.png",
+        "question": "Which bar is highest?",
+        "hint": "The bars are coloured.",
+        "options": ["red", "green", "blue"],
+        "answer": "A",
+        "category": "Charts",
+    },
+    {
+        "id": "t1",
+        "image": "blue.png",
+        "question": "Is the total 12?",
+        "options": ["yes", "no"],
+        "answer": "B",
+        "category": "Tables",
+    },
+    {
+        "id": "m1",
+        "image": "maps/yellow.png",
+        "question": "Which region lies north?",
+        "options": [f"region {n}" for n in range(10)],
+        "answer": "J",
+        "category": "Maps",
+    },
+    {
+        "id": "c2",
+        "image": "green.png",
+        "question": "How many bars?",
+        "options": ["1", "2", "3", "4", "5"],
+        "answer": "E",
+        "category": "Charts",
+    },
+    {
+        "id": "t2",
+        "image": "red.png",
+        "question": "Which column is empty?",
+        "options": ["a", "b", "c", "d"],
+        "answer": "C",
+        "category": "Tables",
+    },
+]
+GENERIC_PARQUET = {
+    "id": pl.String,
+    "image": IMAGE,
+    "question": pl.String,
+    "hint": pl.String,
+    "options": pl.List(pl.String),
+    "answer": pl.String,
+    "category": pl.String,
+}
+
+
+def write_generic(root: Path, form: str, rows: list[dict] = GENERIC_ROWS) -> dict:
+    """`rows` in the generic format `form`: jsonl, csv (options in columns A..J) or parquet (each image
+    embedded as datasets writes it, a struct of bytes and path); returns the benchmark config."""
+    images = root / "images"
+    for name in {row["image"] for row in rows if isinstance(row.get("image"), str)}:
+        (images / name).parent.mkdir(parents=True, exist_ok=True)
+        (images / name).write_bytes(png(Path(name).stem))
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"bench.{form}"
+    if form == "jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    elif form == "csv":
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, ["id", "image", "question", "hint", *"ABCDEFGHIJ", "answer", "category"])
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(
+                    {key: value for key, value in row.items() if key != "options"}
+                    | dict(zip("ABCDEFGHIJ", row["options"]))
+                )
+    else:
+        embedded = [
+            row | {"image": {"bytes": (images / row["image"]).read_bytes(), "path": row["image"]}} for row in rows
+        ]
+        pl.DataFrame(embedded, schema=GENERIC_PARQUET).write_parquet(path)
+        return {"kind": "generic", "path": str(path)}
+    return {"kind": "generic", "path": str(path), "image_dir": str(images)}

@@ -1,10 +1,10 @@
 import polars as pl
 import pytest
 
-from dataengine.core.qtypes import QTYPES
+from dataengine.core.qtypes import SEED_TYPES
 from dataengine.data.benchmark import build_synthetic_benchmark, choice_problems, load_items
 
-QTYPE_IDS = sorted(QTYPES)
+QTYPE_IDS = sorted(SEED_TYPES)
 
 
 def _files(folder):
@@ -67,3 +67,14 @@ def test_an_answer_is_one_letter_among_the_options(answer):
     # "" and "AB" are substrings of "ABCD": a hidden answer (MMBench's test split) once passed as right.
     assert choice_problems("Which?", ["yes", "no"], answer) == [f"answer {answer!r} is not one of A, B"]
     assert choice_problems("Which?", ["yes", "no"], "B") == []
+
+
+def test_items_take_any_positive_type_id_and_up_to_ten_options(tmp_path):
+    items = build_synthetic_benchmark(tmp_path, [1], n_dev=2, n_test=1, seed=0)
+    ten = [f"o{n}" for n in range(10)]
+    own = items.with_columns(qtype=pl.Series([12, 1, 0]), options=pl.Series([ten, ten, ten]), answer=pl.lit("J"))
+    own.write_parquet(tmp_path / "items.parquet")
+    with pytest.raises(ValueError) as err:
+        load_items(tmp_path / "items.parquet")
+    assert str(err.value).splitlines()[1:] == ["  item 'b1-000002': qtype 0 is not a type id (a positive integer)"]
+    assert choice_problems("Which?", [*ten, "o10"], "A") == [f"needs 2-10 options, got {[*ten, 'o10']!r}"]

@@ -8,10 +8,11 @@ import logging
 import polars as pl
 import pytest
 
+from dataengine.core.qtypes import SEED_TABLE
 from dataengine.data.benchmarks import build_real_benchmark
 from dataengine.eval.evaluate import metrics, score_items
 from dataengine.report.summary import summarize, write_summary_md
-from tests.real_fixtures import mmbench_rows, png, write_mmbench
+from tests.real_fixtures import mmbench_rows, png, seed_types, write_mmbench
 from tests.tiny import tiny_student
 
 COARSE = "coarse_perception"
@@ -45,7 +46,7 @@ def scene_and_style_rows() -> list[dict]:
 @pytest.fixture
 def scene_and_style(tmp_path):
     cfg = write_mmbench(tmp_path, scene_and_style_rows()) | {"qtype_map": SCENE_AND_STYLE, "dev_share": 0.0}
-    return build_real_benchmark("mmbench", tmp_path / "bench", cfg, [1], seed=0)
+    return build_real_benchmark("mmbench", tmp_path / "bench", cfg, seed_types(1), seed=0)
 
 
 @pytest.mark.parametrize("l2_header", ["l2-category", "L2-category"])  # MMBench's TSV; the Hugging Face copies
@@ -54,7 +55,7 @@ def test_mmbench_categories_are_kept_in_the_items(tmp_path, l2_header):
     path = tmp_path / "MMBench_DEV_EN.tsv"
     header, rest = path.read_text().split("\n", 1)
     path.write_text(header.replace("l2-category", l2_header) + "\n" + rest)
-    items = build_real_benchmark("mmbench", tmp_path / "bench", cfg, [3, 4], seed=0)
+    items = build_real_benchmark("mmbench", tmp_path / "bench", cfg, seed_types(3, 4), seed=0)
     assert items["category"].to_list() == ["object_localization"] * 2 + ["attribute_recognition"] * 3
     assert set(items["l2_category"]) == {"finegrained_perception (instance-level)"}
     assert pl.read_parquet(tmp_path / "bench" / "items.parquet")["category"].equals(items["category"])
@@ -108,7 +109,7 @@ def test_an_mmbench_run_reports_per_category_in_summary_json_and_md(scene_and_st
     assert predictions["l2_category"].to_list() == [COARSE] * 6
     later = predictions.with_columns(correct=pl.col("id") != "mmb-2")  # image_style: 3 of 4 items, 1 of 2 questions
     per_iteration = [metrics(predictions, "letter"), metrics(later, "letter")]
-    summary = summarize("mmb", "0" * 12, per_iteration, [{"quotas": {"1": 2}}, None], [0, 2])
+    summary = summarize("mmb", "0" * 12, per_iteration, [{"quotas": {"1": 2}}, None], [0, 2], SEED_TABLE)
     first, test = summary["iterations"][0], per_iteration[0]["splits"]["test"]
     assert first["per_category"] == {name: e["acc"] for name, e in test["per_category"].items()}
     assert first["circular"]["per_l2_category"] == {COARSE: test["circular"]["per_l2_category"][COARSE]["acc"]}
@@ -122,7 +123,7 @@ def test_an_mmbench_run_reports_per_category_in_summary_json_and_md(scene_and_st
         "samples_added",
         "quotas",
     }  # the contract's keys
-    write_summary_md(summary, per_iteration, tmp_path / "summary.md")
+    write_summary_md(summary, per_iteration, tmp_path / "summary.md", SEED_TABLE)
     text = (tmp_path / "summary.md").read_text()
     assert "## Per category" in text and "whose base copy (index < 1,000,000) is missing" in text
     tests = [m["splits"]["test"] for m in per_iteration]
@@ -151,9 +152,9 @@ def test_summary_without_categories_keeps_the_earlier_shape(tmp_path):
             "scores": [[0.0]] * 2,
         }
     )
-    summary = summarize("plain", "0" * 12, [metrics(predictions, "letter")], [None], [0])
+    summary = summarize("plain", "0" * 12, [metrics(predictions, "letter")], [None], [0], SEED_TABLE)
     assert set(summary["iterations"][0]) == {"iteration", "overall", "per_type", "n_eval", "samples_added", "quotas"}
-    write_summary_md(summary, [metrics(predictions, "letter")], tmp_path / "summary.md")
+    write_summary_md(summary, [metrics(predictions, "letter")], tmp_path / "summary.md", SEED_TABLE)
     assert "## Per category" not in (tmp_path / "summary.md").read_text()
 
 
@@ -163,7 +164,7 @@ def test_circular_questions_without_their_base_copy_are_kept_and_logged(tmp_path
     copy["image"] = base64.b64encode(png("green")).decode()  # a copy with its own image, as the index is gone
     with caplog.at_level(logging.WARNING, logger="dataengine"):
         items = build_real_benchmark(
-            "mmbench", tmp_path / "bench", write_mmbench(tmp_path, rows) | {"dev_share": 0.0}, [3, 4], seed=0
+            "mmbench", tmp_path / "bench", write_mmbench(tmp_path, rows) | {"dev_share": 0.0}, seed_types(3, 4), seed=0
         )
     assert items.filter(pl.col("group") == 1)["id"].to_list() == ["mmb-1000001"]
     assert any("1 questions have no base copy" in m and "groups [1]" in m for m in caplog.messages)

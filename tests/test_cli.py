@@ -14,7 +14,7 @@ import yaml
 
 from dataengine.core.config import validate_config
 from dataengine.core.jsonl import write_json, write_jsonl
-from dataengine.core.qtypes import QTYPES
+from dataengine.core.qtypes import SEED_TYPES
 from dataengine.data.pool import build_synthetic_pool
 from tests.conftest import CONFIGS, REPO
 from tests.tiny import colour_sample
@@ -128,7 +128,7 @@ def test_a_dataset_export_names_a_missing_run_and_asks_for_files_in_the_json_for
 
 
 def test_an_endpoint_that_does_not_answer_stops_the_round_and_judges_nothing(tmp_path):
-    build_synthetic_pool(tmp_path / "pool", n_images=30, seed=0, qtypes=list(QTYPES), exclude_sha256=set())
+    build_synthetic_pool(tmp_path / "pool", n_images=30, seed=0, qtypes=list(SEED_TYPES), exclude_sha256=set())
     overlay = tmp_path / "down.yaml"
     overlay.write_text(
         yaml.safe_dump(

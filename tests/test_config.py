@@ -125,10 +125,13 @@ def test_keys_that_only_mean_something_together(config, named):
 
 
 def test_report_benchmarks_are_checked_like_the_benchmark():
-    config = validate_config(
-        {"report_benchmarks": {"mmbench_dev": {"kind": "mmbench", "path": "dev.tsv", "dev_share": 0}}}
-    )
+    mmbench = {"kind": "mmbench", "path": "dev.tsv", "dev_share": 0, "qtype_map": {"image_scene": 1}}
+    config = validate_config({"report_benchmarks": {"mmbench_dev": mmbench}})
     assert config["report_benchmarks"]["mmbench_dev"]["qtype_field"] == "category"  # the benchmark's defaults
+    # Without a qtype_map MMBench's types are its own categories: not the run's SEED types.
+    own = {k: v for k, v in mmbench.items() if k != "qtype_map"}
+    with pytest.raises(ConfigError, match=r"report_benchmarks\.mmbench_dev: is measured on the run's types"):
+        validate_config({"report_benchmarks": {"mmbench_dev": own}})
     with pytest.raises(ConfigError, match=r"report_benchmarks\.mm\.kind: 'mmbnch' is not one of"):
         validate_config({"report_benchmarks": {"mm": {"kind": "mmbnch"}}})
     with pytest.raises(ConfigError, match="report_benchmarks"):

@@ -2,6 +2,7 @@
 
 import pytest
 
+from dataengine.core.qtypes import TypeTable
 from dataengine.report.experiment import compare, paired, plot, weak_types, write_markdown
 
 
@@ -88,13 +89,14 @@ def test_compare_names_missing_arms_and_an_absent_default():
 
 def test_markdown_and_plot_show_the_comparison(tmp_path):
     result = compare(_arms(), default="gain")
-    write_markdown(result, tmp_path / "experiment.md")
+    write_markdown(result, tmp_path / "experiment.md", TypeTable({1: "C", 2: "B", 3: "A"}))
     text = (tmp_path / "experiment.md").read_text()
     assert "| gain | 40.0 ± 0.0 | 60.0 ± 0.0 |" in text
     assert "| uniform | weak types | +0.0 [+0.0, +0.0] | +10.0 [-15.4, +35.4] |" in text
     assert "| against | measure | iter | seed 0 | seed 1 |" in text  # per seed: one column each
     assert "| uniform | weak types | 1 | +12.0 | +8.0 |" in text
     assert "| uniform | overall | 1 | +7.3 | +1.3 |" in text
-    assert "| gain, from iter 0 | 0 | 7 | 3 |\n| uniform, from iter 0 | 4 | 3 | 3 |" in text  # one budget table
+    assert "| plan | C | B | A |" in text  # the types in their table's order
+    assert "| gain, from iter 0 | 3 | 7 | 0 |\n| uniform, from iter 0 | 3 | 3 | 4 |" in text  # one budget table
     plot(result, tmp_path / "experiment.png")
     assert (tmp_path / "experiment.png").read_bytes()[:4] == b"\x89PNG"

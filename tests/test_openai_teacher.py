@@ -452,6 +452,7 @@ def test_the_key_is_sent_but_never_written(tmp_path, monkeypatch):
 
 
 def test_report_shows_the_teachers_calls_tokens_and_cost(tmp_path):
+    from dataengine.core.qtypes import SEED_TABLE
     from dataengine.report.summary import summarize, write_summary_md
     from tests.test_report import METRICS, QUOTAS
 
@@ -468,8 +469,8 @@ def test_report_shows_the_teachers_calls_tokens_and_cost(tmp_path):
         "failures": {"budget": 4, "truncated": 1},
     }
     seed_set = {**stats, "calls": 60, "cache_hits": 0, "cost_usd": 0.0101, "attempts": 1, "failures": {}}
-    summary = summarize("demo", "abc", METRICS, QUOTAS, [0, 9])
-    write_summary_md(summary, METRICS, tmp_path / "s.md", {"seed set": seed_set, "1": stats})
+    summary = summarize("demo", "abc", METRICS, QUOTAS, [0, 9], SEED_TABLE)
+    write_summary_md(summary, METRICS, tmp_path / "s.md", SEED_TABLE, {"seed set": seed_set, "1": stats})
     text = (tmp_path / "s.md").read_text(encoding="utf-8")
     assert "| seed set | gpt-4o-mini | 60 | 0 | 90000 | 12000 | 0.0101 | 1 | – |" in text
     assert "| 1 | gpt-4o-mini | 120 | 3 | 90000 | 12000 | 0.0207 | 2 | budget 4, truncated 1 |" in text

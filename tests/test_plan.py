@@ -320,7 +320,7 @@ def test_plan_raises_when_exclude_leaves_no_type(scene):
 
 def test_plan_raises_when_a_type_runs_out_of_images(scene):
     scene["cfg"]["budget"] = 100  # quotas 34, 13, 53; type 1 has 28 open + 5 own images
-    with pytest.raises(ValueError, match=r"type 1 \(Scene Understanding\): the plan needs 34 images, 33 pool"):
+    with pytest.raises(ValueError, match=r"type 1: the plan needs 34 images, 33 pool"):
         plan_iteration(**scene)
 
 

@@ -15,7 +15,7 @@ from dataengine import cli
 from dataengine.core.config import knobs, resolve
 from dataengine.core.formats import LETTERS
 from dataengine.core.jsonl import read_jsonl, write_jsonl
-from dataengine.core.qtypes import QTYPES
+from dataengine.core.qtypes import SEED_TABLE, SEED_TYPES
 from dataengine.data.pool import build_synthetic_pool
 from dataengine.teacher.llm.prompts import load_prompts
 from dataengine.teacher.oracle import oracle_reply, query_rng
@@ -38,7 +38,7 @@ def server():
 @pytest.fixture
 def setup(tmp_path, server):
     """A pool file, a copy of the shipped prompts and a config overlay pointing at the fake server."""
-    build_synthetic_pool(tmp_path / "pool", n_images=90, seed=0, qtypes=list(QTYPES), exclude_sha256=set())
+    build_synthetic_pool(tmp_path / "pool", n_images=90, seed=0, qtypes=list(SEED_TYPES), exclude_sha256=set())
     pool = tmp_path / "pool" / "annotations.jsonl"
     shipped_prompts(tmp_path / "prompts")
     overlay = tmp_path / "overlay.yaml"
@@ -129,7 +129,7 @@ def test_a_version_no_sample_could_judge_is_never_recommended(setup, server, cap
 def _corrupt(reply: dict, annotation: dict, qtype: int, kind: int) -> tuple[dict, int]:
     """A deliberately wrong sample: the fake server's wrong answer, a letter off, a contradicting
     answer sentence, or a type the image cannot carry."""
-    unsupported = [t for t in QTYPES if t not in annotation["qtypes"]]
+    unsupported = [t for t in SEED_TYPES if t not in annotation["qtypes"]]
     if kind == 3 and unsupported:
         return reply, unsupported[0]
     if kind in (0, 3):
@@ -141,7 +141,7 @@ def _corrupt(reply: dict, annotation: dict, qtype: int, kind: int) -> tuple[dict
 
 
 def test_the_automatic_reviewer_agrees_with_the_synthetic_pool_and_flags_every_corruption(tmp_path, capsys):
-    pool = build_synthetic_pool(tmp_path, n_images=300, seed=0, qtypes=list(QTYPES), exclude_sha256=set())
+    pool = build_synthetic_pool(tmp_path, n_images=300, seed=0, qtypes=list(SEED_TYPES), exclude_sha256=set())
     pairs = [(a, t) for a in pool for t in a["qtypes"]]  # every question the pool's images carry
     counts = {"clean": {"correct": 0, "wrong": 0, "skip": 0}, "corrupted": {"correct": 0, "wrong": 0, "skip": 0}}
     for n, (annotation, qtype) in enumerate(pairs):
@@ -232,10 +232,10 @@ def test_the_terminal_flow_resumes_after_an_interruption(setup):
 def test_a_rejected_revision_keeps_the_version_and_bad_feedback_names_file_and_sample(setup):
     config = resolve(setup["configs"][1::2])
     options = Options(
-        5, rounds=2, samples=2, target=0.9, seed=0, sessions=setup["tmp"] / "s", versions=setup["tmp"] / "v"
+        5, SEED_TABLE, rounds=2, samples=2, target=0.9, seed=0, sessions=setup["tmp"] / "s", versions=setup["tmp"] / "v"
     )
     keys = iter(["w", "n", "too easy", "w", "r", "c", "c"])
-    reviewer = TerminalReviewer(setup["tmp"], ask=lambda _: next(keys), say=lambda *_: None)
+    reviewer = TerminalReviewer(setup["tmp"], SEED_TABLE, ask=lambda _: next(keys), say=lambda *_: None)
     session = optimize(
         options, knobs(config, "teacher", 1), setup["tmp"] / "prompts", read_jsonl(setup["pool"]), reviewer
     )

@@ -31,7 +31,7 @@ import math
 import pytest
 
 from dataengine.core.jsonl import read_json
-from dataengine.core.qtypes import qtype_name
+from dataengine.core.qtypes import SEED_TABLE
 from tests import quality_loop
 
 SEEDS = (0, 1)
@@ -76,9 +76,9 @@ def other(rounds, arm: str) -> float:
 @pytest.mark.slow
 def test_the_base_has_weak_types_to_lift(guard):
     for rounds in guard.values():
-        weak_names = [qtype_name(3), qtype_name(8)]
+        weak_names = [SEED_TABLE.name(3), SEED_TABLE.name(8)]
         accuracy = quality_loop.accuracy_by_type(rounds["base"], 0)
-        assert all(accuracy[name] < 60 for name in weak_names) and accuracy[qtype_name(1)] >= 60, accuracy
+        assert all(accuracy[name] < 60 for name in weak_names) and accuracy[SEED_TABLE.name(1)] >= 60, accuracy
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ import re
 import polars as pl
 import pytest
 
+from dataengine.core.qtypes import run_types
 from dataengine.data.benchmark import load_items
 from dataengine.data.benchmarks import build_real_benchmark
 from dataengine.data.contamination import benchmark_hashes
@@ -15,10 +16,13 @@ from dataengine.data.pools import build_real_pool
 from dataengine.data.sources import SourceError
 from dataengine.eval.evaluate import metrics
 from tests.real_fixtures import (
+    GENERIC_CATEGORIES,
+    GENERIC_ROWS,
     mmbench_rows,
     png,
     write_aokvqa,
     write_coco,
+    write_generic,
     write_mmbench,
     write_mmbench_shards,
     write_seedbench,
@@ -28,7 +32,9 @@ from tests.real_fixtures import (
 
 
 def build(cfg, out, qtypes=range(1, 10), dev_share=0.5):
-    return build_real_benchmark(cfg["kind"], out, cfg | {"dev_share": dev_share}, list(qtypes), seed=0)
+    """The benchmark of `cfg` built for a run measuring `qtypes` (SEED ids, or the benchmark's own categories)."""
+    types = run_types({"benchmark": cfg, "qtypes": list(qtypes)})
+    return build_real_benchmark(cfg["kind"], out, cfg | {"dev_share": dev_share}, types, seed=0)
 
 
 def test_seedbench_image_items_of_the_configured_types(tmp_path):
@@ -249,6 +255,124 @@ def test_aokvqa_files_of_another_shape_are_named(tmp_path):
         SourceError, match=r"aokvqa_v1p0_val.json: expected A-OKVQA's JSON, a list of questions; got an object"
     ):
         build(cfg, tmp_path / "bench")
+
+
+def test_mmbench_without_a_qtype_map_measures_its_own_categories_by_name(tmp_path):
+    release = write_mmbench(tmp_path / "release")
+    del release["qtype_map"]
+    qtypes = ["attribute_recognition", "object_localization"]  # ids 1 and 2, in this order
+    items = build(release, tmp_path / "from_release", qtypes=qtypes)
+    assert items["id"].to_list() == ["mmb-0", "mmb-1000000", "mmb-1", "mmb-1000001", "mmb-2"]
+    assert items["qtype"].to_list() == [2, 2, 1, 1, 1]
+    copy = write_mmbench_shards(tmp_path / "lmms-lab-MMBench")
+    del copy["qtype_map"]
+    build(copy, tmp_path / "from_copy", qtypes=qtypes)
+    _same_benchmark(tmp_path / "from_release", tmp_path / "from_copy")
+    assert build(release, tmp_path / "one", qtypes=["object_localization"])["qtype"].to_list() == [1, 1]
+    with pytest.raises(SourceError) as err:  # the default qtypes, SEED-Bench's ids, are no MMBench ability
+        build(release, tmp_path / "default", qtypes=[1, 2, 3, 4, 5, 8])
+    assert str(err.value) == (
+        f"{release['path']}: qtypes names ['1', '2', '3', '4', '5', '8'], which no row has as its category. "
+        "Its categories (rows): 'attribute_recognition' (3), 'object_localization' (2). "
+        "Set qtypes to the categories the run measures, in the order that numbers them."
+    )
+
+
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+def test_a_generic_benchmark_reads_alike_from_jsonl_csv_and_parquet(tmp_path, form):
+    """CSV with options in columns A..J, parquet with each image embedded (datasets' struct): the
+    same items.parquet and image files as JSONL's."""
+    items = build(write_generic(tmp_path / "jsonl", "jsonl"), tmp_path / "from_jsonl", qtypes=GENERIC_CATEGORIES)
+    assert items["id"].to_list() == ["c1", "t1", "m1", "c2", "t2"]
+    assert items["qtype"].to_list() == [1, 2, 3, 1, 2]  # Charts, Tables, Maps: numbered in qtypes' order
+    assert items["question"][0] == "The bars are coloured.\nWhich bar is highest?"
+    assert [len(options) for options in items["options"]] == [3, 2, 10, 5, 4]
+    assert items["answer"].to_list() == ["A", "B", "J", "E", "C"]
+    assert items["image"].to_list() == [f"images/{row['image']}" for row in GENERIC_ROWS]
+    assert items.filter(pl.col("image") == "images/red.png")["split"].n_unique() == 1  # c1 and t2: one image
+    assert load_items(tmp_path / "from_jsonl" / "items.parquet").equals(items)
+    build(write_generic(tmp_path / form, form), tmp_path / "from_form", qtypes=GENERIC_CATEGORIES)
+    _same_benchmark(tmp_path / "from_jsonl", tmp_path / "from_form")
+
+
+def test_a_generic_parquet_with_a_binary_image_column_names_the_images_by_content(tmp_path):
+    cfg = write_generic(tmp_path, "parquet")
+    table = pl.read_parquet(cfg["path"])
+    table.with_columns(pl.col("image").struct.field("bytes")).write_parquet(cfg["path"])
+    items = build(cfg, tmp_path / "bench", qtypes=GENERIC_CATEGORIES)
+    names = items["image"].to_list()
+    assert names[0] == names[4] and len(set(names)) == 4  # c1 and t2 embed the same picture
+    for row, image in zip(table.iter_rows(named=True), names):
+        assert (tmp_path / "bench" / image).read_bytes() == row["image"]["bytes"]
+
+
+def test_a_generic_benchmark_keeps_the_categories_qtypes_names_numbered_in_its_order(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="dataengine"):
+        items = build(write_generic(tmp_path, "jsonl"), tmp_path / "bench", qtypes=["Tables", "Charts"])
+    assert items.select("id", "qtype").rows() == [("c1", 2), ("t1", 1), ("c2", 2), ("t2", 1)]
+    assert "benchmark generic: 4 kept; left out: 1 of a category outside qtypes" in caplog.messages
+
+
+def test_a_qtypes_name_no_generic_row_has_stops_the_build_listing_the_categories(tmp_path):
+    cfg = write_generic(tmp_path, "jsonl")
+    with pytest.raises(SourceError) as err:
+        build(cfg, tmp_path / "bench", qtypes=["Charts", "charts", "Diagrams"])
+    assert str(err.value) == (
+        f"{cfg['path']}: qtypes names ['charts', 'Diagrams'], which no row has as its category. "
+        "Its categories (rows): 'Charts' (2), 'Maps' (1), 'Tables' (2). "
+        "Set qtypes to the categories the run measures, in the order that numbers them."
+    )
+    assert not (tmp_path / "bench").exists()
+
+
+def test_every_bad_generic_row_is_named_in_one_error(tmp_path):
+    cfg = write_generic(tmp_path, "parquet")
+    ten = [f"o{n}" for n in range(11)]
+
+    def plant(rows):
+        good = rows[1]
+        rows[:] = [
+            good,
+            good | {"id": "x1", "question": None},
+            good | {"id": "x2", "options": ["alone"]},
+            good | {"id": "x3", "options": ten},
+            good | {"id": "x4", "options": ["a", "b", "c"], "answer": "D"},
+            good | {"id": "x5", "image": {"bytes": None, "path": "absent.png"}},
+            good | {"id": "x6", "image": {"bytes": b"not a picture", "path": "x6.png"}},
+            good,
+        ]
+
+    _edit_shard(cfg["path"], plant)
+    with pytest.raises(SourceError) as err:
+        build(cfg | {"image_dir": str(tmp_path / "images")}, tmp_path / "bench", qtypes=["Tables"])
+    path = cfg["path"]
+    assert str(err.value).splitlines() == [
+        "benchmark generic: 6 bad rows:",
+        f"  {path}: row 1 (id 'x1'): missing or blank ['question']",
+        f"  {path}: row 2 (id 'x2'): needs 2-10 options, got ['alone']",
+        f"  {path}: row 3 (id 'x3'): needs 2-10 options, got {ten!r}",
+        f"  {path}: row 4 (id 'x4'): answer 'D' is not one of A, B, C",
+        f"  {path}: row 6 (id 'x6'): image holds no picture (expected a file path, or an image's bytes "
+        "embedded in parquet)",
+        f"  {path}: row 7 (id 't1'): duplicate id: an earlier row has it",
+        f"1 images missing: {tmp_path / 'images' / 'absent.png'}",
+        "Nothing was written.",
+    ]
+    assert not (tmp_path / "bench").exists()
+
+
+def test_generic_csv_options_are_consecutive_from_a_and_a_file_of_another_kind_is_named(tmp_path):
+    cfg = write_generic(tmp_path, "csv")
+    path = tmp_path / "bench.csv"
+    header, first, *rest = path.read_text().splitlines()
+    path.write_text("\n".join([header, first.replace(",red,green,blue,", ",red,,blue,"), *rest]) + "\n")
+    with pytest.raises(SourceError, match=r"bench.csv: line 2 \(id 'c1'\): options must be consecutive from A"):
+        build(cfg, tmp_path / "bench", qtypes=GENERIC_CATEGORIES)
+    path.write_text("id,question\n1,Why?\n")
+    with pytest.raises(SourceError, match=r"bench.csv: missing columns \['image', 'answer', 'category', 'A', 'B'\]"):
+        build(cfg, tmp_path / "bench", qtypes=GENERIC_CATEGORIES)
+    with pytest.raises(SourceError, match=r"bench.tsv: expected a .jsonl, .csv or .parquet file"):
+        build(cfg | {"path": str(tmp_path / "bench.tsv")}, tmp_path / "bench", qtypes=GENERIC_CATEGORIES)
 
 
 def test_circular_accuracy_counts_a_group_only_when_every_rotation_is_right():

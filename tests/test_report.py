@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
+from dataengine.core.qtypes import SEED_TABLE, SEED_TYPES, run_types
 from dataengine.report.figures import plot_accuracy
 from dataengine.report.page import write_page
 from dataengine.report.paired import changes as paired_changes
@@ -48,7 +49,7 @@ QUOTAS = [
 
 
 def test_summary_matches_the_contract():
-    summary = summarize("demo", "abc123def456", METRICS, QUOTAS, [0, 9])
+    summary = summarize("demo", "abc123def456", METRICS, QUOTAS, [0, 9], SEED_TABLE)
     assert summary == {
         "run": "demo",
         "config_hash": "abc123def456",
@@ -87,15 +88,15 @@ CIRCULAR = [
 
 
 def test_circular_eval_is_reported_beside_plain_accuracy(tmp_path):
-    summary = summarize("mmb", "abc123def456", CIRCULAR, QUOTAS, [0, 9])
-    plain = summarize("mmb", "abc123def456", METRICS, QUOTAS, [0, 9])
+    summary = summarize("mmb", "abc123def456", CIRCULAR, QUOTAS, [0, 9], SEED_TABLE)
+    plain = summarize("mmb", "abc123def456", METRICS, QUOTAS, [0, 9], SEED_TABLE)
     assert [{k: v for k, v in it.items() if k != "circular"} for it in summary["iterations"]] == plain["iterations"]
     assert [it["circular"] for it in summary["iterations"]] == [
         {"overall": 30.0, "per_type": {"Scene Understanding": 40.0, "Instance Attributes": 20.0}, "n_eval": 50},
         {"overall": 44.0, "per_type": {"Scene Understanding": 52.0, "Instance Attributes": 36.0}, "n_eval": 50},
     ]
     path = tmp_path / "summary.md"
-    write_summary_md(summary, CIRCULAR, path)
+    write_summary_md(summary, CIRCULAR, path, SEED_TABLE)
     text = path.read_text(encoding="utf-8")
     plain_part, circular_part = text.split("## CircularEval")
     assert "| **overall** | **50.0 (43–57)** | **62.5 (56–69)** | **+12.5** |" in plain_part
@@ -103,15 +104,15 @@ def test_circular_eval_is_reported_beside_plain_accuracy(tmp_path):
     assert "| Scene Understanding | 40.0 (23–59) | 52.0 (34–70) | +12.0 |" in circular_part
     assert "| Instance Attributes | 20.0 (9–39) | 36.0 (20–56) | +16.0 |" in circular_part
     assert "| **overall** | **30.0 (19–44)** | **44.0 (31–58)** | **+14.0** |" in circular_part
-    write_summary_md(plain, METRICS, path)
+    write_summary_md(plain, METRICS, path, SEED_TABLE)
     assert "CircularEval" not in path.read_text(encoding="utf-8")
 
 
 def test_summary_rejects_mismatched_lengths_and_missing_test_split():
     with pytest.raises(ValueError, match="2 metrics, 1 quotas and 2 sample counts"):
-        summarize("demo", "x", METRICS, QUOTAS[:1], [0, 9])
+        summarize("demo", "x", METRICS, QUOTAS[:1], [0, 9], SEED_TABLE)
     with pytest.raises(ValueError, match="iteration 0 lack splits/test"):
-        summarize("demo", "x", [{"splits": {"dev": {}}}], [None], [0])
+        summarize("demo", "x", [{"splits": {"dev": {}}}], [None], [0], SEED_TABLE)
 
 
 def test_config_hash_is_canonical_sha256_prefix():
@@ -121,9 +122,9 @@ def test_config_hash_is_canonical_sha256_prefix():
 
 
 def test_summary_md_has_the_accuracy_quota_and_sample_tables(tmp_path):
-    summary = summarize("demo", "abc123def456", METRICS, QUOTAS, [0, 9])
+    summary = summarize("demo", "abc123def456", METRICS, QUOTAS, [0, 9], SEED_TABLE)
     path = tmp_path / "summary.md"
-    write_summary_md(summary, METRICS, path, plans=[QUOTAS[0]])
+    write_summary_md(summary, METRICS, path, SEED_TABLE, plans=[QUOTAS[0]])
     text = path.read_text(encoding="utf-8")
     assert "| type | iter 0 | iter 1 | change |" in text
     assert "| Scene Understanding | 60.0 (50–69) | 70.0 (60–78) | +10.0 |" in text
@@ -137,21 +138,21 @@ def test_summary_md_has_the_accuracy_quota_and_sample_tables(tmp_path):
 
 
 def test_summary_md_counts_rejections_by_reason_per_iteration(tmp_path):
-    summary = summarize("demo", "abc123def456", METRICS, QUOTAS, [0, 9])
+    summary = summarize("demo", "abc123def456", METRICS, QUOTAS, [0, 9], SEED_TABLE)
     rejected = [[{"reason": "contamination"}, {"reason": "wrong_answer"}, {"reason": "contamination"}]]
     path = tmp_path / "summary.md"
-    write_summary_md(summary, METRICS, path, rejected=rejected)
+    write_summary_md(summary, METRICS, path, SEED_TABLE, rejected=rejected)
     text = path.read_text(encoding="utf-8")
     assert "| reason | meaning | iter 1 |" in text
     assert "| contamination | the question and options nearly repeat a benchmark item | 2 |" in text
     assert "| wrong_answer | the answer contradicts the image's annotation | 1 |" in text
-    write_summary_md(summary, METRICS, path, rejected=[[]])
+    write_summary_md(summary, METRICS, path, SEED_TABLE, rejected=[[]])
     assert "Validation rejected nothing." in path.read_text(encoding="utf-8")
 
 
 def test_accuracy_png_is_written(tmp_path):
     path = tmp_path / "accuracy.png"
-    plot_accuracy(summarize("demo", "x", METRICS, QUOTAS, [0, 9]), METRICS, path)
+    plot_accuracy(summarize("demo", "x", METRICS, QUOTAS, [0, 9], SEED_TABLE), METRICS, path, SEED_TABLE)
     with Image.open(path) as image:
         assert image.format == "PNG"
         assert image.width > 600 and image.height > 300
@@ -180,20 +181,20 @@ AFTER = _predictions({3: [True] * 9 + [False], 1: [False, True]})
 
 
 def test_changes_are_paired_on_the_test_items_overall_and_per_type():
-    changes = paired_changes(BEFORE, AFTER)
+    changes = paired_changes(BEFORE, AFTER, SEED_TABLE)
     assert changes["per_type"]["Instance Attributes"] == {"points": 80.0, "n": 10, "p": round(2 * 11 / 1024, 4)}
     assert changes["per_type"]["Scene Understanding"] == {"points": 0.0, "n": 2, "p": 1.0}
     assert changes["overall"]["n"] == 12 and changes["overall"]["points"] == pytest.approx(100 * 8 / 12, abs=0.01)
-    falls = paired_changes(AFTER, BEFORE)["per_type"]["Instance Attributes"]
+    falls = paired_changes(AFTER, BEFORE, SEED_TABLE)["per_type"]["Instance Attributes"]
     assert falls["points"] == -80.0 and falls["p"] == changes["per_type"]["Instance Attributes"]["p"]
 
 
 def test_summary_carries_each_change_with_its_n_and_p_and_the_md_bolds_the_significant(tmp_path):
-    changes = paired_changes(BEFORE, AFTER)
-    summary = summarize("demo", "x", METRICS, QUOTAS, [0, 9], changes=[None, changes])
+    changes = paired_changes(BEFORE, AFTER, SEED_TABLE)
+    summary = summarize("demo", "x", METRICS, QUOTAS, [0, 9], SEED_TABLE, changes=[None, changes])
     assert "changes" not in summary["iterations"][0] and summary["iterations"][1]["changes"] == changes
     path = tmp_path / "summary.md"
-    write_summary_md(summary, METRICS, path)
+    write_summary_md(summary, METRICS, path, SEED_TABLE)
     text = path.read_text(encoding="utf-8")
     assert "| type | 0 → 1 |" in text
     assert "| Instance Attributes | **+80.0 points (n 10, p 0.021)** |" in text
@@ -201,9 +202,9 @@ def test_summary_carries_each_change_with_its_n_and_p_and_the_md_bolds_the_signi
 
 
 def test_a_rounds_spend_is_set_against_the_points_it_bought_per_type_and_overall(tmp_path):
-    changes = paired_changes(BEFORE, AFTER)
+    changes = paired_changes(BEFORE, AFTER, SEED_TABLE)
     accepted = [{"qtype": 3}] * 8 + [{"qtype": 1}] * 2
-    value = round_value(changes, 0.8, accepted)
+    value = round_value(changes, 0.8, accepted, SEED_TABLE)
     assert value["per_type"]["Instance Attributes"] == {
         "usd": 0.64,
         "points": 80.0,
@@ -212,10 +213,10 @@ def test_a_rounds_spend_is_set_against_the_points_it_bought_per_type_and_overall
     }
     assert value["per_type"]["Scene Understanding"]["usd_per_point"] is None  # no rise bought nothing
     assert value["overall"]["usd_per_point"] == pytest.approx(0.8 / changes["overall"]["points"], abs=1e-4)
-    summary = summarize("demo", "x", METRICS, QUOTAS, [0, 10], changes=[None, changes])
+    summary = summarize("demo", "x", METRICS, QUOTAS, [0, 10], SEED_TABLE, changes=[None, changes])
     path = tmp_path / "summary.md"
     teacher = {"1": {"teacher": "openai", "calls": 10, "cost_usd": 0.8}}
-    write_summary_md(summary, METRICS, path, teacher_stats=teacher, accepted=[accepted])
+    write_summary_md(summary, METRICS, path, SEED_TABLE, teacher_stats=teacher, accepted=[accepted])
     text = path.read_text(encoding="utf-8")
     assert "| Instance Attributes | 0.0080 USD a point |" in text
     assert "| Scene Understanding | 0.1600 USD, no rise |" in text
@@ -235,7 +236,7 @@ GAIN_PLAN = {
 
 
 def test_a_gain_plan_shows_its_terms_and_a_type_fed_twice_without_a_significant_rise_is_a_plateau():
-    rows = plan_rows(GAIN_PLAN, {"3": {"acc": 10.0, "n": 25}}, [{"qtype": 3}] * 2)
+    rows = plan_rows(GAIN_PLAN, {"3": {"acc": 10.0, "n": 25}}, [{"qtype": 3}] * 2, SEED_TABLE)
     assert rows[1] | {"share": round(rows[1]["share"], 2)} == {
         "type": "Instance Attributes",
         "dev": {"acc": 10.0, "n": 25},
@@ -253,16 +254,18 @@ def test_a_gain_plan_shows_its_terms_and_a_type_fed_twice_without_a_significant_
 
 
 def test_summary_md_explains_a_gain_plan_with_its_terms_and_the_samples_accepted(tmp_path):
-    summary = summarize("demo", "x", METRICS, [GAIN_PLAN, None], [0, 9])
+    summary = summarize("demo", "x", METRICS, [GAIN_PLAN, None], [0, 9], SEED_TABLE)
     path = tmp_path / "summary.md"
-    write_summary_md(summary, METRICS, path, plans=[GAIN_PLAN], accepted=[[{"qtype": 1}] * 6 + [{"qtype": 3}] * 3])
+    write_summary_md(
+        summary, METRICS, path, SEED_TABLE, plans=[GAIN_PLAN], accepted=[[{"qtype": 1}] * 6 + [{"qtype": 3}] * 3]
+    )
     text = path.read_text(encoding="utf-8")
     assert "weight = (dev error rate x learnability) ^ (1 / temperature)" in text
     assert "| Scene Understanding | 10.0 (n 25) | 0.90 | not yet measured | 1.00 | 0.900 | 0.67 | 7 | 6 |" in text
     assert "| Instance Attributes | 10.0 (n 25) | 0.90 | +4.0 | 0.50 | 0.450 | 0.33 | 3 | 3 |" in text
 
 
-def _run(tmp_path) -> Run:
+def _run(tmp_path, types=SEED_TABLE) -> Run:
     """Two iterations: a plan from iteration 0's dev split, one query anchored on a bad case, its
     accepted sample and a rejected twin, and a training loss curve."""
     for folder, colour in (("pool", (255, 0, 0)), ("benchmark", (0, 0, 255))):
@@ -320,13 +323,13 @@ def _run(tmp_path) -> Run:
         ),
     ]
     timings = [{"job": "train_1", "seconds": 12.0, "max_rss_mb": 800.0}]
-    return Run("demo", "abc123def456", iterations, tmp_path / "pool", tmp_path / "benchmark", timings)
+    return Run("demo", "abc123def456", iterations, tmp_path / "pool", tmp_path / "benchmark", timings, types)
 
 
 def test_the_page_tells_each_iteration_from_plan_to_evaluation(tmp_path):
     run = _run(tmp_path)
-    summary = summarize("demo", "abc123def456", METRICS, QUOTAS, [0, 1])
-    plot_accuracy(summary, METRICS, tmp_path / "accuracy.png")
+    summary = summarize("demo", "abc123def456", METRICS, QUOTAS, [0, 1], SEED_TABLE)
+    plot_accuracy(summary, METRICS, tmp_path / "accuracy.png", SEED_TABLE)
     write_page(run, tmp_path / "accuracy.png", tmp_path / "index.html", config_text="budget: 10\n")
     text = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert "<h3>The plan (paper, 10 samples) from iteration 0's dev split</h3>" in text
@@ -358,8 +361,10 @@ def test_the_page_tells_each_iteration_from_plan_to_evaluation(tmp_path):
 
 def test_the_page_gives_every_change_its_paired_test_and_links_the_significant_to_their_iteration(tmp_path):
     run = _run(tmp_path)
-    run.iterations[1].changes = paired_changes(BEFORE, AFTER)
-    plot_accuracy(summarize("demo", "x", METRICS, QUOTAS, [0, 1]), METRICS, tmp_path / "accuracy.png")
+    run.iterations[1].changes = paired_changes(BEFORE, AFTER, SEED_TABLE)
+    plot_accuracy(
+        summarize("demo", "x", METRICS, QUOTAS, [0, 1], SEED_TABLE), METRICS, tmp_path / "accuracy.png", SEED_TABLE
+    )
     write_page(run, tmp_path / "accuracy.png", tmp_path / "index.html")
     text = (tmp_path / "index.html").read_text(encoding="utf-8")
     overview = text[: text.index('<section class="iteration"')]
@@ -378,11 +383,34 @@ def test_the_page_gives_every_change_its_paired_test_and_links_the_significant_t
 def test_the_page_shows_circular_eval_beside_plain_accuracy(tmp_path):
     run = _run(tmp_path)
     run.iterations[0].metrics, run.iterations[1].metrics = CIRCULAR
-    summary = summarize("mmb", "abc123def456", CIRCULAR, QUOTAS, [0, 1])
-    plot_accuracy(summary, CIRCULAR, tmp_path / "accuracy.png")
+    summary = summarize("mmb", "abc123def456", CIRCULAR, QUOTAS, [0, 1], SEED_TABLE)
+    plot_accuracy(summary, CIRCULAR, tmp_path / "accuracy.png", SEED_TABLE)
     write_page(run, tmp_path / "accuracy.png", tmp_path / "index.html")
     text = (tmp_path / "index.html").read_text(encoding="utf-8")
     circular = text[text.index("<h3>CircularEval: 50 questions") :]
     assert '<tr><td><b>overall</b></td><td>30.0 <span class="ci">19&ndash;44</span></td>' in circular
     assert '<td>52.0 <span class="ci">34&ndash;70</span></td>' in circular
     assert text[: text.index("<h3>CircularEval")].count('<table class="accuracy">') == 1  # the plain one, first
+
+
+def test_a_benchmark_read_with_its_own_categories_names_them_in_the_summary_and_on_the_page(tmp_path):
+    types = run_types({"benchmark": {"kind": "generic"}, "qtypes": ["Charts", "Tables", "Diagrams"]})
+    run = _run(tmp_path, types)  # types 1 and 3 measured; 3 planned, taught and rejected
+    changes = paired_changes(BEFORE, AFTER, types)
+    summary = summarize("own", "x", METRICS, QUOTAS, [0, 1], types, changes=[None, changes])
+    assert summary["iterations"][0]["per_type"] == {"Charts": 60.0, "Diagrams": 40.0}
+    assert summary["iterations"][0]["quotas"] == {"Charts": 4, "Diagrams": 6}
+    write_summary_md(
+        summary, METRICS, tmp_path / "summary.md", types, plans=[QUOTAS[0]], rejected=[run.iterations[1].rejected]
+    )
+    plot_accuracy(summary, METRICS, tmp_path / "accuracy.png", types)
+    run.iterations[1].changes = changes
+    write_page(run, tmp_path / "accuracy.png", tmp_path / "index.html")
+    markdown = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "| Charts | 60.0 (50–69) | 70.0 (60–78) | +10.0 |" in markdown
+    assert "| Diagrams | **+80.0 points (n 10, p 0.021)** |" in markdown
+    assert "| Diagrams | 10.0 (n 25) | – | – | – | 0.600 | 0.60 | 6 | – |" in markdown
+    assert "<h4>Diagrams</h4>" in page and "<th>Diagrams</th><th>all</th>" in page
+    assert '<li class="rise">Diagrams: +80.0 points' in page
+    assert not any(name in text for name in SEED_TYPES.values() for text in (markdown, page))

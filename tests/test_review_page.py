@@ -10,7 +10,7 @@ from PIL import Image
 
 from dataengine.core.config import load_config
 from dataengine.core.jsonl import read_jsonl
-from dataengine.core.qtypes import QTYPES
+from dataengine.core.qtypes import SEED_TABLE, SEED_TYPES
 from dataengine.data.pool import build_synthetic_pool
 from dataengine.data.synthetic.world import COLORS
 from dataengine.teacher.prompt_opt.browser import BrowserReviewer
@@ -23,13 +23,14 @@ from tools.fake_openai import FakeOpenAI
 
 @pytest.fixture
 def session_setup(tmp_path):
-    build_synthetic_pool(tmp_path / "pool", n_images=90, seed=0, qtypes=list(QTYPES), exclude_sha256=set())
+    build_synthetic_pool(tmp_path / "pool", n_images=90, seed=0, qtypes=list(SEED_TYPES), exclude_sha256=set())
     shipped_prompts(tmp_path / "prompts")
     with FakeOpenAI() as server:
         config = load_config(CONFIGS / "openai.yaml", {"teacher": {"base_url": server.base_url}})
         teacher = {**config["teacher"], "prompts": str(tmp_path / "prompts")}
         options = Options(
             qtype=5,
+            types=SEED_TABLE,
             rounds=2,
             samples=2,
             target=0.9,
@@ -52,7 +53,7 @@ def test_a_review_round_in_the_browser(session_setup, chromium):  # noqa: F811 (
     tmp_path, teacher, options = session_setup
     pool = read_jsonl(tmp_path / "pool" / "annotations.jsonl")
     done: list = []
-    with BrowserReviewer(tmp_path / "pool", port=0, say=lambda *_: None) as reviewer:
+    with BrowserReviewer(tmp_path / "pool", SEED_TABLE, port=0, say=lambda *_: None) as reviewer:
         run = threading.Thread(
             target=lambda: done.append(
                 optimize(options, teacher, tmp_path / "prompts", pool, reviewer, log=lambda *_: None)

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from dataengine.core.qtypes import qtype_name
+from dataengine.core.qtypes import SEED_TABLE
 from tests.browser import chromium  # noqa: F401 (a fixture)
 from tests.conftest import CONFIGS, snakemake
 from tools.fake_openai import FakeOpenAI, FakeSettings
@@ -54,7 +54,7 @@ def test_the_run_report_shows_each_iteration_from_plan_to_evaluation(faulty_run,
         assert plan["budget"] == sum(int(cells[7].text) for cells in shown.values())
         accepted = [json.loads(line) for line in (faulty_run / f"iter_{number}" / "data" / "accepted.jsonl").open()]
         assert {name: int(cells[8].text) for name, cells in shown.items() if int(cells[8].text)} == dict(
-            Counter(qtype_name(sample["qtype"]) for sample in accepted)
+            Counter(SEED_TABLE.name(sample["qtype"]) for sample in accepted)
         )
 
         story = section.find_elements("css selector", ".story")[0]
@@ -78,7 +78,7 @@ def test_the_run_report_shows_each_iteration_from_plan_to_evaluation(faulty_run,
         for row in table.find_elements("tag name", "tr")[1:]:
             cells = [cell.text for cell in row.find_elements("tag name", "td")]
             shown_counts.update({(cells[0], name): int(n) for name, n in zip(head, cells[2:-1]) if n})
-        assert shown_counts == Counter((r["reason"], qtype_name(queries[r["query_id"]])) for r in rejected)
+        assert shown_counts == Counter((r["reason"], SEED_TABLE.name(queries[r["query_id"]])) for r in rejected)
 
         loss = section.find_element("css selector", "svg.loss")
         assert loss.size["width"] > 100 and loss.find_element("tag name", "polyline").get_attribute("points")

@@ -10,6 +10,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from dataengine import pipeline
+from dataengine.core.qtypes import SEED_TABLE
 from dataengine.core.tracking import report_evaluation, tracker
 
 TRAIN = {"method": "full", "steps": 6, "batch_size": 4, "lr": 1e-2, "log_every": 2, "views": ["free"], "replay": 0}
@@ -52,8 +53,8 @@ def test_each_evaluation_is_a_point_at_its_iteration_per_split_and_type(tmp_path
                 for split in ("dev", "test")
             }
         }
-        report_evaluation("tensorboard", metrics, tmp_path / "run" / f"iter_{i}" / "eval" / "metrics.json")
-    report_evaluation("none", metrics, tmp_path / "other" / "iter_1" / "eval" / "metrics.json")
+        report_evaluation("tensorboard", metrics, tmp_path / "run" / f"iter_{i}" / "eval" / "metrics.json", SEED_TABLE)
+    report_evaluation("none", metrics, tmp_path / "other" / "iter_1" / "eval" / "metrics.json", SEED_TABLE)
     curves = tmp_path / "run" / "tensorboard" / "eval"
     assert scalars(curves, "eval/test/overall") == [(0, 40.0), (1, 55.0)]
     assert scalars(curves, "eval/dev/Instances Counting") == [(0, 39.0), (1, 54.0)]

@@ -11,7 +11,7 @@ from peft import PeftModel
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
 from dataengine.core import joblog
-from dataengine.core.formats import LETTER_INSTRUCTION, LETTERS, lettered_prompt, question_prompt
+from dataengine.core.formats import LETTER_INSTRUCTION, SAMPLE_LETTERS, lettered_prompt, question_prompt
 from dataengine.model.families import FAMILIES
 from dataengine.model.student import load_student, save_student
 from dataengine.model.trainable import param_groups, with_lora
@@ -54,7 +54,7 @@ def test_views_of_a_sample(tmp_path):
 def test_shuffled_view_moves_the_answer_with_the_rng(tmp_path):
     rng = np.random.default_rng(1)
     letters = [sample_views(SAMPLE, tmp_path, ["shuffled"], rng)[0].target for _ in range(40)]
-    assert set(letters) == set(LETTERS)
+    assert set(letters) == set(SAMPLE_LETTERS)
     assert sample_views(SAMPLE, tmp_path, ["shuffled"], np.random.default_rng(1))[0].target == letters[0]
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from dataengine.core.jsonl import read_jsonl
-from dataengine.core.qtypes import qtype_name
+from dataengine.core.qtypes import SEED_TABLE
 from tests.conftest import CONFIGS, offline_loop_jobs, snakemake
 
 
@@ -78,7 +78,7 @@ def test_end_to_end_summary_follows_the_contract(finished_run):
     summary = json.loads((run / "report" / "summary.json").read_text())
     assert set(summary) == {"run", "config_hash", "iterations"}
     assert summary["run"] == "small" and re.fullmatch(r"[0-9a-f]{12}", summary["config_hash"])
-    names = {qtype_name(t) for t in config["qtypes"]}
+    names = {SEED_TABLE.name(t) for t in config["qtypes"]}
     rows = summary["iterations"]
     assert [row["iteration"] for row in rows] == [0, 1, 2]
     for row in rows:
@@ -122,7 +122,7 @@ def test_the_run_exports_as_a_dataset_that_datasets_opens_with_its_card(finished
     assert (first["question"], first["answer"]) == (accepted[0][0]["instruction"], accepted[0][0]["choice_answer"])
     card = (tmp_path / "hf" / "README.md").read_text()
     assert card.startswith("---\npretty_name: dataengine run small\n")
-    per_type = {qtype_name(t): [sum(s["qtype"] == t for s in it) for it in accepted] for t in (1, 3, 4)}
+    per_type = {SEED_TABLE.name(t): [sum(s["qtype"] == t for s in it) for it in accepted] for t in (1, 3, 4)}
     for name, counts in per_type.items():
         assert f"| {name} | {counts[0]} | {counts[1]} |" in card
     assert "| teacher | `oracle` (the samples' own record) |" in card and "Rendered by dataengine from code" in card

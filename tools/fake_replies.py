@@ -11,9 +11,11 @@ import re
 import numpy as np
 
 from dataengine.core.formats import LETTERS
+from dataengine.core.qtypes import SEED_TYPES
 from dataengine.teacher.oracle import SKIP_REPLY, oracle_reply
 
-_QTYPE = re.compile(r"Question type: (\d+)")
+# The user prompt's type line and definition (config/prompts/user.md): "Question type: 5 (Instances Counting)".
+_QTYPE = re.compile(r"Question type: \d+ \((.*?)\)\nDefinition: (.*?)\n\n", re.DOTALL)
 _ANNOTATION = re.compile(r"<annotation>\s*(.*?)\s*</annotation>", re.DOTALL)
 # A prompt revision request (dataengine.teacher.prompt_opt): the current prompt and the reviewer's notes.
 _REVISION = re.compile(r"<prompt>\s*(.*?)\s*</prompt>.*<notes>\s*(.*?)\s*</notes>", re.DOTALL)
@@ -38,18 +40,30 @@ def answer(messages: list[dict], seed: int) -> str:
         return extract(extraction[1], extraction[2])
     if revision := _REVISION.search(text):
         return revise(revision[1], revision[2])
-    qtype, annotation = _QTYPE.search(text), _ANNOTATION.search(text)
-    if not qtype or not annotation:
+    asked, annotation = _QTYPE.search(text), _ANNOTATION.search(text)
+    qtype = seed_type(*asked.groups()) if asked else None
+    if qtype is None or not annotation:
         return json.dumps(SKIP_JSON)
     digest = hashlib.sha256(json.dumps([messages, seed], sort_keys=True).encode()).digest()
     try:
         reply = oracle_reply(
-            {"qtype": int(qtype[1]), "annotation": json.loads(annotation[1])},
+            {"qtype": qtype, "annotation": json.loads(annotation[1])},
             np.random.default_rng(int.from_bytes(digest[:8], "little")),
         )
     except ValueError:  # not an annotation of the synthetic world
         reply = SKIP_REPLY
     return json.dumps(SKIP_JSON) if reply == SKIP_REPLY else reply
+
+
+def seed_type(name: str, definition: str) -> int | None:
+    """The SEED-Bench type whose questions the fake teacher writes for the asked type: the one it is
+    named after, else the one its definition names (how a test gives a category of its own a meaning
+    the synthetic world can answer), else none."""
+    for text in (name, definition):
+        named = [qtype for qtype, seed_name in SEED_TYPES.items() if seed_name.lower() in text.lower()]
+        if named:
+            return named[0]
+    return None
 
 
 def revise(prompt: str, notes: str) -> str:

@@ -22,6 +22,7 @@ import jsonschema
 import yaml
 
 from dataengine.core.jsonl import atomic_writer
+from dataengine.core.qtypes import SEED_TABLE, TypeTable, known_types, own_categories, run_types
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 # The checkout's default config: the Snakefile's `configfile:`, under every --configfile.
@@ -129,10 +130,16 @@ def _check_pairs(config: dict, source: str) -> None:
     student, train = config["student"], config["train"]
     errors = []
     excluded = config["sampling"]["exclude"]
-    if not set(excluded) < set(config["qtypes"]):
+    if not set(excluded) < set(run_types(config).ids):
         errors.append(
             f"sampling.exclude: {excluded} must be among qtypes {config['qtypes']} and leave at least one to sample"
         )
+    for name, section in config["report_benchmarks"].items():
+        if own_categories(section) != own_categories(config["benchmark"]):
+            errors.append(
+                f"report_benchmarks.{name}: is measured on the run's types, so it must name them as the "
+                "benchmark does: both SEED-Bench's (a qtype_map for mmbench) or both the same categories"
+            )
     if (student["base"] == "assembled") != (student["assemble"] is not None):
         errors.append("student.assemble: set it exactly when student.base is `assembled` (the model it builds)")
     if (train["regime"] == "from_start") != (train["base_data"] is not None):
@@ -143,6 +150,52 @@ def _check_pairs(config: dict, source: str) -> None:
         )
     if errors:
         raise ConfigError(f"invalid config ({source}):\n" + "\n".join(f"  {line}" for line in errors))
+
+
+def _resolve_types(config: dict, source: str) -> dict:
+    """The config with every type given by name as its id (`qtypes` of a benchmark read as SEED's,
+    `sampling.exclude` wherever it is set, the seed set's `per_type`), so later stages see ids only; a
+    name that is no type, or two entries naming one type, is named with its key."""
+    config = copy.deepcopy(config)
+    errors = []
+
+    def ids(key: str, values: list, table: TypeTable) -> list[int]:
+        resolved = []
+        for value in values:
+            try:
+                resolved.append(table.parse(value))
+            except ValueError as err:
+                errors.append(f"{key}: {err}")
+        if len(set(resolved)) < len(resolved):
+            errors.append(f"{key}: {values} names a type twice")
+        return resolved
+
+    if own_categories(config["benchmark"]):
+        config["qtypes"] = [str(name) for name in config["qtypes"]]
+    else:
+        config["qtypes"] = ids("qtypes", config["qtypes"], SEED_TABLE)
+    # Names resolve among every type the benchmark has; _check_pairs then holds them to qtypes.
+    known = known_types(config) if not errors else SEED_TABLE
+    sections = [("sampling", config["sampling"])]
+    sections += [(f"per_iteration.{i}.sampling", o.get("sampling") or {}) for i, o in config["per_iteration"].items()]
+    sections += [
+        (f"experiment.variants.{name}", v) for name, v in ((config["experiment"] or {}).get("variants") or {}).items()
+    ]
+    for key, section in sections:
+        if "exclude" in section:
+            section["exclude"] = ids(f"{key}.exclude", section["exclude"], known)
+    # The seed set may name types the run leaves out (it keeps those of qtypes); with a benchmark's own
+    # categories, the default config's SEED ids mean nothing.
+    seed_set = config["student"]["tiny"]["seed_set"]
+    per_type = seed_set["per_type"]
+    if own_categories(config["benchmark"]):
+        per_type = {key: n for key, n in per_type.items() if not key.isdigit()}
+    seed_set["per_type"] = dict(
+        zip(map(str, ids("student.tiny.seed_set.per_type", list(per_type), known)), per_type.values())
+    )
+    if errors:
+        raise ConfigError(f"invalid config ({source}):\n" + "\n".join(f"  {line}" for line in errors))
+    return config
 
 
 def _normalise_keys(config: dict) -> dict:
@@ -225,6 +278,7 @@ def validate_config(config: dict, source: str = "config") -> dict:
     schema = _schema()
     config = _typed(_normalise_keys(config or {}), schema)
     _check(config, schema, source)
+    config = _resolve_types(config, source)
     _check_pairs(config, source)
     beyond = sorted((k for k in config["per_iteration"] if int(k) > config["iterations"]), key=int)
     if beyond:

@@ -8,12 +8,14 @@ placeholder of its own, so the model sees the format it was tuned on, in trainin
 from collections.abc import Sequence
 
 IMAGE_TOKEN = "<image>"
-LETTERS = "ABCD"
+LETTERS = "ABCDEFGHIJ"  # an item's options, 2 to 10 (benchmarks); a generated sample has four
+SAMPLE_LETTERS = LETTERS[:4]  # a sample's options (the paper's format: A-D)
 CAPTION_QUESTION = "Describe the image."
 LETTER_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 
 # Texts every prompt may contain whatever the data; a word-level tokenizer must know their words.
-TEMPLATE_TEXTS: tuple[str, ...] = (CAPTION_QUESTION, LETTER_INSTRUCTION, *LETTERS)
+# The tiny students' vocabulary holds A-D only: their weights, and the demo's numbers, depend on it.
+TEMPLATE_TEXTS: tuple[str, ...] = (CAPTION_QUESTION, LETTER_INSTRUCTION, *SAMPLE_LETTERS)
 
 
 def question_prompt(question: str) -> str:

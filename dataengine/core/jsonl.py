@@ -4,26 +4,36 @@ interrupted stage never leaves a half-written table that a rerun would trust."""
 import json
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    """All records of a JSONL file; blank lines are skipped; each line must be a JSON object."""
-    path = Path(path)
-    records = []
-    with path.open(encoding="utf-8") as lines:
+def jsonl_lines(path: str | Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    """Each non-blank line of a JSONL file, streamed: (line number, its object, None), or (line
+    number, None, what is wrong) where the line is not a JSON object."""
+    with Path(path).open(encoding="utf-8") as lines:
         for line_no, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{line_no}: invalid JSON ({err.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{line_no}: expected a JSON object, got {type(record).__name__}")
-            records.append(record)
+                yield line_no, None, f"invalid JSON ({err.msg})"
+                continue
+            if isinstance(record, dict):
+                yield line_no, record, None
+            else:
+                yield line_no, None, f"expected a JSON object, got {type(record).__name__}"
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """All records of a JSONL file; blank lines are skipped; each line must be a JSON object."""
+    records = []
+    for line_no, record, problem in jsonl_lines(path):
+        if problem:
+            raise ValueError(f"{path}:{line_no}: {problem}")
+        records.append(record)
     return records
 
 

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from dataengine.core.qtypes import qtype_name
+from dataengine.core.qtypes import TypeTable
 
 REPORT_TO = ("none", "tensorboard", "wandb")
 
@@ -83,10 +83,10 @@ def tracker(report_to: str, run_dir: Path, name: str) -> Tracker | None:
     return WandB(Path(run_dir) / "wandb", f"{Path(run_dir).name}/{name}", group=Path(run_dir).name)
 
 
-def report_evaluation(report_to: str, metrics: dict, metrics_path: Path) -> None:
-    """An evaluation's accuracy per split, overall and per type, at its iteration's step. The path says
-    which (RunLayout.metrics: <run>/iter_<i>/eval[_<report benchmark>]/metrics.json); the curves are
-    named after the evaluation's folder (eval, eval_<report benchmark>)."""
+def report_evaluation(report_to: str, metrics: dict, metrics_path: Path, types: TypeTable) -> None:
+    """An evaluation's accuracy per split, overall and per type (named by `types`, the run's) at its
+    iteration's step. The path (RunLayout.metrics: <run>/iter_<i>/eval[_<report benchmark>]/metrics.json)
+    says which; the curves are named after the evaluation's folder (eval, eval_<report benchmark>)."""
     folder = Path(metrics_path).parent
     track = tracker(report_to, folder.parent.parent, folder.name)
     if track is None:
@@ -94,6 +94,6 @@ def report_evaluation(report_to: str, metrics: dict, metrics_path: Path) -> None
     values = {}
     for split, scores in metrics["splits"].items():
         values[f"{folder.name}/{split}/overall"] = scores["overall"]["acc"]
-        values |= {f"{folder.name}/{split}/{qtype_name(int(t))}": e["acc"] for t, e in scores["per_type"].items()}
+        values |= {f"{folder.name}/{split}/{types.name(t)}": e["acc"] for t, e in scores["per_type"].items()}
     track.log(values, int(folder.parent.name.removeprefix("iter_")))
     track.close()

@@ -8,7 +8,7 @@ import numpy as np
 
 from dataengine.core.joblog import progress
 from dataengine.core.jsonl import read_jsonl, write_jsonl
-from dataengine.core.qtypes import QTYPES, qtype_name
+from dataengine.core.qtypes import SEED_TABLE, SEED_TYPES
 from dataengine.data.synthetic.annotations import scene_to_annotation
 from dataengine.data.synthetic.render import draw_unseen_scene
 
@@ -25,18 +25,22 @@ def build_synthetic_pool(
     out_dir: Path,
     n_images: int,
     seed: int,
-    qtypes: list[int],
+    qtypes: list[int] | None,
     exclude_sha256: set[str],
     image_size: int = 64,
     world: str = "default",
 ) -> list[dict]:
     """Write out_dir/annotations.jsonl and out_dir/images/: image i comes from the scene family of
-    qtypes[i % len(qtypes)], so families are spread evenly; an image whose hash is excluded (the
-    benchmark's) or already in the pool is redrawn. `world` must be the benchmark's."""
+    the SEED type qtypes[i % len(qtypes)], so families are spread evenly; an image whose hash is
+    excluded (the benchmark's) or already in the pool is redrawn. `world` must be the benchmark's.
+    Each image lists the SEED types it can carry. None (a benchmark with its own categories) draws
+    every family and leaves the images untyped: SEED's ids mean nothing to the run's types."""
+    typed = qtypes is not None
+    qtypes = list(SEED_TYPES) if qtypes is None else qtypes
     if not qtypes:
         raise ValueError("build_synthetic_pool needs at least one question type")
     for qtype in qtypes:
-        qtype_name(qtype)
+        SEED_TABLE.name(qtype)
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 0x9001])  # a stream apart from the benchmark's (seed, qtype) ones
@@ -48,7 +52,8 @@ def build_synthetic_pool(
         image_id = f"p{index:06d}"
         image = f"images/{image_id}.png"
         (out_dir / image).write_bytes(png)
-        records.append(scene_to_annotation(scene, image_id, image, sha))
+        annotation = scene_to_annotation(scene, image_id, image, sha)
+        records.append(annotation if typed else annotation | {"qtypes": None})
     write_jsonl(out_dir / ANNOTATIONS, records)
     return records
 
@@ -90,5 +95,5 @@ def _check_record(where: str, record: dict) -> None:
         if not valid or not (0 <= box[0] <= box[2] <= 1 and 0 <= box[1] <= box[3] <= 1):
             raise ValueError(f"{where}: objects[{i}].box {box!r} is not [x0, y0, x1, y1] within 0-1")
     qtypes = record["qtypes"]
-    if qtypes is not None and (not isinstance(qtypes, list) or any(q not in QTYPES for q in qtypes)):
-        raise ValueError(f"{where}: qtypes {qtypes!r} must be null or a list of ids in {sorted(QTYPES)}")
+    if qtypes is not None and (not isinstance(qtypes, list) or not all(isinstance(q, int) and q > 0 for q in qtypes)):
+        raise ValueError(f"{where}: qtypes {qtypes!r} must be null or a list of type ids")

@@ -14,8 +14,10 @@ reply names several options, none, or refuses. In order, the first that reads a 
    option's leading article optional ("street" is "a street"); an option found only inside a longer one
    ("red" in "dark red") or negated ("not on the left") does not count.
 
-Two traps are kept shut throughout: the article ("A dog." is not option A unless option A is "dog") and
-echoed option lists ("A. red B. green ...", which name every letter). Measured against VLMEvalKit's
+Two traps are kept shut throughout: the article ("A dog." is not option A unless option A is "dog"; so
+for the pronoun "I" when an item has nine options or more) and echoed option lists ("A. red B. green
+...", which name every letter). The letters looked for run from A to the item's last, D at least, so
+that an item of two to four options reads as it always has. Measured against VLMEvalKit's
 `can_infer` and the project's earlier rules on labelled replies: `python bench/extraction.py`.
 """
 
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from functools import cache
+from types import SimpleNamespace
 
 from dataengine.core.formats import LETTERS
 
@@ -31,9 +35,7 @@ from dataengine.core.formats import LETTERS
 Extractor = Callable[[str, Sequence[str], str], str | None]
 
 _MARKUP = re.compile(r"\*+|`+|#+|\$|</?answer>|\\boxed\{([A-Za-z])\}", re.IGNORECASE)
-_LETTER = r"(?<![\w'’])[\(\[]?(?P<letter>[A-Da-d])[\)\]]?(?![\w'’])"  # a letter, not a word's first or last
 _PREFIX = r"(?:(?:the\s+)?(?:final\s+|correct\s+|best\s+)?(?:answer|option|choice)\s*(?:is\s*)?[:：-]?\s*)?"
-_WHOLE = re.compile(rf"\s*{_PREFIX}{_LETTER}\s*[.:)]?\s*", re.IGNORECASE)
 # An answer statement: a cue, then the letter (checked by _stated_letter); case-insensitive cues.
 _CUES = [
     r"\banswers?\s*(?:is|would\s+be|should\s+be|will\s+be)?\s*[:：]?\s*(?:option\s+|choice\s+)?",
@@ -41,24 +43,44 @@ _CUES = [
     r"\bI\s*(?:would|will|'d|’d)?\s+(?:choose|pick|select|go\s+with|say)\s+(?:option\s+)?",
     r"\bI\s+(?:think|believe)\s+(?:(?:that\s+)?(?:it\s+is|it's|it’s)\s+)?(?:option\s+)?",
 ]
-_CUE = re.compile(f"(?:{'|'.join(_CUES)}){_LETTER}", re.IGNORECASE)
-_LETTER_FIRST = re.compile(
-    rf"(?:\boption\s+)?{_LETTER}\s+(?:is|seems|looks)\s+(?:to\s+be\s+)?(?:the\s+)?(?:correct|right|best|answer)\b",
-    re.IGNORECASE,
-)
-_CONCLUSION = re.compile(rf"\b(?:so|therefore|thus|hence|means)\b[,:]?\s+{_LETTER}(?=[.!]?\s*$|[.!]\s)", re.IGNORECASE)
-_LEADING = re.compile(
-    r"\s*(?:option\s+|choice\s+)?"
-    r"(?:[\(\[](?P<b>[A-Da-d])[\)\]]|(?P<d>[A-Da-d])[.:)]|(?-i:(?P<s>[A-D]))\s*(?:[-–—:]|,))(?=\s|$)",
-    re.IGNORECASE,
-)
-_ENUMERATED = re.compile(r"(?:^|\s)[\(\[]?([A-D])[\)\].:](?=\s)")  # "A. red B. green": an echoed option list
-_ALONE = re.compile(r"(?<![\w'’/\\.-])[A-D](?![\w'’/-])")
-_HEDGE = re.compile(r"\s*[\)\]]?\s*(?:,|/|\bor\b|\band\b)\s*(?:option\s+)?[\(\[]?(?-i:[A-D])(?![\w'’])", re.IGNORECASE)
+
 _NEGATED = re.compile(r"\b(?:not|neither|nor)\s+(?:option\s+)?$", re.IGNORECASE)
 _NUMBERS = dict(zip("zero one two three four five six seven eight nine ten".split(), map(str, range(11))))
 _NEGATIONS = {"not", "t", "never", "neither", "nor"}  # "t": the n't of "isn't", split off by _words
 _ARTICLES = {"a", "an", "the"}
+
+
+@cache
+def _rules(last: str) -> SimpleNamespace:
+    """The patterns for an item whose option letters run from A to `last`."""
+    letters = f"A-{last}"  # upper case; rules matching either case add a-...
+    either = f"{letters}{letters.lower()}"
+    letter = rf"(?<![\w'’])[\(\[]?(?P<letter>[{either}])[\)\]]?(?![\w'’])"  # a letter, not a word's first or last
+    return SimpleNamespace(
+        whole=re.compile(rf"\s*{_PREFIX}{letter}\s*[.:)]?\s*", re.IGNORECASE),
+        cue=re.compile(f"(?:{'|'.join(_CUES)}){letter}", re.IGNORECASE),
+        letter_first=re.compile(
+            rf"(?:\boption\s+)?{letter}\s+(?:is|seems|looks)\s+(?:to\s+be\s+)?(?:the\s+)?(?:correct|right|best|answer)\b",
+            re.IGNORECASE,
+        ),
+        conclusion=re.compile(
+            rf"\b(?:so|therefore|thus|hence|means)\b[,:]?\s+{letter}(?=[.!]?\s*$|[.!]\s)", re.IGNORECASE
+        ),
+        leading=re.compile(
+            r"\s*(?:option\s+|choice\s+)?"
+            rf"(?:[\(\[](?P<b>[{either}])[\)\]]|(?P<d>[{either}])[.:)]|(?-i:(?P<s>[{letters}]))\s*(?:[-–—:]|,))(?=\s|$)",
+            re.IGNORECASE,
+        ),
+        enumerated=re.compile(rf"(?:^|\s)[\(\[]?([{letters}])[\)\].:](?=\s)"),  # "A. red B. green": an echoed list
+        alone=re.compile(rf"(?<![\w'’/\\.-])[{letters}](?![\w'’/-])"),
+        hedge=re.compile(
+            rf"\s*[\)\]]?\s*(?:,|/|\bor\b|\band\b)\s*(?:option\s+)?[\(\[]?(?-i:[{letters}])(?![\w'’])", re.IGNORECASE
+        ),
+    )
+
+
+def _rules_for(options: Sequence[str]) -> SimpleNamespace:
+    return _rules(LETTERS[max(len(options), 4) - 1])
 
 
 def extract_choice(
@@ -85,30 +107,30 @@ def read_letter(reply: str, options: Sequence[str]) -> str | None | bool:
     """The letter a reply states (rules 1-4 of the module's docstring), None when it states none, False
     when its statements disagree."""
     text = _MARKUP.sub(lambda m: f"answer: {m[1]}" if m[1] else "", reply).strip()
-    valid = LETTERS[: len(options)]
+    valid, rules = LETTERS[: len(options)], _rules_for(options)
     first_line = text.split("\n", 1)[0]
     stated = {
         letter
-        for pattern in (_CUE, _LETTER_FIRST, _CONCLUSION)
+        for pattern in (rules.cue, rules.letter_first, rules.conclusion)
         for match in pattern.finditer(text)
-        if (letter := _stated_letter(text, match, options, after_cue=pattern is _CUE))
+        if (letter := _stated_letter(text, match, options, after_cue=pattern is rules.cue))
     }
-    if (whole := _WHOLE.fullmatch(first_line)) and whole["letter"].upper() in valid:
+    if (whole := rules.whole.fullmatch(first_line)) and whole["letter"].upper() in valid:
         stated.add(whole["letter"].upper())  # a later statement of another letter ("Answer: A\nAnswer: B") disagrees
     if len(stated) > 1:
         return False
     if stated:
         return stated.pop()
-    listed = {m[1] for m in _ENUMERATED.finditer(text)}
-    if (leading := _LEADING.match(first_line)) and len(listed) < 2:
+    listed = {m[1] for m in rules.enumerated.finditer(text)}
+    if (leading := rules.leading.match(first_line)) and len(listed) < 2:
         group = next(name for name in "bds" if leading[name])
-        if _HEDGE.match(first_line, leading.end(group) + (group == "b")):
+        if rules.hedge.match(first_line, leading.end(group) + (group == "b")):
             return False
         letter = leading[group].upper()
         return letter if letter in valid else None
     blank = _without_options(text, options)  # the same length: offsets hold in `text`
-    alone = [m for m in _ALONE.finditer(blank) if m[0] in valid and not _NEGATED.search(text[: m.start()])]
-    if any(_HEDGE.match(text, m.end()) for m in alone):
+    alone = [m for m in rules.alone.finditer(blank) if m[0] in valid and not _NEGATED.search(text[: m.start()])]
+    if any(rules.hedge.match(text, m.end()) for m in alone):
         return False
     letters = {m[0] for m in alone if not _article(text, m.end(), m[0], options)}
     return letters.pop() if len(letters) == 1 else None
@@ -118,7 +140,7 @@ def _stated_letter(text: str, match: re.Match, options: Sequence[str], after_cue
     """The letter of an answer statement, unless it is not among the options, is a hedge ("A or B"),
     or, after a cue, an article ("the answer is a dog")."""
     letter, start, end = match["letter"], match.start("letter"), match.end("letter")
-    if letter.upper() not in LETTERS[: len(options)] or _HEDGE.match(text, end):
+    if letter.upper() not in LETTERS[: len(options)] or _rules_for(options).hedge.match(text, end):
         return None
     if after_cue and not (start > 0 and text[start - 1] in "(["):
         if letter.islower() and re.match(r"\s*\w", text[end:]) or _article(text, end, letter, options):
@@ -127,10 +149,11 @@ def _stated_letter(text: str, match: re.Match, options: Sequence[str], after_cue
 
 
 def _article(text: str, end: int, letter: str, options: Sequence[str]) -> bool:
-    """Whether an 'A' ending at `end` is the article: a lower-case word follows, and not option A's text."""
-    if letter.upper() != "A" or not re.match(r"\s+[a-z]", text[end:]):
+    """Whether an 'A' or 'I' ending at `end` is a word (the article, the pronoun): a lower-case word
+    follows, and not the text of the option it names."""
+    if letter.upper() not in "AI" or not re.match(r"\s+[a-z]", text[end:]):
         return False
-    return not _words(text[end:])[: len(core := _core(options[0]))] == core
+    return not _words(text[end:])[: len(core := _core(options[LETTERS.index(letter.upper())]))] == core
 
 
 def _without_options(text: str, options: Sequence[str]) -> str:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from dataengine.core.qtypes import QTYPES
+from dataengine.core.qtypes import TypeTable
+from dataengine.report.summary import type_names
 
 WEAK_BELOW = 60.0  # a type is weak when its base-model test accuracy is below this (percent)
 MEASURES = {"weak_acc": "weak types", "overall": "overall"}  # what arms are compared on
@@ -104,10 +105,10 @@ def paired(mine: list[list[float]], theirs: list[list[float]]) -> dict:
     }
 
 
-def write_markdown(result: Mapping, path: Path) -> None:
+def write_markdown(result: Mapping, path: Path, types: TypeTable) -> None:
     """experiment.md: weak-type and overall accuracy per arm and iteration, the default's lead over
     each other arm paired by seed (mean with its interval, and per seed, a column each), and the budget
-    per type, one table for all arms."""
+    per type (`types`: the experiment's, in their order), one table for all arms."""
     strategies = result["strategies"]
     others = {name: e for name, e in strategies.items() if name != result["default"]}
     iterations = range(len(next(iter(strategies.values()))["weak_mean"]))
@@ -154,15 +155,13 @@ def write_markdown(result: Mapping, path: Path) -> None:
         "## Budget per type (new samples planned from each iteration, mean over seeds)",
         "",
     ]
-    present = {t for e in strategies.values() for plan in e["budget"] for t in plan}
-    order = list(QTYPES.values())
-    types = sorted(present, key=lambda t: (order.index(t) if t in order else len(order), t))
+    names = type_names([plan for e in strategies.values() for plan in e["budget"]], types)
     rows = [
-        [f"{name}, from iter {i}", *(f"{b.get(t, 0):.0f}" for t in types)]
+        [f"{name}, from iter {i}", *(f"{b.get(t, 0):.0f}" for t in names)]
         for name, entry in strategies.items()
         for i, b in enumerate(entry["budget"])
     ]
-    path.write_text("\n".join([*lines, *_table(["plan", *types], rows), ""]))
+    path.write_text("\n".join([*lines, *_table(["plan", *names], rows), ""]))
 
 
 def plot(result: Mapping, path: Path) -> None:

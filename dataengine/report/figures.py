@@ -9,25 +9,24 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from dataengine.core.formats import LETTERS
-from dataengine.core.qtypes import qtype_name
-from dataengine.report.summary import by_type_id, test_split, type_names
+from dataengine.core.formats import SAMPLE_LETTERS
+from dataengine.core.qtypes import TypeTable
+from dataengine.report.summary import by_type_name, test_split, type_names
 
-CHANCE = 100.0 / len(LETTERS)  # a guess among four options
+CHANCE = 100.0 / len(SAMPLE_LETTERS)  # a guess among four options
 
 
-def plot_accuracy(summary: dict, metrics_per_iter: list[dict], path: Path) -> None:
-    """accuracy.png: per type, test accuracy by iteration with Wilson 95 % bars, overall in bold and
-    the chance line; beside it, each iteration's planned samples by type (where the budget went)."""
+def plot_accuracy(summary: dict, metrics_per_iter: list[dict], path: Path, types: TypeTable) -> None:
+    """accuracy.png: per type (of `types`, the run's), test accuracy by iteration with Wilson 95 % bars,
+    overall in bold and the chance line; beside it, each iteration's planned samples by type (where the
+    budget went)."""
     iterations = summary["iterations"]
     steps = [it["iteration"] for it in iterations]
     # Figure without pyplot: no global backend or figure registry is touched (Agg renders it).
     figure = Figure(figsize=(13, 5), layout="constrained")
     accuracy, budget = figure.subplots(1, 2, width_ratios=[3, 2])
-    intervals = [
-        {qtype_name(t): e for t, e in by_type_id(test_split(m, i)["per_type"])} for i, m in enumerate(metrics_per_iter)
-    ]
-    names = type_names(iterations)
+    intervals = [by_type_name(test_split(m, i)["per_type"], types) for i, m in enumerate(metrics_per_iter)]
+    names = type_names([it["per_type"] for it in iterations], types)
     for offset, name in enumerate(names):
         xs = [s + 0.04 * (offset - (len(names) - 1) / 2) for s in steps]  # spread, so bars do not hide each other
         accs = [it["per_type"].get(name) for it in iterations]
@@ -42,7 +41,7 @@ def plot_accuracy(summary: dict, metrics_per_iter: list[dict], path: Path) -> No
     accuracy.legend(loc="lower right", fontsize="small", frameon=False)
     planned = [it for it in iterations if it["quotas"]]
     bottoms = [0] * len(planned)
-    for name in type_names(planned, key="quotas"):
+    for name in type_names([it["quotas"] for it in planned], types):
         counts = [it["quotas"].get(name, 0) for it in planned]
         budget.bar([it["iteration"] + 1 for it in planned], counts, bottom=bottoms, label=name)
         bottoms = [b + c for b, c in zip(bottoms, counts)]

@@ -16,11 +16,11 @@ from pathlib import Path
 from PIL import Image
 
 from dataengine.core.formats import LETTERS
-from dataengine.core.qtypes import qtype_name
+from dataengine.core.qtypes import TypeTable
 from dataengine.report import paired, plans, rejections, value
 from dataengine.report.figures import CHANCE, loss_svg
 from dataengine.report.run import Iteration, Run
-from dataengine.report.summary import by_type_id, test_split
+from dataengine.report.summary import by_type_name, test_split
 
 THUMBNAIL = 112  # pixels, the longer side of an image shown
 STORIES_PER_ITERATION = 4  # types whose bad cases and samples are shown
@@ -49,7 +49,7 @@ def write_page(run: Run, figure: Path, path: Path, config_text: str = "") -> Non
     """Write the run's page to `path`; `figure` is accuracy.png, `config_text` the resolved config."""
     images = _Images(run)
     flat = plans.plateaus(
-        [None, *({qtype_name(int(t)): q for t, q in it.plan["quotas"].items()} for it in run.iterations[1:])],
+        [None, *(by_type_name(it.plan["quotas"], run.types) for it in run.iterations[1:])],
         [it.changes for it in run.iterations],
     )
     parts = [
@@ -93,8 +93,8 @@ def _overview(run: Run, figure: Path, config_text: str) -> str:
     parts = [
         '<section id="overview"><h2>What the loop did</h2>',
         f"<p>Test-split accuracy (%) with Wilson's 95 % interval; chance is {CHANCE:.0f} %.</p>",
-        _accuracy_table(tests, [it.number for it in run.iterations]),
-        *_circular(tests, [it.number for it in run.iterations]),
+        _accuracy_table(tests, [it.number for it in run.iterations], run.types),
+        *_circular(tests, [it.number for it in run.iterations], run.types),
         f"<p>Changes between iterations, paired on the test items each iteration scores again (McNemar's "
         f"exact test; n: the items; p &lt; {paired.SIGNIFICANT}, rises and falls alike):</p>"
         f'<ul class="changes">{change_list}</ul>'
@@ -111,27 +111,27 @@ def _overview(run: Run, figure: Path, config_text: str) -> str:
     return "\n".join(parts) + "</section>"
 
 
-def _circular(tests: list[dict], numbers: list[int]) -> list[str]:
+def _circular(tests: list[dict], numbers: list[int], types: TypeTable) -> list[str]:
     """MMBench's CircularEval beside plain accuracy, where the benchmark has circular copies."""
     if "circular" not in tests[-1]:
         return []
     return [
         f"<h3>CircularEval: {tests[-1]['circular']['overall']['n']} questions, each right only when every rotation "
         "of its options is</h3>",
-        _accuracy_table([t["circular"] for t in tests], numbers),
+        _accuracy_table([t["circular"] for t in tests], numbers, types),
     ]
 
 
-def _accuracy_table(blocks: list[dict], numbers: list[int]) -> str:
-    types = sorted({int(t) for block in blocks for t in block["per_type"]})
+def _accuracy_table(blocks: list[dict], numbers: list[int], types: TypeTable) -> str:
+    qtypes = sorted({int(t) for block in blocks for t in block["per_type"]})
     head = "".join(f"<th>iter {n}</th>" for n in numbers)
     rows = []
-    for qtype in [*types, None]:
+    for qtype in [*qtypes, None]:
         cells = []
         for block in blocks:
             entry = block["overall"] if qtype is None else block["per_type"].get(str(qtype))
             cells.append(_acc_cell(entry))
-        name = "<b>overall</b>" if qtype is None else _e(qtype_name(qtype))
+        name = "<b>overall</b>" if qtype is None else _e(types.name(qtype))
         rows.append(f"<tr><td>{name}</td>{''.join(cells)}</tr>")
     return f'<table class="accuracy"><tr><th>type</th>{head}</tr>{"".join(rows)}</table>'
 
@@ -160,7 +160,7 @@ def _teacher_table(run: Run) -> str:
 def _value_table(run: Run) -> str:
     """Per type and iteration, the teacher USD per point of paired test accuracy gained."""
     values = {
-        it.number: value.round_value(it.changes, it.generation["cost_usd"], it.accepted)
+        it.number: value.round_value(it.changes, it.generation["cost_usd"], it.accepted, run.types)
         for it in run.iterations[1:]
         if it.changes and it.generation
     }
@@ -205,30 +205,30 @@ def _iteration(run: Run, it: Iteration, previous: Iteration | None, images: _Ima
     title = f"Iteration {it.number}" if it.number else "Iteration 0: the base model"
     parts = [f'<section class="iteration" id="iteration-{it.number}"><h2>{title}</h2>']
     if it.plan is not None and previous is not None:
-        parts.append(_plan(it, previous, plateau))
-        parts.append(_stories(it, previous, images))
+        parts.append(_plan(it, previous, plateau, run.types))
+        parts.append(_stories(it, previous, images, run.types))
     elif it.queries:
         counts = Counter(int(q["qtype"]) for q in it.queries)
-        listed = ", ".join(f"{qtype_name(t)} {n}" for t, n in sorted(counts.items()))
+        listed = ", ".join(f"{run.types.name(t)} {n}" for t, n in sorted(counts.items()))
         parts.append(
             f"<p>The seed set: {len(it.accepted)} accepted of {len(it.queries)} queries ({_e(listed)}), "
             "deliberately imbalanced so that some types start weak.</p>"
         )
     if it.queries:
-        parts.append(_rejections(it, images))
+        parts.append(_rejections(it, images, run.types))
     parts.append(_training(it))
-    parts.append(_evaluation(it, previous))
+    parts.append(_evaluation(it, previous, run.types))
     return "\n".join(parts) + "</section>"
 
 
-def _plan(it: Iteration, previous: Iteration, plateau: list[str]) -> str:
+def _plan(it: Iteration, previous: Iteration, plateau: list[str], types: TypeTable) -> str:
     plan = it.plan
     dev = previous.metrics.get("splits", {}).get("dev", {}).get("per_type", {})
     rows = "".join(
         f"<tr><td>{_e(row['type'])}</td><td>{_acc(row['dev'])}</td>"
         + "".join(f"<td>{_e(cell)}</td>" for cell in plans.terms_text(row["terms"]))
         + f"<td>{row['weight']:.3f}</td><td>{row['share']:.2f}</td><td>{row['quota']}</td><td>{row['accepted']}</td></tr>"
-        for row in plans.plan_rows(plan, dev, it.accepted)
+        for row in plans.plan_rows(plan, dev, it.accepted, types)
     )
     note = (
         f'<p class="fall">Plateau: {_e(", ".join(plateau))} got data in this round and the one before '
@@ -248,7 +248,7 @@ def _acc(entry: dict | None) -> str:
     return "&ndash;" if entry is None else f'{entry["acc"]:.1f} <span class="ci">n {entry["n"]}</span>'
 
 
-def _stories(it: Iteration, previous: Iteration, images: _Images) -> str:
+def _stories(it: Iteration, previous: Iteration, images: _Images, types: TypeTable) -> str:
     """For the types that got most data: a bad case the teacher was shown, and samples made with it."""
     verdicts = {s["query_id"]: ("accepted", s) for s in it.accepted}
     verdicts |= {r["query_id"]: (r["reason"], r) for r in it.rejected}
@@ -261,14 +261,14 @@ def _stories(it: Iteration, previous: Iteration, images: _Images) -> str:
     for qtype in top:
         queries = [q for q in by_type[qtype] if q.get("in_context")]
         if not queries:
-            parts.append(f"<p>{_e(qtype_name(qtype))}: no bad case of this type on the dev split; random images.</p>")
+            parts.append(f"<p>{_e(types.name(qtype))}: no bad case of this type on the dev split; random images.</p>")
             continue
         case = queries[0]["in_context"][0]
         made = [q for q in queries if q["in_context"] and q["in_context"][0] == case][:SAMPLES_PER_STORY]
         cards = [_bad_case_card(case, predicted.get((case["image"], case["question"])), images)]
         cards += [_sample_card(q, *verdicts.get(q["query_id"], ("no reply", {})), images) for q in made]
         parts.append(
-            f'<div class="story"><h4>{_e(qtype_name(qtype))}</h4><div class="cards">{"".join(cards)}</div></div>'
+            f'<div class="story"><h4>{_e(types.name(qtype))}</h4><div class="cards">{"".join(cards)}</div></div>'
         )
     return "\n".join(parts)
 
@@ -301,17 +301,17 @@ def _sample_card(query: dict, verdict: str, record: dict, images: _Images) -> st
     return f'<div class="card sample">{images.tag(query["image"])}{anchor}{body}</div>'
 
 
-def _rejections(it: Iteration, images: _Images) -> str:
+def _rejections(it: Iteration, images: _Images, types: TypeTable) -> str:
     """Counts by reason and type with what each reason means; one example per reason with its image,
     the others folded away."""
     if not it.rejected:
         return f"<h3>Validation</h3><p>All {len(it.accepted)} replies accepted.</p>"
-    table = rejections.by_reason_and_type(it.rejected, it.queries)
-    types = sorted({name for counts in table.values() for name in counts})
-    head = "".join(f"<th>{_e(name)}</th>" for name in types)
+    table = rejections.by_reason_and_type(it.rejected, it.queries, types)
+    names = sorted({name for counts in table.values() for name in counts})
+    head = "".join(f"<th>{_e(name)}</th>" for name in names)
     rows = "".join(
         f'<tr><td><span class="reason">{_e(reason)}</span></td><td>{_e(rejections.meaning(reason))}</td>'
-        + "".join(f"<td>{counts[name] or ''}</td>" for name in types)
+        + "".join(f"<td>{counts[name] or ''}</td>" for name in names)
         + f"<td>{sum(counts.values())}</td></tr>"
         for reason, counts in table.items()
     )
@@ -353,14 +353,13 @@ def _training(it: Iteration) -> str:
     return "\n".join(parts)
 
 
-def _evaluation(it: Iteration, previous: Iteration | None) -> str:
+def _evaluation(it: Iteration, previous: Iteration | None, types: TypeTable) -> str:
     test = test_split(it.metrics, it.number)
     changes = it.changes or {"per_type": {}, "overall": None}
-    rows = []
-    for qtype, entry in by_type_id(test["per_type"]):
-        rows.append(
-            f"<tr><td>{_e(qtype_name(qtype))}</td>{_acc_cell(entry)}{_change_cell(changes['per_type'].get(qtype_name(qtype)))}</tr>"
-        )
+    rows = [
+        f"<tr><td>{_e(name)}</td>{_acc_cell(entry)}{_change_cell(changes['per_type'].get(name))}</tr>"
+        for name, entry in by_type_name(test["per_type"], types).items()
+    ]
     rows.append(f"<tr><td><b>overall</b></td>{_acc_cell(test['overall'])}{_change_cell(changes['overall'])}</tr>")
     head = "" if previous is None else f" from iteration {previous.number}, paired on the items"
     return (

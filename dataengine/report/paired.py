@@ -11,7 +11,7 @@ import math
 
 import polars as pl
 
-from dataengine.core.qtypes import qtype_name
+from dataengine.core.qtypes import TypeTable
 
 SIGNIFICANT = 0.05  # a change whose p is below this is reported as one
 
@@ -36,15 +36,15 @@ def change(before: pl.DataFrame, after: pl.DataFrame) -> dict:
     return {"points": round(100 * (rose - fell) / n, 2) if n else 0.0, "n": n, "p": round(mcnemar_p(fell, rose), 4)}
 
 
-def changes(before: pl.DataFrame, after: pl.DataFrame) -> dict:
-    """The test split's change overall and per type (by name) from one evaluation's predictions to the
-    next: {"overall": {points, n, p}, "per_type": {name: {points, n, p}}}."""
+def changes(before: pl.DataFrame, after: pl.DataFrame, types: TypeTable) -> dict:
+    """The test split's change overall and per type (by its name in `types`) from one evaluation's
+    predictions to the next: {"overall": {points, n, p}, "per_type": {name: {points, n, p}}}."""
     before, after = (frame.filter(pl.col("split") == "test") for frame in (before, after))
     qtypes = sorted(set(before["qtype"].unique()) & set(after["qtype"].unique()))
     return {
         "overall": change(before, after),
         "per_type": {
-            qtype_name(qtype): change(before.filter(pl.col("qtype") == qtype), after.filter(pl.col("qtype") == qtype))
+            types.name(qtype): change(before.filter(pl.col("qtype") == qtype), after.filter(pl.col("qtype") == qtype))
             for qtype in qtypes
         },
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from dataengine.core.qtypes import qtype_name
+from dataengine.core.qtypes import TypeTable
 from dataengine.report import paired
 
 RULES = {
@@ -21,9 +21,9 @@ RULES = {
 }
 
 
-def plan_rows(plan: Mapping, dev_per_type: Mapping, accepted: list[dict]) -> list[dict]:
-    """One row per planned type: name, dev (metrics entry or None), the rule's terms (None for a plan
-    that did not record them), weight, share, quota and accepted samples."""
+def plan_rows(plan: Mapping, dev_per_type: Mapping, accepted: list[dict], types: TypeTable) -> list[dict]:
+    """One row per planned type: name (of `types`), dev (metrics entry or None), the rule's terms (None
+    for a plan that did not record them), weight, share, quota and accepted samples."""
     total = sum(plan["weights"].values()) or 1.0
     counts = Counter(int(sample["qtype"]) for sample in accepted)
     rows = []
@@ -31,7 +31,7 @@ def plan_rows(plan: Mapping, dev_per_type: Mapping, accepted: list[dict]) -> lis
         weight = plan["weights"].get(key, 0.0)
         rows.append(
             {
-                "type": qtype_name(int(key)),
+                "type": types.name(key),
                 "dev": dev_per_type.get(key),
                 "terms": plan.get("terms", {}).get(key),
                 "weight": weight,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from dataengine.core.qtypes import qtype_name
+from dataengine.core.qtypes import TypeTable
 
 # What each reason means: validation's checks (dataengine/teacher/validate.py), in the order they are
 # applied, the contamination check, then why a teacher gave up on a query (dataengine/teacher/llm).
@@ -42,11 +42,12 @@ def meaning(reason: str) -> str:
     return MEANINGS.get(reason, "see docs/contracts.md")
 
 
-def by_reason_and_type(rejected: list[dict], queries: list[dict]) -> dict[str, Counter]:
-    """reason -> Counter of type names; a reply whose query is unknown counts under "unknown type"."""
-    types: Mapping[str, int] = {query["query_id"]: int(query["qtype"]) for query in queries}
+def by_reason_and_type(rejected: list[dict], queries: list[dict], types: TypeTable) -> dict[str, Counter]:
+    """reason -> Counter of type names (of `types`); a reply whose query is unknown counts under
+    "unknown type"."""
+    of_query: Mapping[str, int] = {query["query_id"]: int(query["qtype"]) for query in queries}
     table: dict[str, Counter] = {}
     for record in rejected:
-        qtype = types.get(record["query_id"])
-        table.setdefault(record["reason"], Counter())[qtype_name(qtype) if qtype else "unknown type"] += 1
+        qtype = of_query.get(record["query_id"])
+        table.setdefault(record["reason"], Counter())[types.name(qtype) if qtype else "unknown type"] += 1
     return dict(sorted(table.items(), key=lambda item: -sum(item[1].values())))

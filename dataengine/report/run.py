@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from dataengine.core.jsonl import read_json, read_jsonl
+from dataengine.core.qtypes import TypeTable
 from dataengine.report import paired
 
 
@@ -39,6 +40,7 @@ class Run:
     pool_dir: Path
     benchmark_dir: Path
     timings: list[dict]  # one per job: {"job", "seconds", "max_rss_mb"}
+    types: TypeTable  # the run's question types (dataengine.core.qtypes.run_types)
 
 
 def load_run(
@@ -54,12 +56,14 @@ def load_run(
     models: list[str],
     pool_dir: str,
     benchmark_dir: str,
+    types: TypeTable,
     timings_dirs: list[str] = (),
 ) -> Run:
-    """The run from its files: `metrics`, `bad_cases` and `models` for iterations 0..N; `plans` for
-    1..N; `queries`, `accepted`, `generation` for 0..N where there is a seed set, else 1..N, and
-    `rejected` alike; a model without train_log.json (a real base model) has no training. The
-    predictions beside each metrics.json (one evaluate job writes both) give the paired changes."""
+    """The run of question types `types` from its files: `metrics`, `bad_cases` and `models` for
+    iterations 0..N; `plans` for 1..N; `queries`, `accepted`, `generation` for 0..N where there is a seed
+    set, else 1..N, and `rejected` alike; a model without train_log.json (a real base model) has no
+    training. The predictions beside each metrics.json (one evaluate job writes both) give the paired
+    changes."""
     count = len(metrics)
     if not len(bad_cases) == len(models) == count or len(plans) != count - 1:
         raise ValueError(
@@ -78,7 +82,7 @@ def load_run(
         if i >= 1:
             iteration.plan = read_json(plans[i - 1])
             if predictions[i - 1] is not None and predictions[i] is not None:
-                iteration.changes = paired.changes(predictions[i - 1], predictions[i])
+                iteration.changes = paired.changes(predictions[i - 1], predictions[i], types)
         if i >= offset:
             j = i - offset
             iteration.queries, iteration.accepted = read_jsonl(queries[j]), read_jsonl(accepted[j])
@@ -86,7 +90,7 @@ def load_run(
             iteration.generation = read_json(generation[j])
         iterations.append(iteration)
     timings = [t for folder in dict.fromkeys(timings_dirs) for t in read_timings(Path(folder))]
-    return Run(name, config_hash, iterations, Path(pool_dir), Path(benchmark_dir), timings)
+    return Run(name, config_hash, iterations, Path(pool_dir), Path(benchmark_dir), timings, types)
 
 
 def _predictions(metrics: Path) -> pl.DataFrame | None:

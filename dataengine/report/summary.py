@@ -10,10 +10,10 @@ is the one that says whether the loop helped.
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from dataengine.core.qtypes import QTYPES, qtype_name
+from dataengine.core.qtypes import TypeTable
 from dataengine.report import paired
 from dataengine.report.plans import RULES, plan_rows, plateaus, terms_text
 from dataengine.report.rejections import meaning
@@ -35,12 +35,13 @@ def summarize(
     metrics_per_iter: list[dict],
     quotas_per_iter: list[dict | None],
     samples_added: list[int],
+    types: TypeTable,
     reported: Mapping[str, list[dict]] | None = None,
     changes: list[dict | None] = (),
 ) -> dict:
-    """summary.json (docs/contracts.md): per iteration, test accuracies by type name, quotas, samples,
-    and (`changes[i]`, for i >= 1 where the predictions were there) the change from i-1 overall and per
-    type, paired on the test items (dataengine.report.paired).
+    """summary.json (docs/contracts.md): per iteration, test accuracies by type name (`types`: the run's),
+    quotas, samples, and (`changes[i]`, for i >= 1 where the predictions were there) the change from i-1
+    overall and per type, paired on the test items (dataengine.report.paired).
 
     `quotas_per_iter[i]` is the quotas.json planned from iteration i's evaluation (None for the last
     iteration, which plans nothing); `samples_added[i]` counts samples trained into model i;
@@ -56,17 +57,17 @@ def summarize(
         test = test_split(metrics, iteration)
         row = {
             "iteration": iteration,
-            **_accuracies(test),
+            **_accuracies(test, types),
             "samples_added": int(added),
-            "quotas": {} if plan is None else {qtype_name(t): int(q) for t, q in by_type_id(plan["quotas"])},
+            "quotas": {} if plan is None else {name: int(q) for name, q in by_type_name(plan["quotas"], types).items()},
         }
         paired_change = changes[iteration] if iteration < len(changes) else None
-        iterations.append(row | _test_accuracies(test) | ({"changes": paired_change} if paired_change else {}))
+        iterations.append(row | _test_accuracies(test, types) | ({"changes": paired_change} if paired_change else {}))
     result = {"run": run, "config_hash": config_hash, "iterations": iterations}
     if reported:
         result["reported"] = {
             name: [
-                {"iteration": i, **_accuracies(test_split(m, i)), **_test_accuracies(test_split(m, i))}
+                {"iteration": i, **_accuracies(test_split(m, i), types), **_test_accuracies(test_split(m, i), types)}
                 for i, m in enumerate(per_iter)
             ]
             for name, per_iter in reported.items()
@@ -74,17 +75,17 @@ def summarize(
     return result
 
 
-def _test_accuracies(test: Mapping) -> dict:
+def _test_accuracies(test: Mapping, types: TypeTable) -> dict:
     """The CircularEval accuracies of a test split where its benchmark has circular copies."""
-    return {"circular": _accuracies(test["circular"])} if "circular" in test else {}
+    return {"circular": _accuracies(test["circular"], types)} if "circular" in test else {}
 
 
-def _accuracies(block: Mapping) -> dict:
+def _accuracies(block: Mapping, types: TypeTable) -> dict:
     """overall, per_type (by name) and n_eval of a metrics block (a split, or its CircularEval), and
     the benchmark's own per_category and per_l2_category where it has them."""
     return {
         "overall": float(block["overall"]["acc"]),
-        "per_type": {qtype_name(t): float(entry["acc"]) for t, entry in by_type_id(block["per_type"])},
+        "per_type": {name: float(entry["acc"]) for name, entry in by_type_name(block["per_type"], types).items()},
         "n_eval": int(block["overall"]["n"]),
         **{key: {name: float(e["acc"]) for name, e in block[key].items()} for key in CATEGORY_KEYS if key in block},
     }
@@ -94,6 +95,7 @@ def write_summary_md(
     summary: dict,
     metrics_per_iter: list[dict],
     path: Path,
+    types: TypeTable,
     teacher_stats: Mapping[str, dict] | None = None,
     rejected: list[list[dict]] = (),
     plans: list[dict] = (),
@@ -115,10 +117,10 @@ def write_summary_md(
         f"Test-split accuracy (%) with Wilson's 95 % interval, {iterations[-1]['n_eval']} test items; change is "
         "from iteration 0.",
         "",
-        *_accuracy_table(iterations, tests),
+        *_accuracy_table(iterations, tests, types),
         *_changes(iterations),
     ]
-    lines += _circular_tables(iterations, tests, "##")
+    lines += _circular_tables(iterations, tests, "##", types)
     if "per_category" in iterations[-1]:
         lines += category_table(iterations, tests)
     for name, per_iter in (reported or {}).items():
@@ -130,10 +132,10 @@ def write_summary_md(
             f"Every iteration's model on the report benchmark `{name}` ({rows[-1]['n_eval']} test items), which "
             "the loop never samples from: test-split accuracy (%) with Wilson's 95 % interval.",
             "",
-            *_accuracy_table(rows, blocks),
-            *_circular_tables(rows, blocks, "###"),
+            *_accuracy_table(rows, blocks, types),
+            *_circular_tables(rows, blocks, "###", types),
         ]
-    lines += _plan_tables(plans, metrics_per_iter, accepted, iterations)
+    lines += _plan_tables(plans, metrics_per_iter, accepted, iterations, types)
     lines += ["", "## Samples added", ""]
     lines.append(_table_row(["iteration", "accepted samples trained in"]))
     lines.append(_table_row(["---:", "---:"]))
@@ -142,7 +144,7 @@ def write_summary_md(
         lines += _teacher_table(teacher_stats)
         values = {
             row["iteration"]: round_value(
-                row["changes"], teacher_stats[str(row["iteration"])]["cost_usd"], accepted[row["iteration"] - 1]
+                row["changes"], teacher_stats[str(row["iteration"])]["cost_usd"], accepted[row["iteration"] - 1], types
             )
             for row in iterations
             if "changes" in row and str(row["iteration"]) in teacher_stats and row["iteration"] <= len(accepted)
@@ -153,7 +155,7 @@ def write_summary_md(
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _circular_tables(rows: list[dict], blocks: list[Mapping], heading: str) -> list[str]:
+def _circular_tables(rows: list[dict], blocks: list[Mapping], heading: str, types: TypeTable) -> list[str]:
     """The CircularEval table of a benchmark with circular copies (nothing without)."""
     if "circular" not in rows[-1]:
         return []
@@ -166,19 +168,19 @@ def _circular_tables(rows: list[dict], blocks: list[Mapping], heading: str) -> l
         "question whose base copy (index < 1,000,000) is missing from the benchmark file counts over the "
         "rotations present; VLMEvalKit drops it (the benchmark log counts such questions).",
         "",
-        *_accuracy_table([row["circular"] for row in rows], [block["circular"] for block in blocks]),
+        *_accuracy_table([row["circular"] for row in rows], [block["circular"] for block in blocks], types),
     ]
 
 
-def _accuracy_table(rows: list[dict], blocks: list[Mapping]) -> list[str]:
+def _accuracy_table(rows: list[dict], blocks: list[Mapping], types: TypeTable) -> list[str]:
     """Type x iteration table of `rows` (summary accuracies per iteration) with each iteration's
     interval from `blocks` (its metrics block), and the change from the first iteration."""
-    intervals = [{qtype_name(t): entry for t, entry in by_type_id(block["per_type"])} for block in blocks]
+    intervals = [by_type_name(block["per_type"], types) for block in blocks]
     lines = [
         _table_row(["type", *(f"iter {i}" for i in range(len(rows))), "change"]),
         _table_row(["---"] + ["---:"] * (len(rows) + 1)),
     ]
-    for name in type_names(rows):
+    for name in type_names([row["per_type"] for row in rows], types):
         accs = [row["per_type"].get(name) for row in rows]
         cells = [_with_interval(acc, by_name.get(name)) for acc, by_name in zip(accs, intervals)]
         lines.append(_table_row([name, *cells, _change(accs[0], accs[-1])]))
@@ -215,7 +217,7 @@ def _changes(rows: list[dict]) -> list[str]:
 
 
 def _plan_tables(
-    plans: list[dict], metrics_per_iter: list[dict], accepted: list[list[dict]], rows: list[dict]
+    plans: list[dict], metrics_per_iter: list[dict], accepted: list[list[dict]], rows: list[dict], types: TypeTable
 ) -> list[str]:
     """Per iteration i >= 1: its plan's strategy and rule and, per type, the dev accuracy of iteration
     i-1 it was made from, the rule's terms, the weight and its share, the quota and the samples
@@ -223,8 +225,9 @@ def _plan_tables(
     lines = ["", "## Plans", ""]
     if not plans:
         return lines + ["No iteration planned new samples."]
-    by_name = [None, *({qtype_name(int(t)): q for t, q in plan["quotas"].items()} for plan in plans)]
-    flat = plateaus(by_name, [row.get("changes") for row in rows])
+    flat = plateaus(
+        [None, *(by_type_name(plan["quotas"], types) for plan in plans)], [row.get("changes") for row in rows]
+    )
     for i, plan in enumerate(plans, start=1):
         dev = {
             str(t): e for t, e in metrics_per_iter[i - 1].get("splits", {}).get("dev", {}).get("per_type", {}).items()
@@ -239,7 +242,7 @@ def _plan_tables(
             ),
             _table_row(["---", *("---:" for _ in range(8))]),
         ]
-        for row in plan_rows(plan, dev, accepted[i - 1] if i <= len(accepted) else []):
+        for row in plan_rows(plan, dev, accepted[i - 1] if i <= len(accepted) else [], types):
             acc = f"{row['dev']['acc']:.1f} (n {row['dev']['n']})" if row["dev"] else "–"
             cells = [row["type"], acc, *terms_text(row["terms"]), f"{row['weight']:.3f}", f"{row['share']:.2f}"]
             lines.append(_table_row([*cells, str(row["quota"]), str(row["accepted"]) if accepted else "–"]))
@@ -374,15 +377,16 @@ def test_split(metrics: Mapping, iteration: int) -> Mapping:
     return test
 
 
-def by_type_id(by_key: Mapping) -> list[tuple[int, object]]:
-    """(type id, value) pairs of a dict keyed by type ids as strings, in type-id order."""
-    return sorted(((int(key), value) for key, value in by_key.items()), key=lambda pair: pair[0])
+def by_type_name(by_id: Mapping, types: TypeTable) -> dict:
+    """A dict keyed by type ids (strings, as metrics.json and quotas.json key them) keyed by the types'
+    names instead, in type-id order."""
+    return {types.name(key): value for key, value in sorted(by_id.items(), key=lambda item: int(item[0]))}
 
 
-def type_names(iterations: list[dict], key: str = "per_type") -> list[str]:
-    """Type names appearing in any iteration, in the type table's order."""
-    present = {name for it in iterations for name in it[key]}
-    return [name for name in QTYPES.values() if name in present]
+def type_names(by_name: Iterable[Mapping], types: TypeTable) -> list[str]:
+    """The type names keying any of `by_name`, in the type table's order."""
+    present = {name for mapping in by_name for name in mapping}
+    return [name for name in types.names.values() if name in present]
 
 
 def _table_row(cells: list[str]) -> str:

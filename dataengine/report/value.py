@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from dataengine.core.qtypes import qtype_name
+from dataengine.core.qtypes import TypeTable
 
 
-def round_value(changes: Mapping, cost_usd: float, accepted: list[dict]) -> dict:
+def round_value(changes: Mapping, cost_usd: float, accepted: list[dict], types: TypeTable) -> dict:
     """{"overall": entry, "per_type": {name: entry}}, each entry {"usd", "points", "p", "usd_per_point"}
-    (usd_per_point None unless the change rose)."""
-    counts = Counter(qtype_name(int(sample["qtype"])) for sample in accepted)
+    (usd_per_point None unless the change rose); `types` name the accepted samples' types."""
+    counts = Counter(types.name(sample["qtype"]) for sample in accepted)
     total = sum(counts.values())
 
     def entry(usd: float, change: Mapping) -> dict:

@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from dataengine.core.config import knobs
+from dataengine.core.qtypes import run_types
 from dataengine.endpoint.ledger import ledger_path
 from dataengine.model.families import family_of_folder
 from dataengine.teacher.llm.runner import estimate_tokens
@@ -254,7 +255,7 @@ def plan_cost(
     rows = []
     for iteration in range(config["iterations"] + 1):
         if iteration == 0:
-            new = sum(n for t, n in seed_set.items() if int(t) in config["qtypes"])
+            new = sum(n for t, n in seed_set.items() if int(t) in run_types(config))
         else:
             new = knobs(config, "sampling", iteration)["budget"]
         shared = iteration == 0 and config["base_run"] is not None

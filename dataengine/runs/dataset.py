@@ -22,7 +22,7 @@ import yaml
 from dataengine.core.config import run_config
 from dataengine.core.jsonl import read_json, read_jsonl
 from dataengine.core.layout import RunLayout
-from dataengine.core.qtypes import qtype_name
+from dataengine.core.qtypes import TypeTable, run_types
 from dataengine.data.exchange import read_accepted
 
 SHARD_ROWS = 1000
@@ -73,6 +73,7 @@ def export_dataset(run_dir: Path, out: Path, with_seed_set: bool = False) -> dic
     """Write the run's accepted samples to out/data/train-*.parquet and the card to out/README.md;
     the samples written per iteration."""
     config = run_config(run_dir)
+    types = run_types(config)
     layout = RunLayout.of(run_dir, config.get("base_run"))
     first = 0 if with_seed_set else 1
     files = {i: Path(layout.accepted(i)) for i in range(first, config["iterations"] + 1)}
@@ -88,15 +89,16 @@ def export_dataset(run_dir: Path, out: Path, with_seed_set: bool = False) -> dic
         stale.unlink()
     schema = COLUMNS.with_metadata({"huggingface": json.dumps({"info": {"features": FEATURES}})})
     written: Counter = Counter()  # (iteration, qtype, teacher, prompt version) of every sample, for the card
-    for n, rows in enumerate(_batches(_rows(files, Path(layout.pool)), SHARD_ROWS)):
+    for n, rows in enumerate(_batches(_rows(files, Path(layout.pool), types), SHARD_ROWS)):
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), data / f"train-{n:05d}-of-{shards:05d}.parquet")
         written.update((row["iteration"], row["qtype"], row["teacher"], row["prompt_version"]) for row in rows)
-    (out / "README.md").write_text(card(config, layout, list(files), written), encoding="utf-8")
+    (out / "README.md").write_text(card(config, types, layout, list(files), written), encoding="utf-8")
     return counts
 
 
-def _rows(files: dict[int, Path], pool: Path) -> Iterator[dict]:
-    """The samples as dataset rows, their images read; one file's samples at a time."""
+def _rows(files: dict[int, Path], pool: Path, types: TypeTable) -> Iterator[dict]:
+    """The samples as dataset rows (`types` name their types), their images read; one file's samples
+    at a time."""
     for path in files.values():
         for sample in read_accepted(path):
             image = pool / sample["image"]
@@ -111,7 +113,7 @@ def _rows(files: dict[int, Path], pool: Path) -> Iterator[dict]:
                 "answer_text": sample["answer"],
                 "short_answer": sample["short_answer"],
                 "qtype": sample["qtype"],
-                "qtype_name": qtype_name(sample["qtype"]),
+                "qtype_name": types.name(sample["qtype"]),
                 "iteration": sample["iteration"],
                 "teacher": sample["teacher"],
                 "prompt_version": sample["prompt_version"],
@@ -130,9 +132,9 @@ def _batches(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
         yield batch
 
 
-def card(config: dict, layout: RunLayout, iterations_exported: list[int], written: Counter) -> str:
+def card(config: dict, types: TypeTable, layout: RunLayout, iterations_exported: list[int], written: Counter) -> str:
     """The dataset card: YAML metadata the hub reads, then the run's account of the data (`written`:
-    the samples exported, by iteration, type, teacher and prompt version)."""
+    the samples exported, by iteration, type, teacher and prompt version; `types`: the run's)."""
     per_type: Counter = Counter()
     for (i, qtype, _, _), n in written.items():
         per_type[(i, qtype)] += n
@@ -179,7 +181,7 @@ def card(config: dict, layout: RunLayout, iterations_exported: list[int], writte
         "|---|" + "---:|" * len(iterations_exported),
     ]
     lines += [
-        f"| {qtype_name(qtype)} | " + " | ".join(str(per_type[(i, qtype)]) for i in iterations_exported) + " |"
+        f"| {types.name(qtype)} | " + " | ".join(str(per_type[(i, qtype)]) for i in iterations_exported) + " |"
         for qtype in qtypes
     ]
     lines += [

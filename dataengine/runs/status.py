@@ -16,7 +16,7 @@ from pathlib import Path
 from dataengine.core.config import run_config
 from dataengine.core.jsonl import read_json
 from dataengine.core.layout import RunLayout
-from dataengine.core.qtypes import qtype_name
+from dataengine.core.qtypes import TypeTable, run_types
 from dataengine.endpoint.ledger import Ledger, ledger_path
 from dataengine.teacher.llm.settings import cache_path
 
@@ -86,7 +86,7 @@ def status(run_dir: Path | str, now: float | None = None) -> str:
             f"tokens, {paid['cost_usd']:.4f} USD so far"
         )
     if evaluated is not None:
-        lines.append(_accuracies(evaluated))
+        lines.append(_accuracies(evaluated, run_types(config)))
     return "\n".join(lines)
 
 
@@ -96,10 +96,10 @@ def _last_line(log: Path) -> str:
     return next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "started")[:160]
 
 
-def _accuracies(step: Step) -> str:
+def _accuracies(step: Step, types: TypeTable) -> str:
     test = read_json(step.output)["splits"]["test"]
     per_type = ", ".join(
-        f"{qtype_name(t)} {e['acc']:.1f}" for t, e in sorted(test["per_type"].items(), key=lambda kv: int(kv[0]))
+        f"{types.name(t)} {e['acc']:.1f}" for t, e in sorted(test["per_type"].items(), key=lambda kv: int(kv[0]))
     )
     return (
         f"last evaluation (iteration {step.iteration}, test split): {test['overall']['acc']:.1f} % overall; {per_type}"

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from dataengine.core.config import check_section, deep_merge, defaults
-from dataengine.core.qtypes import qtype_name
 from dataengine.sampling.embedding import Embed, embed_images, top_k_similar
 
 
@@ -337,8 +336,7 @@ def _choose_images(
 
 def _pool_exhausted(qtype: int, needed: int, available: int, why: str) -> ValueError:
     return ValueError(
-        f"pool exhausted for type {qtype} ({qtype_name(qtype)}): the plan needs {needed} images, "
-        f"{available} pool images are eligible {why}"
+        f"pool exhausted for type {qtype}: the plan needs {needed} images, {available} pool images are eligible {why}"
     )
 
 
@@ -356,7 +354,8 @@ def _dev_accuracy(metrics: Mapping) -> dict[int, float]:
         raise ValueError("metrics splits/dev/per_type is empty: no type to plan for")
     accuracy = {}
     for key, entry in per_type.items():
-        qtype_name(key)  # an unknown type id fails here, naming it
+        if not key.isdigit():
+            raise ValueError(f"metrics splits/dev/per_type/{key}: not a type id")
         if "acc" not in entry:
             raise ValueError(f"metrics splits/dev/per_type/{key} has no 'acc'")
         accuracy[int(key)] = float(entry["acc"])

@@ -4,8 +4,9 @@
 OpenAI-compatible endpoint and is imported only when used. Both return a `Generation` (base.py).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
+from dataengine.core.qtypes import known_types, own_categories, run_types
 from dataengine.teacher.base import Generation
 from dataengine.teacher.oracle import generate_oracle
 
@@ -38,3 +39,17 @@ def generate_with_stats(queries: list[dict], teacher_cfg: dict, seed: int, step:
         if missing:
             raise ValueError(f"query {i} ({query.get('query_id', '<no query_id>')}): missing keys {missing}")
     return TEACHERS[kind](queries, teacher_cfg, seed, step)
+
+
+def taught_types(teacher_cfg: Mapping, config: Mapping) -> list[int]:
+    """The run's types this teacher writes data for; the others are measured but planned nothing. The
+    oracle writes SEED-Bench's types (its synthetic world's), the openai teacher those its prompt
+    file defines."""
+    types = run_types(config)
+    if teacher_cfg["kind"] == "oracle":
+        return [] if own_categories(config["benchmark"]) else types.ids
+    from dataengine.teacher.llm.prompts import defined_types
+    from dataengine.teacher.llm.settings import resolve_prompts
+
+    defined = defined_types(resolve_prompts(teacher_cfg["prompts"]), known_types(config))
+    return [qtype for qtype in types.ids if qtype in defined]

@@ -9,7 +9,7 @@ import numpy as np
 
 from dataengine.core.formats import LETTERS
 from dataengine.core.joblog import progress
-from dataengine.core.qtypes import QTYPES
+from dataengine.core.qtypes import SEED_TYPES
 from dataengine.data.synthetic.annotations import annotation_to_scene, scene_to_annotation
 from dataengine.data.synthetic.questions import make_question
 from dataengine.data.synthetic.scenes import scene_for_type
@@ -46,7 +46,7 @@ def synthetic_queries(n_per_type: int = 10, seed: int = 0) -> list[dict]:
     rendering images: for the teacher's tests and benchmarks."""
     rng = np.random.default_rng(seed)
     queries = []
-    for qtype in QTYPES:
+    for qtype in SEED_TYPES:
         for i in range(n_per_type):
             image_id = f"p{qtype}{i:05d}"
             image = f"images/{image_id}.png"

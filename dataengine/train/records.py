@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from transformers import ProcessorMixin
 
-from dataengine.core.formats import LETTERS, lettered_prompt, question_prompt
+from dataengine.core.formats import SAMPLE_LETTERS, lettered_prompt, question_prompt
 from dataengine.core.images import open_rgb
 from dataengine.model.families import Family
 from dataengine.model.inputs import IGNORE_INDEX, extend, image_inputs, padded, processed
@@ -72,9 +72,10 @@ def sample_views(sample: dict, image_root: Path, views: Sequence[str], rng: np.r
         image = Path(image_root) / sample["image"]
     except KeyError as error:
         raise KeyError(f"sample {sample.get('id', '?')!r} lacks the field {error}") from None
-    if len(options) != len(LETTERS) or letter not in LETTERS:
+    if len(options) != len(SAMPLE_LETTERS) or letter not in SAMPLE_LETTERS:
         raise ValueError(
-            f"sample {sample.get('id', '?')!r}: need {len(LETTERS)} options and a letter, got {options!r} / {letter!r}"
+            f"sample {sample.get('id', '?')!r}: need {len(SAMPLE_LETTERS)} options and a letter, "
+            f"got {options!r} / {letter!r}"
         )
     records = []
     for view in views:
@@ -85,7 +86,7 @@ def sample_views(sample: dict, image_root: Path, views: Sequence[str], rng: np.r
         elif view == "shuffled":
             order = rng.permutation(len(options))
             shuffled = [options[i] for i in order]
-            new_letter = LETTERS[int(np.flatnonzero(order == LETTERS.index(letter))[0])]
+            new_letter = SAMPLE_LETTERS[int(np.flatnonzero(order == SAMPLE_LETTERS.index(letter))[0])]
             records.append(TrainRecord(image, lettered_prompt(question, shuffled), new_letter))
         else:
             raise ValueError(f"unknown view {view!r}; known: {VIEWS}")

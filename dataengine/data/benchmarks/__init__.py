@@ -2,11 +2,13 @@
 benchmark/ contract (items.parquet + images/) and then checked by the same `load_items` every
 later stage reads through.
 
-A loader turns its format into `SourceItem`s, recording every bad row (the checks every format
-shares in `keep_item`) and every item it leaves out in a `SourceCheck`; images embedded in its files
-it may write to a scratch folder beside the output, removed afterwards. `build_real_benchmark` stops
-with all the problems at once before writing anything, then stages the images, assigns the dev/test
-split and writes the table. Each loader module names the config keys of the files and folders it reads
+A loader is a module with `read(cfg, types, check, scratch) -> list[SourceItem]`: it turns its
+format into `SourceItem`s of the run's types (a TypeTable: SEED-Bench's ids, or the benchmark's own
+categories by name; dataengine.core.qtypes), recording every bad row (the checks every format shares
+in `keep_item`) and every item it leaves out in a `SourceCheck`; images embedded in its files it may
+write to a scratch folder beside the output, removed afterwards. `build_real_benchmark` stops with
+all the problems at once before writing anything, then stages the images, assigns the dev/test split
+and writes the table. Each loader module names the config keys of the files and folders it reads
 (`SOURCE_KEYS`), which the workflow fingerprints.
 """
 
@@ -17,6 +19,7 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
+from dataengine.core.qtypes import TypeTable
 from dataengine.core.staging import link_or_copy
 from dataengine.data.benchmark import OPTIONAL_SCHEMA, load_items, split_of, write_items
 from dataengine.data.benchmarks.items import SourceItem
@@ -27,9 +30,9 @@ log = logging.getLogger("dataengine")
 
 def loaders() -> dict[str, ModuleType]:
     """The loader module of each real benchmark kind (imported when asked for)."""
-    from dataengine.data.benchmarks import aokvqa, mmbench, seedbench
+    from dataengine.data.benchmarks import aokvqa, generic, mmbench, seedbench
 
-    return {"seedbench": seedbench, "mmbench": mmbench, "aokvqa": aokvqa}
+    return {"seedbench": seedbench, "mmbench": mmbench, "aokvqa": aokvqa, "generic": generic}
 
 
 def source_paths(cfg: dict, section: str = "benchmark") -> list[tuple[str, str]]:
@@ -47,18 +50,18 @@ def _loader(kind: str) -> ModuleType:
     return known[kind]
 
 
-def build_real_benchmark(kind: str, out_dir: Path, cfg: dict, qtypes: list[int], seed: int):
-    """Read a benchmark of `kind` from cfg's paths, keep the items of `qtypes`, write out_dir."""
+def build_real_benchmark(kind: str, out_dir: Path, cfg: dict, types: TypeTable, seed: int):
+    """Read a benchmark of `kind` from cfg's paths, keep the items of the run's `types`, write out_dir."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".source-images-", dir=out_dir.parent) as scratch:
         check = SourceCheck(f"benchmark {kind}")
-        items = _loader(kind).read(cfg, qtypes, check, Path(scratch))
+        items = _loader(kind).read(cfg, types, check, Path(scratch))
         check.images(item.image for item in items if isinstance(item.image, Path))
         check.raise_problems()
         check.log_dropped(kept=len(items))
         if not items:
-            raise ValueError(f"benchmark {kind}: no item of the configured qtypes {qtypes} in {cfg.get('path')}")
+            raise ValueError(f"benchmark {kind}: no item of the run's types ({types.listing()}) in {cfg.get('path')}")
         return _write(items, out_dir, cfg, kind, seed)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dataengine.core.formats import LETTERS
 from dataengine.core.jsonl import read_json
+from dataengine.core.qtypes import TypeTable
 from dataengine.data.benchmarks.items import SourceItem, keep_item, kept_qtype
 from dataengine.data.sources import SourceCheck, SourceError, describe, object_rows, require_keys
 
@@ -14,14 +15,14 @@ SOURCE_KEYS = ("path", "qtype_file", "image_dir")
 FIELDS = ("question_id", "image_id", "question", "choices", "correct_choice_idx")
 
 
-def read(cfg: dict, qtypes: list[int], check: SourceCheck, scratch: Path) -> list[SourceItem]:
+def read(cfg: dict, types: TypeTable, check: SourceCheck, scratch: Path) -> list[SourceItem]:
     require_keys(cfg, "benchmark", "aokvqa", *SOURCE_KEYS)
-    path, images, types_path = Path(cfg["path"]), Path(cfg["image_dir"]), Path(cfg["qtype_file"])
-    data, types = read_json(path), read_json(types_path)
+    path, images, classes_path = Path(cfg["path"]), Path(cfg["image_dir"]), Path(cfg["qtype_file"])
+    data, classes = read_json(path), read_json(classes_path)
     if not isinstance(data, list):
         raise SourceError(f"{path}: expected A-OKVQA's JSON, a list of questions; got {describe(data)}")
-    if not isinstance(types, dict):
-        raise SourceError(f"{types_path}: expected a JSON object question_id -> type; got {describe(types)}")
+    if not isinstance(classes, dict):
+        raise SourceError(f"{classes_path}: expected a JSON object question_id -> type; got {describe(classes)}")
     items, ids = [], set()
     for where, question in object_rows(data, f"{path}: row", "question_id", check):
         missing = [key for key in FIELDS if key not in question]
@@ -31,15 +32,15 @@ def read(cfg: dict, qtypes: list[int], check: SourceCheck, scratch: Path) -> lis
         question_id = str(question["question_id"])
         if not check.unique(question_id, ids, where):
             continue
-        if question_id not in types:
-            check.bad(where, f"no type for this question in {types_path}")
+        if question_id not in classes:
+            check.bad(where, f"no type for this question in {classes_path}")
             continue
-        qtype = kept_qtype(types[question_id], cfg, qtypes, check, where)
+        qtype = kept_qtype(classes[question_id], cfg, types, check, where)
         if qtype is None:
             continue
         choices, answer = question["choices"], question["correct_choice_idx"]
         if not isinstance(choices, list) or not 2 <= len(choices) <= len(LETTERS):
-            check.bad(where, f"choices must be 2-4 texts, got {choices!r}")
+            check.bad(where, f"choices must be 2-{len(LETTERS)} texts, got {choices!r}")
             continue
         if not isinstance(answer, int) or not 0 <= answer < len(choices):
             check.bad(where, f"correct_choice_idx {answer!r} is not an index into the choices")

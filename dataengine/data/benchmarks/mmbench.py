@@ -11,44 +11,66 @@ may carry the base item's index instead of the image itself (VLMEvalKit's files 
 resolved here. A question whose base copy (index < 1,000,000) is not in the file is kept and scored
 over the rotations present (VLMEvalKit drops it); the log counts such questions. Options may be 2-4;
 the hint, when there is one, precedes the question as in LLaVA's MMBench evaluation.
-`benchmark.qtype_map` maps `category` (or `benchmark.qtype_field`) onto qtype ids; `category` and
-`l2-category` (`L2-category` in the Hugging Face copies, lmms-lab/MMBench) are also kept as they are
-(items' `category`, `l2_category`), for the benchmark's own per-category report.
+The types: without `benchmark.qtype_map`, MMBench's own categories (`category`, or the column
+`benchmark.qtype_field` names: MMBench's 20 abilities, or its l2-categories) as named in config `qtypes`;
+with it, the map sends each category onto a SEED-Bench type id. `category` and `l2-category`
+(`L2-category` in the Hugging Face copies, lmms-lab/MMBench) are also kept as they are (items'
+`category`, `l2_category`), for the benchmark's own per-category report.
 """
 
 import base64
 import binascii
-import csv
 import logging
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
-from dataengine.core.formats import LETTERS
+from dataengine.core.qtypes import TypeTable, own_categories
 from dataengine.data.benchmarks import shards
-from dataengine.data.benchmarks.items import SourceItem, keep_item, kept_qtype
-from dataengine.data.sources import SourceCheck, SourceError, require_keys
+from dataengine.data.benchmarks.delimited import delimited_rows, ragged
+from dataengine.data.benchmarks.items import (
+    Categories,
+    SourceItem,
+    keep_item,
+    kept_qtype,
+    lettered_options,
+    with_hint,
+)
+from dataengine.data.sources import SourceCheck, require_keys
 
 log = logging.getLogger("dataengine")
 
 SOURCE_KEYS = ("path",)
 CIRCULAR = 1_000_000
-FIELDS = ("index", "question", "answer", "image", *LETTERS[:2])
+OPTIONS = "ABCD"  # MMBench's option columns; C and D are blank for a question of two or three
+FIELDS = ("index", "question", "answer", "image", *OPTIONS[:2])
+
+# A row's type as one of the run's type ids: (value, where) -> the id, or None (left out, or recorded as bad).
+TypeOf = Callable[[object, str], int | None]
 
 
 def _blank(value: str | None) -> bool:
     return value is None or value.strip() in ("", "nan", "NaN", "None")
 
 
-def read(cfg: dict, qtypes: list[int], check: SourceCheck, scratch: Path) -> list[SourceItem]:
-    require_keys(cfg, "benchmark", "mmbench", "path", "qtype_map")
+def read(cfg: dict, types: TypeTable, check: SourceCheck, scratch: Path) -> list[SourceItem]:
+    require_keys(cfg, "benchmark", "mmbench", "path")
     path = Path(cfg["path"])
     field = cfg.get("qtype_field", "category")
+    categories = Categories(types) if own_categories(cfg) else None
+
+    def type_of(value, where: str) -> int | None:
+        if categories is not None:
+            return categories.kept(value, check, where)
+        return kept_qtype(value, cfg, types, check, where)
+
     if shards.holds_shards(path):
-        items = _read_shards(path, cfg, field, qtypes, check, scratch)
+        items = _read_shards(path, cfg, field, type_of, check, scratch)
     else:
-        items = _read_tsv(path, cfg, field, qtypes, check)
+        items = _read_tsv(path, field, type_of, check)
+    if categories is not None:
+        categories.require_met(str(path))
     bases = {item.group for item in items if item.id == f"mmb-{item.group}"}  # index < CIRCULAR
     without_base = {item.group for item in items} - bases
     if without_base:
@@ -63,8 +85,8 @@ def read(cfg: dict, qtypes: list[int], check: SourceCheck, scratch: Path) -> lis
     return items
 
 
-def _read_tsv(path: Path, cfg: dict, field: str, qtypes: list[int], check: SourceCheck) -> list[SourceItem]:
-    rows = _rows(path, field)
+def _read_tsv(path: Path, field: str, type_of: TypeOf, check: SourceCheck) -> list[SourceItem]:
+    rows = list(delimited_rows(path, "\t", (*FIELDS, field), "MMBench's TSV with a header row"))
     images = {
         row["index"].strip(): (line, row["image"])
         for line, row in rows
@@ -74,10 +96,10 @@ def _read_tsv(path: Path, cfg: dict, field: str, qtypes: list[int], check: Sourc
     items, indexes = [], set()
     for line, row in rows:
         where = f"{path}: line {line} (index {row['index']!r})"
-        if None in row or None in row.values():
+        if ragged(row):
             check.bad(where, "the row's fields do not match the header's columns (a tab inside a field?)")
             continue
-        question = _question(row, where, cfg, field, qtypes, check, indexes)
+        question = _question(row, where, field, type_of, check, indexes)
         if question is None:
             continue
         source = row["image"].strip() if not _blank(row["image"]) else ""
@@ -95,16 +117,16 @@ def _read_tsv(path: Path, cfg: dict, field: str, qtypes: list[int], check: Sourc
 
 
 def _read_shards(
-    path: Path, cfg: dict, field: str, qtypes: list[int], check: SourceCheck, scratch: Path
+    path: Path, cfg: dict, field: str, type_of: TypeOf, check: SourceCheck, scratch: Path
 ) -> list[SourceItem]:
     """The Hugging Face copy (lmms-lab/MMBench): every row embeds its own image."""
     l2 = _l2_column(path, cfg.get("split"))
     read_field = l2 if field.lower() == "l2-category" else field
-    columns = tuple(dict.fromkeys((*FIELDS, *LETTERS[2:], "hint", "category", l2, read_field)))
+    columns = tuple(dict.fromkeys((*FIELDS, *OPTIONS[2:], "hint", "category", l2, read_field)))
     items, indexes = [], set()
     for where, row in shards.rows(path, cfg.get("split"), columns, "index"):
         text = {key: None if value is None else str(value) for key, value in row.items() if key != "image"}
-        question = _question(text | {"l2-category": text[l2]}, where, cfg, field, qtypes, check, indexes)
+        question = _question(text | {"l2-category": text[l2]}, where, field, type_of, check, indexes)
         if question is None:
             continue
         picture = shards.embedded_picture(row["image"])
@@ -122,9 +144,7 @@ def _l2_column(path: Path, split: str | None) -> str:
     return "L2-category" if "L2-category" in schema else "l2-category"
 
 
-def _question(
-    row: dict, where: str, cfg: dict, field: str, qtypes: list[int], check: SourceCheck, indexes: set
-) -> dict | None:
+def _question(row: dict, where: str, field: str, type_of: TypeOf, check: SourceCheck, indexes: set) -> dict | None:
     """A row's question as the item needs it (index, qtype, options, question with its hint, answer,
     categories), both forms' rows given as text; None when it is left out or bad (recorded)."""
     try:
@@ -134,22 +154,17 @@ def _question(
         return None
     if not check.unique(index, indexes, where):
         return None
-    qtype = kept_qtype(row[field], cfg, qtypes, check, where)
+    qtype = type_of(row[field], where)
     if qtype is None:
         return None
-    options = []
-    for letter in LETTERS:
-        if _blank(row.get(letter)):
-            break
-        options.append(row[letter].strip())
-    if any(not _blank(row.get(letter)) for letter in LETTERS[len(options) :]):
+    options = lettered_options(row, _blank)
+    if options is None:
         check.bad(where, "options must be consecutive from A")
         return None
-    hint = _text(row.get("hint")) or ""
     return {
         "index": index,
         "qtype": qtype,
-        "question": f"{hint}\n{row['question'].strip()}" if hint else row["question"].strip(),
+        "question": with_hint(_text(row.get("hint")), row["question"].strip()),
         "options": options,
         "answer": (row["answer"] or "").strip(),
         "category": _text(row.get("category")),
@@ -175,21 +190,6 @@ def _item(question: dict, image: Path | bytes, image_name: str, where: str) -> S
 
 def _text(value: str | None) -> str | None:
     return None if _blank(value) else value.strip()
-
-
-def _rows(path: Path, field: str) -> list[tuple[int, dict]]:
-    """(line where the row starts, row) for each row; a quoted field may span lines."""
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # base64 images are long fields
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter="\t")
-        missing = [key for key in (*FIELDS, field) if key not in (reader.fieldnames or [])]
-        if missing:
-            raise SourceError(f"{path}: missing columns {missing} (expected MMBench's TSV with a header row)")
-        rows, start = [], reader.line_num + 1
-        for row in reader:
-            rows.append((start, row))
-            start = reader.line_num + 1
-    return rows
 
 
 def _decode(index: str, line: int, text: str, path: Path, check: SourceCheck) -> tuple[bytes, str] | None:

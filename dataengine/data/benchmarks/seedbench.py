@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from dataengine.core.jsonl import read_json
+from dataengine.core.qtypes import TypeTable
 from dataengine.data.benchmarks import shards
 from dataengine.data.benchmarks.items import SourceItem, keep_item, kept_qtype
 from dataengine.data.sources import SourceCheck, SourceError, describe, object_rows, require_keys
@@ -22,7 +23,7 @@ SHARD_COLUMNS = (*FIELDS, "data_type", "image")
 ImageOf = Callable[[dict, str], Path | None]
 
 
-def read(cfg: dict, qtypes: list[int], check: SourceCheck, scratch: Path) -> list[SourceItem]:
+def read(cfg: dict, types: TypeTable, check: SourceCheck, scratch: Path) -> list[SourceItem]:
     path = Path(cfg["path"]) if cfg.get("path") else None
     if path is not None and shards.holds_shards(path):
         questions, image_of = _shard_questions(path, cfg.get("split"), scratch, check)
@@ -40,7 +41,7 @@ def read(cfg: dict, qtypes: list[int], check: SourceCheck, scratch: Path) -> lis
             continue
         if not check.unique(str(question["question_id"]), ids, where):
             continue
-        qtype = kept_qtype(question["question_type_id"], cfg, qtypes, check, where)
+        qtype = kept_qtype(question["question_type_id"], cfg, types, check, where)
         if qtype is None:
             continue
         if not isinstance(question["data_id"], str) or not question["data_id"]:

@@ -4,7 +4,7 @@ oracle teacher ask the same questions and the validator checks a teacher's answe
 
 import numpy as np
 
-from dataengine.core.qtypes import QTYPES
+from dataengine.core.qtypes import SEED_TYPES
 from dataengine.data.synthetic.geometry import (
     area,
     distinct_colors,
@@ -116,8 +116,8 @@ def _single_object_variants(qtype: int, scene: Scene) -> list[Variant]:
 
 def question_variants(qtype: int, scene: Scene) -> list[Variant]:
     """Every question of this type the scene answers unambiguously (empty: the type is unsupported)."""
-    if qtype not in QTYPES:
-        raise ValueError(f"unknown question type {qtype!r}; known ids: {sorted(QTYPES)}")
+    if qtype not in SEED_TYPES:
+        raise ValueError(f"unknown question type {qtype!r}; known ids: {sorted(SEED_TYPES)}")
     if qtype == 1:
         kind = SCENE_KINDS[scene.background]
         return [Variant(Q_SCENE, kind, A_SCENE.format(answer=kind), tuple(SCENE_KINDS.values()))]
@@ -142,7 +142,7 @@ def question_variants(qtype: int, scene: Scene) -> list[Variant]:
 
 
 def supported_types(scene: Scene) -> list[int]:
-    return [qtype for qtype in QTYPES if question_variants(qtype, scene)]
+    return [qtype for qtype in SEED_TYPES if question_variants(qtype, scene)]
 
 
 def make_question(qtype: int, scene: Scene, rng: np.random.Generator) -> Question | None:

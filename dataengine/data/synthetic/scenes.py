@@ -4,7 +4,7 @@ relation, ...), drawn from a seeded generator."""
 
 import numpy as np
 
-from dataengine.core.qtypes import QTYPES
+from dataengine.core.qtypes import SEED_TYPES
 from dataengine.data.synthetic.geometry import center
 from dataengine.data.synthetic.world import (
     COLORS,
@@ -198,4 +198,4 @@ def scene_for_type(qtype: int, rng: np.random.Generator, world: str = "default")
         return _largest_scene(rng)
     if qtype == 9:
         return _text_scene(rng, world)
-    raise ValueError(f"unknown question type {qtype!r}; known ids: {sorted(QTYPES)}")
+    raise ValueError(f"unknown question type {qtype!r}; known ids: {sorted(SEED_TYPES)}")

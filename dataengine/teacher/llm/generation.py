@@ -26,7 +26,7 @@ log = logging.getLogger("dataengine")
 
 def _requests(queries: list[dict], settings: OpenAISettings, seed: int) -> tuple[list[str], dict[str, Request], str]:
     """The cache key of each query, one Request per distinct key, and the prompt version."""
-    prompts = load_prompts(settings.prompts)
+    prompts = load_prompts(settings.prompts, settings.types)
     sampling = {**settings.sampling, "seed": seed}
     keys, requests = [], {}
     for query in queries:

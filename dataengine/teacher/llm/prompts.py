@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from dataengine.core.formats import LETTERS
-from dataengine.core.qtypes import QTYPES, qtype_name
+from dataengine.core.qtypes import SEED_TABLE, TypeTable
 
 # The files a prompt folder must hold; rules/common.smk declares them as inputs of `generate`.
 PROMPT_FILES = ("system.md", "user.md", "example.md", "types.yaml")
@@ -28,12 +28,17 @@ class Prompts:
     system: str
     user: str
     example: str
-    definitions: dict[int, str]
+    definitions: dict[int, str]  # type id -> the definition the user prompt quotes
+    names: dict[int, str]  # type id -> its name, for each defined type
     version: str
 
 
-def load_prompts(folder: str | Path) -> Prompts:
-    """Read and check a prompt folder; the version is a hash of the file names and contents."""
+def load_prompts(folder: str | Path, types: TypeTable = SEED_TABLE) -> Prompts:
+    """Read and check a prompt folder; the version is a hash of the file names and contents.
+
+    types.yaml maps each type the teacher writes for, by id or name among `types` (the run's
+    `known_types`), to its definition: a text, or {definition, examples} where examples are questions
+    of the type, quoted after the definition."""
     folder = Path(folder)
     texts = {}
     for name in PROMPT_FILES:
@@ -42,12 +47,7 @@ def load_prompts(folder: str | Path) -> Prompts:
             texts[name] = path.read_text(encoding="utf-8")
         except OSError as err:
             raise ValueError(f"prompt file {path}: cannot read ({err.strerror or err})") from None
-    try:
-        definitions = yaml.safe_load(texts["types.yaml"]) or {}
-    except yaml.YAMLError as err:
-        raise ValueError(f"prompt file {folder / 'types.yaml'}: invalid YAML ({err})") from None
-    if not isinstance(definitions, dict) or not all(int(k) in QTYPES for k in definitions):
-        raise ValueError(f"prompt file {folder / 'types.yaml'}: must map type ids {sorted(QTYPES)} to definitions")
+    definitions = _definitions(folder / "types.yaml", texts["types.yaml"], types)
     digest = hashlib.sha256()
     for name in PROMPT_FILES:
         digest.update(f"{name}\0{texts[name]}\0".encode())
@@ -55,9 +55,52 @@ def load_prompts(folder: str | Path) -> Prompts:
         system=texts["system.md"].strip(),
         user=texts["user.md"].strip(),
         example=texts["example.md"].strip(),
-        definitions={int(k): str(v).strip() for k, v in definitions.items()},
+        definitions=definitions,
+        names={qtype: types.name(qtype) for qtype in definitions},
         version=f"p-{digest.hexdigest()[:12]}",
     )
+
+
+def defined_types(folder: str | Path, types: TypeTable) -> list[int]:
+    """The ids of the types a prompt folder's types.yaml defines."""
+    path = Path(folder) / "types.yaml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ValueError(f"prompt file {path}: cannot read ({err.strerror or err})") from None
+    return list(_definitions(path, text, types))
+
+
+def _definitions(path: Path, text: str, types: TypeTable) -> dict[int, str]:
+    try:
+        entries = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"prompt file {path}: invalid YAML ({err})") from None
+    if not isinstance(entries, dict):
+        raise ValueError(f"prompt file {path}: must map types (id or name: {types.listing()}) to definitions")
+    definitions = {}
+    for key, entry in entries.items():
+        try:
+            qtype = types.parse(key)
+        except ValueError as err:
+            raise ValueError(f"prompt file {path}: type {err}") from None
+        definitions[qtype] = _definition(path, key, entry)
+    return definitions
+
+
+def _definition(path: Path, key, entry) -> str:
+    """A type's definition text, its example questions (if any) listed after it."""
+    if isinstance(entry, str):
+        return entry.strip()
+    if not isinstance(entry, dict) or not isinstance(entry.get("definition"), str):
+        raise ValueError(f"prompt file {path}: {key}: give a text, or a mapping with a `definition` text")
+    examples = entry.get("examples") or []
+    if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
+        raise ValueError(f"prompt file {path}: {key}.examples: must be a list of questions (texts)")
+    lines = [entry["definition"].strip()]
+    if examples:
+        lines += ["Questions of this type look like:", *(f"- {e.strip()}" for e in examples)]
+    return "\n".join(lines)
 
 
 def prompt_annotation(annotation: dict) -> dict:
@@ -83,7 +126,7 @@ def render_messages(prompts: Prompts, query: dict) -> list[dict]:
     ]
     user = prompts.user.format(
         qtype=qtype,
-        type_name=qtype_name(qtype),
+        type_name=prompts.names[qtype],
         type_definition=prompts.definitions[qtype],
         examples="\n\n".join(examples) or "(no examples for this type)",
         annotation=json.dumps(prompt_annotation(query["annotation"]), sort_keys=True),

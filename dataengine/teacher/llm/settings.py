@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from dataengine.core.qtypes import SEED_TABLE, TypeTable
 from dataengine.endpoint.client import read_api_key
 
 REPO = Path(__file__).resolve().parents[3]  # the checkout: the shipped prompts are config/prompts
@@ -24,6 +25,7 @@ class OpenAISettings:
     base_url: str | None
     api_key_env: str
     prompts: Path
+    types: TypeTable  # what the prompt file's types are named among: the run's known_types
     mode: str
     response_format: str
     temperature: float
@@ -52,6 +54,7 @@ class OpenAISettings:
         values = {
             **{f.name: cfg[f.name] for f in fields(cls) if f.name in cfg},
             "prompts": resolve_prompts(cfg["prompts"]),
+            "types": cfg.get("types", SEED_TABLE),
             "cache": Path(cfg["cache"]) if cfg.get("cache") else None,
             "input_usd_per_1m": prices.get("input_per_1m", 0.0),
             "output_usd_per_1m": prices.get("output_per_1m", 0.0),

@@ -20,18 +20,18 @@ from pathlib import Path
 
 from dataengine.core.formats import LETTERS
 from dataengine.core.local_page import GuardedHandler, PageGuard
-from dataengine.core.qtypes import qtype_name
+from dataengine.core.qtypes import TypeTable
 from dataengine.teacher.prompt_opt.session import VERDICTS, Proposal, Verdict
 
 PAGE = Path(__file__).with_name("review.html")
 
 
 class BrowserReviewer:
-    """`with BrowserReviewer(pool_dir, port) as reviewer:` serves the page at `reviewer.url` (which carries
-    the session's token) until closed."""
+    """`with BrowserReviewer(pool_dir, types, port) as reviewer:` serves the page at `reviewer.url` (which
+    carries the session's token) until closed; `types` name the samples' types."""
 
-    def __init__(self, image_root: Path, port: int = 8770, host: str = "127.0.0.1", say=print):
-        self.image_root = Path(image_root).resolve()
+    def __init__(self, image_root: Path, types: TypeTable, port: int = 8770, host: str = "127.0.0.1", say=print):
+        self.image_root, self.types = Path(image_root).resolve(), types
         self._answers: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._task: dict = {"id": 0, "kind": "wait"}
@@ -63,7 +63,7 @@ class BrowserReviewer:
                 "kind": "sample",
                 "sample_id": sample["sample_id"],
                 "qtype": int(sample["qtype"]),
-                "type_name": qtype_name(int(sample["qtype"])),
+                "type_name": self.types.name(sample["qtype"]),
                 "position": list(position or (1, 1)),
                 "image": self._image(sample["image"]),
                 "annotation": sample["annotation"],
@@ -82,7 +82,7 @@ class BrowserReviewer:
             {
                 "kind": "proposal",
                 "qtype": proposal.qtype,
-                "type_name": qtype_name(proposal.qtype),
+                "type_name": self.types.name(proposal.qtype),
                 "diff": proposal.diff,
                 "proposed": proposal.proposed,
             }

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import openai
 
-from dataengine.core.qtypes import qtype_name
 from dataengine.endpoint.client import EndpointError, openai_client
 from dataengine.teacher.llm.generation import generate_openai
 from dataengine.teacher.llm.prompts import load_prompts, prompt_annotation
@@ -92,12 +91,14 @@ def generate_samples(queries: list[dict], teacher_cfg: dict, prompts: Path, cach
     return samples
 
 
-def request_revision(settings: OpenAISettings, qtype: int, definition: str, failures: list[dict]) -> str:
-    """Ask the teacher's endpoint (same model, server and key) for a revised type definition."""
+def request_revision(
+    settings: OpenAISettings, qtype: int, type_name: str, definition: str, failures: list[dict]
+) -> str:
+    """Ask the teacher's endpoint (same model, server and key) for a revised definition of a type."""
     notes = sorted({f["note"] for f in failures if f.get("note")})
     shown = [{k: f[k] for k in ("sample_id", "reply", "failure", "note") if f.get(k)} for f in failures]
     user = (
-        f"Question type {qtype} ({qtype_name(qtype)}).\n<prompt>\n{definition}\n</prompt>\n"
+        f"Question type {qtype} ({type_name}).\n<prompt>\n{definition}\n</prompt>\n"
         f"<failures>\n{chr(10).join(json.dumps(s, sort_keys=True) for s in shown)}\n</failures>\n"
         f"<notes>\n{chr(10).join(f'- {n}' for n in notes)}\n</notes>"
     )
@@ -192,7 +193,8 @@ def optimize(
                 if state.verdicts[s["sample_id"]].verdict == "wrong"
             ]
             current = load_prompts(options.versions / version).definitions[options.qtype]
-            proposal = Proposal(options.qtype, current, request_revision(settings, options.qtype, current, failures))
+            proposed = request_revision(settings, options.qtype, options.type_name, current, failures)
+            proposal = Proposal(options.qtype, current, proposed)
             adopted = reviewer.decide(proposal)
             decision = "rejected" if adopted is None else "accepted" if adopted == proposal.proposed else "edited"
             new = (
@@ -235,7 +237,7 @@ def history(options: Options) -> str:
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [f"type {options.qtype} ({qtype_name(options.qtype)}), target {session.start['target']:.0%}, {path}"]
+    lines = [f"type {options.qtype} ({options.type_name}), target {session.start['target']:.0%}, {path}"]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     end = session.end
     lines.append(f"ended: {end['reason']}, version {end['version']}" if end else "in progress")

@@ -17,7 +17,7 @@ from PIL import Image
 
 from dataengine.core.formats import LETTERS
 from dataengine.core.jsonl import read_jsonl
-from dataengine.core.qtypes import qtype_name
+from dataengine.core.qtypes import TypeTable
 from dataengine.data.synthetic.annotations import annotation_to_scene, is_synthetic_annotation
 from dataengine.data.synthetic.questions import question_variants
 from dataengine.teacher.prompt_opt.session import Proposal, Verdict
@@ -101,10 +101,19 @@ class FileReviewer:
 class TerminalReviewer:
     """A person at the keyboard: c(orrect) / w(rong) / n(ote) / s(kip) / q(uit) per sample, and
     a(ccept) / e(dit in $EDITOR) / r(eject) per revision. Reads lines, so it works over any terminal;
-    on a colour terminal (`colour`, default: stdout is one) the image is drawn too, small."""
+    on a colour terminal (`colour`, default: stdout is one) the image is drawn too, small. `types` name
+    the samples' types."""
 
-    def __init__(self, image_root: Path, ask=input, say=print, editor: str = "vi", colour: bool | None = None):
-        self.image_root, self.ask, self.say, self.editor = image_root, ask, say, editor
+    def __init__(
+        self,
+        image_root: Path,
+        types: TypeTable,
+        ask=input,
+        say=print,
+        editor: str = "vi",
+        colour: bool | None = None,
+    ):
+        self.image_root, self.types, self.ask, self.say, self.editor = image_root, types, ask, say, editor
         self.colour = sys.stdout.isatty() if colour is None else colour
 
     def _key(self, prompt: str, keys: str) -> str:
@@ -120,7 +129,7 @@ class TerminalReviewer:
     def review(self, sample: dict, position: tuple[int, int] | None = None) -> Verdict | None:
         reply = sample["reply"]
         of = f"sample {position[0]} of {position[1]}: " if position else ""
-        self.say(f"\n=== {of}{sample['sample_id']}  type {sample['qtype']} ({qtype_name(int(sample['qtype']))})")
+        self.say(f"\n=== {of}{sample['sample_id']}  type {sample['qtype']} ({self.types.name(sample['qtype'])})")
         self.say(f"image: {self.image_root / sample['image']}")
         if self.colour:
             self.say(thumbnail(self.image_root / sample["image"]))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dataengine.core.jsonl import read_jsonl
+from dataengine.core.qtypes import TypeTable
 from dataengine.teacher.prompt_opt.versions import unified_diff
 
 VERDICTS = ("correct", "wrong", "skip")
@@ -41,12 +42,17 @@ class Proposal:
 @dataclass(frozen=True)
 class Options:
     qtype: int
+    types: TypeTable  # the types the config knows (dataengine.core.qtypes.known_types), qtype among them
     rounds: int
     samples: int
     target: float
     seed: int
     sessions: Path  # the session of type q is <sessions>/<q>/
     versions: Path
+
+    @property
+    def type_name(self) -> str:
+        return self.types.name(self.qtype)
 
 
 @dataclass
