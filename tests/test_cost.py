@@ -180,7 +180,7 @@ def test_a_budget_the_plan_would_exceed_is_named(tmp_path, gpu_file):
 def test_report_benchmarks_add_their_items_to_each_evaluation(tmp_path, gpu_file):
     reported = {
         "small": {"dev_per_type": 100, "test_per_type": 200},
-        "mmbench_dev": {"kind": "mmbench", "path": "x.tsv"},
+        "mmbench_dev": {"kind": "mmbench", "path": "x.tsv", "qtype_map": {"image_scene": 1}},
     }
     cost = plan_cost(incremental(report_benchmarks=reported), gpu_file=gpu_file, results=tmp_path)
     assert cost["iterations"][0]["evaluate"]["items"] == 10_800 + 600  # (100 + 200) x 2 types
