@@ -3,6 +3,8 @@
     snakemake --cores 2 [--configfile F ...]         run the loop (the README's first command: make demo)
     dataengine config show [--configfile F ...]      the config Snakemake runs with, every default filled in
     dataengine status [RUN]                          where a run stands, from its files
+    dataengine compare RUN_A RUN_B [--out FILE.html] two runs side by side: config difference, accuracy
+                                                     per type with paired tests, cost, samples
     dataengine doctor [--configfile F ...]           everything a run needs, checked at once
     dataengine prompt init --types T1 [T2 ...] --out FOLDER   a prompt folder to start from for those types
     dataengine prompt optimize --qtype 5|Counting [--rounds 3] [--samples 20]
@@ -60,6 +62,19 @@ def _status(args: argparse.Namespace) -> None:
 
     run = args.run or resolve(args.configfile)["run"]
     print(status(Path(run) if Path(run).is_dir() else Path("results") / run))
+
+
+def _compare(args: argparse.Namespace) -> None:
+    """Two runs (names under results/ or folders) side by side: a page, and a text table on stdout."""
+    from dataengine.report.compare import compare, render_text, write_page
+
+    folders = [Path(run) if Path(run).is_dir() else Path("results") / run for run in (args.run_a, args.run_b)]
+    comparison = compare(*folders)
+    out = args.out or Path("results") / f"compare-{folders[0].name}-vs-{folders[1].name}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_page(comparison, out)
+    print(render_text(comparison), end="")
+    print(f"\nthe page: {out}")
 
 
 def _doctor(args: argparse.Namespace) -> None:
@@ -255,6 +270,14 @@ def _parser() -> argparse.ArgumentParser:
     status = groups.add_parser("status", parents=[configfile], help="where a run stands, from its files")
     status.add_argument("run", nargs="?", help="a run name or folder (default: the config's run)")
     groups.add_parser("doctor", parents=[configfile], help="check paths, keys, CUDA and disk before a run")
+    compared = groups.add_parser(
+        "compare", help="two runs side by side: config difference, accuracy per type (paired), cost, samples"
+    )
+    compared.add_argument("run_a", metavar="RUN_A", help="a run name under results/ or a run folder")
+    compared.add_argument("run_b", metavar="RUN_B", help="the run compared with it (B - A)")
+    compared.add_argument(
+        "--out", type=Path, help="the page to write (default results/compare-<RUN_A>-vs-<RUN_B>.html)"
+    )
 
     prompt = groups.add_parser("prompt", help="interactive prompt optimisation")
     prompt_commands = prompt.add_subparsers(dest="command", required=True)
@@ -352,6 +375,7 @@ def _parser() -> argparse.ArgumentParser:
 COMMANDS = {
     "config": _config_show,
     "status": _status,
+    "compare": _compare,
     "doctor": _doctor,
     "prompt": _prompt,
     "data": _data,

@@ -276,18 +276,15 @@ def plan(
 
 
 def compare_strategies(
-    arms: list[dict],
-    summaries: list[str],
-    default: str,
-    types: TypeTable,
-    out_json: str,
-    out_md: str,
-    out_plot: str,
+    arms: list[dict], default: str, types: TypeTable, out_json: str, out_md: str, out_plot: str
 ) -> None:
-    """experiment.json/.md/.png from the summary.json of every arm (same order as `arms`)."""
-    result = dataengine.report.experiment.compare(
-        [{**arm, "summary": read_json(path)} for arm, path in zip(arms, summaries, strict=True)], default
-    )
+    """experiment.json/.md/.png from every arm's files: {"seed", "strategy", "summary": its summary.json,
+    "predictions": its predictions.parquet per iteration}."""
+    read = [
+        {**arm, "summary": read_json(arm["summary"]), "predictions": list(map(pl.read_parquet, arm["predictions"]))}
+        for arm in arms
+    ]
+    result = dataengine.report.experiment.compare(read, default, types)
     write_json(out_json, result)
     dataengine.report.experiment.write_markdown(result, Path(out_md), types)
     dataengine.report.experiment.plot(result, Path(out_plot))
@@ -445,10 +442,11 @@ def report(
     out_summary_md: str,
     out_plot: str,
     out_page: str,
+    out_type_panels: str,
     reported: dict[str, list[str]] | None = None,
 ) -> None:
-    """summary.json, summary.md, accuracy.png and index.html from the run's files (`timings`: Snakemake's
-    benchmark folders; `config_file`: the resolved config; `reported`: metrics.json by report benchmark)."""
+    """report/ (summary.json and .md, accuracy.png, types.png, index.html) from the run's files (`timings`:
+    Snakemake's benchmark folders; `config_file`: the resolved config; `reported`: metrics.json by benchmark)."""
     from dataengine.report import figures, page, summary
     from dataengine.report.run import load_run
 
@@ -496,5 +494,6 @@ def report(
         accepted=[it.accepted for it in iterations[1:]],
     )
     figures.plot_accuracy(result, metrics_per_iter, Path(out_plot), types)
+    figures.plot_run_types(loaded, Path(out_type_panels))
     config_text = Path(config_file).read_text(encoding="utf-8") if Path(config_file).is_file() else ""
-    page.write_page(loaded, Path(out_plot), Path(out_page), config_text)
+    page.write_page(loaded, Path(out_plot), Path(out_page), config_text, Path(out_type_panels))

@@ -6,6 +6,12 @@ rule compare_strategies:
         summaries=[
             fill(f"{LAYOUT.report}/summary.json", arm) for arm in experiment_arms()
         ],
+        # Each arm's predictions of every iteration, arm by arm: the arms' paired tests on the items.
+        predictions=[
+            fill(LAYOUT.predictions(i), arm)
+            for arm in experiment_arms()
+            for i in range(LAST + 1)
+        ],
     output:
         json=f"{RunLayout.of(RUN).report}/experiment.json",
         md=report(

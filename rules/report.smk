@@ -1,6 +1,6 @@
-# The run's report from its files: summary.json (a public contract), summary.md, accuracy.png, and
-# index.html, the story of the run iteration by iteration. Iteration 0 holds the tiny student's seed
-# set, generated (and paid for, with the openai teacher) like the iterations' data.
+# The run's report from its files: summary.json (a public contract), summary.md, accuracy.png, types.png
+# (a panel per type) and index.html, the story of the run iteration by iteration. Iteration 0 holds the
+# tiny student's seed set, generated (and paid for, with the openai teacher) like the iterations' data.
 
 
 rule report:
@@ -23,6 +23,11 @@ rule report:
         plot=report(
             f"{LAYOUT.report}/accuracy.png",
             caption="../report/accuracy.rst",
+            category="Summary",
+        ),
+        type_panels=report(
+            f"{LAYOUT.report}/types.png",
+            caption="../report/types.rst",
             category="Summary",
         ),
         page=report(

@@ -29,5 +29,6 @@ with job_logging(snakemake.log[0]):
         out_summary_md=snakemake.output.summary_md,
         out_plot=snakemake.output.plot,
         out_page=snakemake.output.page,
+        out_type_panels=snakemake.output.type_panels,
         reported={name: files[k * per_name : (k + 1) * per_name] for k, name in enumerate(names)},
     )

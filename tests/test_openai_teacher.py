@@ -157,8 +157,12 @@ def test_content_failures_that_persist_are_recorded_with_their_reason_and_not_ca
         generation = generate_openai(queries, cfg, seed=0)
         assert [r["failure"] for r in generation.responses] == ["wrong_answer"] * 3
         assert generation.stats["content_failures"] == {"truncated": 3, "wrong_answer": 3}
+        # Every reply says which server answered and what it injected (the report's banner reads it).
+        fingerprint = "fake_openai injected_faults=truncated,wrong_answer rate=scripted"
+        assert generation.stats["system_fingerprints"] == {fingerprint: 6}
         _, rejected = validate.validate(generation.responses, queries, iteration=1, prompt_version="x")
         assert [r["reason"] for r in rejected] == ["wrong_answer"] * 3
+        assert all(r["detail"].startswith("short_answer ") for r in rejected)  # the last reply's fault, named
         again = generate_openai(queries, cfg, seed=0)  # not cached: asked again, now answered well
         assert usable(again, queries) == 3 and server.stats()["requests"] == 9 + timed_out(generation, again)
 
@@ -416,6 +420,7 @@ def test_batch_mode_collects_by_custom_id_and_resubmits_only_failures(tmp_path):
     faults = sum(stats["faults"].values())
     assert faults > 0 and stats["requests"] == len(queries) + faults
     assert usable(generation, queries) == len(queries) and stats["repeated_ok"] == 0
+    assert generation.stats["system_fingerprints"] == {server.settings.fingerprint: generation.stats["replies"]}
     assert generation.stats["cost_usd"] == pytest.approx(
         (generation.stats["prompt_tokens"] * 0.15 + generation.stats["completion_tokens"] * 0.6) / 1e6 / 2, rel=1e-3
     )

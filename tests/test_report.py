@@ -2,20 +2,22 @@
 
 import hashlib
 import json
+import re
 
 import polars as pl
 import pytest
 from PIL import Image
 
 from dataengine.core.qtypes import SEED_TABLE, SEED_TYPES, run_types
-from dataengine.report.figures import plot_accuracy
+from dataengine.report.figures import loss_svg, panel_grid, plot_accuracy, plot_run_types, type_panels_figure
 from dataengine.report.page import write_page
 from dataengine.report.paired import changes as paired_changes
 from dataengine.report.paired import mcnemar_p
 from dataengine.report.plans import plan_rows, plateaus, terms_text
 from dataengine.report.run import Iteration, Run
 from dataengine.report.summary import config_hash, summarize, write_summary_md
-from dataengine.report.value import round_value
+from dataengine.report.value import per_point_text, round_value, training_gpu_hours
+from tools.fake_openai import FakeSettings
 
 
 def _split(overall: tuple, per_type: dict[str, tuple]) -> dict:
@@ -212,6 +214,13 @@ def test_a_rounds_spend_is_set_against_the_points_it_bought_per_type_and_overall
         "usd_per_point": 0.008,
     }
     assert value["per_type"]["Scene Understanding"]["usd_per_point"] is None  # no rise bought nothing
+    assert "gpu_hours" not in value["overall"]  # a CPU round: unknown
+    log = {"device": "cuda", "seconds": 1800.0, "processes": 4}
+    on_gpus = round_value(changes, 0.8, accepted, SEED_TABLE, training_gpu_hours(log))
+    assert on_gpus["per_type"]["Instance Attributes"]["gpu_hours"] == 1.6  # 2 GPU hours x 8 of 10 samples
+    assert on_gpus["per_type"]["Instance Attributes"]["gpu_hours_per_point"] == 0.02
+    assert training_gpu_hours({**log, "device": "cpu"}) is None and training_gpu_hours(None) is None
+    assert per_point_text(on_gpus["per_type"]["Instance Attributes"]) == "0.0080 USD a point, 0.02 GPU h a point"
     assert value["overall"]["usd_per_point"] == pytest.approx(0.8 / changes["overall"]["points"], abs=1e-4)
     summary = summarize("demo", "x", METRICS, QUOTAS, [0, 10], SEED_TABLE, changes=[None, changes])
     path = tmp_path / "summary.md"
@@ -414,3 +423,83 @@ def test_a_benchmark_read_with_its_own_categories_names_them_in_the_summary_and_
     assert "<h4>Diagrams</h4>" in page and "<th>Diagrams</th><th>all</th>" in page
     assert '<li class="rise">Diagrams: +80.0 points' in page
     assert not any(name in text for name in SEED_TYPES.values() for text in (markdown, page))
+
+
+def _entry(acc: float) -> dict:
+    return {"acc": acc, "ci_low": max(0.0, acc - 9), "ci_high": min(100.0, acc + 9)}
+
+
+def test_small_multiples_draw_one_panel_per_type_with_each_runs_accuracy_and_samples():
+    types = [f"type {k}" for k in range(7)]
+    runs = {
+        "paper": [{name: _entry(40.0) for name in types}, {name: _entry(100.0) for name in types[1:]}],
+        "gain": [{name: _entry(40.0) for name in types}, {name: _entry(55.0) for name in types}],
+    }
+    samples = {"paper": [{}, {name: 10 * k for k, name in enumerate(types)}], "gain": [{}, {"type 0": 30}]}
+    figure, panels = type_panels_figure(runs, samples, types)
+    assert len(panels) == 7 and panel_grid(7) == (2, 4)  # one spare cell of eight, removed
+    assert [accuracy.get_title() for accuracy, _ in panels] == types
+    assert len(figure.axes) == 2 * 7  # each panel's accuracy axes and its samples axes, nothing else
+    accuracy, bars = panels[3]
+    paper, gain = accuracy.containers  # an errorbar per run
+    assert list(paper.lines[0].get_ydata()) == [40.0, 100.0] and list(gain.lines[0].get_ydata()) == [40.0, 55.0]
+    assert not paper.lines[0].get_clip_on()  # the marker at 100 drawn whole
+    assert accuracy.get_ylim() == (0.0, 100.0) and bars.get_ylim()[1] >= 60  # one scale: the most samples, 60
+    assert [bar.get_height() for bar in bars.patches] == [0, 30, 0, 0]  # paper: 0 then 30; gain: 0 then none
+    assert list(panels[0][0].containers[0].lines[0].get_ydata()) == [40.0]  # type 0 missing in paper's 1: skipped
+    assert all(float(tick).is_integer() for tick in accuracy.get_xticks())
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == ["paper", "gain"]
+    alone, _ = type_panels_figure({"paper": runs["paper"]}, {"paper": samples["paper"]}, types[:3])
+    assert not alone.legends  # one run: nothing to tell apart
+    for count in range(1, 21):
+        rows, columns = panel_grid(count)
+        assert columns <= 5 and rows * columns >= count > (rows - 1) * columns
+
+
+def test_the_page_shows_a_panel_per_type_under_the_accuracy_figure(tmp_path):
+    run = _run(tmp_path)
+    summary = summarize("demo", "x", METRICS, QUOTAS, [0, 1], SEED_TABLE)
+    plot_accuracy(summary, METRICS, tmp_path / "accuracy.png", SEED_TABLE)
+    plot_run_types(run, tmp_path / "types.png")
+    with Image.open(tmp_path / "types.png") as image:
+        assert image.format == "PNG" and image.width > image.height  # two types side by side
+    write_page(run, tmp_path / "accuracy.png", tmp_path / "index.html", panels=tmp_path / "types.png")
+    text = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert text.index('<img class="accuracy"') < text.index('<img class="types"') < text.index("<h3>The teacher")
+
+
+def test_the_loss_curve_has_axes_with_ticks_and_names():
+    svg = loss_svg([(1, 2.0), (2, 1.5), (10, 0.75)])
+    ticks = re.findall(r'<text class="tick"[^>]*>([^<]*)</text>', svg)
+    assert ticks == ["1", "10", "0.75", "1.38", "2"]  # steps at the ends, the loss at its ends and middle
+    assert re.findall(r'<text class="axis"[^>]*>([^<]*)</text>', svg) == ["step", "loss"]
+    assert svg.count("<line ") == 2 + len(ticks) and 'width="360"' in svg  # two axes, a mark per tick; small
+
+
+def test_rejections_show_what_exactly_was_wrong_and_a_banner_only_where_faults_were_injected(tmp_path):
+    run = _run(tmp_path)
+    run.iterations[1].rejected[0]["detail"] = "short_answer 'red'; the annotation says 'blue'"
+    plot_accuracy(
+        summarize("demo", "x", METRICS, QUOTAS, [0, 1], SEED_TABLE), METRICS, tmp_path / "accuracy.png", SEED_TABLE
+    )
+
+    def page(fingerprints: dict | None) -> str:
+        run.iterations[1].generation = {**run.iterations[1].generation, "system_fingerprints": fingerprints or {}}
+        write_page(run, tmp_path / "accuracy.png", tmp_path / "index.html")
+        return (tmp_path / "index.html").read_text(encoding="utf-8")
+
+    text = page(None)
+    detail = '<p class="detail">short_answer &#x27;red&#x27;; the annotation says &#x27;blue&#x27;</p>'
+    assert text.count(detail) == 2  # on the sample's card, and as the reason's example
+    assert 'class="banner"' not in text
+    assert 'class="banner"' not in page({"fp_44709d6fcb": 2})  # a real endpoint's fingerprint
+    assert 'class="banner"' not in page({FakeSettings().fingerprint: 2})  # the test server, no faults
+    faulty = FakeSettings(fault_rate=0.1, faults=("markup", "malformed"))
+    assert faulty.fingerprint == "fake_openai injected_faults=markup,malformed rate=0.1"
+    text = page({faulty.fingerprint: 2})
+    validation = text[text.index("<h3>Validation") :]
+    assert validation.startswith(
+        '<h3>Validation: 1 accepted, 1 rejected</h3><p class="banner"><b>Injected faults.</b> The teacher was the '
+        "local test server (tools/fake_openai), which its replies say injected faults on purpose: markup, malformed, "
+        "in 10% of the attempts."
+    )

@@ -56,7 +56,9 @@ def test_unsupported_queries_are_rejected_not_raised():
     asks_spatial = {**letter_query, "query_id": "skip-me", "qtype": 6}
     responses = generate([asks_spatial], {"kind": "oracle"}, seed=0)
     accepted, rejected = validate(responses, [asks_spatial], iteration=1, prompt_version="v1")
-    assert accepted == [] and rejected == [{"query_id": "skip-me", "reason": "unsupported", "content": "skip"}]
+    assert accepted == [] and rejected == [
+        {"query_id": "skip-me", "reason": "unsupported", "detail": "the teacher answered skip", "content": "skip"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -88,7 +90,43 @@ def test_unsupported_queries_are_rejected_not_raised():
 def test_each_rejection_reason(make_content, reason):
     content = make_content()
     accepted, rejected = _one(content)
-    assert accepted == [] and rejected == [{"query_id": SCENE_QUERY["query_id"], "reason": reason, "content": content}]
+    assert accepted == [] and [{k: v for k, v in r.items() if k != "detail"} for r in rejected] == [
+        {"query_id": SCENE_QUERY["query_id"], "reason": reason, "content": content}
+    ]
+    assert rejected[0]["detail"]  # what exactly was wrong, beside the reason
+
+
+@pytest.mark.parametrize(
+    ("make_content", "detail"),
+    [
+        (lambda: "{not json", "not JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+        (lambda: "[1, 2]", "a JSON list, not an object"),
+        (lambda: _good_reply(options=["a", "b", "c"]), "options: ['a', 'b', 'c'] is too short"),
+        (lambda: _good_reply(choice_answer="E"), "choice_answer: 'E' is not one of ['A', 'B', 'C', 'D']"),
+        (lambda: _good_reply(answer="<script>x</script>"), "answer: '<script>'"),
+        (lambda: _good_reply(answer="The scene is \u202eeht.", short_answer="x"), "answer: U+202E"),
+        (lambda: _good_reply(instruction="Based on the description, what is it?"), "instruction: 'description'"),
+        (
+            lambda: _good_reply(options=["sea", "beach", "Sea ", "snow"], short_answer="sea"),
+            "options A and C both say 'Sea'",  # spacing normalised
+        ),
+        (lambda: _good_reply(choice_answer="B"), "choice B is {b!r}, the short answer {a!r}"),
+        (_wrong_answer, "short_answer {b!r}; the annotation says {a!r}"),
+    ],
+)
+def test_each_rejection_keeps_what_exactly_was_wrong(make_content, detail):
+    content = make_content()
+    good = json.loads(_good_reply())["options"]
+    assert _one(content)[1][0]["detail"] == detail.format(a=good[0], b=good[1])
+
+
+def test_a_reply_the_teacher_gave_up_on_keeps_the_detail_validation_finds_in_it():
+    content = _good_reply(answer="<b>x</b>")
+    base = {"query_id": SCENE_QUERY["query_id"], "teacher": "t", "content": content}
+    _, rejected = validate([{**base, "failure": "markup"}], QUERIES, iteration=1, prompt_version="v1")
+    assert (rejected[0]["reason"], rejected[0]["detail"]) == ("markup", "answer: '<b>'")
+    _, rejected = validate([{**base, "failure": "truncated"}], QUERIES, iteration=1, prompt_version="v1")
+    assert (rejected[0]["reason"], rejected[0]["detail"]) == ("truncated", None)  # nothing more is known
 
 
 def test_unknown_query_and_duplicate_instruction():
@@ -102,6 +140,10 @@ def test_unknown_query_and_duplicate_instruction():
     accepted, rejected = validate(responses, [query, twin], iteration=1, prompt_version="v1")
     assert [a["query_id"] for a in accepted] == [query["query_id"]]
     assert [(r["query_id"], r["reason"]) for r in rejected] == [("twin", "duplicate"), ("nobody", "unknown_query")]
+    assert [r["detail"] for r in rejected] == [
+        f"the same question on this image as {query['query_id']!r}",
+        "no query 'nobody' in this plan",
+    ]
 
 
 @pytest.mark.parametrize(

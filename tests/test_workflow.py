@@ -96,7 +96,7 @@ def test_end_to_end_summary_follows_the_contract(finished_run):
         changes = row["changes"]  # paired on the same test items as the iteration before
         assert changes["overall"]["n"] == row["n_eval"] and set(changes["per_type"]) == names
         assert all(set(entry) == {"points", "n", "p"} for entry in changes["per_type"].values())
-    for name in ("summary.json", "summary.md", "accuracy.png", "index.html"):
+    for name in ("summary.json", "summary.md", "accuracy.png", "types.png", "index.html"):
         assert (run / "report" / name).stat().st_size > 0
 
 

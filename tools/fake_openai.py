@@ -6,7 +6,9 @@ and yields the oracle's quality. Latency and faults can be injected: 429 with re
 past the client's timeout, malformed JSON, schema-invalid JSON, a wrong answer, HTML markup in the
 texts, a truncated or empty reply. Faults are drawn per attempt of each distinct request (seeded), so
 a retry can recover, and the server counts the successful replies it served per request: a repeated
-one is a call paid twice.
+one is a call paid twice. Every reply says so in its `system_fingerprint` (FakeSettings.fingerprint:
+"fake_openai injected_faults=<kinds or none> rate=<share or scripted>"), which the teacher keeps in
+generation.json, so a run's report can tell injected faults from a teacher's own.
 It also serves the Batch endpoints (files, batches), answers a prompt revision request
 (dataengine.teacher.prompt_opt) with a scripted revision: the prompt plus a rule per reviewer note, and a
 choice extraction request (dataengine.eval.extractor) with the letter of the one option whose text the
@@ -46,6 +48,7 @@ FAULTS = (
     "truncated",
     "empty",
 )
+FINGERPRINT = "fake_openai"  # how every reply's system_fingerprint begins (dataengine.report.rejections)
 # With dozens of handler threads, the default 5 ms GIL switch interval adds tens of ms per reply.
 SWITCH_INTERVAL_S = 0.0005
 
@@ -66,6 +69,15 @@ class FakeSettings:
         unknown = sorted((set(self.faults) | set(self.script)) - {"ok", *FAULTS})
         if unknown:
             raise ValueError(f"fake server: unknown fault kinds {unknown}; known: {list(FAULTS)}")
+
+    @property
+    def fingerprint(self) -> str:
+        """Every reply's `system_fingerprint`: this server, the faults it injects and how often."""
+        if self.script:
+            kinds, rate = sorted(set(self.script) - {"ok"}), "scripted"
+        else:
+            kinds, rate = (list(self.faults) if self.fault_rate > 0 else []), f"{self.fault_rate:g}"
+        return f"{FINGERPRINT} injected_faults={','.join(kinds) or 'none'} rate={rate}"
 
 
 class FakeOpenAI:
@@ -165,6 +177,7 @@ class FakeOpenAI:
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": body.get("model", "fake"),
+                "system_fingerprint": self.settings.fingerprint,
                 "choices": [
                     {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
                 ],

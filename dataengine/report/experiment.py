@@ -15,6 +15,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from dataengine.core.qtypes import TypeTable
+from dataengine.report.paired import describe, pooled_changes
 from dataengine.report.summary import type_names
 
 WEAK_BELOW = 60.0  # a type is weak when its base-model test accuracy is below this (percent)
@@ -59,9 +60,10 @@ def weak_types(base: Mapping) -> list[str]:
     return [name for name, acc in base["per_type"].items() if acc < WEAK_BELOW]
 
 
-def compare(arms: list[dict], default: str) -> dict:
-    """The comparison (experiment.json) from arms [{"seed", "strategy", "summary"}], where summary
-    is the arm's summary.json; every strategy must have run for every seed."""
+def compare(arms: list[dict], default: str, types: TypeTable) -> dict:
+    """The comparison (experiment.json) from arms [{"seed", "strategy", "summary", "predictions"}],
+    where summary is the arm's summary.json and predictions its evaluations' predictions, one frame
+    per iteration; every strategy must have run for every seed."""
     seeds = sorted({arm["seed"] for arm in arms})
     strategies = list(dict.fromkeys(arm["strategy"] for arm in arms))
     by_arm = {(arm["seed"], arm["strategy"]): arm["summary"]["iterations"] for arm in arms}
@@ -85,7 +87,23 @@ def compare(arms: list[dict], default: str) -> dict:
         entry["weak_sd"] = _column_stat(entry["weak_acc"], _sd)
         entry["overall_mean"] = _column_stat(entry["overall"], statistics.fmean)
         entry["paired"] = {key: paired(mine[key], entry[key]) for key in MEASURES}
+    predictions = {(arm["seed"], arm["strategy"]): arm["predictions"] for arm in arms}
+    for name, entry in result["strategies"].items():
+        if name != default:
+            entry["items"] = _on_the_items(
+                [(predictions[seed, name], predictions[seed, default]) for seed in seeds], types
+            )
     return result
+
+
+def _on_the_items(arms_per_seed: list[tuple[list, list]], types: TypeTable) -> list[dict | None]:
+    """Per iteration, the default's test accuracy minus another arm's on the same items, overall and
+    per type, with McNemar's p over the items of every seed (dataengine.report.paired); None at
+    iteration 0, where the arms of a seed are one base model."""
+    iterations = len(arms_per_seed[0][0])
+    return [None] + [
+        pooled_changes([(theirs[i], mine[i]) for theirs, mine in arms_per_seed], types) for i in range(1, iterations)
+    ]
 
 
 def paired(mine: list[list[float]], theirs: list[list[float]]) -> dict:
@@ -152,6 +170,7 @@ def write_markdown(result: Mapping, path: Path, types: TypeTable) -> None:
             ],
         ),
         "",
+        *_on_the_items_table(result, others, types),
         "## Budget per type (new samples planned from each iteration, mean over seeds)",
         "",
     ]
@@ -162,6 +181,25 @@ def write_markdown(result: Mapping, path: Path, types: TypeTable) -> None:
         for i, b in enumerate(entry["budget"])
     ]
     path.write_text("\n".join([*lines, *_table(["plan", *names], rows), ""]))
+
+
+def _on_the_items_table(result: Mapping, others: Mapping, types: TypeTable) -> list[str]:
+    """The paired tests on the items: per other arm, the last iteration's change overall and per type,
+    and the overall change at every iteration."""
+    lines = [
+        f"## `{result['default']}` minus each other arm on the same test items, all seeds' items pooled",
+        "",
+        "Points of test accuracy (items both arms scored, McNemar's exact p; p < 0.05 is a real difference).",
+        "",
+    ]
+    for name, entry in others.items():
+        by_iteration = entry["items"]
+        last = by_iteration[-1]
+        names = type_names([last["per_type"]], types)
+        rows = [[f"iter {i}", "overall", describe(c["overall"])] for i, c in enumerate(by_iteration) if c]
+        rows += [[f"iter {len(by_iteration) - 1}", t, describe(last["per_type"][t])] for t in names]
+        lines += [f"### against `{name}`", "", *_table(["iteration", "type", "change"], rows), ""]
+    return lines
 
 
 def plot(result: Mapping, path: Path) -> None:

@@ -42,11 +42,14 @@ td:first-child,th:first-child{text-align:left} .ci{color:#778;font-size:12px}
 li.answer{font-weight:600;color:#0a6b2b} li.predicted{text-decoration:line-through;color:#a3191b}
 .story{border-left:3px solid #d7dce3;padding-left:12px;margin:10px 0}
 pre{white-space:pre-wrap;font-size:12px;background:#f0f2f5;padding:6px}
+.banner{background:#fff4d6;border:1px solid #e0b100;border-radius:6px;padding:6px 12px;margin:8px 0}
+.detail{font-size:12px;color:#5a4a00;background:#fff8e6;padding:2px 4px;margin:4px 0}
 """
 
 
-def write_page(run: Run, figure: Path, path: Path, config_text: str = "") -> None:
-    """Write the run's page to `path`; `figure` is accuracy.png, `config_text` the resolved config."""
+def write_page(run: Run, figure: Path, path: Path, config_text: str = "", panels: Path | None = None) -> None:
+    """Write the run's page to `path`; `figure` is accuracy.png, `config_text` the resolved config,
+    `panels` types.png (figures.plot_run_types), shown under accuracy.png."""
     images = _Images(run)
     flat = plans.plateaus(
         [None, *(by_type_name(it.plan["quotas"], run.types) for it in run.iterations[1:])],
@@ -58,7 +61,7 @@ def write_page(run: Run, figure: Path, path: Path, config_text: str = "") -> Non
         f"<style>{STYLE}</style></head><body>",
         f"<header><h1>Run {_e(run.name)}</h1>config {_e(run.config_hash)}, "
         f"{len(run.iterations) - 1} iterations</header>{_contents(run)}<main>",
-        _overview(run, figure, config_text),
+        _overview(run, figure, config_text, panels),
         *(
             _iteration(run, it, run.iterations[it.number - 1] if it.number else None, images, flat.get(it.number, []))
             for it in run.iterations
@@ -76,7 +79,7 @@ def _contents(run: Run) -> str:
     return f'<nav class="contents">{" &middot; ".join(links)}</nav>'
 
 
-def _overview(run: Run, figure: Path, config_text: str) -> str:
+def _overview(run: Run, figure: Path, config_text: str, panels: Path | None = None) -> str:
     tests = [test_split(it.metrics, it.number) for it in run.iterations]
     significant = [
         (it.number, name, entry)
@@ -101,7 +104,8 @@ def _overview(run: Run, figure: Path, config_text: str) -> str:
         if significant
         else f"<p>No change between iterations is significant (paired on the test items, p &lt; {paired.SIGNIFICANT}).</p>",
         f'<img class="accuracy" alt="accuracy per type and where the budget went" style="max-width:100%" '
-        f'src="{_data_uri(figure.read_bytes(), "image/png")}">',
+        f'src="{data_uri(figure.read_bytes(), "image/png")}">',
+        _panels(panels),
         _teacher_table(run),
         _value_table(run),
         _timing_table(run),
@@ -109,6 +113,18 @@ def _overview(run: Run, figure: Path, config_text: str) -> str:
     if config_text:
         parts.append(f"<details><summary>The run's config (resolved)</summary><pre>{_e(config_text)}</pre></details>")
     return "\n".join(parts) + "</section>"
+
+
+def _panels(panels: Path | None) -> str:
+    """types.png: a small panel per type, its accuracy and the samples it received."""
+    if panels is None:
+        return ""
+    return (
+        "<h3>Per type</h3><p>Each type's test accuracy per iteration with its 95 % interval (left axis), the "
+        "samples it received in that iteration (bars, right axis) and chance (dashed); the same scales in every "
+        'panel.</p><img class="types" alt="accuracy and samples received, a panel per type" style="max-width:100%" '
+        f'src="{data_uri(panels.read_bytes(), "image/png")}">'
+    )
 
 
 def _circular(tests: list[dict], numbers: list[int], types: TypeTable) -> list[str]:
@@ -130,13 +146,14 @@ def _accuracy_table(blocks: list[dict], numbers: list[int], types: TypeTable) ->
         cells = []
         for block in blocks:
             entry = block["overall"] if qtype is None else block["per_type"].get(str(qtype))
-            cells.append(_acc_cell(entry))
+            cells.append(acc_cell(entry))
         name = "<b>overall</b>" if qtype is None else _e(types.name(qtype))
         rows.append(f"<tr><td>{name}</td>{''.join(cells)}</tr>")
     return f'<table class="accuracy"><tr><th>type</th>{head}</tr>{"".join(rows)}</table>'
 
 
-def _acc_cell(entry: dict | None) -> str:
+def acc_cell(entry: dict | None) -> str:
+    """A table cell: an accuracy with its 95 % interval (a metrics.json entry), or a dash."""
     if entry is None:
         return "<td>&ndash;</td>"
     return f'<td>{entry["acc"]:.1f} <span class="ci">{entry["ci_low"]:.0f}&ndash;{entry["ci_high"]:.0f}</span></td>'
@@ -158,9 +175,11 @@ def _teacher_table(run: Run) -> str:
 
 
 def _value_table(run: Run) -> str:
-    """Per type and iteration, the teacher USD per point of paired test accuracy gained."""
+    """Per type and iteration, the teacher USD (and GPU hours) per point of paired test accuracy gained."""
     values = {
-        it.number: value.round_value(it.changes, it.generation["cost_usd"], it.accepted, run.types)
+        it.number: value.round_value(
+            it.changes, it.generation["cost_usd"], it.accepted, run.types, value.training_gpu_hours(it.train_log)
+        )
         for it in run.iterations[1:]
         if it.changes and it.generation
     }
@@ -179,8 +198,9 @@ def _value_table(run: Run) -> str:
     head = "".join(f"<th>iteration {i}</th>" for i in values)
     return (
         "<h3>What a point cost</h3><p>Each round's teacher USD per point of test accuracy it gained (the paired "
-        "change from the iteration before); a type's share of the spend is its share of the round's accepted "
-        f'samples.</p><table class="value"><tr><th>type</th>{head}</tr>{rows}</table>'
+        "change from the iteration before), and its training's GPU hours where it ran on GPUs; a type's share "
+        f'of the spend is its share of the round\'s accepted samples.</p><table class="value"><tr><th>type</th>{head}'
+        f"</tr>{rows}</table>"
     )
 
 
@@ -298,14 +318,24 @@ def _sample_card(query: dict, verdict: str, record: dict, images: _Images) -> st
     else:
         content = str(record.get("content", ""))[:300]
         body = f'<pre>{_e(content)}</pre><p class="rejected">rejected: <span class="reason">{_e(verdict)}</span></p>'
+        body += f'<p class="detail">{_e(record["detail"])}</p>' if record.get("detail") else ""
     return f'<div class="card sample">{images.tag(query["image"])}{anchor}{body}</div>'
 
 
 def _rejections(it: Iteration, images: _Images, types: TypeTable) -> str:
-    """Counts by reason and type with what each reason means; one example per reason with its image,
-    the others folded away."""
+    """Counts by reason and type with what each reason means; one example per reason with its image and
+    what exactly was wrong, the others folded away; a banner where the teacher's server injected faults."""
+    injected = rejections.injected_faults(it.generation)
+    banner = (
+        f'<p class="banner"><b>Injected faults.</b> The teacher was the local test server (tools/fake_openai), '
+        f"which its replies say injected faults on purpose: {_e(injected)}. Replies rejected below for those "
+        "faults are the server's doing, not a teacher's (a <code>&lt;script&gt;</code> in a reply is an injected "
+        "markup fault): validation is shown catching them.</p>"
+        if injected
+        else ""
+    )
     if not it.rejected:
-        return f"<h3>Validation</h3><p>All {len(it.accepted)} replies accepted.</p>"
+        return f"<h3>Validation</h3>{banner}<p>All {len(it.accepted)} replies accepted.</p>"
     table = rejections.by_reason_and_type(it.rejected, it.queries, types)
     names = sorted({name for counts in table.values() for name in counts})
     head = "".join(f"<th>{_e(name)}</th>" for name in names)
@@ -322,17 +352,23 @@ def _rejections(it: Iteration, images: _Images, types: TypeTable) -> str:
         first, rest = records[0], records[1:EXAMPLES_PER_REASON]
         query = queries.get(first["query_id"])
         image = images.tag(query["image"]) if query and query.get("image") else ""
-        folded = "".join(f"<pre>{_e(str(r.get('content', ''))[:300])}</pre>" for r in rest)
+        folded = "".join(_rejected_text(r) for r in rest)
         more = f"<details><summary>{len(rest)} more</summary>{folded}</details>" if rest else ""
         examples.append(
-            f'<div class="card"><span class="reason">{_e(reason)}</span>{image}'
-            f"<pre>{_e(str(first.get('content', ''))[:300])}</pre>{more}</div>"
+            f'<div class="card"><span class="reason">{_e(reason)}</span>{image}{_rejected_text(first)}{more}</div>'
         )
     return (
-        f"<h3>Validation: {len(it.accepted)} accepted, {len(it.rejected)} rejected</h3>"
+        f"<h3>Validation: {len(it.accepted)} accepted, {len(it.rejected)} rejected</h3>{banner}"
         f'<table class="rejections"><tr><th>reason</th><th>meaning</th>{head}<th>all</th></tr>{rows}</table>'
         f'<details><summary>An example of each reason</summary><div class="cards">{"".join(examples)}</div></details>'
     )
+
+
+def _rejected_text(record: dict) -> str:
+    """A rejected reply: what exactly was wrong (rejected.jsonl's detail), then the start of its text."""
+    detail = f'<p class="detail">{_e(record["detail"])}</p>' if record.get("detail") else ""
+    text = str(record.get("content") or "")[:300]
+    return f"{detail}<pre>{_e(text) if text.strip() else '(no text)'}</pre>"
 
 
 def _training(it: Iteration) -> str:
@@ -357,10 +393,10 @@ def _evaluation(it: Iteration, previous: Iteration | None, types: TypeTable) -> 
     test = test_split(it.metrics, it.number)
     changes = it.changes or {"per_type": {}, "overall": None}
     rows = [
-        f"<tr><td>{_e(name)}</td>{_acc_cell(entry)}{_change_cell(changes['per_type'].get(name))}</tr>"
+        f"<tr><td>{_e(name)}</td>{acc_cell(entry)}{change_cell(changes['per_type'].get(name))}</tr>"
         for name, entry in by_type_name(test["per_type"], types).items()
     ]
-    rows.append(f"<tr><td><b>overall</b></td>{_acc_cell(test['overall'])}{_change_cell(changes['overall'])}</tr>")
+    rows.append(f"<tr><td><b>overall</b></td>{acc_cell(test['overall'])}{change_cell(changes['overall'])}</tr>")
     head = "" if previous is None else f" from iteration {previous.number}, paired on the items"
     return (
         f'<h3>Evaluation on the test split</h3><table class="evaluation"><tr><th>type</th><th>accuracy</th>'
@@ -368,7 +404,8 @@ def _evaluation(it: Iteration, previous: Iteration | None, types: TypeTable) -> 
     )
 
 
-def _change_cell(entry: dict | None) -> str:
+def change_cell(entry: dict | None) -> str:
+    """A table cell: a paired change {points, n, p}, coloured when significant, rises and falls alike."""
     if entry is None:
         return "<td></td>"
     significant = entry["p"] < paired.SIGNIFICANT
@@ -391,14 +428,15 @@ class _Images:
                     thumb.thumbnail((THUMBNAIL, THUMBNAIL))
                     buffer = io.BytesIO()
                     thumb.save(buffer, format="PNG")
-                self.cache[path] = _data_uri(buffer.getvalue(), "image/png")
+                self.cache[path] = data_uri(buffer.getvalue(), "image/png")
             except OSError:
                 self.cache[path] = None
         uri = self.cache[path]
         return f'<img alt="{_e(image)}" src="{uri}">' if uri else f"<p>(image {_e(image)} is missing)</p>"
 
 
-def _data_uri(data: bytes, kind: str) -> str:
+def data_uri(data: bytes, kind: str) -> str:
+    """`data` inlined, for a page that opens from disk alone."""
     return f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
 
 

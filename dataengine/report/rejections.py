@@ -42,6 +42,24 @@ def meaning(reason: str) -> str:
     return MEANINGS.get(reason, "see docs/contracts.md")
 
 
+# How the local OpenAI-compatible test server (tools/fake_openai.py, what `make demo` asks) begins the
+# system_fingerprint of every reply; generation.json counts the replies by fingerprint.
+TEST_SERVER = "fake_openai"
+
+
+def injected_faults(generation: Mapping | None) -> str | None:
+    """The faults the teacher's server says it injected (its replies' system_fingerprint), as
+    "<kinds>, in <share> of the attempts", or None: a real endpoint, or the test server without faults."""
+    for fingerprint in (generation or {}).get("system_fingerprints", {}):
+        server, *settings = str(fingerprint).split()
+        said = dict(setting.partition("=")[::2] for setting in settings)
+        if server == TEST_SERVER and said.get("injected_faults", "none") != "none":
+            kinds, rate = said["injected_faults"].replace(",", ", "), said.get("rate", "")
+            numeric = rate.replace(".", "", 1).isdigit()
+            return f"{kinds}, in {float(rate):.0%} of the attempts" if numeric else f"{kinds}, on a script"
+    return None
+
+
 def by_reason_and_type(rejected: list[dict], queries: list[dict], types: TypeTable) -> dict[str, Counter]:
     """reason -> Counter of type names (of `types`); a reply whose query is unknown counts under
     "unknown type"."""

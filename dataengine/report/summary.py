@@ -364,7 +364,7 @@ def _rejection_table(rejected: list[list[dict]]) -> list[str]:
     lines.append(_table_row(["reason", "meaning", *(f"iter {i}" for i in range(1, len(counts) + 1))]))
     lines.append(_table_row(["---", "---"] + ["---:"] * len(counts)))
     lines += [_table_row([reason, meaning(reason), *(str(c[reason]) for c in counts)]) for reason in reasons]
-    return lines + ["", "Each rejection is kept with its reason and the reply in `iter_<i>/data/rejected.jsonl`."]
+    return lines + ["", "Each rejection is kept with its reason, detail and reply in `iter_<i>/data/rejected.jsonl`."]
 
 
 def test_split(metrics: Mapping, iteration: int) -> Mapping:

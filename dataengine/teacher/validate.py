@@ -6,11 +6,13 @@ what a multiple-choice sample needs: the schema, plain text (no markup, no contr
 student trained on them learns to write them, and they reach every page that shows the data), 4
 distinct options, a choice letter that points at the short answer, the answer verified against the
 scene where the annotation is ours, and no duplicate question per image. Bad teacher content is never
-an exception: every rejection keeps its reason.
+an exception: every rejection keeps its reason, and the detail of what exactly was wrong.
 """
 
 import json
 import re
+
+from jsonschema.exceptions import best_match
 
 from dataengine.core.formats import LETTERS
 from dataengine.core.samples import reply_validator
@@ -65,9 +67,23 @@ def strip_coordinates(text: str) -> str:
     return " ".join(_COORDINATES.sub("", text).split())
 
 
-def _texts(reply: dict) -> list[str]:
-    values = [reply.get(k) for k in TEXT_FIELDS] + list(reply.get("options") or [])
-    return [v for v in values if isinstance(v, str)]
+def _texts(reply: dict) -> list[tuple[str, str]]:
+    """(field, text) of the reply's texts: the text fields, then each option as options[k]."""
+    values = [(k, reply.get(k)) for k in TEXT_FIELDS]
+    values += [(f"options[{k}]", option) for k, option in enumerate(reply.get("options") or [])]
+    return [(name, value) for name, value in values if isinstance(value, str)]
+
+
+def _found(pattern: re.Pattern, reply: dict, describe=repr) -> str | None:
+    """Where `pattern` first matches in the reply's texts, as "<field>: <match>", or None."""
+    for name, text in _texts(reply):
+        if match := pattern.search(text):
+            return f"{name}: {describe(match[0])}"
+    return None
+
+
+def _code_points(text: str) -> str:
+    return " ".join(f"U+{ord(c):04X}" for c in text)
 
 
 def _clean(reply: dict) -> dict:
@@ -80,85 +96,105 @@ def _clean(reply: dict) -> dict:
     return cleaned
 
 
-def _verify(reply: dict, query: dict) -> str | None:
-    """Check the reply against the query's annotation; a rejection reason, or None when it passes or
-    cannot be checked (a real pool, or a question phrased unlike any template)."""
+def _verify(reply: dict, query: dict) -> tuple[str, str] | None:
+    """Check the reply against the query's annotation; (rejection reason, detail), or None when it
+    passes or cannot be checked (a real pool, or a question phrased unlike any template)."""
     annotation = query["annotation"]
     qtype = int(query["qtype"])
     if annotation.get("qtypes") is not None and qtype not in annotation["qtypes"]:
-        return UNSUPPORTED
+        return UNSUPPORTED, f"the image's annotation supports question types {annotation['qtypes']}, not {qtype}"
     if not is_synthetic_annotation(annotation):
         return None
     variants = question_variants(qtype, annotation_to_scene(annotation))
     if not variants:
-        return UNSUPPORTED
+        return UNSUPPORTED, f"the scene answers no question of type {qtype} unambiguously"
     asked = [v for v in variants if question_words(v.question) == question_words(reply["instruction"])]
     if asked and all(normalise(v.answer) != normalise(reply["short_answer"]) for v in asked):
-        return WRONG_ANSWER
+        return WRONG_ANSWER, f"short_answer {reply['short_answer']!r}; the annotation says {asked[0].answer!r}"
     return None
 
 
 def check_reply(content, query: dict) -> tuple[dict | None, str | None]:
     """(cleaned reply, None) when the reply is usable, else (None, reason). The openai teacher calls
     it on each reply, so a reply that would be rejected here is asked again, never cached."""
+    reply, reason, _ = judge_reply(content, query)
+    return reply, reason
+
+
+def judge_reply(content, query: dict) -> tuple[dict | None, str | None, str | None]:
+    """check_reply's verdict with its detail: (cleaned reply, None, None), or (None, reason, what
+    exactly was wrong: the field and the text found, the schema's message, the options that repeat)."""
     if not isinstance(content, str):
-        return None, MALFORMED_JSON
+        return None, MALFORMED_JSON, f"the reply is {type(content).__name__}, not text"
     if normalise(content.strip().strip("\"'")) == "skip":
-        return None, UNSUPPORTED
+        return None, UNSUPPORTED, "the teacher answered skip"
     try:
         reply = json.loads(content)
-    except json.JSONDecodeError:
-        return None, MALFORMED_JSON
+    except json.JSONDecodeError as err:
+        return None, MALFORMED_JSON, f"not JSON: {err.msg} at line {err.lineno} column {err.colno}"
     if not isinstance(reply, dict):
-        return None, MALFORMED_JSON
-    if any(_SKIP.search(text) for text in _texts(reply)) or reply.get("skip"):
-        return None, UNSUPPORTED
+        return None, MALFORMED_JSON, f"a JSON {type(reply).__name__}, not an object"
+    if reply.get("skip"):
+        return None, UNSUPPORTED, "the reply sets skip"
+    if skipped := _found(_SKIP, reply):
+        return None, UNSUPPORTED, f"{skipped} (the teacher skipped)"
     reply = _clean(reply)
-    if not reply_validator().is_valid(reply):
-        return None, SCHEMA
-    if any(_MARKUP.search(text) for text in _texts(reply)):
-        return None, MARKUP
-    if any(_CONTROL.search(text) for text in _texts(reply)):
-        return None, CONTROL_CHARACTERS
-    if any(_FORBIDDEN.search(text) for text in _texts(reply)):
-        return None, MENTIONS_ANNOTATION
+    if error := best_match(reply_validator().iter_errors(reply)):
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+        return None, SCHEMA, f"{where or 'the reply'}: {error.message}"
+    checks = (
+        (MARKUP, _MARKUP, repr),
+        (CONTROL_CHARACTERS, _CONTROL, _code_points),
+        (MENTIONS_ANNOTATION, _FORBIDDEN, repr),
+    )
+    for reason, pattern, describe in checks:
+        if found := _found(pattern, reply, describe):
+            return None, reason, found
     options = [normalise(o) for o in reply["options"]]
-    if len(set(options)) != 4:
-        return None, DUPLICATE_OPTIONS
-    if options[LETTERS.index(reply["choice_answer"])] != normalise(reply["short_answer"]):
-        return None, CHOICE_MISMATCH
-    reason = _verify(reply, query)
-    return (None, reason) if reason else (reply, None)
+    for k, option in enumerate(options):
+        if option in options[:k]:
+            first = LETTERS[options.index(option)]
+            return None, DUPLICATE_OPTIONS, f"options {first} and {LETTERS[k]} both say {reply['options'][k]!r}"
+    chosen = reply["options"][LETTERS.index(reply["choice_answer"])]
+    if normalise(chosen) != normalise(reply["short_answer"]):
+        detail = f"choice {reply['choice_answer']} is {chosen!r}, the short answer {reply['short_answer']!r}"
+        return None, CHOICE_MISMATCH, detail
+    failed = _verify(reply, query)
+    return (None, *failed) if failed else (reply, None, None)
 
 
 def validate(
     responses: list[dict], queries: list[dict], iteration: int, prompt_version: str
 ) -> tuple[list[dict], list[dict]]:
-    """Split teacher responses into accepted samples (with provenance) and rejections with reasons.
+    """Split teacher responses into accepted samples (with provenance) and rejections with their reason
+    and detail (what exactly was wrong; null where the reason says all that is known).
 
     A duplicate (same image, same instruction) keeps the first accepted one, in response order. A response
-    the teacher gave up on carries its `failure` (budget, timeout, truncated ...), kept as the reason;
-    its own `prompt_version` (the openai teacher's prompt hash) wins over the configured one.
+    the teacher gave up on carries its `failure` (budget, timeout, truncated ...), kept as the reason,
+    with the detail of its last reply where validation finds the same fault in it; its own
+    `prompt_version` (the openai teacher's prompt hash) wins over the configured one.
     """
     by_id = {q["query_id"]: q for q in queries}
-    accepted, rejected, seen = [], [], set()
+    accepted, rejected, seen = [], [], {}
     for response in responses:
         query_id = response.get("query_id")
         content = response.get("content")
         query = by_id.get(query_id)
         if query is None:
-            reply, reason = None, UNKNOWN_QUERY
+            reply, reason, detail = None, UNKNOWN_QUERY, f"no query {query_id!r} in this plan"
         elif response.get("failure"):
             reply, reason = None, response["failure"]
+            _, again, found = judge_reply(content, query) if content is not None else (None, None, None)
+            detail = found if again == reason else None
         else:
-            reply, reason = check_reply(content, query)
+            reply, reason, detail = judge_reply(content, query)
         if reply is not None:
             key = (query["image_id"], question_words(reply["instruction"]))
             if key in seen:
-                reply, reason = None, DUPLICATE
-            seen.add(key)
+                reply, reason, detail = None, DUPLICATE, f"the same question on this image as {seen[key]!r}"
+            seen.setdefault(key, query_id)
         if reply is None:
-            rejected.append({"query_id": query_id, "reason": reason, "content": content})
+            rejected.append({"query_id": query_id, "reason": reason, "detail": detail, "content": content})
             continue
         accepted.append(
             {

@@ -291,6 +291,7 @@ def fine_tune(
         "steps": cfg.steps,
         "batch_size": cfg.batch_size,
         "processes": world,
+        "device": model.device.type,  # cuda: the report counts seconds x processes as GPU hours
         "gradient_checkpointing": checkpointing,
         "samples_seen": cfg.steps * cfg.batch_size,
         "resumed_from_step": resumed_from,

@@ -129,4 +129,5 @@ class BatchTeacher(TeacherMode):
         cost = self.settings.cost(prompt, output, batch=True)
         self.budget.settle(worst, cost)
         self.tally.add(replies=1, prompt_tokens=prompt, completion_tokens=output, cost_usd=cost)
+        self.tally.fingerprint(body.get("system_fingerprint"))
         return self._paid(request, content, choice.get("finish_reason"), prompt, output, cost, batch=batch_id)

@@ -107,6 +107,7 @@ class Tally:
     cost_usd: float = 0.0
     retries: Counter = field(default_factory=Counter)  # transport failures retried, by kind
     content_failures: Counter = field(default_factory=Counter)  # bad replies asked again or kept, by reason
+    fingerprints: Counter = field(default_factory=Counter)  # replies by the server's system_fingerprint
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts) -> None:
@@ -117,6 +118,11 @@ class Tally:
                 else:
                     setattr(self, name, getattr(self, name) + value)
 
+    def fingerprint(self, name: str | None) -> None:
+        """Count a reply under its server's system_fingerprint (the backend configuration), if it says one."""
+        if name:
+            self.add(fingerprints=name)
+
     def as_dict(self) -> dict:
         return {
             "calls": self.calls,
@@ -126,6 +132,7 @@ class Tally:
             "cost_usd": round(self.cost_usd, 6),
             "retries": dict(sorted(self.retries.items())),
             "content_failures": dict(sorted(self.content_failures.items())),
+            "system_fingerprints": dict(sorted(self.fingerprints.items())),
         }
 
 
@@ -294,6 +301,7 @@ class OnlineTeacher(TeacherMode):
         output = usage.completion_tokens if usage and usage.completion_tokens is not None else len(content or "") // 4
         cost = self.settings.cost(prompt, output)
         self.tally.add(replies=1, prompt_tokens=prompt, completion_tokens=output, cost_usd=cost)
+        self.tally.fingerprint(completion.system_fingerprint)
         return CachedReply(content or "", prompt, output), cost
 
     def _call(self, messages: list[dict], tokens: int):
