@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
@@ -438,16 +439,13 @@ def report(
     timings: list[str],
     config_file: str,
     types: TypeTable,
-    out_summary_json: str,
-    out_summary_md: str,
-    out_plot: str,
-    out_page: str,
-    out_type_panels: str,
+    out: Mapping[str, str],
     reported: dict[str, list[str]] | None = None,
 ) -> None:
-    """report/ (summary.json and .md, accuracy.png, types.png, index.html) from the run's files (`timings`:
-    Snakemake's benchmark folders; `config_file`: the resolved config; `reported`: metrics.json by benchmark)."""
-    from dataengine.report import figures, page, summary
+    """The report folder (`out`: a path per file of dataengine.report.build.OUTPUTS) from the run's files;
+    `timings`: Snakemake's benchmark folders; `config_file`: the resolved config; `reported`: metrics.json
+    by report benchmark."""
+    from dataengine.report.build import write_report
     from dataengine.report.run import load_run
 
     loaded = load_run(
@@ -466,34 +464,6 @@ def report(
         types,
         timings,
     )
-    iterations = loaded.iterations
-    metrics_per_iter = [it.metrics for it in iterations]
-    plan_files = [it.plan for it in iterations[1:]]
     reported_metrics = {name: [read_json(path) for path in paths] for name, paths in (reported or {}).items()}
-    result = summary.summarize(
-        run,
-        config_hash,
-        metrics_per_iter,
-        [*plan_files, None],
-        [0] + [len(it.accepted) for it in iterations[1:]],
-        types,
-        reported_metrics,
-        [it.changes for it in iterations],
-    )
-    write_json(out_summary_json, result)
-    teacher = {("seed set" if it.number == 0 else str(it.number)): it.generation for it in iterations if it.generation}
-    summary.write_summary_md(
-        result,
-        metrics_per_iter,
-        Path(out_summary_md),
-        types,
-        teacher_stats=teacher,
-        plans=plan_files,
-        rejected=[it.rejected for it in iterations[1:]],
-        reported=reported_metrics,
-        accepted=[it.accepted for it in iterations[1:]],
-    )
-    figures.plot_accuracy(result, metrics_per_iter, Path(out_plot), types)
-    figures.plot_run_types(loaded, Path(out_type_panels))
     config_text = Path(config_file).read_text(encoding="utf-8") if Path(config_file).is_file() else ""
-    page.write_page(loaded, Path(out_plot), Path(out_page), config_text, Path(out_type_panels))
+    write_report(loaded, models, reported_metrics, config_text, out)

@@ -1,6 +1,7 @@
-# The run's report from its files: summary.json (a public contract), summary.md, accuracy.png, types.png
-# (a panel per type) and index.html, the story of the run iteration by iteration. Iteration 0 holds the
-# tiny student's seed set, generated (and paid for, with the openai teacher) like the iterations' data.
+# The run's report from its files: summary.json (a public contract), summary.md, best.json (the model the
+# run recommends), accuracy.png, types.png (a panel per type) and index.html, the story of the run iteration
+# by iteration. Iteration 0 holds the tiny student's seed set, generated (and paid for, with the openai
+# teacher) like the iterations' data.
 
 
 rule report:
@@ -20,6 +21,7 @@ rule report:
     output:
         summary_json=f"{LAYOUT.report}/summary.json",
         summary_md=f"{LAYOUT.report}/summary.md",
+        best=f"{LAYOUT.report}/best.json",
         plot=report(
             f"{LAYOUT.report}/accuracy.png",
             caption="../report/accuracy.rst",

@@ -1,4 +1,4 @@
-"""Snakemake entry point: summary.json, summary.md, the accuracy plot and the run's page."""
+"""Snakemake entry point: the run's report folder (summary, figures, the recommended model, the page)."""
 
 from dataengine import pipeline
 from dataengine.core.joblog import job_logging
@@ -25,10 +25,6 @@ with job_logging(snakemake.log[0]):
         timings=snakemake.params.timings,
         config_file=snakemake.params.config_file,
         types=run_types(snakemake.config),
-        out_summary_json=snakemake.output.summary_json,
-        out_summary_md=snakemake.output.summary_md,
-        out_plot=snakemake.output.plot,
-        out_page=snakemake.output.page,
-        out_type_panels=snakemake.output.type_panels,
+        out=dict(snakemake.output.items()),
         reported={name: files[k * per_name : (k + 1) * per_name] for k, name in enumerate(names)},
     )

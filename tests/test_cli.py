@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,11 @@ import yaml
 
 from dataengine.core.config import validate_config
 from dataengine.core.jsonl import write_json, write_jsonl
-from dataengine.core.qtypes import SEED_TYPES
+from dataengine.core.layout import RunLayout
+from dataengine.core.qtypes import SEED_TYPES, run_types
 from dataengine.data.pool import build_synthetic_pool
+from dataengine.runs.dataset import card
+from dataengine.runs.status import status
 from tests.conftest import CONFIGS, REPO
 from tests.tiny import colour_sample
 
@@ -258,6 +262,29 @@ def test_status_from_the_files_alone(tmp_path):
     assert (
         "last evaluation (iteration 0, test split): 61.5 % overall; Scene Understanding 100.0, Instances Counting 23.0"
         in lines
+    )
+
+
+def test_status_and_the_dataset_card_name_the_recommended_model_once_the_report_has_one(tmp_path):
+    config = validate_config({"run": "demo", "iterations": 2})
+    run_dir = tmp_path / "results" / "demo"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    layout, types = RunLayout.of(run_dir), run_types(config)
+    assert "recommended model" not in status(run_dir)
+    assert "| recommended model | none yet (the run has no report) |" in card(config, types, layout, [1], Counter())
+    best = {"iteration": 1, "model": "iter_1/model", "dev_overall": 58.0, "test_overall": 55.0, "rule": "..."}
+    write_json(run_dir / "report" / "summary.json", {"run": "demo", "config_hash": "x", "iterations": [], "best": best})
+    assert (
+        status(run_dir)
+        .splitlines()[-1]
+        .startswith(
+            "recommended model: iteration 1 (`iter_1/model`), dev 58.0 %, test 55.0 %: the highest overall accuracy on "
+            "the dev split"
+        )
+    )
+    assert "| recommended model | `iter_1/model` (iteration 1): dev 58.0 %, test 55.0 %, chosen on the dev split" in (
+        card(config, types, layout, [1], Counter())
     )
 
 

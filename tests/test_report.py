@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from dataengine.core.qtypes import SEED_TABLE, SEED_TYPES, run_types
+from dataengine.report.best import REASON, TIE_POINTS, choose, model_path, recommend, record
 from dataengine.report.figures import loss_svg, panel_grid, plot_accuracy, plot_run_types, type_panels_figure
 from dataengine.report.page import write_page
 from dataengine.report.paired import changes as paired_changes
@@ -115,6 +116,58 @@ def test_summary_rejects_mismatched_lengths_and_missing_test_split():
         summarize("demo", "x", METRICS, QUOTAS[:1], [0, 9], SEED_TABLE)
     with pytest.raises(ValueError, match="iteration 0 lack splits/test"):
         summarize("demo", "x", [{"splits": {"dev": {}}}], [None], [0], SEED_TABLE)
+
+
+def _dev_test(dev: float, test: float) -> dict:
+    """An iteration's metrics.json with these overall dev and test accuracies (one type)."""
+    return {"splits": {"dev": _split((dev, 600, 0, 100), {}), "test": _split((test, 600, 0, 100), {})}}
+
+
+def test_the_recommended_model_is_the_best_on_dev_not_test(tmp_path):
+    # Iteration 1 is best on dev, iteration 2 on test: the run recommends 1, never looking at test.
+    metrics = [_dev_test(50.0, 50.0), _dev_test(58.0, 55.0), _dev_test(56.0, 61.0)]
+    run_dir = tmp_path / "results" / "demo"
+    models = [f"{run_dir}/iter_{i}/model" for i in range(3)]
+    chosen = record(metrics, models, run_dir / "report" / "best.json")
+    assert chosen == {
+        "iteration": 1,
+        "model": "iter_1/model",
+        "dev_overall": 58.0,
+        "test_overall": 55.0,
+        "rule": f"The recommended model has {REASON}.",
+    }
+    assert json.loads((run_dir / "report" / "best.json").read_text()) == chosen
+    summary = summarize("demo", "x", metrics, [QUOTAS[0], QUOTAS[0], None], [0, 9, 9], SEED_TABLE, best=chosen)
+    assert summary["best"] == chosen
+    write_summary_md(summary, metrics, tmp_path / "summary.md", SEED_TABLE)
+    assert "Recommended model: iteration 1 (`iter_1/model`), dev 58.0 %, test 55.0 %: the highest" in (
+        tmp_path / "summary.md"
+    ).read_text(encoding="utf-8")
+    assert "best" not in summarize("demo", "x", metrics, [QUOTAS[0], QUOTAS[0], None], [0, 9, 9], SEED_TABLE)
+
+
+def test_a_tie_on_dev_goes_to_the_earlier_iteration():
+    assert choose([50.0, 60.0, 60.0]) == 1
+    assert choose([50.0, 60.0, 60.0 + TIE_POINTS / 2]) == 1  # within the tolerance: a tie
+    assert choose([50.0, 60.0, 60.0 + 2 * TIE_POINTS]) == 2  # beyond it: the later one is better
+    assert choose([60.0, 59.0, 60.0]) == 0
+    assert choose([70.0]) == 0
+
+
+def test_the_recommended_model_is_named_in_the_run_or_as_given_outside_it(tmp_path):
+    run_dir = "results/demo"
+    assert model_path("results/demo/iter_2/model", run_dir) == "iter_2/model"
+    assert model_path("results/demo/start_model", run_dir) == "start_model"
+    assert model_path("results/base/iter_0/model", run_dir) == "results/base/iter_0/model"  # base_run's
+    assert model_path("/models/llava-v1.5-7b", run_dir) == "/models/llava-v1.5-7b"  # student.base
+    metrics = [_dev_test(70.0, 60.0), _dev_test(65.0, 66.0)]
+    assert recommend(metrics, ["/models/llava-v1.5-7b", "results/demo/iter_1/model"], run_dir)["model"] == (
+        "/models/llava-v1.5-7b"
+    )
+    no_dev = [{"splits": {"test": m["splits"]["test"]}} for m in metrics]
+    assert recommend(no_dev, ["a", "b"], run_dir) is None
+    assert record(no_dev, ["a", "b"], tmp_path / "report" / "best.json") is None
+    assert (tmp_path / "report" / "best.json").read_text() == "null\n"
 
 
 def test_config_hash_is_canonical_sha256_prefix():
@@ -333,6 +386,21 @@ def _run(tmp_path, types=SEED_TABLE) -> Run:
     ]
     timings = [{"job": "train_1", "seconds": 12.0, "max_rss_mb": 800.0}]
     return Run("demo", "abc123def456", iterations, tmp_path / "pool", tmp_path / "benchmark", timings, types)
+
+
+def test_the_page_names_the_recommended_model_in_its_overview(tmp_path):
+    run = _run(tmp_path)
+    chosen = recommend(METRICS, [str(tmp_path / "iter_0" / "model"), str(tmp_path / "iter_1" / "model")], tmp_path)
+    plot_accuracy(summarize("demo", "x", METRICS, QUOTAS, [0, 1], SEED_TABLE), METRICS, tmp_path / "a.png", SEED_TABLE)
+    write_page(run, tmp_path / "a.png", tmp_path / "index.html", best=chosen)
+    text = (tmp_path / "index.html").read_text(encoding="utf-8")
+    overview = text[text.index('<section id="overview">') : text.index("</section>")]
+    assert (
+        '<strong>Recommended model</strong>: iteration <a href="#iteration-1">1</a> (<code>iter_1/model</code>), '
+        "dev 90.0 %, test 62.5 %: the highest overall accuracy on the dev split" in overview
+    )
+    write_page(run, tmp_path / "a.png", tmp_path / "index.html")
+    assert "Recommended model" not in (tmp_path / "index.html").read_text(encoding="utf-8")
 
 
 def test_the_page_tells_each_iteration_from_plan_to_evaluation(tmp_path):

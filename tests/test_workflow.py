@@ -76,7 +76,10 @@ def test_end_to_end_summary_follows_the_contract(finished_run):
     config = yaml.safe_load((CONFIGS / "small.yaml").read_text())
     run = finished_run / "results" / "small"
     summary = json.loads((run / "report" / "summary.json").read_text())
-    assert set(summary) == {"run", "config_hash", "iterations"}
+    assert set(summary) == {"run", "config_hash", "iterations", "best"}
+    best = summary["best"]  # chosen on dev; its model folder is in the run
+    assert best == json.loads((run / "report" / "best.json").read_text()) and (run / best["model"]).is_dir()
+    assert best["model"] == f"iter_{best['iteration']}/model"
     assert summary["run"] == "small" and re.fullmatch(r"[0-9a-f]{12}", summary["config_hash"])
     names = {SEED_TABLE.name(t) for t in config["qtypes"]}
     rows = summary["iterations"]
@@ -96,7 +99,7 @@ def test_end_to_end_summary_follows_the_contract(finished_run):
         changes = row["changes"]  # paired on the same test items as the iteration before
         assert changes["overall"]["n"] == row["n_eval"] and set(changes["per_type"]) == names
         assert all(set(entry) == {"points", "n", "p"} for entry in changes["per_type"].values())
-    for name in ("summary.json", "summary.md", "accuracy.png", "types.png", "index.html"):
+    for name in ("summary.json", "summary.md", "best.json", "accuracy.png", "types.png", "index.html"):
         assert (run / "report" / name).stat().st_size > 0
 
 
@@ -126,6 +129,7 @@ def test_the_run_exports_as_a_dataset_that_datasets_opens_with_its_card(finished
     for name, counts in per_type.items():
         assert f"| {name} | {counts[0]} | {counts[1]} |" in card
     assert "| teacher | `oracle` (the samples' own record) |" in card and "Rendered by dataengine from code" in card
+    assert "| recommended model | `iter_" in card
 
 
 @pytest.mark.slow

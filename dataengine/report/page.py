@@ -1,6 +1,6 @@
 """index.html: the story of a run on one self-contained page (images inlined, no script: it opens from
 disk, in Snakemake's report, or as a mail attachment). First what the loop did: test accuracy with its
-intervals and the significant changes (paired on the items), where the budget went, what the teacher cost, how long each step took. Then
+intervals, the model the run recommends, the significant changes (paired on the items), where the budget went, what the teacher cost, how long each step took. Then
 each iteration as it happened: the dev accuracies and weights that gave the quotas, bad cases beside
 the samples the teacher made for them (image, anchor, question, options, free answer, verdict), the
 rejections by reason with examples, the training loss, and the evaluation."""
@@ -18,6 +18,7 @@ from PIL import Image
 from dataengine.core.formats import LETTERS
 from dataengine.core.qtypes import TypeTable
 from dataengine.report import paired, plans, rejections, value
+from dataengine.report.best import REASON
 from dataengine.report.figures import CHANCE, loss_svg
 from dataengine.report.run import Iteration, Run
 from dataengine.report.summary import by_type_name, test_split
@@ -47,9 +48,12 @@ pre{white-space:pre-wrap;font-size:12px;background:#f0f2f5;padding:6px}
 """
 
 
-def write_page(run: Run, figure: Path, path: Path, config_text: str = "", panels: Path | None = None) -> None:
+def write_page(
+    run: Run, figure: Path, path: Path, config_text: str = "", panels: Path | None = None, best: dict | None = None
+) -> None:
     """Write the run's page to `path`; `figure` is accuracy.png, `config_text` the resolved config,
-    `panels` types.png (figures.plot_run_types), shown under accuracy.png."""
+    `panels` types.png (figures.plot_run_types), shown under accuracy.png; `best` the recommended model
+    (summary.json's `best`), named in the overview."""
     images = _Images(run)
     flat = plans.plateaus(
         [None, *(by_type_name(it.plan["quotas"], run.types) for it in run.iterations[1:])],
@@ -61,7 +65,7 @@ def write_page(run: Run, figure: Path, path: Path, config_text: str = "", panels
         f"<style>{STYLE}</style></head><body>",
         f"<header><h1>Run {_e(run.name)}</h1>config {_e(run.config_hash)}, "
         f"{len(run.iterations) - 1} iterations</header>{_contents(run)}<main>",
-        _overview(run, figure, config_text, panels),
+        _overview(run, figure, config_text, panels, best),
         *(
             _iteration(run, it, run.iterations[it.number - 1] if it.number else None, images, flat.get(it.number, []))
             for it in run.iterations
@@ -79,7 +83,7 @@ def _contents(run: Run) -> str:
     return f'<nav class="contents">{" &middot; ".join(links)}</nav>'
 
 
-def _overview(run: Run, figure: Path, config_text: str, panels: Path | None = None) -> str:
+def _overview(run: Run, figure: Path, config_text: str, panels: Path | None = None, best: dict | None = None) -> str:
     tests = [test_split(it.metrics, it.number) for it in run.iterations]
     significant = [
         (it.number, name, entry)
@@ -98,6 +102,7 @@ def _overview(run: Run, figure: Path, config_text: str, panels: Path | None = No
         f"<p>Test-split accuracy (%) with Wilson's 95 % interval; chance is {CHANCE:.0f} %.</p>",
         _accuracy_table(tests, [it.number for it in run.iterations], run.types),
         *_circular(tests, [it.number for it in run.iterations], run.types),
+        _best(best),
         f"<p>Changes between iterations, paired on the test items each iteration scores again (McNemar's "
         f"exact test; n: the items; p &lt; {paired.SIGNIFICANT}, rises and falls alike):</p>"
         f'<ul class="changes">{change_list}</ul>'
@@ -113,6 +118,18 @@ def _overview(run: Run, figure: Path, config_text: str, panels: Path | None = No
     if config_text:
         parts.append(f"<details><summary>The run's config (resolved)</summary><pre>{_e(config_text)}</pre></details>")
     return "\n".join(parts) + "</section>"
+
+
+def _best(best: dict | None) -> str:
+    """The recommended model, on one line (nothing where the run has none)."""
+    if not best:
+        return ""
+    i = best["iteration"]
+    return (
+        f'<p class="best"><strong>Recommended model</strong>: iteration <a href="#iteration-{i}">{i}</a> '
+        f"(<code>{_e(best['model'])}</code>), dev {best['dev_overall']:.1f} %, test {best['test_overall']:.1f} %: "
+        f"{_e(REASON)}.</p>"
+    )
 
 
 def _panels(panels: Path | None) -> str:

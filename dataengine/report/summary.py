@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dataengine.core.qtypes import TypeTable
 from dataengine.report import paired
+from dataengine.report.best import sentence as best_sentence
 from dataengine.report.plans import RULES, plan_rows, plateaus, terms_text
 from dataengine.report.rejections import meaning
 from dataengine.report.value import per_point_text as value_text
@@ -38,6 +39,7 @@ def summarize(
     types: TypeTable,
     reported: Mapping[str, list[dict]] | None = None,
     changes: list[dict | None] = (),
+    best: dict | None = None,
 ) -> dict:
     """summary.json (docs/contracts.md): per iteration, test accuracies by type name (`types`: the run's),
     quotas, samples, and (`changes[i]`, for i >= 1 where the predictions were there) the change from i-1
@@ -45,7 +47,8 @@ def summarize(
 
     `quotas_per_iter[i]` is the quotas.json planned from iteration i's evaluation (None for the last
     iteration, which plans nothing); `samples_added[i]` counts samples trained into model i;
-    `reported` holds each report benchmark's metrics.json per iteration (`reported` in the summary).
+    `reported` holds each report benchmark's metrics.json per iteration (`reported` in the summary);
+    `best` the recommended model (dataengine.report.best.recommend), where there is one.
     """
     if not len(metrics_per_iter) == len(quotas_per_iter) == len(samples_added):
         raise ValueError(
@@ -63,7 +66,7 @@ def summarize(
         }
         paired_change = changes[iteration] if iteration < len(changes) else None
         iterations.append(row | _test_accuracies(test, types) | ({"changes": paired_change} if paired_change else {}))
-    result = {"run": run, "config_hash": config_hash, "iterations": iterations}
+    result = {"run": run, "config_hash": config_hash, "iterations": iterations} | ({"best": best} if best else {})
     if reported:
         result["reported"] = {
             name: [
@@ -118,6 +121,7 @@ def write_summary_md(
         "from iteration 0.",
         "",
         *_accuracy_table(iterations, tests, types),
+        *(["", best_sentence(summary["best"])] if "best" in summary else []),
         *_changes(iterations),
     ]
     lines += _circular_tables(iterations, tests, "##", types)

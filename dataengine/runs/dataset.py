@@ -174,6 +174,7 @@ def card(config: dict, types: TypeTable, layout: RunLayout, iterations_exported:
         f"| benchmark | {_benchmark(config['benchmark'])} |",
         f"| teacher | {', '.join(f'`{teacher}`' for teacher in sorted(teachers))} (the samples' own record) |",
         f"| iterations | {', '.join(str(i) for i in iterations_exported)} of {config['iterations']} |",
+        f"| recommended model | {_recommended(Path(layout.report) / 'summary.json')} |",
         "",
         "## Samples per type and iteration",
         "",
@@ -207,6 +208,17 @@ def card(config: dict, types: TypeTable, layout: RunLayout, iterations_exported:
         "",
     ]
     return "\n".join(lines)
+
+
+def _recommended(summary: Path) -> str:
+    """The model the run recommends (its report's summary.json `best`), or why there is none yet."""
+    best = read_json(summary).get("best") if summary.is_file() else None
+    if not best:
+        return "none yet (the run has no report)"
+    return (
+        f"`{best['model']}` (iteration {best['iteration']}): dev {best['dev_overall']:.1f} %, test "
+        f"{best['test_overall']:.1f} %, chosen on the dev split alone (the run's report/best.json)"
+    )
 
 
 def _benchmark(bench: dict) -> str:

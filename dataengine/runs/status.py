@@ -1,6 +1,7 @@
 """`dataengine status`: where a run stands, from its files alone (no Snakemake needed, any time, from
 any machine sharing the folder): the steps of every iteration done, running or to do, what the
-teacher has cost so far, and the last evaluation's accuracies.
+teacher has cost so far, the last evaluation's accuracies and, once the report is made, the model the
+run recommends.
 
 A step is done when its output exists; running when its output is missing and its log was written
 to lately (jobs log their progress at least every RUNNING_S seconds); the log's last line says how far
@@ -18,6 +19,7 @@ from dataengine.core.jsonl import read_json
 from dataengine.core.layout import RunLayout
 from dataengine.core.qtypes import TypeTable, run_types
 from dataengine.endpoint.ledger import Ledger, ledger_path
+from dataengine.report.best import sentence
 from dataengine.teacher.llm.settings import cache_path
 
 RUNNING_S = 300  # a log untouched for longer belongs to a job that is no longer running
@@ -87,7 +89,14 @@ def status(run_dir: Path | str, now: float | None = None) -> str:
         )
     if evaluated is not None:
         lines.append(_accuracies(evaluated, run_types(config)))
-    return "\n".join(lines)
+    report = Path(RunLayout.of(run_dir, config.get("base_run")).report)
+    return "\n".join(lines + _recommended(report / "summary.json"))
+
+
+def _recommended(summary: Path) -> list[str]:
+    """The line naming the recommended model, from the report's summary.json (none before the report)."""
+    best = read_json(summary).get("best") if summary.is_file() else None
+    return [sentence(best).replace("Recommended model", "recommended model", 1)] if best else []
 
 
 def _last_line(log: Path) -> str:
