@@ -153,7 +153,7 @@ def one_torch_thread():
 
 
 # The modules that take minutes (workflow runs, trained bases, process groups), longest first as
-# `make test --durations` measured them on a 2-core machine (2026-12-07; test_slurm when a cluster is
+# `make test --durations` measured them on a 2-core machine (2026-12-08; test_slurm when a cluster is
 # up, as in CI). pytest-xdist hands out modules in collection order: these start first, so that the
 # workers end together instead of one finishing a long module alone while the other idles.
 LONG_MODULES = (
@@ -163,10 +163,11 @@ LONG_MODULES = (
     "test_quality_guard",
     "test_workflow",
     "test_own_model",
+    "test_run_report_page",
     "test_openai_workflow",
     "test_from_start",
-    "test_run_report_page",
     "test_no_leak",
+    "test_own_benchmark",
     "test_sources",
     "test_openai_teacher",
     "test_families",
