@@ -84,16 +84,9 @@ def compare(folder_a: Path, folder_b: Path) -> Comparison:
     names_b = set(b.types.names.values())
     types = [name for name in a.types.names.values() if name in names_b]
     only = tuple([name for name in side.types.names.values() if name not in types] for side in (a, b))
-    both = range(min(a.last, b.last) + 1)
-    return Comparison(
-        a,
-        b,
-        config_difference(a.config, b.config),
-        types,
-        only,
-        [paired_changes(a, i, b, i, types) for i in both],
-        paired_changes(a, a.last, b, b.last, types),
-    )
+    by_iteration = [paired_changes(a, i, b, i, types) for i in range(min(a.last, b.last) + 1)]
+    final = by_iteration[-1] if a.last == b.last else paired_changes(a, a.last, b, b.last, types)
+    return Comparison(a, b, config_difference(a.config, b.config), types, only, by_iteration, final)
 
 
 def load_side(folder: Path) -> RunSide:

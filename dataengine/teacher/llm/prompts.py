@@ -40,13 +40,7 @@ def load_prompts(folder: str | Path, types: TypeTable = SEED_TABLE) -> Prompts:
     `known_types`), to its definition: a text, or {definition, examples} where examples are questions
     of the type, quoted after the definition."""
     folder = Path(folder)
-    texts = {}
-    for name in PROMPT_FILES:
-        path = folder / name
-        try:
-            texts[name] = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise ValueError(f"prompt file {path}: cannot read ({err.strerror or err})") from None
+    texts = {name: _read(folder / name) for name in PROMPT_FILES}
     definitions = _definitions(folder / "types.yaml", texts["types.yaml"], types)
     digest = hashlib.sha256()
     for name in PROMPT_FILES:
@@ -64,11 +58,14 @@ def load_prompts(folder: str | Path, types: TypeTable = SEED_TABLE) -> Prompts:
 def defined_types(folder: str | Path, types: TypeTable) -> list[int]:
     """The ids of the types a prompt folder's types.yaml defines."""
     path = Path(folder) / "types.yaml"
+    return list(_definitions(path, _read(path), types))
+
+
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as err:
         raise ValueError(f"prompt file {path}: cannot read ({err.strerror or err})") from None
-    return list(_definitions(path, text, types))
 
 
 def _definitions(path: Path, text: str, types: TypeTable) -> dict[int, str]:
